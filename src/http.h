@@ -1,0 +1,71 @@
+/*
+ * http: pure HTTP helpers the proxy needs around libevent's parser --
+ * request-target and authority parsing, header-name and header-value
+ * validation, hop-by-hop classification, Retry-After.  No I/O.
+ */
+#ifndef RP_HTTP_H
+#define RP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_scheme {
+	HTTP_SCHEME_HTTP = 0,
+	HTTP_SCHEME_HTTPS = 1,
+};
+
+/*
+ * A parsed absolute URL or authority.  host is lower-cased and has no
+ * brackets; port is the explicit port or the scheme's default;
+ * path_query points into the parsed string ("/" when absent) and has no
+ * fragment.
+ */
+struct http_url {
+	enum http_scheme scheme;
+	char host[256];
+	unsigned port;
+	bool port_given;
+	bool host_is_ipv6;
+	const char *path; /* into the input: path and query, or "/" */
+	size_t path_len;
+};
+
+/*
+ * Parse "http://host[:port][/path][?query][#frag]" (scheme case-insensitive;
+ * "https" accepted).  Rejects userinfo, empty host, bad ports, and any byte
+ * that must not appear in a request-target (CTL, space, non-ASCII).
+ * Returns 0, or -1 with *cause.
+ */
+int http_url_parse(const char *, struct http_url *, const char **cause);
+/* Parse an authority-form target "host:port" (port required) for CONNECT. */
+int http_authority_parse(const char *, struct http_url *, const char **cause);
+
+/* Is this a valid header field-name (RFC 9110 token)? */
+bool http_is_token(const char *);
+/* Is this a valid field value (no CTL but HTAB, no NUL, no CR/LF)? */
+bool http_value_is_valid(const char *);
+/*
+ * Is this header hop-by-hop (Connection, Keep-Alive, Proxy-Connection,
+ * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) or
+ * named by the Connection header value conn (may be NULL)?
+ */
+bool http_is_hop_by_hop(const char *name, const char *conn);
+/* Does the comma-separated list contain token (case-insensitive)? */
+bool http_list_has_token(const char *list, const char *token);
+
+/*
+ * Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850 and
+ * asctime forms).  wall_now_ms is the current Unix time in ms; a date in
+ * the past yields 0.  Returns 0 with *delay_ms set, or -1 when the value
+ * is not a valid Retry-After.
+ */
+int http_parse_retry_after(const char *, uint64_t wall_now_ms,
+    uint64_t *delay_ms);
+/* Parse an HTTP-date into Unix seconds; -1 when invalid. */
+int http_parse_date(const char *, int64_t *unix_s);
+
+/* Is this a valid method token (uppercase conventional, any token)? */
+bool http_method_is_valid(const char *);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * policy: a resolved retry policy (the [default] / [route] keys), the five
+ * backoff schedules and the retry decision of SPEC section 3.  Pure: the
+ * caller passes the clock, a random value and the budget; nothing here
+ * sleeps, logs or reads a socket.
+ */
+#ifndef RP_POLICY_H
+#define RP_POLICY_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct budget;
+
+enum backoff {
+	BACKOFF_EXPONENTIAL = 0,
+	BACKOFF_RANDOM = 1,
+	BACKOFF_LIST = 2,
+	BACKOFF_FIBONACCI = 3,
+	BACKOFF_JITTER = 4,
+};
+
+/* Failure classes, as named by the `errors` key. */
+enum fail_class {
+	FAIL_CONNECT = 0,
+	FAIL_DNS = 1,
+	FAIL_RESET = 2,
+	FAIL_TIMEOUT = 3,
+	FAIL_FINAL = 4, /* never retried: NXDOMAIN, bad certificate, ... */
+};
+#define FAIL_MASK(c) (1u << (c))
+
+/*
+ * Why an attempt failed: the RFC 9209 error token and the class it
+ * belongs to.
+ */
+enum fail_kind {
+	FK_NONE = 0,
+	FK_CONNECTION_REFUSED = 1,   /* connect */
+	FK_CONNECTION_TIMEOUT = 2,   /* connect */
+	FK_DESTINATION_UNREACHABLE = 3, /* connect */
+	FK_TLS_PROTOCOL_ERROR = 4,   /* connect (handshake broke) */
+	FK_DNS_TIMEOUT = 5,          /* dns */
+	FK_DNS_ERROR = 6,            /* dns (server failure) */
+	FK_DNS_NXDOMAIN = 7,         /* final, token dns_error */
+	FK_CONNECTION_TERMINATED = 8, /* reset */
+	FK_HTTP_PROTOCOL_ERROR = 9,  /* reset */
+	FK_RESPONSE_TIMEOUT = 10,    /* timeout */
+	FK_TLS_CERTIFICATE_ERROR = 11, /* final */
+	FK_RESPONSE_HEADER_TOO_BIG = 12, /* final */
+	FK_DEADLINE_CONNECTING = 13, /* final (504 connection_timeout) */
+};
+enum fail_class fail_kind_class(enum fail_kind);
+/* The Proxy-Status error token. */
+const char *fail_kind_token(enum fail_kind);
+/* Short reason used in logs and metrics: "refused", "reset", ... */
+const char *fail_kind_reason(enum fail_kind);
+/* The status the client gets when this is the final outcome: 502 or 504. */
+int fail_kind_status(enum fail_kind);
+
+struct header_match {
+	char *name;  /* header name */
+	char *value; /* exact value (case-sensitive), or "*" for any */
+};
+
+struct fallback {
+	int scheme; /* enum http_scheme */
+	char *host;
+	unsigned port;
+	char *text; /* as written */
+};
+
+/* A fully resolved policy.  Heap members belong to the config. */
+struct policy {
+	unsigned attempts;
+	enum backoff backoff;
+	uint64_t start_timeout_ms;
+	double factor;
+	uint64_t max_timeout_ms;
+	uint64_t min_timeout_ms;
+	uint64_t *timeouts_ms;
+	size_t ntimeouts;
+	uint64_t multiplier_ms;
+	uint64_t random_interval_ms;
+	uint8_t statuses[600 / 8]; /* bitmap of extra retried statuses */
+	bool retry_all_server_errors;
+	bool methods_all;
+	char **methods; /* upper-case */
+	size_t nmethods;
+	unsigned errors; /* FAIL_MASK bits */
+	char *idempotency_header; /* "" = disabled */
+	struct header_match *retry_if_header;
+	size_t nretry_if_header;
+	char *retry_if_body_src; /* "" = none */
+	regex_t *retry_if_body;  /* NULL = none */
+	uint64_t connect_timeout_ms;
+	uint64_t per_try_timeout_ms;
+	uint64_t deadline_ms; /* 0 = none */
+	bool retry_after;
+	uint64_t max_retry_after_ms;
+	double retry_budget_percent;
+	unsigned retry_budget_min;
+	struct fallback *fallbacks;
+	size_t nfallbacks;
+	bool tls;
+	bool verify;
+	bool intercept;
+	bool client_overrides;
+	unsigned attempts_limit;
+	bool report_attempts;
+	char *attempt_header; /* "" = none */
+};
+
+bool policy_status_is_listed(const struct policy *, int status);
+/* May this method be re-sent under the policy (ignoring failures)? */
+bool policy_method_is_listed(const struct policy *, const char *method);
+
+/*
+ * The backoff delay before attempt k+1, after attempt k (k >= 1) has
+ * failed, before any Retry-After: the formulas of SPEC section 3, each
+ * clamped to max_timeout.  rnd is a uniform random value in [0, 1).
+ */
+uint64_t policy_backoff_ms(const struct policy *, unsigned k, double rnd);
+/* The smallest and largest value policy_backoff_ms can take for k. */
+void policy_backoff_range(const struct policy *, unsigned k, uint64_t *lo,
+    uint64_t *hi);
+/* Does any retry of this policy happen with zero delay (for a warning)? */
+bool policy_has_zero_delay(const struct policy *);
+
+/*
+ * The attempts a request gets: the policy's, or, when client_overrides is
+ * on and the X-Retry-Attempts value (may be NULL) is a number, that number
+ * clamped to 1..attempts_limit.
+ */
+unsigned policy_effective_attempts(const struct policy *, const char *xra);
+
+/* How an attempt ended. */
+struct outcome {
+	int status; /* > 0: a response arrived; 0: a failure */
+	enum fail_kind fail;
+	/* For a response: what the caller extracted from it. */
+	const char *retry_after; /* the Retry-After value, or NULL */
+	bool header_matched;     /* a retry_if_header entry matched */
+	bool body_matched;       /* retry_if_body matched */
+};
+
+/* Everything the decision needs besides the policy. */
+struct retry_ctx {
+	unsigned attempt;      /* the attempt that just ended, 1-based */
+	unsigned max_attempts; /* from policy_effective_attempts() */
+	const char *method;
+	bool has_idempotency_key;
+	uint64_t now_ms;      /* monotonic */
+	uint64_t start_ms;    /* when the request arrived (monotonic) */
+	uint64_t wall_now_ms; /* for Retry-After dates */
+	double rnd;           /* uniform [0, 1) */
+	struct budget *budget; /* NULL = unlimited */
+};
+
+enum decision_why {
+	WHY_RETRY = 0,         /* retry */
+	WHY_NOT_RETRYABLE = 1, /* outcome not retryable (or errors excludes it) */
+	WHY_EXHAUSTED = 2,     /* no attempts left */
+	WHY_FINAL = 3,         /* failure that is never retried */
+	WHY_METHOD = 4,        /* suppressed: method may not be re-sent */
+	WHY_RETRY_AFTER = 5,   /* suppressed: Retry-After > max_retry_after */
+	WHY_DEADLINE = 6,      /* suppressed: delay would end past deadline */
+	WHY_BUDGET = 7,        /* suppressed: retry budget exhausted */
+};
+const char *decision_why_name(enum decision_why);
+
+struct decision {
+	bool retry;
+	enum decision_why why;
+	uint64_t delay_ms;
+	char reason[16]; /* "503", "reset", "timeout", ...: why it was retried */
+};
+
+/* Is the outcome retryable under rule 2 (ignoring attempts and method)? */
+bool policy_outcome_is_retryable(const struct policy *,
+    const struct outcome *);
+/* Apply the rules of SPEC section 3 to the outcome of one attempt. */
+void policy_decide(const struct policy *, const struct outcome *,
+    const struct retry_ctx *, struct decision *);
+/*
+ * The timeout of the next attempt: per_try_timeout, or less when the
+ * deadline leaves less (never 0 while any time is left).
+ */
+uint64_t policy_attempt_timeout_ms(const struct policy *, uint64_t start_ms,
+    uint64_t now_ms);
+/* Has the request's deadline passed? */
+bool policy_deadline_passed(const struct policy *, uint64_t start_ms,
+    uint64_t now_ms);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * util: allocation that exits on exhaustion (so callers never check NULL),
+ * small string helpers and a monotonic clock.  Pure: no libevent, no OpenSSL.
+ */
+#ifndef RP_UTIL_H
+#define RP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define RP_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocators: abort the process with a message when memory is exhausted. */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+/* printf into a fresh string. */
+char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* ASCII-only case-insensitive comparisons (locale-independent). */
+int util_strcasecmp(const char *, const char *);
+int util_strncasecmp(const char *, const char *, size_t);
+void util_lower(char *);
+void util_upper(char *);
+/* Trim ASCII white space at both ends, in place; returns s. */
+char *util_trim(char *s);
+/* Levenshtein distance, for "did you mean" hints. */
+size_t util_edit_distance(const char *, const char *);
+
+/* Milliseconds of CLOCK_MONOTONIC and of the wall clock (Unix epoch). */
+uint64_t util_now_ms(void);
+uint64_t util_wall_ms(void);
+
+/*
+ * A growable string, for building output.  Always NUL-terminated once
+ * anything has been appended.
+ */
+struct sbuf {
+	char *s;
+	size_t len;
+	size_t cap;
+};
+void sbuf_add(struct sbuf *, const char *, size_t);
+void sbuf_puts(struct sbuf *, const char *);
+void sbuf_printf(struct sbuf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+void sbuf_free(struct sbuf *);
+
+#endif
