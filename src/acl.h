@@ -32,7 +32,7 @@ bool cidr_set_contains(const struct cidr_set *, const struct sockaddr *);
 /* The same for an address given as family + raw bytes (4 or 16). */
 bool cidr_set_contains_raw(const struct cidr_set *, int family,
     const uint8_t *addr);
-/* Print "a.b.c.d/n" or "x::y/n". */
+/* Print "a.b.c.d/n" or "x::y/n"; a full-length prefix is left out. */
 void cidr_format(const struct cidr *, char *buf, size_t len);
 
 /* Port set: "*" or a list of ports and ranges ("443, 8000-8100"). */

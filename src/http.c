@@ -219,6 +219,10 @@ http_url_parse(const char *s, struct http_url *u, const char **cause)
 	if (p == aend) {
 		u->path = "/";
 		u->path_len = 1;
+	} else if (*aend == '?') {
+		u->path = aend;
+		u->path_len = (size_t)(p - aend);
+		u->path_add_slash = true;
 	} else {
 		u->path = aend;
 		u->path_len = (size_t)(p - aend);
@@ -269,8 +273,10 @@ make_time(int y, int mon, int d, int h, int mi, int s, int64_t *out)
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 		30, 31 };
 
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
 	if (mon < 0 || mon > 11 || d < 1 || d > mdays[mon] || h > 23 ||
-	    mi > 59 || s > 60 || y < 1970)
+	    mi > 59 || s > 60 || y < 1970 || (mon == 1 && d == 29 && !leap))
 		return -1;
 	*out = days_from_civil(y, mon + 1, d) * 86400 + h * 3600 + mi * 60 + s;
 	return 0;
@@ -308,8 +314,7 @@ int
 http_parse_retry_after(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 {
 	char buf[64], *t;
-	uint64_t secs;
-	const char *cause;
+	uint64_t secs = 0;
 	int64_t when;
 
 	if (strlen(v) >= sizeof buf)
@@ -317,7 +322,12 @@ http_parse_retry_after(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 	strcpy(buf, v);
 	t = util_trim(buf);
 	if (*t >= '0' && *t <= '9') {
-		if (units_parse_uint(t, 0, UINT64_MAX / 1000, &secs, &cause) != 0)
+		/* delta-seconds; a huge value saturates (it is then simply
+		 * longer than any max_retry_after) */
+		for (; *t >= '0' && *t <= '9'; t++)
+			if (secs < UINT64_MAX / 10000)
+				secs = secs * 10 + (uint64_t)(*t - '0');
+		if (*t != '\0')
 			return -1;
 		*ms = secs * 1000;
 		return 0;

@@ -29,6 +29,7 @@ struct http_url {
 	bool host_is_ipv6;
 	const char *path; /* into the input: path and query, or "/" */
 	size_t path_len;
+	bool path_add_slash; /* "http://h?q": send "/" before path ("?q") */
 };
 
 /*

@@ -135,7 +135,7 @@ void
 route_pattern_format(const struct route_pattern *p, char *buf, size_t len)
 {
 	bool v6 = strchr(p->host, ':') != NULL;
-	char port[8] = "";
+	char port[16] = "";
 
 	if (p->port != 0)
 		snprintf(port, sizeof port, ":%u", p->port);

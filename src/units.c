@@ -168,7 +168,7 @@ units_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *v,
 			*cause = "expected a whole number";
 			return -1;
 		}
-		if (n > (UINT64_MAX - 9) / 10) {
+		if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
 			*cause = "number too large";
 			return -1;
 		}

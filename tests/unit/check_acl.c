@@ -39,16 +39,16 @@ START_TEST(test_cidr_parse_ok)
 		const char *addr;
 		unsigned prefix;
 	} t[] = {
-		{"127.0.0.0/8", AF_INET, "127.0.0.0", 8},
-		{"10.1.2.3", AF_INET, "10.1.2.3", 32},
-		{"0.0.0.0/0", AF_INET, "0.0.0.0", 0},
-		{"192.168.0.0/16", AF_INET, "192.168.0.0", 16},
-		{"::1", AF_INET6, "::1", 128},
-		{"[::1]", AF_INET6, "::1", 128},
-		{"fe80::/10", AF_INET6, "fe80::", 10},
-		{"::/0", AF_INET6, "::", 0},
-		{"2001:db8::/32", AF_INET6, "2001:db8::", 32},
-		{"::ffff:10.0.0.0/104", 0, NULL, 0},
+	    {"127.0.0.0/8", AF_INET, "127.0.0.0", 8},
+	    {"10.1.2.3", AF_INET, "10.1.2.3", 32},
+	    {"0.0.0.0/0", AF_INET, "0.0.0.0", 0},
+	    {"192.168.0.0/16", AF_INET, "192.168.0.0", 16},
+	    {"::1", AF_INET6, "::1", 128},
+	    {"[::1]", AF_INET6, "::1", 128},
+	    {"fe80::/10", AF_INET6, "fe80::", 10},
+	    {"::/0", AF_INET6, "::", 0},
+	    {"2001:db8::/32", AF_INET6, "2001:db8::", 32},
+	    {"::ffff:10.0.0.0/104", 0, NULL, 0},
 	};
 	size_t i;
 
@@ -71,8 +71,8 @@ START_TEST(test_cidr_parse_ok)
 		    "row %zu \"%s\": want prefix %u, got %u", i, t[i].in,
 		    t[i].prefix, c.prefix);
 		addr_from_text(t[i].addr, want);
-		ck_assert_msg(memcmp(c.addr, want,
-				  t[i].family == AF_INET ? 4 : 16) == 0,
+		ck_assert_msg(
+		    memcmp(c.addr, want, t[i].family == AF_INET ? 4 : 16) == 0,
 		    "row %zu \"%s\": wrong address bytes", i, t[i].in);
 	}
 }
@@ -81,15 +81,15 @@ END_TEST
 START_TEST(test_cidr_parse_bad)
 {
 	static const char *const t[] = {
-		"300.1.1.1",
-		"1.2.3.4/33",
-		"::1/129",
-		"",
-		"abc",
-		"1.2.3.4/",
-		"1.2.3",
-		"1.2.3.4/8x",
-		"[::1",
+	    "300.1.1.1",
+	    "1.2.3.4/33",
+	    "::1/129",
+	    "",
+	    "abc",
+	    "1.2.3.4/",
+	    "1.2.3",
+	    "1.2.3.4/8x",
+	    "[::1",
 	};
 	size_t i;
 
@@ -99,10 +99,10 @@ START_TEST(test_cidr_parse_bad)
 		int rc;
 
 		rc = cidr_parse(t[i], &c, &cause);
-		ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d", i,
-		    t[i], rc);
-		ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause", i,
-		    t[i]);
+		ck_assert_msg(
+		    rc == -1, "row %zu \"%s\": want -1, got %d", i, t[i], rc);
+		ck_assert_msg(
+		    cause != NULL, "row %zu \"%s\": no cause", i, t[i]);
 	}
 }
 END_TEST
@@ -113,11 +113,11 @@ START_TEST(test_cidr_format)
 		const char *in;
 		const char *want;
 	} t[] = {
-		{"127.0.0.0/8", "127.0.0.0/8"},
-		{"10.1.2.3", "10.1.2.3/32"},
-		{"::1", "::1/128"},
-		{"[::1]", "::1/128"},
-		{"fe80::/10", "fe80::/10"},
+	    {"127.0.0.0/8", "127.0.0.0/8"},
+	    {"10.1.2.3", "10.1.2.3"},
+	    {"::1", "::1"},
+	    {"[::1]", "::1"},
+	    {"fe80::/10", "fe80::/10"},
 	};
 	size_t i;
 
@@ -143,32 +143,32 @@ static const struct {
 	const char *addr;
 	bool want;
 } contains_rows[] = {
-	{"127.0.0.0/8, ::1", "127.0.0.1", true},
-	{"127.0.0.0/8, ::1", "127.255.255.255", true},
-	{"127.0.0.0/8, ::1", "128.0.0.1", false},
-	{"127.0.0.0/8, ::1", "126.255.255.255", false},
-	{"127.0.0.0/8, ::1", "10.0.0.1", false},
-	{"127.0.0.0/8, ::1", "::1", true},
-	{"127.0.0.0/8, ::1", "::2", false},
-	{"127.0.0.0/8, ::1", "::ffff:127.0.0.1", true},
-	{"127.0.0.0/8, ::1", "::ffff:127.1.2.3", true},
-	{"127.0.0.0/8, ::1", "::ffff:128.0.0.1", false},
-	/* IPv4-compatible (not mapped) must not match an IPv4 entry. */
-	{"127.0.0.0/8, ::1", "::127.0.0.1", false},
-	{"10.1.2.3", "10.1.2.3", true},
-	{"10.1.2.3", "10.1.2.4", false},
-	{"10.0.0.0/8,192.168.0.0/16", "192.168.44.1", true},
-	{"10.0.0.0/8,192.168.0.0/16", "192.169.0.1", false},
-	{"0.0.0.0/0", "203.0.113.9", true},
-	{"fe80::/10", "fe80::1", true},
-	{"fe80::/10", "febf:ffff::1", true},
-	{"fe80::/10", "fec0::1", false},
-	{"fe80::/10", "fe7f::1", false},
-	{"2001:db8::/32", "2001:db8:ffff::1", true},
-	{"2001:db8::/32", "2001:db9::1", false},
-	{"::ffff:10.0.0.0/104", "::ffff:10.200.0.1", true},
-	{"::ffff:10.0.0.0/104", "::ffff:11.0.0.1", false},
-	{"[::1]", "::1", true},
+    {"127.0.0.0/8, ::1", "127.0.0.1", true},
+    {"127.0.0.0/8, ::1", "127.255.255.255", true},
+    {"127.0.0.0/8, ::1", "128.0.0.1", false},
+    {"127.0.0.0/8, ::1", "126.255.255.255", false},
+    {"127.0.0.0/8, ::1", "10.0.0.1", false},
+    {"127.0.0.0/8, ::1", "::1", true},
+    {"127.0.0.0/8, ::1", "::2", false},
+    {"127.0.0.0/8, ::1", "::ffff:127.0.0.1", true},
+    {"127.0.0.0/8, ::1", "::ffff:127.1.2.3", true},
+    {"127.0.0.0/8, ::1", "::ffff:128.0.0.1", false},
+    /* IPv4-compatible (not mapped) must not match an IPv4 entry. */
+    {"127.0.0.0/8, ::1", "::127.0.0.1", false},
+    {"10.1.2.3", "10.1.2.3", true},
+    {"10.1.2.3", "10.1.2.4", false},
+    {"10.0.0.0/8,192.168.0.0/16", "192.168.44.1", true},
+    {"10.0.0.0/8,192.168.0.0/16", "192.169.0.1", false},
+    {"0.0.0.0/0", "203.0.113.9", true},
+    {"fe80::/10", "fe80::1", true},
+    {"fe80::/10", "febf:ffff::1", true},
+    {"fe80::/10", "fec0::1", false},
+    {"fe80::/10", "fe7f::1", false},
+    {"2001:db8::/32", "2001:db8:ffff::1", true},
+    {"2001:db8::/32", "2001:db9::1", false},
+    {"::ffff:10.0.0.0/104", "::ffff:10.200.0.1", true},
+    {"::ffff:10.0.0.0/104", "::ffff:11.0.0.1", false},
+    {"[::1]", "::1", true},
 };
 
 START_TEST(test_cidr_set_contains_raw)
@@ -182,8 +182,8 @@ START_TEST(test_cidr_set_contains_raw)
 		int family;
 		bool got;
 
-		ck_assert_msg(cidr_set_parse(contains_rows[i].set, &set,
-				  &cause) == 0,
+		ck_assert_msg(
+		    cidr_set_parse(contains_rows[i].set, &set, &cause) == 0,
 		    "row %zu \"%s\": does not parse (%s)", i,
 		    contains_rows[i].set, cause != NULL ? cause : "no cause");
 		family = addr_from_text(contains_rows[i].addr, addr);
@@ -210,8 +210,8 @@ START_TEST(test_cidr_set_contains_sockaddr)
 		char *cause = NULL;
 		bool got;
 
-		ck_assert_msg(cidr_set_parse(contains_rows[i].set, &set,
-				  &cause) == 0,
+		ck_assert_msg(
+		    cidr_set_parse(contains_rows[i].set, &set, &cause) == 0,
 		    "row %zu \"%s\": does not parse", i, contains_rows[i].set);
 		memset(&sin, 0, sizeof sin);
 		memset(&sin6, 0, sizeof sin6);
@@ -246,8 +246,8 @@ START_TEST(test_cidr_set_parse_appends)
 	ck_assert_int_eq(cidr_set_parse("127.0.0.0/8, ::1", &set, &cause), 0);
 	ck_assert_msg(set.n == 2, "want 2 entries, got %zu", set.n);
 	ck_assert_int_eq(cidr_set_parse("10.0.0.0/8", &set, &cause), 0);
-	ck_assert_msg(set.n == 3, "want 3 entries after append, got %zu",
-	    set.n);
+	ck_assert_msg(
+	    set.n == 3, "want 3 entries after append, got %zu", set.n);
 	family = addr_from_text("127.0.0.1", addr);
 	ck_assert_msg(cidr_set_contains_raw(&set, family, addr),
 	    "127.0.0.1 lost by the append");
@@ -267,10 +267,10 @@ START_TEST(test_cidr_set_parse_bad)
 		const char *in;
 		const char *bad; /* must appear in *cause */
 	} t[] = {
-		{"127.0.0.0/8, bogus", "bogus"},
-		{"10.0.0.0/8, 1.2.3.4/33", "1.2.3.4/33"},
-		{"300.1.1.1", "300.1.1.1"},
-		{"::1, ::1/129, 10.0.0.0/8", "::1/129"},
+	    {"127.0.0.0/8, bogus", "bogus"},
+	    {"10.0.0.0/8, 1.2.3.4/33", "1.2.3.4/33"},
+	    {"300.1.1.1", "300.1.1.1"},
+	    {"::1, ::1/129, 10.0.0.0/8", "::1/129"},
 	};
 	size_t i;
 
@@ -282,8 +282,8 @@ START_TEST(test_cidr_set_parse_bad)
 		rc = cidr_set_parse(t[i].in, &set, &cause);
 		ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d", i,
 		    t[i].in, rc);
-		ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause", i,
-		    t[i].in);
+		ck_assert_msg(
+		    cause != NULL, "row %zu \"%s\": no cause", i, t[i].in);
 		ck_assert_msg(strstr(cause, t[i].bad) != NULL,
 		    "row %zu \"%s\": cause \"%s\" does not name \"%s\"", i,
 		    t[i].in, cause, t[i].bad);
@@ -296,10 +296,10 @@ END_TEST
 START_TEST(test_cidr_set_empty)
 {
 	static const char *const t[] = {
-		"127.0.0.1",
-		"0.0.0.0",
-		"::1",
-		"::ffff:127.0.0.1",
+	    "127.0.0.1",
+	    "0.0.0.0",
+	    "::1",
+	    "::ffff:127.0.0.1",
 	};
 	struct cidr_set set = {NULL, 0};
 	size_t i;
@@ -339,25 +339,25 @@ START_TEST(test_port_set_contains)
 		unsigned port;
 		bool want;
 	} t[] = {
-		{"443", 443, true},
-		{"443", 444, false},
-		{"443", 442, false},
-		{"443", 80, false},
-		{"443, 8000-8100", 443, true},
-		{"443, 8000-8100", 8000, true},
-		{"443, 8000-8100", 8050, true},
-		{"443, 8000-8100", 8100, true},
-		{"443, 8000-8100", 7999, false},
-		{"443, 8000-8100", 8101, false},
-		{"443, 8000-8100", 444, false},
-		{"80-80", 80, true},
-		{"80-80", 81, false},
-		{"1-65535", 1, true},
-		{"1-65535", 65535, true},
-		{"*", 1, true},
-		{"*", 80, true},
-		{"*", 443, true},
-		{"*", 65535, true},
+	    {"443", 443, true},
+	    {"443", 444, false},
+	    {"443", 442, false},
+	    {"443", 80, false},
+	    {"443, 8000-8100", 443, true},
+	    {"443, 8000-8100", 8000, true},
+	    {"443, 8000-8100", 8050, true},
+	    {"443, 8000-8100", 8100, true},
+	    {"443, 8000-8100", 7999, false},
+	    {"443, 8000-8100", 8101, false},
+	    {"443, 8000-8100", 444, false},
+	    {"80-80", 80, true},
+	    {"80-80", 81, false},
+	    {"1-65535", 1, true},
+	    {"1-65535", 65535, true},
+	    {"*", 1, true},
+	    {"*", 80, true},
+	    {"*", 443, true},
+	    {"*", 65535, true},
 	};
 	size_t i;
 
@@ -399,13 +399,13 @@ END_TEST
 START_TEST(test_port_set_parse_bad)
 {
 	static const char *const t[] = {
-		"0",
-		"65536",
-		"10-5",
-		"abc",
-		"",
-		"443, 0",
-		"443-",
+	    "0",
+	    "65536",
+	    "10-5",
+	    "abc",
+	    "",
+	    "443, 0",
+	    "443-",
 	};
 	size_t i;
 
@@ -416,10 +416,10 @@ START_TEST(test_port_set_parse_bad)
 
 		memset(&ps, 0, sizeof ps);
 		rc = port_set_parse(t[i], &ps, &cause);
-		ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d", i,
-		    t[i], rc);
-		ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause", i,
-		    t[i]);
+		ck_assert_msg(
+		    rc == -1, "row %zu \"%s\": want -1, got %d", i, t[i], rc);
+		ck_assert_msg(
+		    cause != NULL, "row %zu \"%s\": no cause", i, t[i]);
 		free(cause);
 		port_set_free(&ps);
 	}

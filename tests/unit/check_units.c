@@ -22,24 +22,24 @@ struct u64_ok {
 START_TEST(test_parse_duration_ok)
 {
 	static const struct u64_ok t[] = {
-		{"100ms", 100},
-		{"2s", 2000},
-		{"0.1", 100},
-		{"1.5s", 1500},
-		{"2m", 120000},
-		{"1h", 3600000},
-		{"0", 0},
-		{"0ms", 0},
-		{"30s", 30000},
-		{"100 ms", 100},
-		{"2S", 2000},
-		{"100MS", 100},
-		{"2H", 7200000},
-		{"0.5m", 30000},
-		{"0.25", 250},
-		{"5", 5000},
-		{"0.0004", 0},
-		{"0.0006", 1},
+	    {"100ms", 100},
+	    {"2s", 2000},
+	    {"0.1", 100},
+	    {"1.5s", 1500},
+	    {"2m", 120000},
+	    {"1h", 3600000},
+	    {"0", 0},
+	    {"0ms", 0},
+	    {"30s", 30000},
+	    {"100 ms", 100},
+	    {"2S", 2000},
+	    {"100MS", 100},
+	    {"2H", 7200000},
+	    {"0.5m", 30000},
+	    {"0.25", 250},
+	    {"5", 5000},
+	    {"0.0004", 0},
+	    {"0.0006", 1},
 	};
 	size_t i;
 
@@ -61,13 +61,13 @@ END_TEST
 START_TEST(test_parse_duration_bad)
 {
 	static const char *const t[] = {
-		"",
-		"abc",
-		"-1s",
-		"5x",
-		"1.2.3",
-		"ms",
-		"1e3",
+	    "",
+	    "abc",
+	    "-1s",
+	    "5x",
+	    "1.2.3",
+	    "ms",
+	    "1e3",
 	};
 	size_t i;
 
@@ -77,10 +77,10 @@ START_TEST(test_parse_duration_bad)
 		int rc;
 
 		rc = units_parse_duration(t[i], &ms, &cause);
-		ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d", i,
-		    t[i], rc);
-		ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause", i,
-		    t[i]);
+		ck_assert_msg(
+		    rc == -1, "row %zu \"%s\": want -1, got %d", i, t[i], rc);
+		ck_assert_msg(
+		    cause != NULL, "row %zu \"%s\": no cause", i, t[i]);
 	}
 }
 END_TEST
@@ -88,14 +88,14 @@ END_TEST
 START_TEST(test_parse_size_ok)
 {
 	static const struct u64_ok t[] = {
-		{"100", 100},
-		{"0", 0},
-		{"64K", 65536},
-		{"64k", 65536},
-		{"16M", 16777216},
-		{"16m", 16777216},
-		{"1G", 1073741824},
-		{"4G", UINT64_C(4294967296)},
+	    {"100", 100},
+	    {"0", 0},
+	    {"64K", 65536},
+	    {"64k", 65536},
+	    {"16M", 16777216},
+	    {"16m", 16777216},
+	    {"1G", 1073741824},
+	    {"4G", UINT64_C(4294967296)},
 	};
 	size_t i;
 
@@ -117,11 +117,11 @@ END_TEST
 START_TEST(test_parse_size_bad)
 {
 	static const char *const t[] = {
-		"",
-		"-1",
-		"16X",
-		"M",
-		"1.5M",
+	    "",
+	    "-1",
+	    "16X",
+	    "M",
+	    "1.5M",
 	};
 	size_t i;
 
@@ -131,10 +131,10 @@ START_TEST(test_parse_size_bad)
 		int rc;
 
 		rc = units_parse_size(t[i], &bytes, &cause);
-		ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d", i,
-		    t[i], rc);
-		ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause", i,
-		    t[i]);
+		ck_assert_msg(
+		    rc == -1, "row %zu \"%s\": want -1, got %d", i, t[i], rc);
+		ck_assert_msg(
+		    cause != NULL, "row %zu \"%s\": no cause", i, t[i]);
 	}
 }
 END_TEST
@@ -145,24 +145,24 @@ START_TEST(test_parse_bool)
 		const char *in;
 		int want; /* 1 true, 0 false, -1 error */
 	} t[] = {
-		{"yes", 1},
-		{"no", 0},
-		{"true", 1},
-		{"false", 0},
-		{"on", 1},
-		{"off", 0},
-		{"1", 1},
-		{"0", 0},
-		{"YES", 1},
-		{"No", 0},
-		{"True", 1},
-		{"FALSE", 0},
-		{"On", 1},
-		{"oFF", 0},
-		{"maybe", -1},
-		{"", -1},
-		{"2", -1},
-		{"yess", -1},
+	    {"yes", 1},
+	    {"no", 0},
+	    {"true", 1},
+	    {"false", 0},
+	    {"on", 1},
+	    {"off", 0},
+	    {"1", 1},
+	    {"0", 0},
+	    {"YES", 1},
+	    {"No", 0},
+	    {"True", 1},
+	    {"FALSE", 0},
+	    {"On", 1},
+	    {"oFF", 0},
+	    {"maybe", -1},
+	    {"", -1},
+	    {"2", -1},
+	    {"yess", -1},
 	};
 	size_t i;
 
@@ -173,8 +173,8 @@ START_TEST(test_parse_bool)
 
 		rc = units_parse_bool(t[i].in, &v, &cause);
 		if (t[i].want == -1) {
-			ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d",
-			    i, t[i].in, rc);
+			ck_assert_msg(rc == -1,
+			    "row %zu \"%s\": want -1, got %d", i, t[i].in, rc);
 			ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause",
 			    i, t[i].in);
 			continue;
@@ -193,18 +193,18 @@ START_TEST(test_parse_percent)
 		int ok;
 		double want;
 	} t[] = {
-		{"20%", 1, 20.0},
-		{"0%", 1, 0.0},
-		{"100", 1, 100.0},
-		{"100%", 1, 100.0},
-		{"12.5%", 1, 12.5},
-		{"0", 1, 0.0},
-		{"101%", 0, 0},
-		{"100.5", 0, 0},
-		{"-1%", 0, 0},
-		{"x%", 0, 0},
-		{"%", 0, 0},
-		{"", 0, 0},
+	    {"20%", 1, 20.0},
+	    {"0%", 1, 0.0},
+	    {"100", 1, 100.0},
+	    {"100%", 1, 100.0},
+	    {"12.5%", 1, 12.5},
+	    {"0", 1, 0.0},
+	    {"101%", 0, 0},
+	    {"100.5", 0, 0},
+	    {"-1%", 0, 0},
+	    {"x%", 0, 0},
+	    {"%", 0, 0},
+	    {"", 0, 0},
 	};
 	size_t i;
 
@@ -215,8 +215,8 @@ START_TEST(test_parse_percent)
 
 		rc = units_parse_percent(t[i].in, &v, &cause);
 		if (!t[i].ok) {
-			ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d",
-			    i, t[i].in, rc);
+			ck_assert_msg(rc == -1,
+			    "row %zu \"%s\": want -1, got %d", i, t[i].in, rc);
 			ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause",
 			    i, t[i].in);
 			continue;
@@ -236,20 +236,20 @@ START_TEST(test_parse_uint)
 		int ok;
 		uint64_t want;
 	} t[] = {
-		{"0", 0, 10, 1, 0},
-		{"10", 0, 10, 1, 10},
-		{"5", 1, 100, 1, 5},
-		{"1", 1, 100, 1, 1},
-		{"100", 1, 100, 1, 100},
-		{"18446744073709551615", 0, UINT64_MAX, 1, UINT64_MAX},
-		{"0", 1, 100, 0, 0},
-		{"101", 1, 100, 0, 0},
-		{"11", 0, 10, 0, 0},
-		{"18446744073709551616", 0, UINT64_MAX, 0, 0},
-		{"0x10", 0, 1000, 0, 0},
-		{"1a", 0, 1000, 0, 0},
-		{"", 0, 1000, 0, 0},
-		{"-1", 0, 1000, 0, 0},
+	    {"0", 0, 10, 1, 0},
+	    {"10", 0, 10, 1, 10},
+	    {"5", 1, 100, 1, 5},
+	    {"1", 1, 100, 1, 1},
+	    {"100", 1, 100, 1, 100},
+	    {"18446744073709551615", 0, UINT64_MAX, 1, UINT64_MAX},
+	    {"0", 1, 100, 0, 0},
+	    {"101", 1, 100, 0, 0},
+	    {"11", 0, 10, 0, 0},
+	    {"18446744073709551616", 0, UINT64_MAX, 0, 0},
+	    {"0x10", 0, 1000, 0, 0},
+	    {"1a", 0, 1000, 0, 0},
+	    {"", 0, 1000, 0, 0},
+	    {"-1", 0, 1000, 0, 0},
 	};
 	size_t i;
 
@@ -260,8 +260,8 @@ START_TEST(test_parse_uint)
 
 		rc = units_parse_uint(t[i].in, t[i].min, t[i].max, &v, &cause);
 		if (!t[i].ok) {
-			ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d",
-			    i, t[i].in, rc);
+			ck_assert_msg(rc == -1,
+			    "row %zu \"%s\": want -1, got %d", i, t[i].in, rc);
 			ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause",
 			    i, t[i].in);
 			continue;
@@ -282,14 +282,14 @@ START_TEST(test_parse_double)
 		int ok;
 		double want;
 	} t[] = {
-		{"2", 1, 2.0},
-		{"1.5", 1, 1.5},
-		{"0.5", 1, 0.5},
-		{"0", 0, 0},
-		{"-1", 0, 0},
-		{"x", 0, 0},
-		{"", 0, 0},
-		{"2x", 0, 0},
+	    {"2", 1, 2.0},
+	    {"1.5", 1, 1.5},
+	    {"0.5", 1, 0.5},
+	    {"0", 0, 0},
+	    {"-1", 0, 0},
+	    {"x", 0, 0},
+	    {"", 0, 0},
+	    {"2x", 0, 0},
 	};
 	size_t i;
 
@@ -300,8 +300,8 @@ START_TEST(test_parse_double)
 
 		rc = units_parse_double(t[i].in, &v, &cause);
 		if (!t[i].ok) {
-			ck_assert_msg(rc == -1, "row %zu \"%s\": want -1, got %d",
-			    i, t[i].in, rc);
+			ck_assert_msg(rc == -1,
+			    "row %zu \"%s\": want -1, got %d", i, t[i].in, rc);
 			ck_assert_msg(cause != NULL, "row %zu \"%s\": no cause",
 			    i, t[i].in);
 			continue;
@@ -321,19 +321,19 @@ struct fmt_row {
 START_TEST(test_format_duration)
 {
 	static const struct fmt_row t[] = {
-		{0, "0ms"},
-		{1, "1ms"},
-		{100, "100ms"},
-		{1000, "1s"},
-		{1500, "1500ms"},
-		{30000, "30s"},
-		{60000, "1m"},
-		{90000, "90s"},
-		{120000, "2m"},
-		{3600000, "1h"},
-		{5400000, "90m"},
-		{7200000, "2h"},
-		{3601000, "3601s"},
+	    {0, "0ms"},
+	    {1, "1ms"},
+	    {100, "100ms"},
+	    {1000, "1s"},
+	    {1500, "1500ms"},
+	    {30000, "30s"},
+	    {60000, "1m"},
+	    {90000, "90s"},
+	    {120000, "2m"},
+	    {3600000, "1h"},
+	    {5400000, "90m"},
+	    {7200000, "2h"},
+	    {3601000, "3601s"},
 	};
 	size_t i;
 
@@ -354,19 +354,19 @@ END_TEST
 START_TEST(test_format_size)
 {
 	static const struct fmt_row t[] = {
-		{0, "0"},
-		{1, "1"},
-		{1000, "1000"},
-		{1024, "1K"},
-		{1025, "1025"},
-		{1536, "1536"},
-		{3072, "3K"},
-		{65536, "64K"},
-		{1048576, "1M"},
-		{16777216, "16M"},
-		{1073741824, "1G"},
-		{UINT64_C(4294967296), "4G"},
-		{UINT64_C(1610612736), "1536M"},
+	    {0, "0"},
+	    {1, "1"},
+	    {1000, "1000"},
+	    {1024, "1K"},
+	    {1025, "1025"},
+	    {1536, "1536"},
+	    {3072, "3K"},
+	    {65536, "64K"},
+	    {1048576, "1M"},
+	    {16777216, "16M"},
+	    {1073741824, "1G"},
+	    {UINT64_C(4294967296), "4G"},
+	    {UINT64_C(1610612736), "1536M"},
 	};
 	size_t i;
 
@@ -388,8 +388,18 @@ END_TEST
 START_TEST(test_format_round_trip)
 {
 	static const uint64_t t[] = {
-		0, 1, 100, 999, 1000, 1500, 30000, 60000, 61000, 3600000,
-		5400000, 86400000,
+	    0,
+	    1,
+	    100,
+	    999,
+	    1000,
+	    1500,
+	    30000,
+	    60000,
+	    61000,
+	    3600000,
+	    5400000,
+	    86400000,
 	};
 	size_t i;
 

@@ -1,0 +1,98 @@
+/*
+ * explain: describe what the proxy would do with one request, without
+ * sending it -- the route, every resolved key and the backoff schedule.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "explain.h"
+#include "http.h"
+#include "units.h"
+
+static const char *const backoff_names[] = { "exponential", "random",
+	"list", "fibonacci", "jitter" };
+
+void
+explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
+{
+	uint64_t lo_total = 0, hi_total = 0;
+	char a[32], b[32], t[32];
+
+	sbuf_puts(out, "attempt 1 at once\n");
+	for (unsigned k = 1; k < attempts; k++) {
+		uint64_t lo, hi;
+		policy_backoff_range(p, k, &lo, &hi);
+		lo_total += lo;
+		hi_total += hi;
+		if (lo == hi)
+			sbuf_printf(out, "attempt %u after %s", k + 1,
+			    units_format_duration(lo, a, sizeof a));
+		else
+			sbuf_printf(out, "attempt %u after %s..%s (%s)", k + 1,
+			    units_format_duration(lo, a, sizeof a),
+			    units_format_duration(hi, b, sizeof b),
+			    backoff_names[p->backoff]);
+		if (p->nfallbacks > 0)
+			sbuf_printf(out, " to %s",
+			    p->fallbacks[k - 1 < p->nfallbacks
+				    ? k - 1
+				    : p->nfallbacks - 1]
+				.text);
+		if (p->deadline_ms > 0 && lo_total >= p->deadline_ms)
+			sbuf_printf(out, " (not taken: past the %s deadline)",
+			    units_format_duration(p->deadline_ms, t, sizeof t));
+		sbuf_puts(out, "\n");
+	}
+	if (attempts > 1)
+		sbuf_printf(out, "total delay %s%s%s, plus the attempts "
+				 "themselves (each up to %s)\n",
+		    units_format_duration(lo_total, a, sizeof a),
+		    hi_total != lo_total ? ".." : "",
+		    hi_total != lo_total
+			? units_format_duration(hi_total, b, sizeof b)
+			: "",
+		    units_format_duration(p->per_try_timeout_ms, t, sizeof t));
+	if (p->retry_after && attempts > 1)
+		sbuf_printf(out, "a 429 or 503 with Retry-After waits at least "
+				 "that long (up to %s)\n",
+		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
+}
+
+int
+explain_request(const struct config *c, const char *method, const char *url,
+    struct sbuf *out, const char **cause)
+{
+	struct http_url u;
+	const struct route *r;
+	const struct policy *p;
+	char path[8192];
+	bool resend;
+
+	if (http_url_parse(url, &u, cause) != 0)
+		return -1;
+	snprintf(path, sizeof path, "%s%.*s", u.path_add_slash ? "/" : "",
+	    (int)u.path_len, u.path);
+	r = config_match(c, u.host, u.port, path);
+	p = &r->policy;
+	if (r->line != 0)
+		sbuf_printf(out, "route: [route %s] (%s:%u)\n", r->name,
+		    c->file ? c->file : "?", r->line);
+	else
+		sbuf_puts(out, "route: [default] (no [route] matches)\n");
+	sbuf_printf(out, "request: %s %s://%s%s%s:%u%s\n", method,
+	    u.scheme == HTTP_SCHEME_HTTPS ? "https" : "http",
+	    u.host_is_ipv6 ? "[" : "", u.host, u.host_is_ipv6 ? "]" : "",
+	    u.port, path);
+	resend = policy_method_is_listed(p, method);
+	sbuf_printf(out, "%s may be re-sent after a response or a reset: %s%s\n",
+	    method, resend ? "yes" : "no",
+	    resend || p->idempotency_header[0] == '\0'
+		? ""
+		: " (unless it carries the idempotency header)");
+	sbuf_puts(out, "\npolicy:\n");
+	config_dump_policy(p, out);
+	sbuf_printf(out, "\nschedule (%u attempts, %s backoff):\n", p->attempts,
+	    backoff_names[p->backoff]);
+	explain_schedule(p, p->attempts, out);
+	return 0;
+}

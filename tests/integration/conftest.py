@@ -1,0 +1,83 @@
+"""pytest fixtures for the retryproxy integration tests.
+
+    upstream        a started scripted origin (upstream.Upstream) on 127.0.0.1
+    make_upstream   factory for more: make_upstream(host="127.0.0.1", start=True)
+    proxy           factory: proxy(config_text, proxy_lines="") -> harness.Proxy,
+                    started; stopped with SIGTERM at teardown, exit code 0 asserted
+
+Tests that need the daemon are skipped when its binary does not exist
+(set RETRYPROXY_REQUIRE=1 to make that a failure instead).
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from clients import PROXY_ENV_VARS  # noqa: E402
+from harness import DaemonError, Proxy, daemon_path  # noqa: E402
+from upstream import Upstream  # noqa: E402
+
+# Nothing in this process (urllib) or its children may pick up a proxy or a
+# no_proxy list from the caller's environment.
+for _v in PROXY_ENV_VARS:
+    os.environ.pop(_v, None)
+
+
+def _stop_upstream(up):
+    up.stop()
+    if up.errors:
+        raise AssertionError(f"{up.name} {up.authority} thread errors: {up.errors}")
+
+
+@pytest.fixture
+def make_upstream():
+    made = []
+
+    def make(host="127.0.0.1", start=True, name=None):
+        up = Upstream(host, name=name or f"upstream{len(made) + 2}")
+        made.append(up)
+        return up.start() if start else up.bind()
+
+    yield make
+    for up in reversed(made):
+        _stop_upstream(up)
+
+
+@pytest.fixture
+def upstream():
+    up = Upstream().start()
+    yield up
+    _stop_upstream(up)
+
+
+@pytest.fixture
+def proxy(upstream, make_upstream, tmp_path):
+    """Factory; depends on the upstream fixtures so it is torn down first."""
+    started = []
+
+    def start(config="", proxy_lines="", **kw):
+        if not daemon_path().exists():
+            msg = f"retryproxy binary not built: {daemon_path()} (set RETRYPROXY)"
+            if os.environ.get("RETRYPROXY_REQUIRE"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        p = Proxy(config, proxy_lines, workdir=tmp_path / f"proxy{len(started)}", **kw)
+        started.append(p)
+        return p.start()
+
+    yield start
+    problems = []
+    for p in started:
+        try:
+            rc = p.stop()
+        except DaemonError as e:
+            problems.append(str(e))
+            continue
+        if rc != 0:
+            problems.append(f"daemon exit code {rc} after SIGTERM (want 0)\n"
+                            + p.stderr_tail())
+    if problems:
+        raise DaemonError("\n\n".join(problems))
