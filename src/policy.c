@@ -197,7 +197,8 @@ policy_has_zero_delay(const struct policy *p)
 {
 	size_t i;
 
-	if (p->attempts <= 1)
+	/* X-Retry-Attempts can add retries to a single-attempt policy */
+	if (p->attempts <= 1 && !p->client_overrides)
 		return false;
 	if (p->max_timeout_ms == 0)
 		return true;
@@ -207,7 +208,7 @@ policy_has_zero_delay(const struct policy *p)
 	case BACKOFF_JITTER:
 		return p->start_timeout_ms == 0 && p->random_interval_ms == 0;
 	case BACKOFF_RANDOM:
-		return p->min_timeout_ms == 0;
+		return p->max_timeout_ms == 0;
 	case BACKOFF_LIST:
 		for (i = 0; i < p->ntimeouts; i++)
 			if (p->timeouts_ms[i] == 0)

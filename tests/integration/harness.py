@@ -286,3 +286,33 @@ def section(name, **keys):
             v = ", ".join(str(x) for x in v)
         out.append(f"{k} = {v}")
     return "\n".join(out) + "\n"
+
+
+def describe(upstreams=(), proxy=None, response=None):
+    """A failure message: the response, the hits each upstream saw, the
+    access log and the end of the daemon's stderr."""
+    out = []
+    if response is not None:
+        out.append(f"response: {response!r}")
+    if not isinstance(upstreams, (list, tuple)):
+        upstreams = [upstreams]
+    for up in upstreams:
+        out.append(f"{up.name} {up.authority}: {up.connections} connections")
+        t0 = None
+        for h in up.hits():
+            t0 = h.time if t0 is None else t0
+            out.append(f"  +{(h.time - t0) * 1000:7.1f}ms {h.method} {h.target} "
+                       f"hit {h.index} conn {h.conn_id}/{h.conn_request} "
+                       f"step {h.step} body {h.body_len}B")
+        for h in up.dropped:
+            out.append(f"  dropped {h.method} {h.target} conn {h.conn_id}")
+    if proxy is not None:
+        try:
+            log = proxy.access_log()
+        except AssertionError as e:
+            log = [str(e)]
+        out.append("access log:")
+        out.extend(f"  {json.dumps(e) if isinstance(e, dict) else e}" for e in log)
+        out.append("daemon stderr (tail):")
+        out.append(proxy.stderr_tail(30))
+    return "\n".join(out)

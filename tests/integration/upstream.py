@@ -253,6 +253,10 @@ class Upstream:
         return f"{self.host}:{self.port}"
 
     @property
+    def addr(self):
+        return (self.host, self.port)
+
+    @property
     def url(self):
         return f"http://{self.authority}"
 

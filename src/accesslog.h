@@ -1,0 +1,29 @@
+/*
+ * accesslog: one line per client request, as text or JSON (SPEC section
+ * 5).  Pure formatting; log.c writes the line.
+ */
+#ifndef RP_ACCESSLOG_H
+#define RP_ACCESSLOG_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+struct access_entry {
+	uint64_t wall_ms; /* when the request arrived (Unix ms) */
+	const char *client; /* "addr:port" */
+	const char *method;
+	const char *url;
+	int status;
+	unsigned attempts;
+	const char *retries; /* comma-separated reasons, "" for none */
+	uint64_t duration_ms;
+	uint64_t bytes; /* body bytes sent to the client */
+	const char *route;
+	const char *error; /* Proxy-Status error token, or NULL */
+};
+
+/* Append the line (with its newline) to out; json selects the format. */
+void accesslog_format(const struct access_entry *, int json, struct sbuf *out);
+
+#endif

@@ -1,0 +1,70 @@
+"""Keep-alive: client connections, upstream reuse, stale upstream connections."""
+
+from clients import RawConn, request
+from harness import describe, section
+
+
+def test_client_keepalive_several_requests(upstream, proxy):
+    px = proxy(section("default", start_timeout="20ms"))
+    upstream.script("/k", ["503", "200"])
+    with RawConn(px.addr) as c:
+        for i in range(3):
+            c.send_request("GET", upstream.url + f"/k?i={i}", close=False)
+            r = c.read_response()
+            assert r.status == 200 and r.complete, describe(upstream, px, r)
+    assert upstream.count("/k") == 4, describe(upstream, px)
+
+
+def test_upstream_connection_reused(upstream, proxy):
+    # SPEC 3 speaks of "a reused keep-alive upstream connection": sequential
+    # requests to one origin should share one upstream connection.
+    px = proxy(section("default", start_timeout="20ms"))
+    for i in range(3):
+        r = request(px.addr, "GET", upstream.url + f"/reuse{i}")
+        assert r.status == 200, describe(upstream, px, r)
+    assert upstream.connections == 1, describe(upstream, px)
+
+
+def test_stale_keepalive_close_after(upstream, proxy):
+    px = proxy(section("default", start_timeout="20ms"))
+    # Answer, then close without "Connection: close": the proxy may keep it.
+    upstream.script("/ka1", [{"status": 200, "close_after": True}])
+    r = request(px.addr, "GET", upstream.url + "/ka1")
+    assert r.status == 200, describe(upstream, px, r)
+    r = request(px.addr, "GET", upstream.url + "/ka2")
+    why = describe(upstream, px, r)
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", why
+    assert upstream.count("/ka2") == 1, why
+    e = px.log_for("/ka2")
+    assert e["attempts"] == 1 and e["retries"] == [], why
+
+
+def test_stale_keepalive_request_dropped_on_reuse(upstream, proxy):
+    # Deterministic stale connection: the upstream reads the next request on
+    # the kept connection and closes without a byte of answer.  A GET is
+    # re-sent once on a fresh connection, and that is not an attempt.
+    px = proxy(section("default", start_timeout="20ms", attempts=1))
+    upstream.script("/ka1", [{"status": 200, "drop_next": True}])
+    assert request(px.addr, "GET", upstream.url + "/ka1").status == 200
+    r = request(px.addr, "GET", upstream.url + "/ka2")
+    why = describe(upstream, px, r)
+    assert r.status == 200, why
+    assert upstream.count("/ka2") == 1, why
+    if upstream.dropped:
+        assert upstream.hits("/ka2")[0].conn_id != upstream.dropped[0].conn_id, why
+    e = px.log_for("/ka2")
+    assert e["attempts"] == 1, why
+
+
+def test_stale_keepalive_post_never_sent_twice(upstream, proxy):
+    px = proxy(section("default", start_timeout="20ms"))
+    upstream.script("/ka1", [{"status": 200, "drop_next": True}])
+    assert request(px.addr, "GET", upstream.url + "/ka1").status == 200
+    r = request(px.addr, "POST", upstream.url + "/ka2", body=b"once")
+    why = describe(upstream, px, r)
+    sent = len(upstream.dropped) + upstream.count("/ka2")
+    assert sent == 1, f"POST reached the upstream {sent} times\n{why}"
+    if upstream.dropped:   # sent on the stale connection: must not be re-sent
+        assert r.status == 502, why
+    else:                  # the proxy used a fresh connection
+        assert r.status == 200, why
