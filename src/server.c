@@ -1,14 +1,340 @@
 /*
- * server: placeholder until the data path lands.
+ * server: the running daemon.  The main thread owns signals (sigwait) and
+ * the config snapshot; each worker thread runs its own event loop with its
+ * own evhttp, resolver and upstream pool on SO_REUSEPORT listeners.  A
+ * reload swaps the snapshot; workers pick it up at their next request.
  */
+#include <errno.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "log.h"
+#include "proxy.h"
 #include "server.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define UPSTREAM_MAX_IDLE 1024
+#define UPSTREAM_IDLE_TIMEOUT_MS 30000
+
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config *g_cfg;
+static _Atomic unsigned g_gen = 1;
+static _Atomic int g_stopping;
+
+struct config *
+worker_config(struct worker *w)
+{
+	unsigned gen = atomic_load_explicit(&g_gen, memory_order_acquire);
+	struct config *c, *old;
+
+	if (gen == w->cfg_gen)
+		return w->cfg;
+	pthread_mutex_lock(&cfg_lock);
+	c = config_ref(g_cfg);
+	w->cfg_gen = atomic_load(&g_gen);
+	pthread_mutex_unlock(&cfg_lock);
+	old = w->cfg;
+	w->cfg = c;
+	config_unref(old);
+	return c;
+}
+
+double
+worker_random(struct worker *w)
+{
+	/* xorshift64*: plenty for backoff jitter, no locks, no syscalls */
+	uint64_t x = w->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	w->rng = x;
+	return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+void
+worker_request_done(struct worker *w)
+{
+	w->active--;
+	if (w->stopping && w->active == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+drain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->active == 0 || util_now_ms() >= w->stop_deadline_ms) {
+		if (w->active > 0)
+			log_warnx("worker %u: %u request(s) still in flight at "
+				  "shutdown_timeout: cut",
+			    w->id, w->active);
+		event_base_loopexit(w->base, NULL);
+	}
+}
+
+/* The main thread asks: stop accepting, finish, exit the loop. */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval tv = { 0, 50000 };
+
+	if (!atomic_load(&g_stopping) || w->stopping)
+		return;
+	w->stopping = true;
+	for (size_t i = 0; i < w->nbound; i++)
+		evhttp_del_accept_socket(w->http, w->bound[i]);
+	w->nbound = 0;
+	w->stop_deadline_ms = util_now_ms() +
+	    worker_config(w)->proxy.shutdown_timeout_ms;
+	if (w->active == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	w->drain_timer = event_new(w->base, -1, EV_PERSIST, drain_timer_cb, w);
+	event_add(w->drain_timer, &tv);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* Fail early, with a clear message, when an address cannot be bound. */
+static int
+probe_bind(const struct listen_addr *la)
+{
+	int fd = socket(la->ss.ss_family, SOCK_STREAM, 0), one = 1, rc;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	rc = bind(fd, (const struct sockaddr *)&la->ss, la->sslen);
+	if (rc != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+worker_setup(struct worker *w, const struct config *c)
+{
+	struct timeval tv;
+	uint64_t seed;
+
+	w->base = event_base_new();
+	if (w->base == NULL)
+		return -1;
+	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (w->dns == NULL) {
+		log_warnx("no usable /etc/resolv.conf: only numeric hosts and "
+			  "/etc/hosts will resolve");
+		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	}
+	if (w->dns == NULL)
+		return -1;
+	evdns_base_set_option(w->dns, "randomize-case:", "0");
+	w->http = evhttp_new(w->base);
+	if (w->http == NULL)
+		return -1;
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+		EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+		EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(w->http, NULL);
+	evhttp_set_max_headers_size(w->http, (ev_ssize_t)c->proxy.max_header_size);
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)c->proxy.max_request_body);
+	tv.tv_sec = (time_t)(c->proxy.client_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(c->proxy.client_timeout_ms % 1000 * 1000);
+	evhttp_set_timeout_tv(w->http, &tv);
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_gencb(w->http, proxy_request_cb, w);
+	w->pool = upstream_pool_new(w->base, UPSTREAM_MAX_IDLE,
+	    UPSTREAM_IDLE_TIMEOUT_MS);
+	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
+	event_add(w->wake, NULL);
+	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = util_now_ms() ^ (uint64_t)(uintptr_t)w;
+	w->rng = seed | 1;
+	w->cfg = config_ref(g_cfg);
+	w->cfg_gen = atomic_load(&g_gen);
+	w->bound = xcalloc(c->proxy.nlisten, sizeof *w->bound);
+	for (size_t i = 0; i < c->proxy.nlisten; i++) {
+		const struct listen_addr *la = &c->proxy.listen[i];
+		struct evconnlistener *l = evconnlistener_new_bind(w->base,
+		    NULL, NULL,
+		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+		    1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
+		if (l == NULL) {
+			log_warn("cannot listen on %s", la->text);
+			return -1;
+		}
+		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
+	}
+	return 0;
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	if (w->http != NULL)
+		evhttp_free(w->http); /* ends requests still in flight */
+	if (w->base != NULL)
+		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
+	upstream_pool_free(w->pool);
+	if (w->drain_timer != NULL)
+		event_free(w->drain_timer);
+	if (w->wake != NULL)
+		event_free(w->wake);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 0);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	config_unref(w->cfg);
+	sbuf_free(&w->line);
+	free(w->bound);
+}
+
+static void
+reload(const char *path, const struct config_options *opts)
+{
+	struct config_errors errs = { 0 };
+	struct config *c, *old;
+	char *cause = NULL;
+
+	c = config_load(path, opts, &errs);
+	if (c == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_warnx("reload: %s", errs.v[i]);
+		log_warnx("reload failed: keeping the running configuration");
+		config_errors_free(&errs);
+		return;
+	}
+	if (log_configure(c, &cause) != 0) {
+		log_warnx("reload: %s: keeping the running configuration",
+		    cause);
+		free(cause);
+		config_unref(c);
+		return;
+	}
+	for (size_t i = 0; i < c->nwarnings; i++)
+		log_warnx("%s", c->warnings[i]);
+	pthread_mutex_lock(&cfg_lock);
+	old = g_cfg;
+	g_cfg = c;
+	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
+	pthread_mutex_unlock(&cfg_lock);
+	config_unref(old);
+	log_info("configuration reloaded from %s", path ? path : "defaults");
+}
 
 int
 server_run(struct config *c, const char *path,
     const struct config_options *opts, int verbose)
 {
-	fprintf(stderr, "retryproxy: the data path is not built yet\n");
-	return 1;
+	struct worker *workers;
+	unsigned nworkers, started = 0;
+	sigset_t set;
+	char *cause = NULL;
+	int sig, rc = 0;
+
+	log_init(verbose);
+	if (log_configure(c, &cause) != 0) {
+		log_errorx("%s", cause);
+		free(cause);
+		return 1;
+	}
+	for (size_t i = 0; i < c->nwarnings; i++)
+		log_warnx("%s", c->warnings[i]);
+	for (size_t i = 0; i < c->proxy.nlisten; i++)
+		if (probe_bind(&c->proxy.listen[i]) != 0) {
+			log_warn("cannot listen on %s", c->proxy.listen[i].text);
+			return 1;
+		}
+	evthread_use_pthreads();
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	g_cfg = config_ref(c);
+	nworkers = c->proxy.workers;
+	if (nworkers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		nworkers = n > 0 ? (unsigned)n : 1;
+	}
+	workers = xcalloc(nworkers, sizeof *workers);
+	for (unsigned i = 0; i < nworkers; i++) {
+		workers[i].id = i;
+		if (worker_setup(&workers[i], c) != 0) {
+			rc = 1;
+			break;
+		}
+	}
+	for (unsigned i = 0; rc == 0 && i < nworkers; i++) {
+		if (pthread_create(&workers[i].thread, NULL, worker_main,
+			&workers[i]) != 0) {
+			log_warn("cannot start worker thread");
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	if (rc == 0) {
+		log_info("listening on %s%s (%u worker%s)",
+		    c->proxy.listen[0].text, c->proxy.nlisten > 1 ? ", ..." : "",
+		    nworkers, nworkers == 1 ? "" : "s");
+		for (;;) {
+			if (sigwait(&set, &sig) != 0)
+				continue;
+			if (sig == SIGHUP)
+				reload(path, opts);
+			else if (sig == SIGUSR1)
+				log_reopen();
+			else
+				break;
+		}
+		log_info("stopping: finishing requests in flight");
+	}
+	atomic_store(&g_stopping, 1);
+	for (unsigned i = 0; i < started; i++)
+		event_active(workers[i].wake, EV_READ, 0);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_teardown(&workers[i]);
+	free(workers);
+	config_unref(g_cfg);
+	g_cfg = NULL;
+	log_close();
+	libevent_global_shutdown();
+	return rc;
 }

@@ -325,7 +325,8 @@ def curl(url, proxy_url=None, via_env=False, timeout=15.0, extra=()):
     elif proxy_url:
         args += ["-x", proxy_url]
     args += list(extra) + [url]
-    p = subprocess.run(args, env=env, capture_output=True, timeout=timeout + 5)
+    p = subprocess.run(args, env=env, capture_output=True, stdin=subprocess.DEVNULL,
+                       timeout=timeout + 5)
     body, _, code = p.stdout.rpartition(b"\n")
     return ToolResult(p.returncode, int(code) if code.strip().isdigit() else None,
                       body, p.stderr.decode(errors="replace"))
@@ -339,7 +340,8 @@ def wget(url, proxy_url, timeout=15.0):
     env = clean_env(http_proxy=proxy_url)
     args = [exe, "-S", "-O", "-", "--tries=1", f"--timeout={int(timeout)}",
             "--no-config", "--content-on-error", url]
-    p = subprocess.run(args, env=env, capture_output=True, timeout=timeout + 5)
+    p = subprocess.run(args, env=env, capture_output=True, stdin=subprocess.DEVNULL,
+                       timeout=timeout + 5)
     err = p.stderr.decode(errors="replace")
     status = None
     for line in err.splitlines():

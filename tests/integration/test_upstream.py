@@ -225,3 +225,16 @@ def test_pattern_checker():
     assert pc.ok and pc.count == 70010
     pc.feed(bytes([pattern_bytes(1, 70010)[0] ^ 0xFF]) + pattern_bytes(9, 70011))
     assert not pc.ok
+
+
+def test_expect_100_continue(upstream):
+    body = pattern_bytes(2 * 1024 * 1024)
+    with RawConn(upstream.addr) as c:
+        c.send(f"PUT /e100 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+               "Expect: 100-continue\r\nConnection: close\r\n\r\n".encode())
+        c.sock.settimeout(2)
+        assert c._fill() and bytes(c.buf).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        c.buf.clear()
+        c.send(body)
+        assert c.read_response().status == 200
+    assert upstream.hits("/e100")[-1].body == body

@@ -445,6 +445,12 @@ class Upstream:
                     body.extend(data)
 
         te = (hget("transfer-encoding") or "").lower()
+        if (hget("expect") or "").lower() == "100-continue" and not buf and \
+                ("chunked" in te or int(hget("content-length") or 0) > 0):
+            try:
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            except OSError:
+                raise _Gone()
         if "chunked" in te:
             while True:
                 while b"\r\n" not in buf:

@@ -1,0 +1,1146 @@
+/*
+ * proxy: the request path.  A client request (absolute-form) is checked,
+ * matched to a route, and replayed upstream attempt by attempt under the
+ * policy engine's decisions; the final response streams back with
+ * backpressure.  One struct preq per client request, freed only in
+ * preq_free().  How each libevent signal maps to a failure class is in
+ * upstream_error_cb() and upstream_done_cb().
+ */
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "accesslog.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define PEEK_MAX (64 * 1024)     /* retry_if_body looks this far */
+#define DRAIN_MAX (64 * 1024)    /* a retried body up to this is drained */
+#define CLIENT_HWM (256 * 1024)  /* pause the upstream above this */
+
+struct preq {
+	struct worker *w;
+	struct evhttp_request *creq;
+	struct evhttp_connection *cevcon;
+	struct config *cfg;
+	const struct route *route;
+	const struct policy *pol;
+	const char *method;
+	enum evhttp_cmd_type cmd;
+	unsigned max_attempts;
+	unsigned attempt;
+	bool has_idem;
+	bool resendable;
+	uint64_t start_ms, wall_ms;
+	struct http_url url;
+	char *target;          /* origin-form target sent upstream */
+	const char *uri;       /* as the client sent it (for the log) */
+
+	/* the attempt in flight */
+	const char *up_host;   /* origin of this attempt */
+	unsigned up_port;
+	struct upstream_conn *uc;
+	struct evhttp_request *ureq;
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct evbuffer_cb_entry *sent_cbe;
+	bool sent, header_seen, reused, force_fresh, stale_resent;
+	bool discarding, peeking, streaming, paused, finished;
+	bool free_pending;
+	unsigned busy;         /* inside a call that may end the request */
+	uint64_t attempt_start_ms;
+	uint64_t retry_delay_ms; /* decided while a retried body drains */
+	enum fail_kind timer_kind; /* what the attempt timer means */
+	struct evbuffer *peek;
+	struct event attempt_timer;
+	struct event backoff_timer;
+
+	/* outcome */
+	int status;
+	const char *error; /* Proxy-Status token of the final failure */
+	uint64_t bytes;
+	char retries[256]; /* comma-separated reasons */
+	char client[INET6_ADDRSTRLEN + 8];
+};
+
+static void start_attempt(struct preq *);
+static void attempt_failed(struct preq *, enum fail_kind);
+static void preq_done(struct preq *);
+static void preq_free(struct preq *);
+static void restore_client(struct preq *);
+
+static const char *
+cmd_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "GET";
+}
+
+static struct timeval
+ms_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
+
+/* A short text reply from the proxy itself. */
+static void
+reply_text(struct evhttp_request *req, int status, const char *reason,
+    const char *proxy_status, bool close, const char *body)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+
+	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
+	if (proxy_status != NULL)
+		evhttp_add_header(out, "Proxy-Status", proxy_status);
+	if (close)
+		evhttp_add_header(out, "Connection", "close");
+	evbuffer_add(buf, body, strlen(body));
+	evhttp_send_reply(req, status, reason, buf);
+	evbuffer_free(buf);
+}
+
+/* Refuse a request before anything is sent upstream, and log it. */
+static void
+refuse(struct preq *p, int status, const char *reason, const char *token,
+    const char *body)
+{
+	char ps[128];
+
+	p->status = status;
+	p->error = token;
+	if (token != NULL)
+		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
+	restore_client(p);
+	preq_done(p);
+	reply_text(p->creq, status, reason, token ? ps : NULL, status == 400,
+	    body);
+	preq_free(p);
+}
+
+/*
+ * What libevent's parser lets through and SPEC section 3 refuses: anything
+ * that could frame two ways.  Returns NULL when the request is fine, or
+ * the reason.
+ */
+static const char *
+validate_headers(struct evhttp_request *req, int *status)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	unsigned ncl = 0, nhost = 0, nte = 0;
+
+	*status = 400;
+	TAILQ_FOREACH(kv, h, next) {
+		if (!http_is_token(kv->key))
+			return "malformed header name";
+		if (!http_value_is_valid(kv->value))
+			return "control character in a header value";
+		if (util_strcasecmp(kv->key, "Content-Length") == 0) {
+			ncl++;
+			for (const char *c = kv->value; *c; c++)
+				if (*c < '0' || *c > '9')
+					return "bad Content-Length";
+		} else if (util_strcasecmp(kv->key, "Host") == 0)
+			nhost++;
+		else if (util_strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			nte++;
+			if (util_strcasecmp(kv->value, "chunked") != 0) {
+				*status = 501;
+				return "unsupported Transfer-Encoding";
+			}
+		}
+	}
+	if (ncl > 1)
+		return "duplicate Content-Length";
+	if (nhost > 1)
+		return "duplicate Host";
+	if (ncl > 0 && nte > 0)
+		return "both Content-Length and Transfer-Encoding";
+	if (nte > 1)
+		return "duplicate Transfer-Encoding";
+	return NULL;
+}
+
+/* The Host header value for an origin. */
+static void
+host_header(char *buf, size_t len, const char *host, unsigned port,
+    bool https)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (port == (https ? 443u : 80u))
+		snprintf(buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+	else
+		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
+		    v6 ? "]" : "", port);
+}
+
+static void
+add_reason(struct preq *p, const char *reason)
+{
+	size_t n = strlen(p->retries);
+
+	if (n + strlen(reason) + 2 < sizeof p->retries)
+		snprintf(p->retries + n, sizeof p->retries - n, "%s%s",
+		    n ? "," : "", reason);
+}
+
+/* ---- the client side ------------------------------------------------ */
+
+/* The client went away (or we closed it): tear the request down. */
+static void
+client_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq *p = arg;
+
+	if (p->status == 0)
+		p->status = 499; /* client closed request (nginx's code) */
+	p->cevcon = NULL;
+	preq_done(p);
+	/*
+	 * A request evhttp detached from the failed connection is ours to
+	 * free; an attached one evhttp frees right after this callback.
+	 */
+	if (evhttp_request_get_connection(p->creq) == NULL)
+		evhttp_request_free(p->creq);
+	preq_free(p);
+}
+
+/* Watches the client while we wait upstream (evhttp does not). */
+static void
+client_early_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct preq *p = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		evhttp_connection_free(p->cevcon); /* -> client_closed_cb */
+}
+
+static void
+watch_client(struct preq *p)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(p->cevcon);
+
+	bufferevent_setcb(bev, NULL, NULL, client_early_event_cb, p);
+	bufferevent_setwatermark(bev, EV_READ, 0, 16384);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+restore_client(struct preq *p)
+{
+	struct bufferevent *bev;
+	struct timeval tv;
+
+	if (p->cevcon == NULL)
+		return;
+	bev = evhttp_connection_get_bufferevent(p->cevcon);
+	tv = ms_tv(p->cfg->proxy.client_timeout_ms);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	evhttp_connection_set_closecb(p->cevcon, NULL, NULL);
+	/*
+	 * The final reply may finish the exchange at once and even start
+	 * the next pipelined request or free the connection: never touch
+	 * the connection after this.
+	 */
+	p->cevcon = NULL;
+}
+
+static void
+client_drained_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq *p = arg;
+
+	if (p->paused && p->uc != NULL) {
+		p->paused = false;
+		bufferevent_enable(evhttp_connection_get_bufferevent(
+				       p->uc->evcon),
+		    EV_READ);
+	}
+}
+
+/* ---- ending an attempt ---------------------------------------------- */
+
+static void
+stop_attempt_io(struct preq *p, bool keep_conn)
+{
+	event_del(&p->attempt_timer);
+	if (p->dnsreq != NULL) {
+		struct evdns_getaddrinfo_request *r = p->dnsreq;
+		p->dnsreq = NULL;
+		evdns_getaddrinfo_cancel(r);
+	}
+	if (p->sent_cbe != NULL && p->uc != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_output(
+					     evhttp_connection_get_bufferevent(
+						 p->uc->evcon)),
+		    p->sent_cbe);
+	}
+	p->sent_cbe = NULL;
+	if (p->ureq != NULL) {
+		struct evhttp_request *r = p->ureq;
+		p->ureq = NULL; /* the cancel calls error_cb: ignore it */
+		evhttp_cancel_request(r);
+		keep_conn = false;
+	}
+	if (p->uc != NULL) {
+		if (p->paused)
+			bufferevent_enable(evhttp_connection_get_bufferevent(
+					       p->uc->evcon),
+			    EV_READ);
+		if (keep_conn)
+			upstream_release(p->uc);
+		else
+			upstream_discard(p->uc);
+		p->uc = NULL;
+	}
+	p->paused = false;
+	if (p->peek != NULL) {
+		evbuffer_free(p->peek);
+		p->peek = NULL;
+	}
+}
+
+static void
+backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	start_attempt(arg);
+}
+
+static void
+schedule_retry(struct preq *p, uint64_t delay_ms)
+{
+	struct timeval tv = ms_tv(delay_ms);
+
+	if (log_debug_enabled())
+		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
+		    p->attempt + 1, (unsigned long long)delay_ms);
+	evtimer_add(&p->backoff_timer, &tv);
+}
+
+/* The final failure: 502/504 with Proxy-Status. */
+static void
+reply_failure(struct preq *p, enum fail_kind kind)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
+	char ps[192], body[512], n[16];
+	int status = fail_kind_status(kind);
+
+	p->status = status;
+	p->error = fail_kind_token(kind);
+	snprintf(ps, sizeof ps, "retryproxy; error=%s; details=\"%u attempt%s\"",
+	    p->error, p->attempt, p->attempt == 1 ? "" : "s");
+	snprintf(body, sizeof body,
+	    "retryproxy: %u attempt%s to %s:%u failed; last error: %s\n",
+	    p->attempt, p->attempt == 1 ? "" : "s", p->up_host, p->up_port,
+	    p->error);
+	if (p->pol->report_attempts) {
+		snprintf(n, sizeof n, "%u", p->attempt);
+		evhttp_add_header(out, "X-Retry-Attempts", n);
+	}
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	restore_client(p);
+	preq_done(p);
+	reply_text(p->creq, status,
+	    status == 504 ? "Gateway Timeout" : "Bad Gateway", ps, false, body);
+	preq_free(p);
+}
+
+/* Decide after a failed attempt: retry later, or answer 502/504. */
+static void
+attempt_failed(struct preq *p, enum fail_kind kind)
+{
+	struct outcome o = { 0 };
+	struct retry_ctx c;
+	struct decision d;
+
+	stop_attempt_io(p, false);
+	o.fail = kind;
+	c.attempt = p->attempt;
+	c.max_attempts = p->max_attempts;
+	c.method = p->method;
+	c.has_idempotency_key = p->has_idem;
+	c.now_ms = util_now_ms();
+	c.start_ms = p->start_ms;
+	c.wall_now_ms = util_wall_ms();
+	c.rnd = worker_random(p->w);
+	c.budget = &((struct route *)p->route)->budget;
+	policy_decide(p->pol, &o, &c, &d);
+	if (log_debug_enabled())
+		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s", p->method,
+		    p->uri, p->attempt, p->up_host, p->up_port,
+		    fail_kind_token(kind), decision_why_name(d.why));
+	if (d.retry) {
+		add_reason(p, d.reason);
+		schedule_retry(p, d.delay_ms);
+		return;
+	}
+	reply_failure(p, kind);
+}
+
+/* ---- the response --------------------------------------------------- */
+
+static bool
+header_matches(const struct policy *pol, struct evkeyvalq *h)
+{
+	for (size_t i = 0; i < pol->nretry_if_header; i++) {
+		const char *v = evhttp_find_header(h,
+		    pol->retry_if_header[i].name);
+		if (v != NULL && (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
+				     strcmp(pol->retry_if_header[i].value, v) == 0))
+			return true;
+	}
+	return false;
+}
+
+static bool
+body_matches(struct preq *p)
+{
+	size_t n = evbuffer_get_length(p->peek);
+	char *s;
+
+	if (n > PEEK_MAX)
+		return false; /* SPEC: up to 64K, then no match */
+	s = xmalloc(n + 1);
+	evbuffer_copyout(p->peek, s, n);
+	s[n] = '\0';
+	/* a NUL in the body ends what the regex sees */
+	bool m = regexec(p->pol->retry_if_body, s, 0, NULL, 0) == 0;
+	free(s);
+	return m;
+}
+
+static void
+start_reply(struct preq *p, struct evhttp_request *ureq)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
+	const char *conn = evhttp_find_header(in, "Connection");
+	struct evkeyval *kv;
+	struct bufferevent *cbev;
+	struct timeval wtv;
+	char n[16];
+
+	TAILQ_FOREACH(kv, in, next) {
+		if (http_is_hop_by_hop(kv->key, conn))
+			continue;
+		evhttp_add_header(out, kv->key, kv->value);
+	}
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	if (p->pol->report_attempts) {
+		snprintf(n, sizeof n, "%u", p->attempt);
+		evhttp_add_header(out, "X-Retry-Attempts", n);
+	}
+	p->status = evhttp_request_get_response_code(ureq);
+	p->streaming = true;
+	evhttp_send_reply_start(p->creq, p->status,
+	    evhttp_request_get_response_code_line(ureq));
+	/*
+	 * evhttp's read timeout would cut a long download (the client sends
+	 * nothing while it reads): keep only a write-stall limit.
+	 */
+	cbev = evhttp_connection_get_bufferevent(p->cevcon);
+	wtv = ms_tv(p->cfg->proxy.client_timeout_ms);
+	bufferevent_set_timeouts(cbev, NULL, &wtv);
+}
+
+static void
+forward_chunk(struct preq *p, struct evbuffer *data)
+{
+	struct bufferevent *cbev;
+
+	p->bytes += evbuffer_get_length(data);
+	evhttp_send_reply_chunk_with_cb(p->creq, data, client_drained_cb, p);
+	if (p->cevcon == NULL)
+		return;
+	cbev = evhttp_connection_get_bufferevent(p->cevcon);
+	if (evbuffer_get_length(bufferevent_get_output(cbev)) > CLIENT_HWM &&
+	    p->uc != NULL && !p->paused) {
+		p->paused = true;
+		bufferevent_disable(evhttp_connection_get_bufferevent(
+					p->uc->evcon),
+		    EV_READ);
+	}
+}
+
+/* The response is final: send it to the client from here on. */
+static void
+finish_reply(struct preq *p)
+{
+	/* the upstream exchange is complete: keep the connection */
+	stop_attempt_io(p, true);
+	restore_client(p);
+	preq_done(p);
+	evhttp_send_reply_end(p->creq);
+	preq_free(p);
+}
+
+/*
+ * Decide on a response (headers in, maybe a peeked body).  Returns true
+ * when it will be retried.
+ */
+static bool
+decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
+	struct outcome o = { 0 };
+	struct retry_ctx c;
+	struct decision d;
+
+	o.status = evhttp_request_get_response_code(ureq);
+	o.retry_after = evhttp_find_header(in, "Retry-After");
+	o.header_matched = header_matches(p->pol, in);
+	o.body_matched = body_match;
+	c.attempt = p->attempt;
+	c.max_attempts = p->max_attempts;
+	c.method = p->method;
+	c.has_idempotency_key = p->has_idem;
+	c.now_ms = util_now_ms();
+	c.start_ms = p->start_ms;
+	c.wall_now_ms = util_wall_ms();
+	c.rnd = worker_random(p->w);
+	c.budget = &((struct route *)p->route)->budget;
+	policy_decide(p->pol, &o, &c, &d);
+	if (log_debug_enabled())
+		log_debug("%s %s: attempt %u to %s:%u: %d; %s", p->method,
+		    p->uri, p->attempt, p->up_host, p->up_port, o.status,
+		    decision_why_name(d.why));
+	if (!d.retry)
+		return false;
+	add_reason(p, d.reason);
+	p->discarding = true;
+	p->retry_delay_ms = d.delay_ms; /* taken once the body is gone */
+	return true;
+}
+
+static int
+upstream_header_cb(struct evhttp_request *ureq, void *arg)
+{
+	struct preq *p = arg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
+	const char *cl = evhttp_find_header(in, "Content-Length");
+
+	if (p->ureq != ureq)
+		return 0;
+	p->header_seen = true;
+	event_del(&p->attempt_timer);
+	/*
+	 * libevent reads a keep-alive response without a length as empty;
+	 * without Connection it reads until close, which is right.
+	 */
+	if (cl == NULL && evhttp_find_header(in, "Transfer-Encoding") == NULL)
+		evhttp_remove_header(in, "Connection");
+	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts) {
+		struct outcome o = { .status =
+					 evhttp_request_get_response_code(ureq) };
+		o.header_matched = header_matches(p->pol, in);
+		if (!policy_outcome_is_retryable(p->pol, &o)) {
+			p->peeking = true;
+			p->peek = evbuffer_new();
+			return 0;
+		}
+	}
+	if (decide_response(p, ureq, false)) {
+		/* a large or unknown body is not worth reading: close */
+		if (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX) {
+			uint64_t delay = p->retry_delay_ms;
+			p->ureq = NULL; /* the abort calls error_cb: ignore */
+			upstream_discard(p->uc);
+			p->uc = NULL;
+			p->discarding = false;
+			schedule_retry(p, delay);
+			return -1;
+		}
+		return 0;
+	}
+	start_reply(p, ureq);
+	return 0;
+}
+
+static void
+upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
+{
+	struct preq *p = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(ureq);
+
+	if (p->ureq != ureq)
+		return;
+	if (p->discarding)
+		return; /* evhttp drains the buffer after this */
+	if (p->peeking) {
+		if (evbuffer_get_length(p->peek) <= PEEK_MAX)
+			evbuffer_add_buffer(p->peek, in);
+		else
+			evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (p->streaming)
+		forward_chunk(p, in);
+}
+
+static void
+upstream_error_cb(enum evhttp_request_error err, void *arg)
+{
+	struct preq *p = arg;
+	enum fail_kind kind;
+
+	if (p->ureq == NULL || p->finished)
+		return; /* ours: a cancel or an abort already handled */
+	p->ureq = NULL; /* evhttp frees it */
+	if (p->streaming) {
+		/* the body broke after it started: truncate, never splice */
+		if (p->cevcon != NULL) {
+			upstream_discard(p->uc);
+			p->uc = NULL;
+			p->paused = false;
+			p->error = "connection_terminated";
+			/* -> client_closed_cb, which ends the request */
+			evhttp_connection_free(p->cevcon);
+		}
+		return;
+	}
+	if (p->discarding) {
+		uint64_t delay = p->retry_delay_ms;
+		p->discarding = false;
+		upstream_discard(p->uc);
+		p->uc = NULL;
+		schedule_retry(p, delay);
+		return;
+	}
+	switch (err) {
+	case EVREQ_HTTP_TIMEOUT:
+		kind = p->header_seen || p->sent ? FK_RESPONSE_TIMEOUT
+						 : FK_CONNECTION_TIMEOUT;
+		break;
+	case EVREQ_HTTP_INVALID_HEADER:
+		kind = FK_HTTP_PROTOCOL_ERROR;
+		break;
+	case EVREQ_HTTP_DATA_TOO_LONG:
+		kind = p->header_seen ? FK_HTTP_PROTOCOL_ERROR
+				      : FK_RESPONSE_HEADER_TOO_BIG;
+		break;
+	default:
+		kind = FK_CONNECTION_TERMINATED;
+		/*
+		 * A reused keep-alive connection that breaks before any
+		 * response byte: the server had closed it.  Re-send once on
+		 * a fresh connection, without counting an attempt, if the
+		 * request may be re-sent at all.
+		 */
+		if (p->reused && !p->header_seen && !p->stale_resent &&
+		    p->resendable) {
+			p->stale_resent = true;
+			p->force_fresh = true;
+			p->attempt--;
+			stop_attempt_io(p, false);
+			if (log_debug_enabled())
+				log_debug("%s %s: stale keep-alive "
+					  "connection, re-sending",
+				    p->method, p->uri);
+			schedule_retry(p, 0);
+			return;
+		}
+		break;
+	}
+	attempt_failed(p, kind);
+}
+
+static void
+upstream_done_cb(struct evhttp_request *ureq, void *arg)
+{
+	struct preq *p = arg;
+
+	if (ureq == NULL || p->ureq != ureq || p->finished)
+		return;
+	if (evhttp_request_get_response_code(ureq) == 0 && !p->header_seen) {
+		/* connect failed: refused, unreachable or timed out */
+		uint64_t took = util_now_ms() - p->attempt_start_ms;
+		p->ureq = NULL;
+		attempt_failed(p, took + 5 >= p->pol->connect_timeout_ms
+			? FK_CONNECTION_TIMEOUT
+			: FK_CONNECTION_REFUSED);
+		return;
+	}
+	p->ureq = NULL; /* evhttp frees it after this callback */
+	if (p->discarding) {
+		uint64_t delay = p->retry_delay_ms;
+		p->discarding = false;
+		stop_attempt_io(p, true);
+		schedule_retry(p, delay);
+		return;
+	}
+	if (p->peeking) {
+		p->peeking = false;
+		if (decide_response(p, ureq, body_matches(p))) {
+			uint64_t delay = p->retry_delay_ms;
+			p->discarding = false;
+			stop_attempt_io(p, true);
+			schedule_retry(p, delay);
+			return;
+		}
+		start_reply(p, ureq);
+		if (p->peek != NULL)
+			forward_chunk(p, p->peek);
+	}
+	finish_reply(p);
+}
+
+/* ---- starting an attempt -------------------------------------------- */
+
+static void
+attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct preq *p = arg;
+	enum fail_kind kind = p->timer_kind;
+
+	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
+		kind = FK_CONNECTION_TIMEOUT;
+	attempt_failed(p, kind);
+}
+
+static void
+arm_attempt_timer(struct preq *p, uint64_t limit_ms, enum fail_kind kind)
+{
+	uint64_t now = util_now_ms(), ms = limit_ms;
+	struct timeval tv;
+
+	p->timer_kind = kind;
+	if (p->pol->deadline_ms > 0) {
+		uint64_t end = p->start_ms + p->pol->deadline_ms;
+		uint64_t left = end > now ? end - now : 0;
+		if (left <= ms) {
+			ms = left;
+			if (kind == FK_CONNECTION_TIMEOUT)
+				p->timer_kind = FK_DEADLINE_CONNECTING;
+		}
+	}
+	tv = ms_tv(ms);
+	evtimer_add(&p->attempt_timer, &tv);
+}
+
+/* evhttp wrote the request: the connection is up; time the response. */
+static void
+sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct preq *p = arg;
+
+	if (info->n_added == 0 || p->sent)
+		return;
+	p->sent = true;
+	/* (removing an entry from inside its callback is allowed) */
+	evbuffer_remove_cb_entry(buf, p->sent_cbe);
+	p->sent_cbe = NULL;
+	if (p->uc != NULL)
+		p->uc->connected = true;
+	arm_attempt_timer(p, p->pol->per_try_timeout_ms, FK_RESPONSE_TIMEOUT);
+}
+
+static void
+build_request(struct preq *p, struct evhttp_request *ureq, bool https)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
+	struct evbuffer *body = evhttp_request_get_input_buffer(p->creq);
+	const char *conn = evhttp_find_header(in, "Connection");
+	const char *ah = p->pol->attempt_header;
+	struct evkeyval *kv;
+	char buf[320];
+	size_t len = evbuffer_get_length(body);
+
+	/* the target's authority wins over any Host the client sent */
+	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
+	evhttp_add_header(out, "Host", buf);
+	TAILQ_FOREACH(kv, in, next) {
+		if (http_is_hop_by_hop(kv->key, conn) ||
+		    util_strcasecmp(kv->key, "Host") == 0 ||
+		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
+		    util_strcasecmp(kv->key, "Expect") == 0 ||
+		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
+		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0))
+			continue;
+		evhttp_add_header(out, kv->key, kv->value);
+	}
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	if (*ah != '\0') {
+		snprintf(buf, sizeof buf, "%u", p->attempt);
+		evhttp_add_header(out, ah, buf);
+	}
+	if (len > 0 || p->cmd == EVHTTP_REQ_POST || p->cmd == EVHTTP_REQ_PUT ||
+	    p->cmd == EVHTTP_REQ_PATCH) {
+		snprintf(buf, sizeof buf, "%zu", len);
+		evhttp_add_header(out, "Content-Length", buf);
+	}
+	if (len > 0)
+		evbuffer_add_buffer_reference(
+		    evhttp_request_get_output_buffer(ureq), body);
+}
+
+static void
+send_on(struct preq *p)
+{
+	struct evhttp_request *ureq;
+	struct evhttp_connection *evcon = p->uc->evcon;
+	struct timeval tv;
+	int rc;
+
+	ureq = evhttp_request_new(upstream_done_cb, p);
+	evhttp_request_set_header_cb(ureq, upstream_header_cb);
+	evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
+	evhttp_request_set_error_cb(ureq, upstream_error_cb);
+	build_request(p, ureq, false);
+	/* evhttp's own timeout only backs ours up (and limits body gaps) */
+	tv = ms_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
+			   ? p->pol->per_try_timeout_ms
+			   : p->pol->connect_timeout_ms) +
+	    1000);
+	evhttp_connection_set_timeout_tv(evcon, &tv);
+	p->sent = false;
+	p->sent_cbe = evbuffer_add_cb(bufferevent_get_output(
+					  evhttp_connection_get_bufferevent(evcon)),
+	    sent_cb, p);
+	p->ureq = ureq;
+	p->busy++;
+	rc = evhttp_make_request(evcon, ureq, p->cmd, p->target);
+	p->busy--;
+	if (p->free_pending) {
+		preq_free(p);
+		return;
+	}
+	if (rc != 0 && p->ureq == ureq) {
+		/* (2.1.12 does not free the request on this path) */
+		p->ureq = NULL;
+		evhttp_request_free(ureq);
+		attempt_failed(p, FK_CONNECTION_REFUSED);
+	}
+}
+
+static bool
+addr_denied(struct preq *p, const struct sockaddr *sa)
+{
+	return p->cfg->proxy.deny.n > 0 &&
+	    cidr_set_contains(&p->cfg->proxy.deny, sa);
+}
+
+static void
+reply_denied(struct preq *p)
+{
+	stop_attempt_io(p, false);
+	p->status = 403;
+	p->error = "http_request_denied";
+	restore_client(p);
+	preq_done(p);
+	reply_text(p->creq, 403, "Forbidden",
+	    "retryproxy; error=http_request_denied", false,
+	    "retryproxy: the destination address is denied by [proxy] deny\n");
+	preq_free(p);
+}
+
+static void
+connect_to(struct preq *p, const struct sockaddr *sa)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const void *a = sa->sa_family == AF_INET6
+	    ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	evutil_inet_ntop(sa->sa_family, a, addr, sizeof addr);
+	p->uc = upstream_connect(p->w->pool, p->up_host, p->up_port, addr,
+	    p->cfg->proxy.max_header_size);
+	if (p->uc == NULL) {
+		attempt_failed(p, FK_CONNECTION_REFUSED);
+		return;
+	}
+	p->reused = false;
+	send_on(p);
+}
+
+static void
+dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct preq *p = arg;
+	struct evutil_addrinfo *ai;
+	unsigned n = 0, pick;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	p->dnsreq = NULL;
+	if (result != 0) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		attempt_failed(p, result == EVUTIL_EAI_NONAME ? FK_DNS_NXDOMAIN
+			: result == EVUTIL_EAI_AGAIN	    ? FK_DNS_TIMEOUT
+							    : FK_DNS_ERROR);
+		return;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	/* rotate through the addresses across attempts */
+	pick = n ? (p->attempt - 1) % n : 0;
+	for (ai = res; ai != NULL && pick > 0; ai = ai->ai_next)
+		pick--;
+	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
+		if (addr_denied(p, x->ai_addr)) {
+			evutil_freeaddrinfo(res);
+			reply_denied(p);
+			return;
+		}
+	if (ai == NULL) {
+		evutil_freeaddrinfo(res);
+		attempt_failed(p, FK_DNS_ERROR);
+		return;
+	}
+	connect_to(p, ai->ai_addr);
+	evutil_freeaddrinfo(res);
+}
+
+static void
+start_attempt(struct preq *p)
+{
+	const struct policy *pol = p->pol;
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *r;
+	bool fresh;
+
+	p->attempt++;
+	p->sent = p->header_seen = p->reused = false;
+	p->discarding = p->peeking = false;
+	p->attempt_start_ms = util_now_ms();
+	if (p->attempt >= 2 && pol->nfallbacks > 0) {
+		const struct fallback *fb = &pol->fallbacks[p->attempt - 2 <
+			    pol->nfallbacks
+			? p->attempt - 2
+			: pol->nfallbacks - 1];
+		p->up_host = fb->host;
+		p->up_port = fb->port;
+	} else {
+		p->up_host = p->url.host;
+		p->up_port = p->url.port;
+	}
+	arm_attempt_timer(p, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	/*
+	 * A request that may not be re-sent never rides a reused
+	 * connection: a stale one would leave it lost or doubled.
+	 */
+	fresh = p->force_fresh || !p->resendable;
+	p->force_fresh = false;
+	if (!fresh) {
+		p->uc = upstream_take_idle(p->w->pool, p->up_host, p->up_port);
+		if (p->uc != NULL) {
+			p->reused = p->uc->connected;
+			send_on(p);
+			return;
+		}
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	{
+		/* numeric hosts skip the resolver entirely */
+		struct sockaddr_storage ss;
+		int len = sizeof ss;
+		char tmp[300];
+		snprintf(tmp, sizeof tmp, strchr(p->up_host, ':') ? "[%s]:%u"
+								   : "%s:%u",
+		    p->up_host, p->up_port);
+		if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss,
+			&len) == 0) {
+			if (addr_denied(p, (struct sockaddr *)&ss)) {
+				reply_denied(p);
+				return;
+			}
+			connect_to(p, (struct sockaddr *)&ss);
+			return;
+		}
+	}
+	/* the callback may run (and even end the request) before it returns */
+	p->busy++;
+	r = evdns_getaddrinfo(p->w->dns, p->up_host, NULL, &hints, dns_cb, p);
+	p->busy--;
+	if (p->free_pending)
+		preq_free(p);
+	else if (r != NULL)
+		p->dnsreq = r;
+}
+
+/* ---- entry ---------------------------------------------------------- */
+
+/* The request is over: stop its I/O and write its access-log line. */
+static void
+preq_done(struct preq *p)
+{
+	struct access_entry e;
+
+	if (p->finished)
+		return;
+	p->finished = true;
+	stop_attempt_io(p, false);
+	event_del(&p->backoff_timer);
+	if (p->cevcon != NULL)
+		evhttp_connection_set_closecb(p->cevcon, NULL, NULL);
+	if (log_access_enabled()) {
+		memset(&e, 0, sizeof e);
+		e.wall_ms = p->wall_ms;
+		e.client = p->client;
+		e.method = p->method;
+		e.url = p->uri;
+		e.status = p->status;
+		e.attempts = p->attempt;
+		e.retries = p->retries;
+		e.duration_ms = util_now_ms() - p->start_ms;
+		e.bytes = p->bytes;
+		e.route = p->route->name;
+		e.error = p->error;
+		p->w->line.len = 0;
+		accesslog_format(&e, log_access_json(), &p->w->line);
+		log_access(p->w->line.s, p->w->line.len);
+	}
+}
+
+/* The one place a preq is freed (deferred while a call is under way). */
+static void
+preq_free(struct preq *p)
+{
+	if (p->busy > 0) {
+		p->free_pending = true;
+		return;
+	}
+	preq_done(p);
+	free(p->target);
+	config_unref(p->cfg);
+	worker_request_done(p->w);
+	free(p);
+}
+
+void
+proxy_request_cb(struct evhttp_request *creq, void *arg)
+{
+	struct worker *w = arg;
+	struct preq *p = xcalloc(1, sizeof *p);
+	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
+	const char *cause, *why, *xra;
+	int status;
+
+	p->w = w;
+	p->creq = creq;
+	p->cevcon = evhttp_request_get_connection(creq);
+	p->cfg = config_ref(worker_config(w));
+	p->start_ms = util_now_ms();
+	p->wall_ms = util_wall_ms();
+	p->cmd = evhttp_request_get_command(creq);
+	p->method = cmd_name(p->cmd);
+	p->uri = evhttp_request_get_uri(creq);
+	p->route = &p->cfg->defaults;
+	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
+	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
+	w->active++;
+	evhttp_connection_set_closecb(p->cevcon, client_closed_cb, p);
+	{
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(p->cevcon, &addr, &port);
+		snprintf(p->client, sizeof p->client,
+		    addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
+		    addr ? addr : "-", port);
+	}
+
+	/* absolute-form requests keep the client connection alive */
+	creq->flags &= ~EVHTTP_PROXY_REQUEST;
+	evhttp_remove_header(in, "Proxy-Connection");
+
+	{
+		const struct sockaddr *sa = evhttp_connection_get_addr(p->cevcon);
+		if (sa != NULL && !cidr_set_contains(&p->cfg->proxy.allow, sa)) {
+			refuse(p, 403, "Forbidden", "http_request_denied",
+			    "retryproxy: your address may not use this proxy "
+			    "([proxy] allow)\n");
+			return;
+		}
+	}
+	if ((why = validate_headers(creq, &status)) != NULL) {
+		char body[128];
+		snprintf(body, sizeof body, "retryproxy: %s\n", why);
+		refuse(p, status, status == 501 ? "Not Implemented"
+						: "Bad Request",
+		    NULL, body);
+		return;
+	}
+	if (p->uri[0] == '/' || p->uri[0] == '*') {
+		refuse(p, 400, "Bad Request", NULL,
+		    "retryproxy is a forward proxy: send absolute-form "
+		    "requests (GET http://host/path).\nSet HTTP_PROXY="
+		    "http://ADDR:PORT in the client's environment, or use "
+		    "curl -x http://ADDR:PORT URL.\n");
+		return;
+	}
+	if (http_url_parse(p->uri, &p->url, &cause) != 0) {
+		char body[160];
+		snprintf(body, sizeof body, "retryproxy: bad request target: %s\n",
+		    cause);
+		refuse(p, 400, "Bad Request", NULL, body);
+		return;
+	}
+	if (p->url.scheme == HTTP_SCHEME_HTTPS) {
+		refuse(p, 501, "Not Implemented", NULL,
+		    "retryproxy: https:// targets go through CONNECT\n");
+		return;
+	}
+	p->target = xasprintf("%s%.*s", p->url.path_add_slash ? "/" : "",
+	    (int)p->url.path_len, p->url.path);
+	p->route = config_match(p->cfg, p->url.host, p->url.port, p->target);
+	p->pol = &p->route->policy;
+	xra = evhttp_find_header(in, "X-Retry-Attempts");
+	p->max_attempts = policy_effective_attempts(p->pol, xra);
+	p->has_idem = p->pol->idempotency_header[0] != '\0' &&
+	    evhttp_find_header(in, p->pol->idempotency_header) != NULL;
+	p->resendable = p->has_idem || policy_method_is_listed(p->pol,
+	    p->method);
+	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
+	watch_client(p);
+	start_attempt(p);
+}

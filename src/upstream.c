@@ -1,0 +1,208 @@
+/*
+ * upstream: the origin connection pool.  A 256-bucket hash of idle
+ * lists; a sweep timer closes connections idle past the timeout.  Freeing
+ * an evhttp_connection is always deferred to the loop, because callers
+ * are often inside that connection's own callbacks.
+ */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "upstream.h"
+#include "util.h"
+
+#define NBUCKETS 256
+
+struct upstream_pool {
+	struct event_base *base;
+	struct upstream_conn *idle[NBUCKETS];
+	unsigned nidle, max_idle, open;
+	uint64_t created;
+	uint64_t idle_timeout_ms;
+	struct event *sweep;
+};
+
+static unsigned
+key_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void
+conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct upstream_conn *uc = arg;
+
+	uc->connected = false;
+}
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_conn *uc = arg;
+
+	evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
+	evhttp_connection_free(uc->evcon);
+	uc->pool->open--;
+	free(uc);
+}
+
+static void
+conn_free_later(struct upstream_conn *uc)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	if (event_base_once(uc->pool->base, -1, EV_TIMEOUT, conn_free_cb, uc,
+		&zero) != 0)
+		log_warnx("cannot schedule an upstream connection's release");
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_pool *pool = arg;
+	uint64_t now = util_now_ms();
+
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct upstream_conn **pp = &pool->idle[b], *uc;
+		while ((uc = *pp) != NULL) {
+			if (now - uc->idle_since_ms >= pool->idle_timeout_ms) {
+				*pp = uc->next;
+				pool->nidle--;
+				conn_free_later(uc);
+			} else
+				pp = &uc->next;
+		}
+	}
+}
+
+struct upstream_pool *
+upstream_pool_new(struct event_base *base, unsigned max_idle,
+    uint64_t idle_timeout_ms)
+{
+	struct upstream_pool *pool = xcalloc(1, sizeof *pool);
+	struct timeval tv = { 1, 0 };
+
+	pool->base = base;
+	pool->max_idle = max_idle;
+	pool->idle_timeout_ms = idle_timeout_ms;
+	pool->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, pool);
+	event_add(pool->sweep, &tv);
+	return pool;
+}
+
+void
+upstream_pool_free(struct upstream_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct upstream_conn *uc, *next;
+		for (uc = pool->idle[b]; uc != NULL; uc = next) {
+			next = uc->next;
+			evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
+			evhttp_connection_free(uc->evcon);
+			free(uc);
+		}
+	}
+	event_free(pool->sweep);
+	free(pool);
+}
+
+static void
+make_key(char *key, size_t len, const char *host, unsigned port)
+{
+	snprintf(key, len, "%s:%u", host, port);
+}
+
+struct upstream_conn *
+upstream_take_idle(struct upstream_pool *pool, const char *host,
+    unsigned port)
+{
+	char key[300];
+	unsigned h;
+	struct upstream_conn **pp, *uc;
+
+	if (pool->nidle == 0)
+		return NULL;
+	make_key(key, sizeof key, host, port);
+	h = key_hash(key);
+	for (pp = &pool->idle[h % NBUCKETS]; (uc = *pp) != NULL;
+	     pp = &uc->next) {
+		if (uc->hash == h && strcmp(uc->key, key) == 0) {
+			*pp = uc->next;
+			uc->next = NULL;
+			pool->nidle--;
+			return uc;
+		}
+	}
+	return NULL;
+}
+
+struct upstream_conn *
+upstream_connect(struct upstream_pool *pool, const char *host, unsigned port,
+    const char *addr, uint64_t max_header_bytes)
+{
+	struct upstream_conn *uc;
+	struct evhttp_connection *evcon;
+
+	evcon = evhttp_connection_base_new(pool->base, NULL, addr,
+	    (unsigned short)port);
+	if (evcon == NULL)
+		return NULL;
+	uc = xcalloc(1, sizeof *uc);
+	uc->evcon = evcon;
+	uc->pool = pool;
+	make_key(uc->key, sizeof uc->key, host, port);
+	uc->hash = key_hash(uc->key);
+	evhttp_connection_set_max_headers_size(evcon,
+	    (ev_ssize_t)max_header_bytes);
+	evhttp_connection_set_closecb(evcon, conn_closed_cb, uc);
+	pool->open++;
+	pool->created++;
+	return uc;
+}
+
+void
+upstream_release(struct upstream_conn *uc)
+{
+	struct upstream_pool *pool = uc->pool;
+	struct upstream_conn **head;
+
+	uc->requests++;
+	if (pool->nidle >= pool->max_idle) {
+		conn_free_later(uc);
+		return;
+	}
+	uc->idle_since_ms = util_now_ms();
+	head = &pool->idle[uc->hash % NBUCKETS];
+	uc->next = *head;
+	*head = uc;
+	pool->nidle++;
+}
+
+void
+upstream_discard(struct upstream_conn *uc)
+{
+	if (uc != NULL)
+		conn_free_later(uc);
+}
+
+unsigned
+upstream_pool_count(const struct upstream_pool *pool)
+{
+	return pool->open;
+}
+
+uint64_t
+upstream_pool_created(const struct upstream_pool *pool)
+{
+	return pool->created;
+}

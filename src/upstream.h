@@ -1,0 +1,51 @@
+/*
+ * upstream: per-worker pool of keep-alive evhttp_connections to origins,
+ * keyed by host and port, with a bounded idle list and an idle timeout.
+ * evhttp runs one request at a time on a connection, so the pool hands
+ * out a connection exclusively and takes it back when the exchange ends.
+ */
+#ifndef RP_UPSTREAM_H
+#define RP_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct evhttp_connection;
+struct upstream_pool;
+
+struct upstream_conn {
+	struct evhttp_connection *evcon;
+	struct upstream_pool *pool;
+	struct upstream_conn *next; /* in the idle list */
+	uint64_t idle_since_ms;
+	unsigned requests;     /* exchanges completed on it */
+	bool connected;        /* a live socket, as far as we know */
+	unsigned hash;
+	char key[300];         /* "host:port" */
+};
+
+struct upstream_pool *upstream_pool_new(struct event_base *,
+    unsigned max_idle, uint64_t idle_timeout_ms);
+void upstream_pool_free(struct upstream_pool *);
+
+/* An idle connection to host:port, or NULL. */
+struct upstream_conn *upstream_take_idle(struct upstream_pool *,
+    const char *host, unsigned port);
+/*
+ * A new connection to the numeric address addr:port, pooled under
+ * host:port.
+ */
+struct upstream_conn *upstream_connect(struct upstream_pool *,
+    const char *host, unsigned port, const char *addr,
+    uint64_t max_header_bytes);
+/* Give a connection back after a complete exchange (keep-alive). */
+void upstream_release(struct upstream_conn *);
+/* Drop a connection (its state is unknown); freed from the event loop. */
+void upstream_discard(struct upstream_conn *);
+/* Connections open now (idle + busy), for metrics. */
+unsigned upstream_pool_count(const struct upstream_pool *);
+/* Connections ever created, for the benchmark's conns-per-request. */
+uint64_t upstream_pool_created(const struct upstream_pool *);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * worker: one thread with its own event loop, evhttp front end, DNS
+ * resolver and upstream pool.  Nothing in a worker is touched by another
+ * thread except the fields marked atomic.
+ */
+#ifndef RP_WORKER_H
+#define RP_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "util.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct upstream_pool;
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evhttp *http;
+	struct evhttp_bound_socket **bound;
+	size_t nbound;
+	struct upstream_pool *pool;
+	struct config *cfg; /* this worker's reference to the snapshot */
+	unsigned cfg_gen;
+	struct event *wake; /* activated by the main thread */
+	struct event *drain_timer;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	unsigned active; /* client requests in flight */
+	uint64_t rng;
+	struct sbuf line; /* reused for access-log lines */
+	int ready_fd; /* written once the worker is listening */
+};
+
+/* The worker's current config snapshot (picks up a reload). */
+struct config *worker_config(struct worker *);
+/* A uniform random number in [0, 1). */
+double worker_random(struct worker *);
+/* Called by proxy.c when a request ends, so a stopping worker can exit. */
+void worker_request_done(struct worker *);
+
+#endif
