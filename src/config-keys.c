@@ -169,10 +169,24 @@ p_double(struct config *c, const struct key_def *k, void *b, const char *v,
 	return 0;
 }
 
+/* Values come from 6-decimal fixed point: print them back exactly. */
+static void
+put_decimal(double v, struct sbuf *s)
+{
+	char buf[64];
+	size_t n = (size_t)snprintf(buf, sizeof buf, "%.6f", v);
+
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	sbuf_puts(s, buf);
+}
+
 static void
 o_double(const struct key_def *k, const void *b, struct sbuf *s)
 {
-	sbuf_printf(s, "%g", *CAT(b, k, double));
+	put_decimal(*CAT(b, k, double), s);
 }
 
 static int
@@ -191,7 +205,8 @@ p_percent(struct config *c, const struct key_def *k, void *b, const char *v,
 static void
 o_percent(const struct key_def *k, const void *b, struct sbuf *s)
 {
-	sbuf_printf(s, "%g%%", *CAT(b, k, double));
+	put_decimal(*CAT(b, k, double), s);
+	sbuf_puts(s, "%");
 }
 
 static int
@@ -204,6 +219,7 @@ p_enum(struct config *c, const struct key_def *k, void *b, const char *v,
 	for (i = 0; k->names[i] != NULL; i++) {
 		if (util_strcasecmp(v, k->names[i]) == 0) {
 			*AT(b, k, int) = i;
+			sbuf_free(&list);
 			return 0;
 		}
 		sbuf_printf(&list, "%s%s", i ? ", " : "", k->names[i]);

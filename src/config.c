@@ -120,8 +120,22 @@ strip_inline_comment(char *s)
 static void
 start_section(struct parser *ps, char *line)
 {
-	char *rb = strrchr(line, ']'), *after, *name;
+	char *rb, *after, *name;
 	struct section *s;
+
+	/*
+	 * The header ends at the first ']' followed only by white space or
+	 * a comment: "[route [::1]:80] ; see [x]" is [route [::1]:80].
+	 */
+	for (rb = strchr(line, ']'); rb != NULL; rb = strchr(rb + 1, ']')) {
+		const char *t = rb + 1;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (*t == '\0' || *t == ';' || *t == '#')
+			break;
+	}
+	if (rb == NULL)
+		rb = strrchr(line, ']');
 
 	if (rb == NULL) {
 		add_error(ps->errs, "%s:%u: section header without ']'",
@@ -422,29 +436,67 @@ next:;
 	return ok;
 }
 
+/*
+ * The line where key is set in the sections of this kind (and route), or
+ * 0 when it is not set there.
+ */
+static unsigned
+key_line(struct parser *ps, enum section_kind kind, int route,
+    const char *key)
+{
+	for (size_t i = 0; i < ps->nentries; i++) {
+		struct entry *e = &ps->entries[i];
+		struct section *s = &ps->sections[e->section];
+		if (s->kind == kind && (kind != SEC_ROUTE || s->route == route) &&
+		    strcmp(e->key, key) == 0)
+			return e->line;
+	}
+	return 0;
+}
+
+/*
+ * Cross-checks between keys of one section.  An error names the line of
+ * the first key involved that this section sets; a route reports only
+ * what it sets itself (an inherited mistake is reported at [default]).
+ */
 static void
-check_policy(struct parser *ps, const char *sname, unsigned line,
-    struct policy *p, bool set_attempts, bool set_timeouts)
+check_policy(struct parser *ps, enum section_kind kind, int route,
+    const char *sname, unsigned line, struct policy *p, bool set_attempts,
+    bool set_timeouts)
 {
 	struct config *c = ps->cfg;
+	unsigned l1, l2;
 
 	if (set_timeouts && !set_attempts) {
 		size_t n = p->ntimeouts + 1;
 		p->attempts = n > 100 ? 100 : (unsigned)n;
 	}
-	if (p->backoff == BACKOFF_LIST && p->ntimeouts == 0)
+	l1 = key_line(ps, kind, route, "backoff");
+	l2 = key_line(ps, kind, route, "timeouts");
+	if (p->backoff == BACKOFF_LIST && p->ntimeouts == 0 && (l1 || l2 ||
+		kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] backoff: 'list' needs 'timeouts'", ps->name,
-		    line, sname);
-	if (p->backoff == BACKOFF_RANDOM && p->min_timeout_ms >
-	    p->max_timeout_ms)
+		    l1 ? l1 : l2 ? l2 : line, sname);
+	l1 = key_line(ps, kind, route, "min_timeout");
+	l2 = key_line(ps, kind, route, "max_timeout");
+	if (!l1 || (l2 && l2 < l1))
+		l1 = l2;
+	if (!l1 || key_line(ps, kind, route, "backoff") > l1)
+		l1 = key_line(ps, kind, route, "backoff") ? key_line(ps, kind,
+								route, "backoff")
+							  : l1;
+	if (p->backoff == BACKOFF_RANDOM &&
+	    p->min_timeout_ms > p->max_timeout_ms && (l1 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] min_timeout: larger than max_timeout",
-		    ps->name, line, sname);
-	if (p->intercept && (c->tls.ca_cert == NULL || c->tls.ca_key == NULL))
+		    ps->name, l1 ? l1 : line, sname);
+	l1 = key_line(ps, kind, route, "intercept");
+	if (p->intercept && (c->tls.ca_cert == NULL || c->tls.ca_key == NULL) &&
+	    (l1 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] intercept: needs [tls] ca_cert and ca_key",
-		    ps->name, line, sname);
+		    ps->name, l1 ? l1 : line, sname);
 	if (p->intercept)
 		c->any_intercept = true;
 	if (policy_has_zero_delay(p))
@@ -476,19 +528,21 @@ check_file(struct parser *ps, const char *what, const char *path,
 	struct stat st;
 	FILE *f;
 
+	unsigned line = key_line(ps, SEC_TLS, -1, what);
+
 	if (path == NULL)
 		return;
 	f = fopen(path, "r");
 	if (f == NULL) {
-		add_error(ps->errs, "%s: [tls] %s: cannot read %s: %s",
-		    ps->name, what, path, strerror(errno));
+		add_error(ps->errs, "%s:%u: [tls] %s: cannot read %s: %s",
+		    ps->name, line, what, path, strerror(errno));
 		return;
 	}
 	if (secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
 		add_error(ps->errs,
-		    "%s: [tls] %s: %s is readable by group or others "
+		    "%s:%u: [tls] %s: %s is readable by group or others "
 		    "(chmod 600 it)",
-		    ps->name, what, path);
+		    ps->name, line, what, path);
 	fclose(f);
 }
 
@@ -580,8 +634,8 @@ resolve(struct parser *ps, const struct config_options *opts)
 			c->defaults.line = ps->sections[i].line;
 			break;
 		}
-	check_policy(ps, "default", c->defaults.line, &c->defaults.policy, da,
-	    dt);
+	check_policy(ps, SEC_DEFAULT, -1, "default", c->defaults.line,
+	    &c->defaults.policy, da, dt);
 	for (i = 0; i < ps->nsections; i++) {
 		struct section *s = &ps->sections[i];
 		bool ra = false, rt = false;
@@ -594,7 +648,8 @@ resolve(struct parser *ps, const struct config_options *opts)
 		r->policy = c->defaults.policy;
 		ok &= apply_entries(ps, SEC_ROUTE, s->route, SCOPE_POLICY,
 		    &r->policy, &ra, &rt);
-		check_policy(ps, s->name, s->line, &r->policy, ra, rt);
+		check_policy(ps, SEC_ROUTE, s->route, s->name, s->line,
+		    &r->policy, ra, rt);
 	}
 	check_file(ps, "trust",
 	    c->tls.trust && strcmp(c->tls.trust, "system") != 0 ? c->tls.trust
@@ -603,9 +658,15 @@ resolve(struct parser *ps, const struct config_options *opts)
 	check_file(ps, "ca_cert", c->tls.ca_cert, false);
 	check_file(ps, "ca_key", c->tls.ca_key, true);
 	if ((c->tls.ca_cert == NULL) != (c->tls.ca_key == NULL))
-		add_error(ps->errs, "%s: [tls]: ca_cert and ca_key go together",
-		    ps->name);
-	qsort(c->routes, c->nroutes, sizeof *c->routes, route_cmp_qsort);
+		add_error(ps->errs, "%s:%u: [tls] %s: ca_cert and ca_key go "
+				    "together",
+		    ps->name,
+		    key_line(ps, SEC_TLS, -1,
+			c->tls.ca_cert ? "ca_cert" : "ca_key"),
+		    c->tls.ca_cert ? "ca_cert" : "ca_key");
+	if (c->nroutes > 1)
+		qsort(c->routes, c->nroutes, sizeof *c->routes,
+		    route_cmp_qsort);
 	c->patterns = xcalloc(c->nroutes ? c->nroutes : 1,
 	    sizeof *c->patterns);
 	for (i = 0; i < c->nroutes; i++)

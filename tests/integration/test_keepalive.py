@@ -1,4 +1,11 @@
-"""Keep-alive: client connections, upstream reuse, stale upstream connections."""
+"""Keep-alive: client connections, upstream reuse, stale upstream connections.
+
+The daemon keeps an upstream pool per worker, and consecutive client
+connections may land on different workers, so these tests run one worker
+to make reuse (and so the stale-connection path) deterministic.
+"""
+
+ONE_WORKER = "workers = 1"
 
 from clients import RawConn, request
 from harness import describe, section
@@ -18,7 +25,7 @@ def test_client_keepalive_several_requests(upstream, proxy):
 def test_upstream_connection_reused(upstream, proxy):
     # SPEC 3 speaks of "a reused keep-alive upstream connection": sequential
     # requests to one origin should share one upstream connection.
-    px = proxy(section("default", start_timeout="20ms"))
+    px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
     for i in range(3):
         r = request(px.addr, "GET", upstream.url + f"/reuse{i}")
         assert r.status == 200, describe(upstream, px, r)
@@ -26,7 +33,7 @@ def test_upstream_connection_reused(upstream, proxy):
 
 
 def test_stale_keepalive_close_after(upstream, proxy):
-    px = proxy(section("default", start_timeout="20ms"))
+    px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
     # Answer, then close without "Connection: close": the proxy may keep it.
     upstream.script("/ka1", [{"status": 200, "close_after": True}])
     r = request(px.addr, "GET", upstream.url + "/ka1")
@@ -43,21 +50,23 @@ def test_stale_keepalive_request_dropped_on_reuse(upstream, proxy):
     # Deterministic stale connection: the upstream reads the next request on
     # the kept connection and closes without a byte of answer.  A GET is
     # re-sent once on a fresh connection, and that is not an attempt.
-    px = proxy(section("default", start_timeout="20ms", attempts=1))
+    px = proxy(section("default", start_timeout="20ms", attempts=1), ONE_WORKER)
     upstream.script("/ka1", [{"status": 200, "drop_next": True}])
     assert request(px.addr, "GET", upstream.url + "/ka1").status == 200
     r = request(px.addr, "GET", upstream.url + "/ka2")
     why = describe(upstream, px, r)
     assert r.status == 200, why
     assert upstream.count("/ka2") == 1, why
-    if upstream.dropped:
-        assert upstream.hits("/ka2")[0].conn_id != upstream.dropped[0].conn_id, why
+    assert len(upstream.dropped) == 1, \
+        "the proxy did not reuse the upstream connection: stale path not exercised\n" + why
+    assert upstream.dropped[0].conn_id == upstream.hits("/ka1")[0].conn_id, why
+    assert upstream.hits("/ka2")[0].conn_id != upstream.dropped[0].conn_id, why
     e = px.log_for("/ka2")
     assert e["attempts"] == 1, why
 
 
 def test_stale_keepalive_post_never_sent_twice(upstream, proxy):
-    px = proxy(section("default", start_timeout="20ms"))
+    px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
     upstream.script("/ka1", [{"status": 200, "drop_next": True}])
     assert request(px.addr, "GET", upstream.url + "/ka1").status == 200
     r = request(px.addr, "POST", upstream.url + "/ka2", body=b"once")
