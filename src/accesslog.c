@@ -82,8 +82,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 				sbuf_puts(out, ",");
 			}
 		}
-		sbuf_printf(out, "],\"duration_ms\":%llu,\"bytes\":%llu,"
-				 "\"route\":",
+		sbuf_printf(out,
+		    "],\"duration_ms\":%llu,\"bytes\":%llu,"
+		    "\"route\":",
 		    (unsigned long long)e->duration_ms,
 		    (unsigned long long)e->bytes);
 		put_json(e->route, out);

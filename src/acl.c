@@ -14,8 +14,7 @@
 #include "units.h"
 #include "util.h"
 
-static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0xff, 0xff };
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 int
 cidr_parse(const char *in, struct cidr *c, const char **cause)
@@ -109,8 +108,8 @@ prefix_matches(const uint8_t *a, const uint8_t *b, unsigned bits)
 }
 
 bool
-cidr_set_contains_raw(const struct cidr_set *set, int family,
-    const uint8_t *addr)
+cidr_set_contains_raw(
+    const struct cidr_set *set, int family, const uint8_t *addr)
 {
 	size_t i;
 
@@ -137,14 +136,14 @@ cidr_set_contains(const struct cidr_set *set, const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		return cidr_set_contains_raw(set, AF_INET,
-		    (const uint8_t *)&in->sin_addr);
+		return cidr_set_contains_raw(
+		    set, AF_INET, (const uint8_t *)&in->sin_addr);
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 =
 		    (const struct sockaddr_in6 *)sa;
-		return cidr_set_contains_raw(set, AF_INET6,
-		    (const uint8_t *)&in6->sin6_addr);
+		return cidr_set_contains_raw(
+		    set, AF_INET6, (const uint8_t *)&in6->sin6_addr);
 	}
 	return false;
 }
@@ -183,10 +182,11 @@ port_set_parse(const char *list, struct port_set *set, char **cause)
 		dash = strchr(tok, '-');
 		if (dash != NULL)
 			*dash = '\0';
-		if (units_parse_uint(util_trim(tok), 1, 65535, &lo, &why) != 0 ||
+		if (units_parse_uint(util_trim(tok), 1, 65535, &lo, &why) !=
+			0 ||
 		    (dash != NULL &&
-			units_parse_uint(util_trim(dash + 1), 1, 65535, &hi,
-			    &why) != 0)) {
+			units_parse_uint(
+			    util_trim(dash + 1), 1, 65535, &hi, &why) != 0)) {
 			*cause = xasprintf("'%s': not a port (1-65535)", tok);
 			rc = -1;
 			break;

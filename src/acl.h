@@ -30,8 +30,8 @@ void cidr_set_free(struct cidr_set *);
 /* Is this address (struct sockaddr_in / sockaddr_in6) in the set? */
 bool cidr_set_contains(const struct cidr_set *, const struct sockaddr *);
 /* The same for an address given as family + raw bytes (4 or 16). */
-bool cidr_set_contains_raw(const struct cidr_set *, int family,
-    const uint8_t *addr);
+bool cidr_set_contains_raw(
+    const struct cidr_set *, int family, const uint8_t *addr);
 /* Print "a.b.c.d/n" or "x::y/n"; a full-length prefix is left out. */
 void cidr_format(const struct cidr *, char *buf, size_t len);
 
@@ -40,7 +40,7 @@ struct port_set {
 	bool any;
 	struct {
 		uint16_t lo, hi;
-	} *v;
+	} * v;
 	size_t n;
 };
 int port_set_parse(const char *, struct port_set *, char **cause);

@@ -40,16 +40,16 @@ budget_note_request(struct budget *b, uint64_t now_ms)
 }
 
 void
-budget_sums(struct budget *b, uint64_t now_ms, uint64_t *requests,
-    uint64_t *retries)
+budget_sums(
+    struct budget *b, uint64_t now_ms, uint64_t *requests, uint64_t *retries)
 {
 	uint64_t sec = now_ms / 1000, rq = 0, rt = 0;
 
 	for (int i = 0; i < BUDGET_WINDOW_S; i++) {
 		struct budget_bucket *k = &b->b[i];
 		/* seconds are stored + 1 so that 0 means "never used" */
-		uint64_t s = atomic_load_explicit(&k->second,
-		    memory_order_relaxed);
+		uint64_t s =
+		    atomic_load_explicit(&k->second, memory_order_relaxed);
 		if (s == 0 || s - 1 + BUDGET_WINDOW_S <= sec || s - 1 > sec)
 			continue;
 		rq += atomic_load_explicit(&k->requests, memory_order_relaxed);
@@ -60,22 +60,20 @@ budget_sums(struct budget *b, uint64_t now_ms, uint64_t *requests,
 }
 
 bool
-budget_try_retry(struct budget *b, double percent, unsigned min_per_s,
-    uint64_t now_ms)
+budget_try_retry(
+    struct budget *b, double percent, unsigned min_per_s, uint64_t now_ms)
 {
 	struct budget_bucket *k = bucket(b, now_ms / 1000);
 	uint64_t rq, rt;
 
 	if (atomic_load_explicit(&k->retries, memory_order_relaxed) <
 	    min_per_s) {
-		atomic_fetch_add_explicit(&k->retries, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&k->retries, 1, memory_order_relaxed);
 		return true;
 	}
 	budget_sums(b, now_ms, &rq, &rt);
 	if ((double)(rt + 1) <= percent / 100.0 * (double)rq) {
-		atomic_fetch_add_explicit(&k->retries, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&k->retries, 1, memory_order_relaxed);
 		return true;
 	}
 	return false;

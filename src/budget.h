@@ -32,10 +32,10 @@ void budget_note_request(struct budget *, uint64_t now_ms);
  * window stay within percent of the requests over the window.  When
  * allowed the retry is counted.
  */
-bool budget_try_retry(struct budget *, double percent, unsigned min_per_s,
-    uint64_t now_ms);
+bool budget_try_retry(
+    struct budget *, double percent, unsigned min_per_s, uint64_t now_ms);
 /* Sums over the window, for tests and metrics. */
-void budget_sums(struct budget *, uint64_t now_ms, uint64_t *requests,
-    uint64_t *retries);
+void budget_sums(
+    struct budget *, uint64_t now_ms, uint64_t *requests, uint64_t *retries);
 
 #endif

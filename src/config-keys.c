@@ -92,8 +92,8 @@ o_duration(const struct key_def *k, const void *b, struct sbuf *s)
 {
 	char buf[32];
 
-	sbuf_puts(s, units_format_duration(*CAT(b, k, uint64_t), buf,
-			 sizeof buf));
+	sbuf_puts(
+	    s, units_format_duration(*CAT(b, k, uint64_t), buf, sizeof buf));
 }
 
 static int
@@ -162,8 +162,8 @@ p_double(struct config *c, const struct key_def *k, void *b, const char *v,
 		return -1;
 	}
 	if (*AT(b, k, double) > (double)k->max) {
-		*cause = xasprintf("must be at most %llu",
-		    (unsigned long long)k->max);
+		*cause = xasprintf(
+		    "must be at most %llu", (unsigned long long)k->max);
 		return -1;
 	}
 	return 0;
@@ -213,7 +213,7 @@ static int
 p_enum(struct config *c, const struct key_def *k, void *b, const char *v,
     char **cause)
 {
-	struct sbuf list = { 0 };
+	struct sbuf list = {0};
 	int i;
 
 	for (i = 0; k->names[i] != NULL; i++) {
@@ -257,8 +257,8 @@ o_string(const struct key_def *k, const void *b, struct sbuf *s)
 
 /* A header name, or empty to disable. */
 static int
-p_header_name(struct config *c, const struct key_def *k, void *b,
-    const char *v, char **cause)
+p_header_name(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
 {
 	if (*v != '\0' && !http_is_token(v)) {
 		*cause = xasprintf("'%s' is not a valid header name", v);
@@ -312,8 +312,8 @@ parse_listen_addr(const char *v, struct listen_addr *la, char **cause)
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		la->sslen = sizeof *sin;
-		snprintf(la->text, sizeof la->text, "%s:%u", host,
-		    (unsigned)port);
+		snprintf(
+		    la->text, sizeof la->text, "%s:%u", host, (unsigned)port);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&la->ss;
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
@@ -321,8 +321,8 @@ parse_listen_addr(const char *v, struct listen_addr *la, char **cause)
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
 		la->sslen = sizeof *sin6;
-		snprintf(la->text, sizeof la->text, "[%s]:%u", host,
-		    (unsigned)port);
+		snprintf(
+		    la->text, sizeof la->text, "[%s]:%u", host, (unsigned)port);
 	}
 	return 0;
 bad:
@@ -351,8 +351,8 @@ p_listen(struct config *c, const struct key_def *k, void *b, const char *v,
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(la[i].text, la[j].text) == 0) {
-				*cause = xasprintf("'%s' is listed twice",
-				    la[i].text);
+				*cause = xasprintf(
+				    "'%s' is listed twice", la[i].text);
 				return -1;
 			}
 	}
@@ -510,13 +510,13 @@ p_statuses(struct config *c, const struct key_def *k, void *b, const char *v,
 		char *dash = strchr(items[i], '-');
 		if (dash != NULL)
 			*dash++ = '\0';
-		if (units_parse_uint(util_trim(items[i]), 100, 599, &lo,
-			&why) != 0 ||
+		if (units_parse_uint(
+			util_trim(items[i]), 100, 599, &lo, &why) != 0 ||
 		    (dash != NULL &&
-			units_parse_uint(util_trim(dash), 100, 599, &hi,
-			    &why) != 0)) {
-			*cause = xasprintf("'%s' is not a status 100-599",
-			    items[i]);
+			units_parse_uint(
+			    util_trim(dash), 100, 599, &hi, &why) != 0)) {
+			*cause =
+			    xasprintf("'%s' is not a status 100-599", items[i]);
 			return -1;
 		}
 		if (dash == NULL)
@@ -578,8 +578,8 @@ o_methods(const struct key_def *k, const void *b, struct sbuf *s)
 		sbuf_printf(s, "%s%s", i ? ", " : "", p->methods[i]);
 }
 
-static const char *const error_names[] = { "connect", "dns", "reset",
-	"timeout", NULL };
+static const char *const error_names[] = {
+    "connect", "dns", "reset", "timeout", NULL};
 
 static int
 p_errors(struct config *c, const struct key_def *k, void *b, const char *v,
@@ -614,8 +614,8 @@ o_errors(const struct key_def *k, const void *b, struct sbuf *s)
 
 	for (int j = 0; error_names[j] != NULL; j++)
 		if (p->errors & FAIL_MASK(j)) {
-			sbuf_printf(s, "%s%s", first ? "" : ", ",
-			    error_names[j]);
+			sbuf_printf(
+			    s, "%s%s", first ? "" : ", ", error_names[j]);
 			first = false;
 		}
 }
@@ -632,8 +632,8 @@ p_headers(struct config *c, const struct key_def *k, void *b, const char *v,
 	for (i = 0; i < n; i++) {
 		char *colon = strchr(items[i], ':');
 		if (colon == NULL) {
-			*cause = xasprintf("'%s' is not 'Name: value'",
-			    items[i]);
+			*cause =
+			    xasprintf("'%s' is not 'Name: value'", items[i]);
 			return -1;
 		}
 		*colon = '\0';
@@ -682,8 +682,8 @@ p_regex(struct config *c, const struct key_def *k, void *b, const char *v,
 		free(re);
 		return -1;
 	}
-	c->regexes = xrealloc(c->regexes, (c->nregexes + 1) *
-		sizeof *c->regexes);
+	c->regexes =
+	    xrealloc(c->regexes, (c->nregexes + 1) * sizeof *c->regexes);
 	c->regexes[c->nregexes++] = re;
 	p->retry_if_body = re;
 	return 0;
@@ -698,8 +698,8 @@ o_regex(const struct key_def *k, const void *b, struct sbuf *s)
 }
 
 static int
-p_fallbacks(struct config *c, const struct key_def *k, void *b,
-    const char *v, char **cause)
+p_fallbacks(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
 {
 	struct policy *p = b;
 	char **items;
@@ -715,9 +715,10 @@ p_fallbacks(struct config *c, const struct key_def *k, void *b,
 		}
 		if (u.path_len != 1 || u.path[0] != '/' ||
 		    items[i][strlen(items[i]) - 1] == '/') {
-			*cause = xasprintf("'%s': a fallback is "
-					   "scheme://host[:port], without a path",
-			    items[i]);
+			*cause =
+			    xasprintf("'%s': a fallback is "
+				      "scheme://host[:port], without a path",
+				items[i]);
 			return -1;
 		}
 		fb[i].scheme = (int)u.scheme;
@@ -739,167 +740,168 @@ o_fallbacks(const struct key_def *k, const void *b, struct sbuf *s)
 		sbuf_printf(s, "%s%s", i ? ", " : "", p->fallbacks[i].text);
 }
 
-static const char *const log_formats[] = { "text", "json", NULL };
-static const char *const log_levels[] = { "error", "warn", "info", "debug",
-	NULL };
-static const char *const backoffs[] = { "exponential", "random", "list",
-	"fibonacci", "jitter", NULL };
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {
+    "error", "warn", "info", "debug", NULL};
+static const char *const backoffs[] = {
+    "exponential", "random", "list", "fibonacci", "jitter", NULL};
 
 #define PX(f) offsetof(struct proxy_config, f)
 #define TX(f) offsetof(struct tls_config, f)
 #define PO(f) offsetof(struct policy, f)
 #define MS_MAX (30ULL * 24 * 3600 * 1000)
 
-#define K(n, sc, d, h, p, o, off, mn, mx) \
-	{ n, sc, d, h, p, o, off, mn, mx, NULL }
-#define KE(n, sc, d, h, off, names) \
-	{ n, sc, d, h, p_enum, o_enum, off, 0, 0, names }
+#define K(n, sc, d, h, p, o, off, mn, mx)                                      \
+	{                                                                      \
+		n, sc, d, h, p, o, off, mn, mx, NULL                           \
+	}
+#define KE(n, sc, d, h, off, names)                                            \
+	{                                                                      \
+		n, sc, d, h, p_enum, o_enum, off, 0, 0, names                  \
+	}
 
 const struct key_def config_keys[] = {
-	K("listen", SCOPE_PROXY, "127.0.0.1:3128",
-	    "addresses to listen on; [::1]:3128 for IPv6", p_listen, o_listen,
-	    0, 0, 0),
-	K("workers", SCOPE_PROXY, "auto",
-	    "worker threads, each with its own event loop; auto = CPU count",
-	    p_workers, o_workers, PX(workers), 1, 1024),
-	K("allow", SCOPE_PROXY, "127.0.0.0/8, ::1",
-	    "client addresses (CIDR) that may use the proxy; others get 403",
-	    p_cidrs, o_cidrs, PX(allow), 0, 0),
-	K("connect_ports", SCOPE_PROXY, "443",
-	    "ports a CONNECT may reach; * = any; others get 403", p_ports,
-	    o_ports, PX(connect_ports), 0, 0),
-	K("deny", SCOPE_PROXY, "",
-	    "destination addresses (CIDR, checked after DNS) never contacted",
-	    p_cidrs, o_cidrs, PX(deny), 0, 0),
-	K("max_request_body", SCOPE_PROXY, "16M",
-	    "request bodies are buffered up to this for replay; larger get 413",
-	    p_size, o_size, PX(max_request_body), 0, 1ULL << 40),
-	K("max_header_size", SCOPE_PROXY, "64K",
-	    "request or response header block; larger: 431 / 502", p_size,
-	    o_size, PX(max_header_size), 1024, 16ULL << 20),
-	K("max_connections", SCOPE_PROXY, "4096",
-	    "client connections at once; beyond it new ones wait", p_uint,
-	    o_uint, PX(max_connections), 1, 1000000),
-	K("client_timeout", SCOPE_PROXY, "60s",
-	    "idle keep-alive and slow-request limit on client connections",
-	    p_duration, o_duration, PX(client_timeout_ms), 1, MS_MAX),
-	K("shutdown_timeout", SCOPE_PROXY, "30s",
-	    "how long SIGTERM waits for requests in flight", p_duration,
-	    o_duration, PX(shutdown_timeout_ms), 0, MS_MAX),
-	K("access_log", SCOPE_PROXY, "stderr",
-	    "stderr, off, or a file path", p_string, o_string, PX(access_log),
-	    1, 0),
-	KE("access_log_format", SCOPE_PROXY, "text",
-	    "text or json (one object a line)", PX(access_log_format),
-	    log_formats),
-	KE("log_level", SCOPE_PROXY, "info", "error, warn, info or debug",
-	    PX(log_level), log_levels),
-	K("admin", SCOPE_PROXY, "off",
-	    "address for GET /metrics, /healthz and /config; off = none",
-	    p_admin, o_admin, 0, 0, 0),
-	K("via", SCOPE_PROXY, "yes",
-	    "add Via: 1.1 retryproxy to forwarded requests and responses",
-	    p_bool, o_bool, PX(via), 0, 0),
+    K("listen", SCOPE_PROXY, "127.0.0.1:3128",
+	"addresses to listen on; [::1]:3128 for IPv6", p_listen, o_listen, 0, 0,
+	0),
+    K("workers", SCOPE_PROXY, "auto",
+	"worker threads, each with its own event loop; auto = CPU count",
+	p_workers, o_workers, PX(workers), 1, 1024),
+    K("allow", SCOPE_PROXY, "127.0.0.0/8, ::1",
+	"client addresses (CIDR) that may use the proxy; others get 403",
+	p_cidrs, o_cidrs, PX(allow), 0, 0),
+    K("connect_ports", SCOPE_PROXY, "443",
+	"ports a CONNECT may reach; * = any; others get 403", p_ports, o_ports,
+	PX(connect_ports), 0, 0),
+    K("deny", SCOPE_PROXY, "",
+	"destination addresses (CIDR, checked after DNS) never contacted",
+	p_cidrs, o_cidrs, PX(deny), 0, 0),
+    K("max_request_body", SCOPE_PROXY, "16M",
+	"request bodies are buffered up to this for replay; larger get 413",
+	p_size, o_size, PX(max_request_body), 0, 1ULL << 40),
+    K("max_header_size", SCOPE_PROXY, "64K",
+	"request or response header block; larger: 431 / 502", p_size, o_size,
+	PX(max_header_size), 1024, 16ULL << 20),
+    K("max_connections", SCOPE_PROXY, "4096",
+	"client connections at once; beyond it new ones wait", p_uint, o_uint,
+	PX(max_connections), 1, 1000000),
+    K("client_timeout", SCOPE_PROXY, "60s",
+	"idle keep-alive and slow-request limit on client connections",
+	p_duration, o_duration, PX(client_timeout_ms), 1, MS_MAX),
+    K("shutdown_timeout", SCOPE_PROXY, "30s",
+	"how long SIGTERM waits for requests in flight", p_duration, o_duration,
+	PX(shutdown_timeout_ms), 0, MS_MAX),
+    K("access_log", SCOPE_PROXY, "stderr", "stderr, off, or a file path",
+	p_string, o_string, PX(access_log), 1, 0),
+    KE("access_log_format", SCOPE_PROXY, "text",
+	"text or json (one object a line)", PX(access_log_format), log_formats),
+    KE("log_level", SCOPE_PROXY, "info", "error, warn, info or debug",
+	PX(log_level), log_levels),
+    K("admin", SCOPE_PROXY, "off",
+	"address for GET /metrics, /healthz and /config; off = none", p_admin,
+	o_admin, 0, 0, 0),
+    K("via", SCOPE_PROXY, "yes",
+	"add Via: 1.1 retryproxy to forwarded requests and responses", p_bool,
+	o_bool, PX(via), 0, 0),
 
-	K("trust", SCOPE_TLS, "system",
-	    "CA bundle that verifies upstream certificates: system or a PEM path",
-	    p_string, o_string, TX(trust), 1, 0),
-	K("ca_cert", SCOPE_TLS, "",
-	    "PEM CA certificate that signs interception certificates", p_path,
-	    o_string, TX(ca_cert), 0, 0),
-	K("ca_key", SCOPE_TLS, "",
-	    "PEM private key of ca_cert (mode 0600 or stricter)", p_path,
-	    o_string, TX(ca_key), 0, 0),
+    K("trust", SCOPE_TLS, "system",
+	"CA bundle that verifies upstream certificates: system or a PEM path",
+	p_string, o_string, TX(trust), 1, 0),
+    K("ca_cert", SCOPE_TLS, "",
+	"PEM CA certificate that signs interception certificates", p_path,
+	o_string, TX(ca_cert), 0, 0),
+    K("ca_key", SCOPE_TLS, "",
+	"PEM private key of ca_cert (mode 0600 or stricter)", p_path, o_string,
+	TX(ca_key), 0, 0),
 
-	K("attempts", SCOPE_POLICY, "3",
-	    "total attempts including the first, 1..100 (1 = no retries)",
-	    p_uint, o_uint, PO(attempts), 1, 100),
-	KE("backoff", SCOPE_POLICY, "exponential",
-	    "exponential, random, list, fibonacci or jitter", PO(backoff),
-	    backoffs),
-	K("start_timeout", SCOPE_POLICY, "100ms",
-	    "exponential, jitter: the first delay", p_duration, o_duration,
-	    PO(start_timeout_ms), 0, MS_MAX),
-	K("factor", SCOPE_POLICY, "2", "exponential, jitter: growth per retry",
-	    p_double, o_double, PO(factor), 0, 1000),
-	K("max_timeout", SCOPE_POLICY, "30s",
-	    "clamp on every delay (random: upper bound)", p_duration,
-	    o_duration, PO(max_timeout_ms), 0, MS_MAX),
-	K("min_timeout", SCOPE_POLICY, "100ms", "random: lower bound",
-	    p_duration, o_duration, PO(min_timeout_ms), 0, MS_MAX),
-	K("timeouts", SCOPE_POLICY, "",
-	    "list: the delays in order; the last one repeats", p_timeouts,
-	    o_timeouts, 0, 0, 0),
-	K("multiplier", SCOPE_POLICY, "1s", "fibonacci: unit of the sequence",
-	    p_duration, o_duration, PO(multiplier_ms), 0, MS_MAX),
-	K("random_interval_size", SCOPE_POLICY, "2s",
-	    "jitter: width of the uniform random addition", p_duration,
-	    o_duration, PO(random_interval_ms), 0, MS_MAX),
-	K("statuses", SCOPE_POLICY, "",
-	    "response statuses (100-599) retried in addition to 5xx",
-	    p_statuses, o_statuses, 0, 0, 0),
-	K("retry_all_server_errors", SCOPE_POLICY, "yes",
-	    "every 5xx is retried", p_bool, o_bool,
-	    PO(retry_all_server_errors), 0, 0),
-	K("methods", SCOPE_POLICY, "GET, HEAD, OPTIONS, TRACE, PUT, DELETE",
-	    "methods whose requests may be re-sent; * = all", p_methods,
-	    o_methods, 0, 0, 0),
-	K("errors", SCOPE_POLICY, "connect, dns, reset, timeout",
-	    "transport failures retried", p_errors, o_errors, 0, 0, 0),
-	K("idempotency_header", SCOPE_POLICY, "Idempotency-Key",
-	    "a request carrying this header is retried like an idempotent one",
-	    p_header_name, o_string, PO(idempotency_header), 0, 0),
-	K("retry_if_header", SCOPE_POLICY, "",
-	    "Name: value list; a response carrying one is retried (* = any)",
-	    p_headers, o_headers, 0, 0, 0),
-	K("retry_if_body", SCOPE_POLICY, "",
-	    "POSIX extended regex; a response body (first 64K) matching it is retried",
-	    p_regex, o_regex, 0, 0, 0),
-	K("connect_timeout", SCOPE_POLICY, "5s",
-	    "per attempt: DNS + TCP + TLS handshake", p_duration, o_duration,
-	    PO(connect_timeout_ms), 1, MS_MAX),
-	K("per_try_timeout", SCOPE_POLICY, "30s",
-	    "per attempt: from sending to the end of the response headers",
-	    p_duration, o_duration, PO(per_try_timeout_ms), 1, MS_MAX),
-	K("deadline", SCOPE_POLICY, "0",
-	    "total time for all attempts and delays; 0 = none", p_duration,
-	    o_duration, PO(deadline_ms), 0, MS_MAX),
-	K("retry_after", SCOPE_POLICY, "yes",
-	    "on a retried 429/503, wait at least its Retry-After", p_bool,
-	    o_bool, PO(retry_after), 0, 0),
-	K("max_retry_after", SCOPE_POLICY, "60s",
-	    "a longer Retry-After is not waited for: the response is returned",
-	    p_duration, o_duration, PO(max_retry_after_ms), 0, MS_MAX),
-	K("retry_budget", SCOPE_POLICY, "20%",
-	    "retries may add at most this share of the route's requests (10 s)",
-	    p_percent, o_percent, PO(retry_budget_percent), 0, 0),
-	K("retry_budget_min", SCOPE_POLICY, "10",
-	    "retries always allowed per second, whatever the budget", p_uint,
-	    o_uint, PO(retry_budget_min), 0, 1000000),
-	K("fallbacks", SCOPE_POLICY, "",
-	    "origins (scheme://host[:port]) for attempts 2, 3, ...; the last repeats",
-	    p_fallbacks, o_fallbacks, 0, 0, 0),
-	K("tls", SCOPE_POLICY, "no",
-	    "forward plain http requests to the origin over TLS", p_bool,
-	    o_bool, PO(tls), 0, 0),
-	K("verify", SCOPE_POLICY, "yes",
-	    "verify upstream certificates and host names", p_bool, o_bool,
-	    PO(verify), 0, 0),
-	K("intercept", SCOPE_POLICY, "no",
-	    "terminate CONNECT here with a certificate from [tls] ca_cert",
-	    p_bool, o_bool, PO(intercept), 0, 0),
-	K("client_overrides", SCOPE_POLICY, "yes",
-	    "honour the X-Retry-Attempts request header", p_bool, o_bool,
-	    PO(client_overrides), 0, 0),
-	K("attempts_limit", SCOPE_POLICY, "10",
-	    "the most attempts X-Retry-Attempts may ask for", p_uint, o_uint,
-	    PO(attempts_limit), 1, 100),
-	K("report_attempts", SCOPE_POLICY, "no",
-	    "add X-Retry-Attempts: N (attempts made) to responses", p_bool,
-	    o_bool, PO(report_attempts), 0, 0),
-	K("attempt_header", SCOPE_POLICY, "",
-	    "a header carrying the 1-based attempt number upstream",
-	    p_header_name, o_string, PO(attempt_header), 0, 0),
+    K("attempts", SCOPE_POLICY, "3",
+	"total attempts including the first, 1..100 (1 = no retries)", p_uint,
+	o_uint, PO(attempts), 1, 100),
+    KE("backoff", SCOPE_POLICY, "exponential",
+	"exponential, random, list, fibonacci or jitter", PO(backoff),
+	backoffs),
+    K("start_timeout", SCOPE_POLICY, "100ms",
+	"exponential, jitter: the first delay", p_duration, o_duration,
+	PO(start_timeout_ms), 0, MS_MAX),
+    K("factor", SCOPE_POLICY, "2", "exponential, jitter: growth per retry",
+	p_double, o_double, PO(factor), 0, 1000),
+    K("max_timeout", SCOPE_POLICY, "30s",
+	"clamp on every delay (random: upper bound)", p_duration, o_duration,
+	PO(max_timeout_ms), 0, MS_MAX),
+    K("min_timeout", SCOPE_POLICY, "100ms", "random: lower bound", p_duration,
+	o_duration, PO(min_timeout_ms), 0, MS_MAX),
+    K("timeouts", SCOPE_POLICY, "",
+	"list: the delays in order; the last one repeats", p_timeouts,
+	o_timeouts, 0, 0, 0),
+    K("multiplier", SCOPE_POLICY, "1s", "fibonacci: unit of the sequence",
+	p_duration, o_duration, PO(multiplier_ms), 0, MS_MAX),
+    K("random_interval_size", SCOPE_POLICY, "2s",
+	"jitter: width of the uniform random addition", p_duration, o_duration,
+	PO(random_interval_ms), 0, MS_MAX),
+    K("statuses", SCOPE_POLICY, "",
+	"response statuses (100-599) retried in addition to 5xx", p_statuses,
+	o_statuses, 0, 0, 0),
+    K("retry_all_server_errors", SCOPE_POLICY, "yes", "every 5xx is retried",
+	p_bool, o_bool, PO(retry_all_server_errors), 0, 0),
+    K("methods", SCOPE_POLICY, "GET, HEAD, OPTIONS, TRACE, PUT, DELETE",
+	"methods whose requests may be re-sent; * = all", p_methods, o_methods,
+	0, 0, 0),
+    K("errors", SCOPE_POLICY, "connect, dns, reset, timeout",
+	"transport failures retried", p_errors, o_errors, 0, 0, 0),
+    K("idempotency_header", SCOPE_POLICY, "Idempotency-Key",
+	"a request carrying this header is retried like an idempotent one",
+	p_header_name, o_string, PO(idempotency_header), 0, 0),
+    K("retry_if_header", SCOPE_POLICY, "",
+	"Name: value list; a response carrying one is retried (* = any)",
+	p_headers, o_headers, 0, 0, 0),
+    K("retry_if_body", SCOPE_POLICY, "",
+	"POSIX extended regex; a response body (first 64K) matching it is retried",
+	p_regex, o_regex, 0, 0, 0),
+    K("connect_timeout", SCOPE_POLICY, "5s",
+	"per attempt: DNS + TCP + TLS handshake", p_duration, o_duration,
+	PO(connect_timeout_ms), 1, MS_MAX),
+    K("per_try_timeout", SCOPE_POLICY, "30s",
+	"per attempt: from sending to the end of the response headers",
+	p_duration, o_duration, PO(per_try_timeout_ms), 1, MS_MAX),
+    K("deadline", SCOPE_POLICY, "0",
+	"total time for all attempts and delays; 0 = none", p_duration,
+	o_duration, PO(deadline_ms), 0, MS_MAX),
+    K("retry_after", SCOPE_POLICY, "yes",
+	"on a retried 429/503, wait at least its Retry-After", p_bool, o_bool,
+	PO(retry_after), 0, 0),
+    K("max_retry_after", SCOPE_POLICY, "60s",
+	"a longer Retry-After is not waited for: the response is returned",
+	p_duration, o_duration, PO(max_retry_after_ms), 0, MS_MAX),
+    K("retry_budget", SCOPE_POLICY, "20%",
+	"retries may add at most this share of the route's requests (10 s)",
+	p_percent, o_percent, PO(retry_budget_percent), 0, 0),
+    K("retry_budget_min", SCOPE_POLICY, "10",
+	"retries always allowed per second, whatever the budget", p_uint,
+	o_uint, PO(retry_budget_min), 0, 1000000),
+    K("fallbacks", SCOPE_POLICY, "",
+	"origins (scheme://host[:port]) for attempts 2, 3, ...; the last repeats",
+	p_fallbacks, o_fallbacks, 0, 0, 0),
+    K("tls", SCOPE_POLICY, "no",
+	"forward plain http requests to the origin over TLS", p_bool, o_bool,
+	PO(tls), 0, 0),
+    K("verify", SCOPE_POLICY, "yes",
+	"verify upstream certificates and host names", p_bool, o_bool,
+	PO(verify), 0, 0),
+    K("intercept", SCOPE_POLICY, "no",
+	"terminate CONNECT here with a certificate from [tls] ca_cert", p_bool,
+	o_bool, PO(intercept), 0, 0),
+    K("client_overrides", SCOPE_POLICY, "yes",
+	"honour the X-Retry-Attempts request header", p_bool, o_bool,
+	PO(client_overrides), 0, 0),
+    K("attempts_limit", SCOPE_POLICY, "10",
+	"the most attempts X-Retry-Attempts may ask for", p_uint, o_uint,
+	PO(attempts_limit), 1, 100),
+    K("report_attempts", SCOPE_POLICY, "no",
+	"add X-Retry-Attempts: N (attempts made) to responses", p_bool, o_bool,
+	PO(report_attempts), 0, 0),
+    K("attempt_header", SCOPE_POLICY, "",
+	"a header carrying the 1-based attempt number upstream", p_header_name,
+	o_string, PO(attempt_header), 0, 0),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

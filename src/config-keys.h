@@ -15,10 +15,10 @@ enum key_scope {
 };
 
 struct key_def;
-typedef int (*key_parse_fn)(struct config *, const struct key_def *,
-    void *base, const char *value, char **cause);
-typedef void (*key_print_fn)(const struct key_def *, const void *base,
-    struct sbuf *);
+typedef int (*key_parse_fn)(struct config *, const struct key_def *, void *base,
+    const char *value, char **cause);
+typedef void (*key_print_fn)(
+    const struct key_def *, const void *base, struct sbuf *);
 
 struct key_def {
 	const char *name;

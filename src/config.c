@@ -59,8 +59,7 @@ struct parser {
 	struct config_errors *errs;
 };
 
-static void
-add_error(struct config_errors *e, const char *fmt, ...)
+static void add_error(struct config_errors *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -101,8 +100,8 @@ config_own(struct config *c, void *p)
 static void
 add_warning(struct config *c, char *msg)
 {
-	c->warnings = xrealloc(c->warnings, (c->nwarnings + 1) *
-		sizeof *c->warnings);
+	c->warnings =
+	    xrealloc(c->warnings, (c->nwarnings + 1) * sizeof *c->warnings);
 	c->warnings[c->nwarnings++] = config_own(c, msg);
 }
 
@@ -149,8 +148,8 @@ start_section(struct parser *ps, char *line)
 		    ps->name, ps->lineno);
 	*rb = '\0';
 	name = util_trim(line + 1);
-	ps->sections = xrealloc(ps->sections, (ps->nsections + 1) *
-		sizeof *ps->sections);
+	ps->sections =
+	    xrealloc(ps->sections, (ps->nsections + 1) * sizeof *ps->sections);
 	s = &ps->sections[ps->nsections];
 	memset(s, 0, sizeof *s);
 	s->name = xstrdup(name);
@@ -185,15 +184,16 @@ reader(char *buf, int num, void *stream)
 	t = util_trim(t);
 	buf[0] = '\0';
 	if (memchr(start, '\0', n) != NULL) {
-		add_error(ps->errs, "%s:%u: NUL byte in line", ps->name,
-		    ps->lineno);
+		add_error(
+		    ps->errs, "%s:%u: NUL byte in line", ps->name, ps->lineno);
 	} else if (*t == '\0' || *t == ';' || *t == '#') {
 		/* blank or comment */
 	} else if (*t == '[') {
 		start_section(ps, t);
 	} else if (strpbrk(t, "=:") == NULL) {
-		add_error(ps->errs, "%s:%u: expected 'key = value', got '%.40s'",
-		    ps->name, ps->lineno, t);
+		add_error(ps->errs,
+		    "%s:%u: expected 'key = value', got '%.40s'", ps->name,
+		    ps->lineno, t);
 	} else if (strlen(t) + 2 <= (size_t)num) {
 		strcpy(buf, t);
 	} else {
@@ -206,8 +206,8 @@ reader(char *buf, int num, void *stream)
 			add_error(ps->errs, "%s:%u: key too long", ps->name,
 			    ps->lineno);
 		else
-			snprintf(buf, (size_t)num, "%.*s=" LONG_MARK,
-			    (int)klen, t);
+			snprintf(
+			    buf, (size_t)num, "%.*s=" LONG_MARK, (int)klen, t);
 	}
 	free(line);
 	return buf;
@@ -230,8 +230,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 			    ps->name, ps->lineno, name);
 		return 1;
 	}
-	ps->entries = xrealloc(ps->entries, (ps->nentries + 1) *
-		sizeof *ps->entries);
+	ps->entries =
+	    xrealloc(ps->entries, (ps->nentries + 1) * sizeof *ps->entries);
 	e = &ps->entries[ps->nentries++];
 	e->section = ps->cur;
 	e->key = xstrdup(name);
@@ -318,8 +318,7 @@ apply_defaults(struct config *c)
 	}
 }
 
-static const char *const section_names[] = { "proxy", "tls", "default",
-	"route" };
+static const char *const section_names[] = {"proxy", "tls", "default", "route"};
 
 static enum section_kind
 classify_section(struct section *s, const char **pattern)
@@ -431,7 +430,7 @@ apply_entries(struct parser *ps, enum section_kind kind, int route,
 			*set_attempts = true;
 		if (strcmp(e->key, "timeouts") == 0 && set_timeouts)
 			*set_timeouts = true;
-next:;
+	next:;
 	}
 	return ok;
 }
@@ -441,13 +440,13 @@ next:;
  * 0 when it is not set there.
  */
 static unsigned
-key_line(struct parser *ps, enum section_kind kind, int route,
-    const char *key)
+key_line(struct parser *ps, enum section_kind kind, int route, const char *key)
 {
 	for (size_t i = 0; i < ps->nentries; i++) {
 		struct entry *e = &ps->entries[i];
 		struct section *s = &ps->sections[e->section];
-		if (s->kind == kind && (kind != SEC_ROUTE || s->route == route) &&
+		if (s->kind == kind &&
+		    (kind != SEC_ROUTE || s->route == route) &&
 		    strcmp(e->key, key) == 0)
 			return e->line;
 	}
@@ -473,21 +472,25 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 	}
 	l1 = key_line(ps, kind, route, "backoff");
 	l2 = key_line(ps, kind, route, "timeouts");
-	if (p->backoff == BACKOFF_LIST && p->ntimeouts == 0 && (l1 || l2 ||
-		kind == SEC_DEFAULT))
+	if (p->backoff == BACKOFF_LIST && p->ntimeouts == 0 &&
+	    (l1 || l2 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] backoff: 'list' needs 'timeouts'", ps->name,
-		    l1 ? l1 : l2 ? l2 : line, sname);
+		    l1	     ? l1
+			: l2 ? l2
+			     : line,
+		    sname);
 	l1 = key_line(ps, kind, route, "min_timeout");
 	l2 = key_line(ps, kind, route, "max_timeout");
 	if (!l1 || (l2 && l2 < l1))
 		l1 = l2;
 	if (!l1 || key_line(ps, kind, route, "backoff") > l1)
-		l1 = key_line(ps, kind, route, "backoff") ? key_line(ps, kind,
-								route, "backoff")
-							  : l1;
+		l1 = key_line(ps, kind, route, "backoff")
+		    ? key_line(ps, kind, route, "backoff")
+		    : l1;
 	if (p->backoff == BACKOFF_RANDOM &&
-	    p->min_timeout_ms > p->max_timeout_ms && (l1 || kind == SEC_DEFAULT))
+	    p->min_timeout_ms > p->max_timeout_ms &&
+	    (l1 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] min_timeout: larger than max_timeout",
 		    ps->name, l1 ? l1 : line, sname);
@@ -500,13 +503,15 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 	if (p->intercept)
 		c->any_intercept = true;
 	if (policy_has_zero_delay(p))
-		add_warning(c, xasprintf("%s:%u: [%s]: some retries have zero "
-					 "delay: they would all happen at once",
-				   ps->name, line, sname));
+		add_warning(c,
+		    xasprintf("%s:%u: [%s]: some retries have zero "
+			      "delay: they would all happen at once",
+			ps->name, line, sname));
 	if (!p->verify)
-		add_warning(c, xasprintf("%s:%u: [%s] verify = no: upstream "
-					 "certificates are not checked",
-				   ps->name, line, sname));
+		add_warning(c,
+		    xasprintf("%s:%u: [%s] verify = no: upstream "
+			      "certificates are not checked",
+			ps->name, line, sname));
 }
 
 static int
@@ -522,8 +527,7 @@ route_cmp_qsort(const void *a, const void *b)
 }
 
 static void
-check_file(struct parser *ps, const char *what, const char *path,
-    bool secret)
+check_file(struct parser *ps, const char *what, const char *path, bool secret)
 {
 	struct stat st;
 	FILE *f;
@@ -561,15 +565,14 @@ resolve(struct parser *ps, const struct config_options *opts)
 		if (s->kind == SEC_UNKNOWN) {
 			const char *hint = closest(s->name, section_names, 4);
 			if (hint == NULL && strchr(s->name, ' ') != NULL) {
-				char *w = xstrndup(s->name,
-				    strcspn(s->name, " \t"));
+				char *w =
+				    xstrndup(s->name, strcspn(s->name, " \t"));
 				hint = closest(w, section_names, 4);
 				free(w);
 			}
-			add_error(ps->errs,
-			    "%s:%u: unknown section [%s]%s%s%s", ps->name,
-			    s->line, s->name, hint ? " (did you mean [" : "",
-			    hint ? hint : "",
+			add_error(ps->errs, "%s:%u: unknown section [%s]%s%s%s",
+			    ps->name, s->line, s->name,
+			    hint ? " (did you mean [" : "", hint ? hint : "",
 			    hint ? (strcmp(hint, "route") == 0 ? " PATTERN]?)"
 							       : "]?)")
 				 : "");
@@ -595,8 +598,8 @@ resolve(struct parser *ps, const struct config_options *opts)
 			continue;
 		}
 		for (size_t j = 0; j < nroutes; j++)
-			if (route_pattern_equal(&c->routes[j]->pattern,
-				&r->pattern)) {
+			if (route_pattern_equal(
+				&c->routes[j]->pattern, &r->pattern)) {
 				add_error(ps->errs,
 				    "%s:%u: [%s]: duplicate route (first at "
 				    "line %u)",
@@ -608,27 +611,27 @@ resolve(struct parser *ps, const struct config_options *opts)
 		r->line = s->line;
 		budget_init(&r->budget);
 		s->route = (int)nroutes;
-		c->routes = xrealloc(c->routes, (nroutes + 1) *
-			sizeof *c->routes);
+		c->routes =
+		    xrealloc(c->routes, (nroutes + 1) * sizeof *c->routes);
 		c->routes[nroutes++] = r;
 		c->nroutes = nroutes;
 	}
 	ok &= apply_entries(ps, SEC_PROXY, -1, SCOPE_PROXY, NULL, NULL, NULL);
 	ok &= apply_entries(ps, SEC_TLS, -1, SCOPE_TLS, NULL, NULL, NULL);
 	if (opts != NULL && opts->listen_override != NULL) {
-		const struct key_def *k = config_key_find(SCOPE_PROXY,
-		    "listen");
+		const struct key_def *k =
+		    config_key_find(SCOPE_PROXY, "listen");
 		char *cause = NULL;
-		if (k->parse(c, k, &c->proxy, opts->listen_override,
-			&cause) != 0) {
+		if (k->parse(c, k, &c->proxy, opts->listen_override, &cause) !=
+		    0) {
 			add_error(ps->errs, "-l %s: %s", opts->listen_override,
 			    cause);
 			free(cause);
 			ok = false;
 		}
 	}
-	ok &= apply_entries(ps, SEC_DEFAULT, -1, SCOPE_POLICY,
-	    &c->defaults.policy, &da, &dt);
+	ok &= apply_entries(
+	    ps, SEC_DEFAULT, -1, SCOPE_POLICY, &c->defaults.policy, &da, &dt);
 	for (i = 0; i < ps->nsections; i++)
 		if (ps->sections[i].kind == SEC_DEFAULT) {
 			c->defaults.line = ps->sections[i].line;
@@ -653,22 +656,22 @@ resolve(struct parser *ps, const struct config_options *opts)
 	}
 	check_file(ps, "trust",
 	    c->tls.trust && strcmp(c->tls.trust, "system") != 0 ? c->tls.trust
-								 : NULL,
+								: NULL,
 	    false);
 	check_file(ps, "ca_cert", c->tls.ca_cert, false);
 	check_file(ps, "ca_key", c->tls.ca_key, true);
 	if ((c->tls.ca_cert == NULL) != (c->tls.ca_key == NULL))
-		add_error(ps->errs, "%s:%u: [tls] %s: ca_cert and ca_key go "
-				    "together",
+		add_error(ps->errs,
+		    "%s:%u: [tls] %s: ca_cert and ca_key go "
+		    "together",
 		    ps->name,
-		    key_line(ps, SEC_TLS, -1,
-			c->tls.ca_cert ? "ca_cert" : "ca_key"),
+		    key_line(
+			ps, SEC_TLS, -1, c->tls.ca_cert ? "ca_cert" : "ca_key"),
 		    c->tls.ca_cert ? "ca_cert" : "ca_key");
 	if (c->nroutes > 1)
-		qsort(c->routes, c->nroutes, sizeof *c->routes,
-		    route_cmp_qsort);
-	c->patterns = xcalloc(c->nroutes ? c->nroutes : 1,
-	    sizeof *c->patterns);
+		qsort(
+		    c->routes, c->nroutes, sizeof *c->routes, route_cmp_qsort);
+	c->patterns = xcalloc(c->nroutes ? c->nroutes : 1, sizeof *c->patterns);
 	for (i = 0; i < c->nroutes; i++)
 		c->patterns[i] = &c->routes[i]->pattern;
 	return ok && ps->errs->n == 0;
@@ -727,7 +730,7 @@ struct config *
 config_load(const char *path, const struct config_options *opts,
     struct config_errors *errs)
 {
-	struct sbuf text = { 0 };
+	struct sbuf text = {0};
 	struct config *c;
 	char buf[8192];
 	size_t n;
@@ -757,8 +760,8 @@ config_load(const char *path, const struct config_options *opts,
 }
 
 const struct route *
-config_match(const struct config *c, const char *host, unsigned port,
-    const char *path)
+config_match(
+    const struct config *c, const char *host, unsigned port, const char *path)
 {
 	int i = route_select(c->patterns, c->nroutes, host, port, path);
 

@@ -117,8 +117,8 @@ struct config *config_ref(struct config *);
 void config_unref(struct config *);
 
 /* The route for a request (never NULL: the default when none matches). */
-const struct route *config_match(const struct config *, const char *host,
-    unsigned port, const char *path);
+const struct route *config_match(
+    const struct config *, const char *host, unsigned port, const char *path);
 
 /* The effective settings, as an INI text that loads to the same config. */
 void config_dump(const struct config *, struct sbuf *);

@@ -9,8 +9,8 @@
 #include "http.h"
 #include "units.h"
 
-static const char *const backoff_names[] = { "exponential", "random",
-	"list", "fibonacci", "jitter" };
+static const char *const backoff_names[] = {
+    "exponential", "random", "list", "fibonacci", "jitter"};
 
 void
 explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
@@ -35,8 +35,8 @@ explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
 		if (p->nfallbacks > 0)
 			sbuf_printf(out, " to %s",
 			    p->fallbacks[k - 1 < p->nfallbacks
-				    ? k - 1
-				    : p->nfallbacks - 1]
+				     ? k - 1
+				     : p->nfallbacks - 1]
 				.text);
 		if (p->deadline_ms > 0 && lo_total >= p->deadline_ms)
 			sbuf_printf(out, " (not taken: past the %s deadline)",
@@ -44,8 +44,9 @@ explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
 		sbuf_puts(out, "\n");
 	}
 	if (attempts > 1)
-		sbuf_printf(out, "total delay %s%s%s, plus the attempts "
-				 "themselves (each up to %s)\n",
+		sbuf_printf(out,
+		    "total delay %s%s%s, plus the attempts "
+		    "themselves (each up to %s)\n",
 		    units_format_duration(lo_total, a, sizeof a),
 		    hi_total != lo_total ? ".." : "",
 		    hi_total != lo_total
@@ -53,8 +54,9 @@ explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
 			: "",
 		    units_format_duration(p->per_try_timeout_ms, t, sizeof t));
 	if (p->retry_after && attempts > 1)
-		sbuf_printf(out, "a 429 or 503 with Retry-After waits at least "
-				 "that long (up to %s)\n",
+		sbuf_printf(out,
+		    "a 429 or 503 with Retry-After waits at least "
+		    "that long (up to %s)\n",
 		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
 }
 
@@ -84,8 +86,9 @@ explain_request(const struct config *c, const char *method, const char *url,
 	    u.host_is_ipv6 ? "[" : "", u.host, u.host_is_ipv6 ? "]" : "",
 	    u.port, path);
 	resend = policy_method_is_listed(p, method);
-	sbuf_printf(out, "%s may be re-sent after a response or a reset: %s%s\n",
-	    method, resend ? "yes" : "no",
+	sbuf_printf(out,
+	    "%s may be re-sent after a response or a reset: %s%s\n", method,
+	    resend ? "yes" : "no",
 	    resend || p->idempotency_header[0] == '\0'
 		? ""
 		: " (unless it carries the idempotency header)");

@@ -75,9 +75,9 @@ http_list_has_token(const char *list, const char *token)
 bool
 http_is_hop_by_hop(const char *name, const char *conn)
 {
-	static const char *const hop[] = { "Connection", "Keep-Alive",
-		"Proxy-Connection", "Proxy-Authorization", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade" };
+	static const char *const hop[] = {"Connection", "Keep-Alive",
+	    "Proxy-Connection", "Proxy-Authorization", "TE", "Trailer",
+	    "Transfer-Encoding", "Upgrade"};
 	size_t i;
 
 	for (i = 0; i < RP_NELEM(hop); i++)
@@ -144,9 +144,10 @@ parse_hostport(const char *s, const char *e, struct http_url *u,
 		p = he;
 		for (const char *q = hs; q < he; q++) {
 			unsigned char c = (unsigned char)*q;
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-				(c >= '0' && c <= '9') || c == '-' || c == '.' ||
-				c == '_')) {
+			if (!((c >= 'a' && c <= 'z') ||
+				(c >= 'A' && c <= 'Z') ||
+				(c >= '0' && c <= '9') || c == '-' ||
+				c == '.' || c == '_')) {
 				*cause = "bad character in host";
 				return -1;
 			}
@@ -243,8 +244,8 @@ http_authority_parse(const char *s, struct http_url *u, const char **cause)
 static int
 month_index(const char *m)
 {
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-		"May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	int i;
 
 	for (i = 0; i < 12; i++)
@@ -270,8 +271,8 @@ days_from_civil(int64_t y, int m, int d)
 static int
 make_time(int y, int mon, int d, int h, int mi, int s, int64_t *out)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-		30, 31 };
+	static const int mdays[] = {
+	    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
@@ -289,14 +290,14 @@ http_parse_date(const char *s, int64_t *out)
 	int d, y, h, mi, sec, n = 0;
 
 	/* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-	if (sscanf(s, "%3s, %2d %3s %4d %2d:%2d:%2d %3s%n", wd, &d, mon, &y,
-		&h, &mi, &sec, tz, &n) == 8 &&
+	if (sscanf(s, "%3s, %2d %3s %4d %2d:%2d:%2d %3s%n", wd, &d, mon, &y, &h,
+		&mi, &sec, tz, &n) == 8 &&
 	    s[n] == '\0' && strcmp(tz, "GMT") == 0)
 		return make_time(y, month_index(mon), d, h, mi, sec, out);
 	/* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
 	n = 0;
-	if (sscanf(s, "%15[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d %3s%n", wd, &d,
-		mon, &y, &h, &mi, &sec, tz, &n) == 8 &&
+	if (sscanf(s, "%15[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d %3s%n", wd, &d, mon,
+		&y, &h, &mi, &sec, tz, &n) == 8 &&
 	    s[n] == '\0' && strcmp(tz, "GMT") == 0) {
 		y += y < 70 ? 2000 : 1900;
 		return make_time(y, month_index(mon), d, h, mi, sec, out);

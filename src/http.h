@@ -61,8 +61,8 @@ bool http_list_has_token(const char *list, const char *token);
  * the past yields 0.  Returns 0 with *delay_ms set, or -1 when the value
  * is not a valid Retry-After.
  */
-int http_parse_retry_after(const char *, uint64_t wall_now_ms,
-    uint64_t *delay_ms);
+int http_parse_retry_after(
+    const char *, uint64_t wall_now_ms, uint64_t *delay_ms);
 /* Parse an HTTP-date into Unix seconds; -1 when invalid. */
 int http_parse_date(const char *, int64_t *unix_s);
 

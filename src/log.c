@@ -29,7 +29,8 @@ log_init(int verbose)
 {
 	log_verbose = verbose;
 	journald = getenv("JOURNAL_STREAM") != NULL;
-	atomic_store(&log_level, LOG_LEVEL_INFO + verbose > LOG_LEVEL_DEBUG
+	atomic_store(&log_level,
+	    LOG_LEVEL_INFO + verbose > LOG_LEVEL_DEBUG
 		? LOG_LEVEL_DEBUG
 		: LOG_LEVEL_INFO + verbose);
 }
@@ -50,8 +51,8 @@ log_configure(const struct config *c, char **cause)
 	int level = (int)c->proxy.log_level + log_verbose;
 	int fd, old;
 
-	atomic_store(&log_level, level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG
-							 : level);
+	atomic_store(
+	    &log_level, level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
 	fd = open_access(c->proxy.access_log);
 	if (fd == -1 && strcmp(c->proxy.access_log, "off") != 0) {
 		*cause = xasprintf("cannot open access_log %s: %s",
@@ -62,8 +63,8 @@ log_configure(const struct config *c, char **cause)
 	free(access_path);
 	access_path = xstrdup(c->proxy.access_log);
 	old = atomic_exchange(&access_fd, fd);
-	atomic_store(&access_json,
-	    c->proxy.access_log_format == LOG_FORMAT_JSON);
+	atomic_store(
+	    &access_json, c->proxy.access_log_format == LOG_FORMAT_JSON);
 	pthread_mutex_unlock(&access_lock);
 	if (old > 2)
 		close(old);
@@ -108,9 +109,9 @@ log_close(void)
 static void
 vlog(int level, int with_errno, const char *fmt, va_list ap)
 {
-	static const char *const names[] = { "error", "warning", "info",
-		"debug" };
-	static const int prio[] = { 3, 4, 6, 7 };
+	static const char *const names[] = {
+	    "error", "warning", "info", "debug"};
+	static const int prio[] = {3, 4, 6, 7};
 	char buf[2048];
 	int saved = errno, n;
 
@@ -119,8 +120,7 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 	if (journald)
 		n = snprintf(buf, sizeof buf, "<%d>", prio[level]);
 	else
-		n = snprintf(buf, sizeof buf, "retryproxy: %s: ",
-		    names[level]);
+		n = snprintf(buf, sizeof buf, "retryproxy: %s: ", names[level]);
 	n += vsnprintf(buf + n, sizeof buf - (size_t)n - 2, fmt, ap);
 	if (n > (int)sizeof buf - 2)
 		n = (int)sizeof buf - 2;
@@ -133,13 +133,13 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 	(void)!write(2, buf, (size_t)n);
 }
 
-#define LOGFN(name, level, e)                      \
-	void name(const char *fmt, ...)            \
-	{                                          \
-		va_list ap;                        \
-		va_start(ap, fmt);                 \
-		vlog(level, e, fmt, ap);           \
-		va_end(ap);                        \
+#define LOGFN(name, level, e)                                                  \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(level, e, fmt, ap);                                       \
+		va_end(ap);                                                    \
 	}
 
 LOGFN(log_errorx, LOG_LEVEL_ERROR, 0)

@@ -47,7 +47,7 @@ usage(FILE *f)
 static struct config *
 load(const char *path, bool path_given, const struct config_options *opts)
 {
-	struct config_errors errs = { 0 };
+	struct config_errors errs = {0};
 	struct config *c;
 	char *cause = NULL;
 
@@ -76,24 +76,24 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "check-config", no_argument, NULL, 't' },
-		{ "explain", required_argument, NULL, 'E' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"explain", required_argument, NULL, 'E'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct config_options opts = { 0 };
+	struct config_options opts = {0};
 	const char *path = DEFAULT_CONFIG, *explain_method = NULL;
 	const char *explain_url = NULL;
 	bool path_given = false, check = false;
 	struct config *c;
 	int ch, verbose = 0, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:l:tvVh", longopts, NULL)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "c:l:tvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -108,8 +108,9 @@ main(int argc, char **argv)
 		case 'E':
 			explain_method = optarg;
 			if (optind >= argc || argv[optind][0] == '-') {
-				fprintf(stderr, "retryproxy: --explain needs "
-						"METHOD and URL\n");
+				fprintf(stderr,
+				    "retryproxy: --explain needs "
+				    "METHOD and URL\n");
 				return EX_USAGE_;
 			}
 			explain_url = argv[optind++];
@@ -142,15 +143,15 @@ main(int argc, char **argv)
 	if ((c = load(path, path_given, &opts)) == NULL)
 		return EX_CONFIG_;
 	if (check || explain_method != NULL) {
-		struct sbuf out = { 0 };
+		struct sbuf out = {0};
 		const char *cause;
 		rc = EX_OK_;
 		if (check)
 			config_dump(c, &out);
 		else if (explain_request(c, explain_method, explain_url, &out,
 			     &cause) != 0) {
-			fprintf(stderr, "retryproxy: %s: %s\n", explain_url,
-			    cause);
+			fprintf(
+			    stderr, "retryproxy: %s: %s\n", explain_url, cause);
 			rc = EX_USAGE_;
 		}
 		if (out.s != NULL)
@@ -159,8 +160,8 @@ main(int argc, char **argv)
 		config_unref(c);
 		return rc;
 	}
-	rc = server_run(c, path_given || c->file ? c->file : NULL, &opts,
-	    verbose);
+	rc = server_run(
+	    c, path_given || c->file ? c->file : NULL, &opts, verbose);
 	config_unref(c);
 	return rc;
 }

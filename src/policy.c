@@ -21,30 +21,30 @@ static const struct {
 	const char *reason;
 	int status;
 } fail_kinds[] = {
-	[FK_NONE] = { FAIL_FINAL, "none", "none", 502 },
-	[FK_CONNECTION_REFUSED] = { FAIL_CONNECT, "connection_refused",
-	    "refused", 502 },
-	[FK_CONNECTION_TIMEOUT] = { FAIL_CONNECT, "connection_timeout",
-	    "connect_timeout", 504 },
-	[FK_DESTINATION_UNREACHABLE] = { FAIL_CONNECT,
-	    "destination_unreachable", "unreachable", 502 },
-	[FK_TLS_PROTOCOL_ERROR] = { FAIL_CONNECT, "tls_protocol_error",
-	    "tls_handshake", 502 },
-	[FK_DNS_TIMEOUT] = { FAIL_DNS, "dns_timeout", "dns_timeout", 504 },
-	[FK_DNS_ERROR] = { FAIL_DNS, "dns_error", "dns_error", 502 },
-	[FK_DNS_NXDOMAIN] = { FAIL_FINAL, "dns_error", "nxdomain", 502 },
-	[FK_CONNECTION_TERMINATED] = { FAIL_RESET, "connection_terminated",
-	    "reset", 502 },
-	[FK_HTTP_PROTOCOL_ERROR] = { FAIL_RESET, "http_protocol_error",
-	    "protocol_error", 502 },
-	[FK_RESPONSE_TIMEOUT] = { FAIL_TIMEOUT, "http_response_timeout",
-	    "timeout", 504 },
-	[FK_TLS_CERTIFICATE_ERROR] = { FAIL_FINAL, "tls_certificate_error",
-	    "tls_certificate", 502 },
-	[FK_RESPONSE_HEADER_TOO_BIG] = { FAIL_FINAL,
-	    "http_response_header_section_size", "header_too_big", 502 },
-	[FK_DEADLINE_CONNECTING] = { FAIL_FINAL, "connection_timeout",
-	    "deadline", 504 },
+    [FK_NONE] = {FAIL_FINAL, "none", "none", 502},
+    [FK_CONNECTION_REFUSED] = {FAIL_CONNECT, "connection_refused", "refused",
+	502},
+    [FK_CONNECTION_TIMEOUT] = {FAIL_CONNECT, "connection_timeout",
+	"connect_timeout", 504},
+    [FK_DESTINATION_UNREACHABLE] = {FAIL_CONNECT, "destination_unreachable",
+	"unreachable", 502},
+    [FK_TLS_PROTOCOL_ERROR] = {FAIL_CONNECT, "tls_protocol_error",
+	"tls_handshake", 502},
+    [FK_DNS_TIMEOUT] = {FAIL_DNS, "dns_timeout", "dns_timeout", 504},
+    [FK_DNS_ERROR] = {FAIL_DNS, "dns_error", "dns_error", 502},
+    [FK_DNS_NXDOMAIN] = {FAIL_FINAL, "dns_error", "nxdomain", 502},
+    [FK_CONNECTION_TERMINATED] = {FAIL_RESET, "connection_terminated", "reset",
+	502},
+    [FK_HTTP_PROTOCOL_ERROR] = {FAIL_RESET, "http_protocol_error",
+	"protocol_error", 502},
+    [FK_RESPONSE_TIMEOUT] = {FAIL_TIMEOUT, "http_response_timeout", "timeout",
+	504},
+    [FK_TLS_CERTIFICATE_ERROR] = {FAIL_FINAL, "tls_certificate_error",
+	"tls_certificate", 502},
+    [FK_RESPONSE_HEADER_TOO_BIG] = {FAIL_FINAL,
+	"http_response_header_section_size", "header_too_big", 502},
+    [FK_DEADLINE_CONNECTING] = {FAIL_FINAL, "connection_timeout", "deadline",
+	504},
 };
 
 enum fail_class
@@ -77,9 +77,9 @@ fail_kind_status(enum fail_kind k)
 const char *
 decision_why_name(enum decision_why w)
 {
-	static const char *const names[] = { "retry", "not_retryable",
-		"exhausted", "final", "method", "retry_after", "deadline",
-		"budget" };
+	static const char *const names[] = {"retry", "not_retryable",
+	    "exhausted", "final", "method", "retry_after", "deadline",
+	    "budget"};
 
 	return (size_t)w < RP_NELEM(names) ? names[w] : "unknown";
 }
@@ -159,21 +159,23 @@ policy_backoff_ms(const struct policy *p, unsigned k, double rnd)
 	case BACKOFF_LIST:
 		if (p->ntimeouts == 0)
 			return 0;
-		return clamp(p, (double)p->timeouts_ms[k - 1 < p->ntimeouts
-			    ? k - 1
-			    : p->ntimeouts - 1]);
+		return clamp(p,
+		    (double)p
+			->timeouts_ms[k - 1 < p->ntimeouts ? k - 1
+							   : p->ntimeouts - 1]);
 	case BACKOFF_FIBONACCI:
 		return clamp(p, (double)p->multiplier_ms * fibonacci(k));
 	case BACKOFF_JITTER:
-		return clamp(p, floor(exponential(p, k) +
-				    rnd * (double)p->random_interval_ms));
+		return clamp(p,
+		    floor(exponential(p, k) +
+			rnd * (double)p->random_interval_ms));
 	}
 	return 0;
 }
 
 void
-policy_backoff_range(const struct policy *p, unsigned k, uint64_t *lo,
-    uint64_t *hi)
+policy_backoff_range(
+    const struct policy *p, unsigned k, uint64_t *lo, uint64_t *hi)
 {
 	switch (p->backoff) {
 	case BACKOFF_RANDOM:
@@ -183,8 +185,8 @@ policy_backoff_range(const struct policy *p, unsigned k, uint64_t *lo,
 		return;
 	case BACKOFF_JITTER:
 		*lo = clamp(p, exponential(p, k));
-		*hi = clamp(p, exponential(p, k) +
-			(double)p->random_interval_ms);
+		*hi =
+		    clamp(p, exponential(p, k) + (double)p->random_interval_ms);
 		return;
 	default:
 		*lo = *hi = policy_backoff_ms(p, k, 0);
@@ -276,17 +278,16 @@ policy_decide(const struct policy *p, const struct outcome *o,
 
 	memset(d, 0, sizeof *d);
 	if (!policy_outcome_is_retryable(p, o)) {
-		refuse(d, o->status == 0 && cls == FAIL_FINAL
-			? WHY_FINAL
-			: WHY_NOT_RETRYABLE);
+		refuse(d,
+		    o->status == 0 && cls == FAIL_FINAL ? WHY_FINAL
+							: WHY_NOT_RETRYABLE);
 		return;
 	}
 	if (c->attempt >= c->max_attempts) {
 		refuse(d, WHY_EXHAUSTED);
 		return;
 	}
-	if (!policy_method_is_listed(p, c->method) &&
-	    !c->has_idempotency_key &&
+	if (!policy_method_is_listed(p, c->method) && !c->has_idempotency_key &&
 	    !(o->status == 0 && (cls == FAIL_DNS || cls == FAIL_CONNECT))) {
 		refuse(d, WHY_METHOD);
 		return;
@@ -324,8 +325,8 @@ policy_decide(const struct policy *p, const struct outcome *o,
 }
 
 uint64_t
-policy_attempt_timeout_ms(const struct policy *p, uint64_t start_ms,
-    uint64_t now_ms)
+policy_attempt_timeout_ms(
+    const struct policy *p, uint64_t start_ms, uint64_t now_ms)
 {
 	uint64_t end, left;
 
@@ -339,8 +340,8 @@ policy_attempt_timeout_ms(const struct policy *p, uint64_t start_ms,
 }
 
 bool
-policy_deadline_passed(const struct policy *p, uint64_t start_ms,
-    uint64_t now_ms)
+policy_deadline_passed(
+    const struct policy *p, uint64_t start_ms, uint64_t now_ms)
 {
 	return p->deadline_ms > 0 && now_ms >= start_ms + p->deadline_ms;
 }

@@ -38,16 +38,16 @@ enum fail_class {
  */
 enum fail_kind {
 	FK_NONE = 0,
-	FK_CONNECTION_REFUSED = 1,   /* connect */
-	FK_CONNECTION_TIMEOUT = 2,   /* connect */
+	FK_CONNECTION_REFUSED = 1, /* connect */
+	FK_CONNECTION_TIMEOUT = 2, /* connect */
 	FK_DESTINATION_UNREACHABLE = 3, /* connect */
-	FK_TLS_PROTOCOL_ERROR = 4,   /* connect (handshake broke) */
-	FK_DNS_TIMEOUT = 5,          /* dns */
-	FK_DNS_ERROR = 6,            /* dns (server failure) */
-	FK_DNS_NXDOMAIN = 7,         /* final, token dns_error */
+	FK_TLS_PROTOCOL_ERROR = 4, /* connect (handshake broke) */
+	FK_DNS_TIMEOUT = 5, /* dns */
+	FK_DNS_ERROR = 6, /* dns (server failure) */
+	FK_DNS_NXDOMAIN = 7, /* final, token dns_error */
 	FK_CONNECTION_TERMINATED = 8, /* reset */
-	FK_HTTP_PROTOCOL_ERROR = 9,  /* reset */
-	FK_RESPONSE_TIMEOUT = 10,    /* timeout */
+	FK_HTTP_PROTOCOL_ERROR = 9, /* reset */
+	FK_RESPONSE_TIMEOUT = 10, /* timeout */
 	FK_TLS_CERTIFICATE_ERROR = 11, /* final */
 	FK_RESPONSE_HEADER_TOO_BIG = 12, /* final */
 	FK_DEADLINE_CONNECTING = 13, /* final (504 connection_timeout) */
@@ -61,7 +61,7 @@ const char *fail_kind_reason(enum fail_kind);
 int fail_kind_status(enum fail_kind);
 
 struct header_match {
-	char *name;  /* header name */
+	char *name; /* header name */
 	char *value; /* exact value (case-sensitive), or "*" for any */
 };
 
@@ -94,7 +94,7 @@ struct policy {
 	struct header_match *retry_if_header;
 	size_t nretry_if_header;
 	char *retry_if_body_src; /* "" = none */
-	regex_t *retry_if_body;  /* NULL = none */
+	regex_t *retry_if_body; /* NULL = none */
 	uint64_t connect_timeout_ms;
 	uint64_t per_try_timeout_ms;
 	uint64_t deadline_ms; /* 0 = none */
@@ -124,8 +124,8 @@ bool policy_method_is_listed(const struct policy *, const char *method);
  */
 uint64_t policy_backoff_ms(const struct policy *, unsigned k, double rnd);
 /* The smallest and largest value policy_backoff_ms can take for k. */
-void policy_backoff_range(const struct policy *, unsigned k, uint64_t *lo,
-    uint64_t *hi);
+void policy_backoff_range(
+    const struct policy *, unsigned k, uint64_t *lo, uint64_t *hi);
 /* Does any retry of this policy happen with zero delay (for a warning)? */
 bool policy_has_zero_delay(const struct policy *);
 
@@ -142,32 +142,33 @@ struct outcome {
 	enum fail_kind fail;
 	/* For a response: what the caller extracted from it. */
 	const char *retry_after; /* the Retry-After value, or NULL */
-	bool header_matched;     /* a retry_if_header entry matched */
-	bool body_matched;       /* retry_if_body matched */
+	bool header_matched; /* a retry_if_header entry matched */
+	bool body_matched; /* retry_if_body matched */
 };
 
 /* Everything the decision needs besides the policy. */
 struct retry_ctx {
-	unsigned attempt;      /* the attempt that just ended, 1-based */
+	unsigned attempt; /* the attempt that just ended, 1-based */
 	unsigned max_attempts; /* from policy_effective_attempts() */
 	const char *method;
 	bool has_idempotency_key;
-	uint64_t now_ms;      /* monotonic */
-	uint64_t start_ms;    /* when the request arrived (monotonic) */
+	uint64_t now_ms; /* monotonic */
+	uint64_t start_ms; /* when the request arrived (monotonic) */
 	uint64_t wall_now_ms; /* for Retry-After dates */
-	double rnd;           /* uniform [0, 1) */
+	double rnd; /* uniform [0, 1) */
 	struct budget *budget; /* NULL = unlimited */
 };
 
 enum decision_why {
-	WHY_RETRY = 0,         /* retry */
-	WHY_NOT_RETRYABLE = 1, /* outcome not retryable (or errors excludes it) */
-	WHY_EXHAUSTED = 2,     /* no attempts left */
-	WHY_FINAL = 3,         /* failure that is never retried */
-	WHY_METHOD = 4,        /* suppressed: method may not be re-sent */
-	WHY_RETRY_AFTER = 5,   /* suppressed: Retry-After > max_retry_after */
-	WHY_DEADLINE = 6,      /* suppressed: delay would end past deadline */
-	WHY_BUDGET = 7,        /* suppressed: retry budget exhausted */
+	WHY_RETRY = 0, /* retry */
+	WHY_NOT_RETRYABLE =
+	    1, /* outcome not retryable (or errors excludes it) */
+	WHY_EXHAUSTED = 2, /* no attempts left */
+	WHY_FINAL = 3, /* failure that is never retried */
+	WHY_METHOD = 4, /* suppressed: method may not be re-sent */
+	WHY_RETRY_AFTER = 5, /* suppressed: Retry-After > max_retry_after */
+	WHY_DEADLINE = 6, /* suppressed: delay would end past deadline */
+	WHY_BUDGET = 7, /* suppressed: retry budget exhausted */
 };
 const char *decision_why_name(enum decision_why);
 
@@ -175,12 +176,12 @@ struct decision {
 	bool retry;
 	enum decision_why why;
 	uint64_t delay_ms;
-	char reason[16]; /* "503", "reset", "timeout", ...: why it was retried */
+	char
+	    reason[16]; /* "503", "reset", "timeout", ...: why it was retried */
 };
 
 /* Is the outcome retryable under rule 2 (ignoring attempts and method)? */
-bool policy_outcome_is_retryable(const struct policy *,
-    const struct outcome *);
+bool policy_outcome_is_retryable(const struct policy *, const struct outcome *);
 /* Apply the rules of SPEC section 3 to the outcome of one attempt. */
 void policy_decide(const struct policy *, const struct outcome *,
     const struct retry_ctx *, struct decision *);
@@ -188,10 +189,10 @@ void policy_decide(const struct policy *, const struct outcome *,
  * The timeout of the next attempt: per_try_timeout, or less when the
  * deadline leaves less (never 0 while any time is left).
  */
-uint64_t policy_attempt_timeout_ms(const struct policy *, uint64_t start_ms,
-    uint64_t now_ms);
+uint64_t policy_attempt_timeout_ms(
+    const struct policy *, uint64_t start_ms, uint64_t now_ms);
 /* Has the request's deadline passed? */
-bool policy_deadline_passed(const struct policy *, uint64_t start_ms,
-    uint64_t now_ms);
+bool policy_deadline_passed(
+    const struct policy *, uint64_t start_ms, uint64_t now_ms);
 
 #endif

@@ -31,9 +31,9 @@
 #include "util.h"
 #include "worker.h"
 
-#define PEEK_MAX (64 * 1024)     /* retry_if_body looks this far */
-#define DRAIN_MAX (64 * 1024)    /* a retried body up to this is drained */
-#define CLIENT_HWM (256 * 1024)  /* pause the upstream above this */
+#define PEEK_MAX (64 * 1024) /* retry_if_body looks this far */
+#define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
+#define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 
 struct preq {
 	struct worker *w;
@@ -50,11 +50,11 @@ struct preq {
 	bool resendable;
 	uint64_t start_ms, wall_ms;
 	struct http_url url;
-	char *target;          /* origin-form target sent upstream */
-	const char *uri;       /* as the client sent it (for the log) */
+	char *target; /* origin-form target sent upstream */
+	const char *uri; /* as the client sent it (for the log) */
 
 	/* the attempt in flight */
-	const char *up_host;   /* origin of this attempt */
+	const char *up_host; /* origin of this attempt */
 	unsigned up_port;
 	struct upstream_conn *uc;
 	struct evhttp_request *ureq;
@@ -63,7 +63,7 @@ struct preq {
 	bool sent, header_seen, reused, force_fresh, stale_resent;
 	bool discarding, peeking, streaming, paused, finished;
 	bool free_pending;
-	unsigned busy;         /* inside a call that may end the request */
+	unsigned busy; /* inside a call that may end the request */
 	uint64_t attempt_start_ms;
 	uint64_t retry_delay_ms; /* decided while a retried body drains */
 	enum fail_kind timer_kind; /* what the attempt timer means */
@@ -152,8 +152,8 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
 	restore_client(p);
 	preq_done(p);
-	reply_text(p->creq, status, reason, token ? ps : NULL, status == 400,
-	    body);
+	reply_text(
+	    p->creq, status, reason, token ? ps : NULL, status == 400, body);
 	preq_free(p);
 }
 
@@ -170,7 +170,8 @@ validate_headers(struct evhttp_request *req, int *status)
 	unsigned ncl = 0, nhost = 0, nte = 0;
 
 	*status = 400;
-	TAILQ_FOREACH(kv, h, next) {
+	TAILQ_FOREACH(kv, h, next)
+	{
 		if (!http_is_token(kv->key))
 			return "malformed header name";
 		if (!http_value_is_valid(kv->value))
@@ -203,13 +204,13 @@ validate_headers(struct evhttp_request *req, int *status)
 
 /* The Host header value for an origin. */
 static void
-host_header(char *buf, size_t len, const char *host, unsigned port,
-    bool https)
+host_header(char *buf, size_t len, const char *host, unsigned port, bool https)
 {
 	bool v6 = strchr(host, ':') != NULL;
 
 	if (port == (https ? 443u : 80u))
-		snprintf(buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+		snprintf(
+		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
 	else
 		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
 		    v6 ? "]" : "", port);
@@ -295,9 +296,8 @@ client_drained_cb(struct evhttp_connection *evcon, void *arg)
 
 	if (p->paused && p->uc != NULL) {
 		p->paused = false;
-		bufferevent_enable(evhttp_connection_get_bufferevent(
-				       p->uc->evcon),
-		    EV_READ);
+		bufferevent_enable(
+		    evhttp_connection_get_bufferevent(p->uc->evcon), EV_READ);
 	}
 }
 
@@ -313,9 +313,9 @@ stop_attempt_io(struct preq *p, bool keep_conn)
 		evdns_getaddrinfo_cancel(r);
 	}
 	if (p->sent_cbe != NULL && p->uc != NULL) {
-		evbuffer_remove_cb_entry(bufferevent_get_output(
-					     evhttp_connection_get_bufferevent(
-						 p->uc->evcon)),
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(
+			evhttp_connection_get_bufferevent(p->uc->evcon)),
 		    p->sent_cbe);
 	}
 	p->sent_cbe = NULL;
@@ -327,8 +327,8 @@ stop_attempt_io(struct preq *p, bool keep_conn)
 	}
 	if (p->uc != NULL) {
 		if (p->paused)
-			bufferevent_enable(evhttp_connection_get_bufferevent(
-					       p->uc->evcon),
+			bufferevent_enable(
+			    evhttp_connection_get_bufferevent(p->uc->evcon),
 			    EV_READ);
 		if (keep_conn)
 			upstream_release(p->uc);
@@ -370,8 +370,9 @@ reply_failure(struct preq *p, enum fail_kind kind)
 
 	p->status = status;
 	p->error = fail_kind_token(kind);
-	snprintf(ps, sizeof ps, "retryproxy; error=%s; details=\"%u attempt%s\"",
-	    p->error, p->attempt, p->attempt == 1 ? "" : "s");
+	snprintf(ps, sizeof ps,
+	    "retryproxy; error=%s; details=\"%u attempt%s\"", p->error,
+	    p->attempt, p->attempt == 1 ? "" : "s");
 	snprintf(body, sizeof body,
 	    "retryproxy: %u attempt%s to %s:%u failed; last error: %s\n",
 	    p->attempt, p->attempt == 1 ? "" : "s", p->up_host, p->up_port,
@@ -393,7 +394,7 @@ reply_failure(struct preq *p, enum fail_kind kind)
 static void
 attempt_failed(struct preq *p, enum fail_kind kind)
 {
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	struct retry_ctx c;
 	struct decision d;
 
@@ -410,8 +411,8 @@ attempt_failed(struct preq *p, enum fail_kind kind)
 	c.budget = &((struct route *)p->route)->budget;
 	policy_decide(p->pol, &o, &c, &d);
 	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s", p->method,
-		    p->uri, p->attempt, p->up_host, p->up_port,
+		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s",
+		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
 		    fail_kind_token(kind), decision_why_name(d.why));
 	if (d.retry) {
 		add_reason(p, d.reason);
@@ -427,10 +428,11 @@ static bool
 header_matches(const struct policy *pol, struct evkeyvalq *h)
 {
 	for (size_t i = 0; i < pol->nretry_if_header; i++) {
-		const char *v = evhttp_find_header(h,
-		    pol->retry_if_header[i].name);
-		if (v != NULL && (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
-				     strcmp(pol->retry_if_header[i].value, v) == 0))
+		const char *v =
+		    evhttp_find_header(h, pol->retry_if_header[i].name);
+		if (v != NULL &&
+		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
+			strcmp(pol->retry_if_header[i].value, v) == 0))
 			return true;
 	}
 	return false;
@@ -464,7 +466,8 @@ start_reply(struct preq *p, struct evhttp_request *ureq)
 	struct timeval wtv;
 	char n[16];
 
-	TAILQ_FOREACH(kv, in, next) {
+	TAILQ_FOREACH(kv, in, next)
+	{
 		if (http_is_hop_by_hop(kv->key, conn))
 			continue;
 		evhttp_add_header(out, kv->key, kv->value);
@@ -477,8 +480,8 @@ start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	p->status = evhttp_request_get_response_code(ureq);
 	p->streaming = true;
-	evhttp_send_reply_start(p->creq, p->status,
-	    evhttp_request_get_response_code_line(ureq));
+	evhttp_send_reply_start(
+	    p->creq, p->status, evhttp_request_get_response_code_line(ureq));
 	/*
 	 * evhttp's read timeout would cut a long download (the client sends
 	 * nothing while it reads): keep only a write-stall limit.
@@ -501,9 +504,8 @@ forward_chunk(struct preq *p, struct evbuffer *data)
 	if (evbuffer_get_length(bufferevent_get_output(cbev)) > CLIENT_HWM &&
 	    p->uc != NULL && !p->paused) {
 		p->paused = true;
-		bufferevent_disable(evhttp_connection_get_bufferevent(
-					p->uc->evcon),
-		    EV_READ);
+		bufferevent_disable(
+		    evhttp_connection_get_bufferevent(p->uc->evcon), EV_READ);
 	}
 }
 
@@ -527,7 +529,7 @@ static bool
 decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	struct retry_ctx c;
 	struct decision d;
 
@@ -575,8 +577,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	if (cl == NULL && evhttp_find_header(in, "Transfer-Encoding") == NULL)
 		evhttp_remove_header(in, "Connection");
 	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts) {
-		struct outcome o = { .status =
-					 evhttp_request_get_response_code(ureq) };
+		struct outcome o = {
+		    .status = evhttp_request_get_response_code(ureq)};
 		o.header_matched = header_matches(p->pol, in);
 		if (!policy_outcome_is_retryable(p->pol, &o)) {
 			p->peeking = true;
@@ -700,7 +702,8 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 		/* connect failed: refused, unreachable or timed out */
 		uint64_t took = util_now_ms() - p->attempt_start_ms;
 		p->ureq = NULL;
-		attempt_failed(p, took + 5 >= p->pol->connect_timeout_ms
+		attempt_failed(p,
+		    took + 5 >= p->pol->connect_timeout_ms
 			? FK_CONNECTION_TIMEOUT
 			: FK_CONNECTION_REFUSED);
 		return;
@@ -794,7 +797,8 @@ build_request(struct preq *p, struct evhttp_request *ureq, bool https)
 	/* the target's authority wins over any Host the client sent */
 	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
 	evhttp_add_header(out, "Host", buf);
-	TAILQ_FOREACH(kv, in, next) {
+	TAILQ_FOREACH(kv, in, next)
+	{
 		if (http_is_hop_by_hop(kv->key, conn) ||
 		    util_strcasecmp(kv->key, "Host") == 0 ||
 		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
@@ -840,8 +844,8 @@ send_on(struct preq *p)
 	    1000);
 	evhttp_connection_set_timeout_tv(evcon, &tv);
 	p->sent = false;
-	p->sent_cbe = evbuffer_add_cb(bufferevent_get_output(
-					  evhttp_connection_get_bufferevent(evcon)),
+	p->sent_cbe = evbuffer_add_cb(
+	    bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)),
 	    sent_cb, p);
 	p->ureq = ureq;
 	p->busy++;
@@ -912,9 +916,10 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	if (result != 0) {
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
-		attempt_failed(p, result == EVUTIL_EAI_NONAME ? FK_DNS_NXDOMAIN
-			: result == EVUTIL_EAI_AGAIN	    ? FK_DNS_TIMEOUT
-							    : FK_DNS_ERROR);
+		attempt_failed(p,
+		    result == EVUTIL_EAI_NONAME	     ? FK_DNS_NXDOMAIN
+			: result == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
+						     : FK_DNS_ERROR);
 		return;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
@@ -951,10 +956,10 @@ start_attempt(struct preq *p)
 	p->discarding = p->peeking = false;
 	p->attempt_start_ms = util_now_ms();
 	if (p->attempt >= 2 && pol->nfallbacks > 0) {
-		const struct fallback *fb = &pol->fallbacks[p->attempt - 2 <
-			    pol->nfallbacks
-			? p->attempt - 2
-			: pol->nfallbacks - 1];
+		const struct fallback *fb =
+		    &pol->fallbacks[p->attempt - 2 < pol->nfallbacks
+			    ? p->attempt - 2
+			    : pol->nfallbacks - 1];
 		p->up_host = fb->host;
 		p->up_port = fb->port;
 	} else {
@@ -985,11 +990,11 @@ start_attempt(struct preq *p)
 		struct sockaddr_storage ss;
 		int len = sizeof ss;
 		char tmp[300];
-		snprintf(tmp, sizeof tmp, strchr(p->up_host, ':') ? "[%s]:%u"
-								   : "%s:%u",
-		    p->up_host, p->up_port);
-		if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss,
-			&len) == 0) {
+		snprintf(tmp, sizeof tmp,
+		    strchr(p->up_host, ':') ? "[%s]:%u" : "%s:%u", p->up_host,
+		    p->up_port);
+		if (evutil_parse_sockaddr_port(
+			tmp, (struct sockaddr *)&ss, &len) == 0) {
 			if (addr_denied(p, (struct sockaddr *)&ss)) {
 				reply_denied(p);
 				return;
@@ -1094,8 +1099,10 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	evhttp_remove_header(in, "Proxy-Connection");
 
 	{
-		const struct sockaddr *sa = evhttp_connection_get_addr(p->cevcon);
-		if (sa != NULL && !cidr_set_contains(&p->cfg->proxy.allow, sa)) {
+		const struct sockaddr *sa =
+		    evhttp_connection_get_addr(p->cevcon);
+		if (sa != NULL &&
+		    !cidr_set_contains(&p->cfg->proxy.allow, sa)) {
 			refuse(p, 403, "Forbidden", "http_request_denied",
 			    "retryproxy: your address may not use this proxy "
 			    "([proxy] allow)\n");
@@ -1105,9 +1112,9 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	if ((why = validate_headers(creq, &status)) != NULL) {
 		char body[128];
 		snprintf(body, sizeof body, "retryproxy: %s\n", why);
-		refuse(p, status, status == 501 ? "Not Implemented"
-						: "Bad Request",
-		    NULL, body);
+		refuse(p, status,
+		    status == 501 ? "Not Implemented" : "Bad Request", NULL,
+		    body);
 		return;
 	}
 	if (p->uri[0] == '/' || p->uri[0] == '*') {
@@ -1120,8 +1127,8 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	}
 	if (http_url_parse(p->uri, &p->url, &cause) != 0) {
 		char body[160];
-		snprintf(body, sizeof body, "retryproxy: bad request target: %s\n",
-		    cause);
+		snprintf(body, sizeof body,
+		    "retryproxy: bad request target: %s\n", cause);
 		refuse(p, 400, "Bad Request", NULL, body);
 		return;
 	}
@@ -1138,8 +1145,8 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	p->max_attempts = policy_effective_attempts(p->pol, xra);
 	p->has_idem = p->pol->idempotency_header[0] != '\0' &&
 	    evhttp_find_header(in, p->pol->idempotency_header) != NULL;
-	p->resendable = p->has_idem || policy_method_is_listed(p->pol,
-	    p->method);
+	p->resendable =
+	    p->has_idem || policy_method_is_listed(p->pol, p->method);
 	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
 	watch_client(p);
 	start_attempt(p);

@@ -13,8 +13,7 @@
 #include "util.h"
 
 int
-route_pattern_parse(const char *in, struct route_pattern *p,
-    const char **cause)
+route_pattern_parse(const char *in, struct route_pattern *p, const char **cause)
 {
 	const char *slash, *hp = in;
 	struct http_url u;
@@ -32,7 +31,8 @@ route_pattern_parse(const char *in, struct route_pattern *p,
 	}
 	for (const char *c = in; *c != '\0'; c++)
 		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) {
-			*cause = "spaces and control characters are not allowed in a route pattern";
+			*cause =
+			    "spaces and control characters are not allowed in a route pattern";
 			return -1;
 		}
 	slash = strchr(in, '/');
@@ -105,8 +105,7 @@ route_pattern_matches(const struct route_pattern *p, const char *host,
 }
 
 int
-route_pattern_cmp(const struct route_pattern *a,
-    const struct route_pattern *b)
+route_pattern_cmp(const struct route_pattern *a, const struct route_pattern *b)
 {
 	if (a->path_len != b->path_len)
 		return a->path_len > b->path_len ? -1 : 1;
@@ -123,8 +122,8 @@ route_pattern_cmp(const struct route_pattern *a,
 }
 
 bool
-route_pattern_equal(const struct route_pattern *a,
-    const struct route_pattern *b)
+route_pattern_equal(
+    const struct route_pattern *a, const struct route_pattern *b)
 {
 	return a->wildcard == b->wildcard && a->port == b->port &&
 	    util_strcasecmp(a->host, b->host) == 0 &&
@@ -144,8 +143,8 @@ route_pattern_format(const struct route_pattern *p, char *buf, size_t len)
 }
 
 int
-route_select(const struct route_pattern *const *v, size_t n,
-    const char *host, unsigned port, const char *path)
+route_select(const struct route_pattern *const *v, size_t n, const char *host,
+    unsigned port, const char *path)
 {
 	size_t i;
 

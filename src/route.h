@@ -13,16 +13,16 @@
 #include <stddef.h>
 
 struct route_pattern {
-	char *host;      /* lower-case; for a wildcard, the domain without "*." */
-	bool wildcard;   /* "*.domain": any subdomain, not the apex */
-	unsigned port;   /* 0 = any port */
-	char *path;      /* path prefix, "" = none */
+	char *host; /* lower-case; for a wildcard, the domain without "*." */
+	bool wildcard; /* "*.domain": any subdomain, not the apex */
+	unsigned port; /* 0 = any port */
+	char *path; /* path prefix, "" = none */
 	size_t path_len;
 };
 
 /* Parse a pattern; -1 with *cause (static string) when malformed. */
-int route_pattern_parse(const char *, struct route_pattern *,
-    const char **cause);
+int route_pattern_parse(
+    const char *, struct route_pattern *, const char **cause);
 void route_pattern_free(struct route_pattern *);
 /* Does the pattern match host (lower-case, no brackets), port and path? */
 bool route_pattern_matches(const struct route_pattern *, const char *host,
@@ -34,11 +34,11 @@ bool route_pattern_matches(const struct route_pattern *, const char *host,
  * prefix; then an exact host over a wildcard; a longer wildcard domain
  * over a shorter; a port over none.
  */
-int route_pattern_cmp(const struct route_pattern *,
-    const struct route_pattern *);
+int route_pattern_cmp(
+    const struct route_pattern *, const struct route_pattern *);
 /* Are the two the same pattern (ignoring case)? */
-bool route_pattern_equal(const struct route_pattern *,
-    const struct route_pattern *);
+bool route_pattern_equal(
+    const struct route_pattern *, const struct route_pattern *);
 /* Print the pattern in canonical form into buf. */
 void route_pattern_format(const struct route_pattern *, char *, size_t);
 

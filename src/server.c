@@ -63,7 +63,8 @@ worker_random(struct worker *w)
 	x ^= x << 25;
 	x ^= x >> 27;
 	w->rng = x;
-	return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+	return (double)((x * 2685821657736338717ULL) >> 11) /
+	    9007199254740992.0;
 }
 
 void
@@ -93,7 +94,7 @@ static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct timeval tv = { 0, 50000 };
+	struct timeval tv = {0, 50000};
 
 	if (!atomic_load(&g_stopping) || w->stopping)
 		return;
@@ -101,8 +102,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < w->nbound; i++)
 		evhttp_del_accept_socket(w->http, w->bound[i]);
 	w->nbound = 0;
-	w->stop_deadline_ms = util_now_ms() +
-	    worker_config(w)->proxy.shutdown_timeout_ms;
+	w->stop_deadline_ms =
+	    util_now_ms() + worker_config(w)->proxy.shutdown_timeout_ms;
 	if (w->active == 0) {
 		event_base_loopexit(w->base, NULL);
 		return;
@@ -149,12 +150,14 @@ worker_setup(struct worker *w, const struct config *c)
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;
-	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	w->dns = evdns_base_new(w->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
 		EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (w->dns == NULL) {
 		log_warnx("no usable /etc/resolv.conf: only numeric hosts and "
 			  "/etc/hosts will resolve");
-		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		w->dns =
+		    evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	}
 	if (w->dns == NULL)
 		return -1;
@@ -162,19 +165,22 @@ worker_setup(struct worker *w, const struct config *c)
 	w->http = evhttp_new(w->base);
 	if (w->http == NULL)
 		return -1;
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-		EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-		EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(w->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(w->http, NULL);
-	evhttp_set_max_headers_size(w->http, (ev_ssize_t)c->proxy.max_header_size);
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)c->proxy.max_request_body);
+	evhttp_set_max_headers_size(
+	    w->http, (ev_ssize_t)c->proxy.max_header_size);
+	evhttp_set_max_body_size(
+	    w->http, (ev_ssize_t)c->proxy.max_request_body);
 	tv.tv_sec = (time_t)(c->proxy.client_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(c->proxy.client_timeout_ms % 1000 * 1000);
 	evhttp_set_timeout_tv(w->http, &tv);
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, proxy_request_cb, w);
-	w->pool = upstream_pool_new(w->base, UPSTREAM_MAX_IDLE,
-	    UPSTREAM_IDLE_TIMEOUT_MS);
+	w->pool = upstream_pool_new(
+	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
 	event_add(w->wake, NULL);
 	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
@@ -185,11 +191,11 @@ worker_setup(struct worker *w, const struct config *c)
 	w->bound = xcalloc(c->proxy.nlisten, sizeof *w->bound);
 	for (size_t i = 0; i < c->proxy.nlisten; i++) {
 		const struct listen_addr *la = &c->proxy.listen[i];
-		struct evconnlistener *l = evconnlistener_new_bind(w->base,
-		    NULL, NULL,
-		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
-			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-		    1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
+		struct evconnlistener *l =
+		    evconnlistener_new_bind(w->base, NULL, NULL,
+			LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+			1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
 		if (l == NULL) {
 			log_warn("cannot listen on %s", la->text);
 			return -1;
@@ -223,7 +229,7 @@ worker_teardown(struct worker *w)
 static void
 reload(const char *path, const struct config_options *opts)
 {
-	struct config_errors errs = { 0 };
+	struct config_errors errs = {0};
 	struct config *c, *old;
 	char *cause = NULL;
 
@@ -236,8 +242,8 @@ reload(const char *path, const struct config_options *opts)
 		return;
 	}
 	if (log_configure(c, &cause) != 0) {
-		log_warnx("reload: %s: keeping the running configuration",
-		    cause);
+		log_warnx(
+		    "reload: %s: keeping the running configuration", cause);
 		free(cause);
 		config_unref(c);
 		return;
@@ -273,7 +279,8 @@ server_run(struct config *c, const char *path,
 		log_warnx("%s", c->warnings[i]);
 	for (size_t i = 0; i < c->proxy.nlisten; i++)
 		if (probe_bind(&c->proxy.listen[i]) != 0) {
-			log_warn("cannot listen on %s", c->proxy.listen[i].text);
+			log_warn(
+			    "cannot listen on %s", c->proxy.listen[i].text);
 			return 1;
 		}
 	evthread_use_pthreads();
@@ -310,8 +317,9 @@ server_run(struct config *c, const char *path,
 	}
 	if (rc == 0) {
 		log_info("listening on %s%s (%u worker%s)",
-		    c->proxy.listen[0].text, c->proxy.nlisten > 1 ? ", ..." : "",
-		    nworkers, nworkers == 1 ? "" : "s");
+		    c->proxy.listen[0].text,
+		    c->proxy.nlisten > 1 ? ", ..." : "", nworkers,
+		    nworkers == 1 ? "" : "s");
 		for (;;) {
 			if (sigwait(&set, &sig) != 0)
 				continue;

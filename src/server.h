@@ -10,7 +10,7 @@
  * Run until SIGTERM/SIGINT.  path is the config file to re-read on
  * SIGHUP (NULL: built-in defaults).  Returns the process exit code.
  */
-int server_run(struct config *, const char *path,
-    const struct config_options *, int verbose);
+int server_run(struct config *, const char *path, const struct config_options *,
+    int verbose);
 
 #endif

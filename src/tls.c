@@ -59,8 +59,8 @@ tls_check_ca(const char *cert_path, const char *key_path, char **cause)
 	}
 	if (X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
-		*cause = xasprintf("ca_key %s does not match ca_cert %s",
-		    key_path, cert_path);
+		*cause = xasprintf(
+		    "ca_key %s does not match ca_cert %s", key_path, cert_path);
 		goto out;
 	}
 	rc = 0;

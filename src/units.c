@@ -116,8 +116,8 @@ units_parse_size(const char *s, uint64_t *bytes, const char **cause)
 int
 units_parse_bool(const char *s, bool *v, const char **cause)
 {
-	static const char *yes[] = { "yes", "true", "on", "1" };
-	static const char *no[] = { "no", "false", "off", "0" };
+	static const char *yes[] = {"yes", "true", "on", "1"};
+	static const char *no[] = {"no", "false", "off", "0"};
 	size_t i;
 
 	for (i = 0; i < RP_NELEM(yes); i++) {
@@ -153,8 +153,8 @@ units_parse_percent(const char *s, double *v, const char **cause)
 }
 
 int
-units_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *v,
-    const char **cause)
+units_parse_uint(
+    const char *s, uint64_t min, uint64_t max, uint64_t *v, const char **cause)
 {
 	uint64_t n = 0;
 	const char *p = s;
@@ -222,8 +222,8 @@ units_format_size(uint64_t n, char *buf, size_t len)
 
 	for (i = 0; i < 3 && n != 0; i++, div /= 1024) {
 		if (n % div == 0) {
-			snprintf(buf, len, "%llu%c", (unsigned long long)(n / div),
-			    units[i]);
+			snprintf(buf, len, "%llu%c",
+			    (unsigned long long)(n / div), units[i]);
 			return buf;
 		}
 	}

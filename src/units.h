@@ -22,8 +22,8 @@ int units_parse_bool(const char *, bool *, const char **cause);
 /* "20%" or "20" (0..100, decimals allowed); the result is in percent. */
 int units_parse_percent(const char *, double *, const char **cause);
 /* A decimal integer in [min, max]. */
-int units_parse_uint(const char *, uint64_t min, uint64_t max, uint64_t *,
-    const char **cause);
+int units_parse_uint(
+    const char *, uint64_t min, uint64_t max, uint64_t *, const char **cause);
 /* A positive decimal number (for factors). */
 int units_parse_double(const char *, double *, const char **cause);
 

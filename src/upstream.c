@@ -57,10 +57,10 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_free_later(struct upstream_conn *uc)
 {
-	static const struct timeval zero = { 0, 0 };
+	static const struct timeval zero = {0, 0};
 
-	if (event_base_once(uc->pool->base, -1, EV_TIMEOUT, conn_free_cb, uc,
-		&zero) != 0)
+	if (event_base_once(
+		uc->pool->base, -1, EV_TIMEOUT, conn_free_cb, uc, &zero) != 0)
 		log_warnx("cannot schedule an upstream connection's release");
 }
 
@@ -84,11 +84,11 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct upstream_pool *
-upstream_pool_new(struct event_base *base, unsigned max_idle,
-    uint64_t idle_timeout_ms)
+upstream_pool_new(
+    struct event_base *base, unsigned max_idle, uint64_t idle_timeout_ms)
 {
 	struct upstream_pool *pool = xcalloc(1, sizeof *pool);
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = {1, 0};
 
 	pool->base = base;
 	pool->max_idle = max_idle;
@@ -123,8 +123,7 @@ make_key(char *key, size_t len, const char *host, unsigned port)
 }
 
 struct upstream_conn *
-upstream_take_idle(struct upstream_pool *pool, const char *host,
-    unsigned port)
+upstream_take_idle(struct upstream_pool *pool, const char *host, unsigned port)
 {
 	char key[300];
 	unsigned h;
@@ -153,8 +152,8 @@ upstream_connect(struct upstream_pool *pool, const char *host, unsigned port,
 	struct upstream_conn *uc;
 	struct evhttp_connection *evcon;
 
-	evcon = evhttp_connection_base_new(pool->base, NULL, addr,
-	    (unsigned short)port);
+	evcon = evhttp_connection_base_new(
+	    pool->base, NULL, addr, (unsigned short)port);
 	if (evcon == NULL)
 		return NULL;
 	uc = xcalloc(1, sizeof *uc);
@@ -162,8 +161,8 @@ upstream_connect(struct upstream_pool *pool, const char *host, unsigned port,
 	uc->pool = pool;
 	make_key(uc->key, sizeof uc->key, host, port);
 	uc->hash = key_hash(uc->key);
-	evhttp_connection_set_max_headers_size(evcon,
-	    (ev_ssize_t)max_header_bytes);
+	evhttp_connection_set_max_headers_size(
+	    evcon, (ev_ssize_t)max_header_bytes);
 	evhttp_connection_set_closecb(evcon, conn_closed_cb, uc);
 	pool->open++;
 	pool->created++;

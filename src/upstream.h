@@ -19,26 +19,25 @@ struct upstream_conn {
 	struct upstream_pool *pool;
 	struct upstream_conn *next; /* in the idle list */
 	uint64_t idle_since_ms;
-	unsigned requests;     /* exchanges completed on it */
-	bool connected;        /* a live socket, as far as we know */
+	unsigned requests; /* exchanges completed on it */
+	bool connected; /* a live socket, as far as we know */
 	unsigned hash;
-	char key[300];         /* "host:port" */
+	char key[300]; /* "host:port" */
 };
 
-struct upstream_pool *upstream_pool_new(struct event_base *,
-    unsigned max_idle, uint64_t idle_timeout_ms);
+struct upstream_pool *upstream_pool_new(
+    struct event_base *, unsigned max_idle, uint64_t idle_timeout_ms);
 void upstream_pool_free(struct upstream_pool *);
 
 /* An idle connection to host:port, or NULL. */
-struct upstream_conn *upstream_take_idle(struct upstream_pool *,
-    const char *host, unsigned port);
+struct upstream_conn *upstream_take_idle(
+    struct upstream_pool *, const char *host, unsigned port);
 /*
  * A new connection to the numeric address addr:port, pooled under
  * host:port.
  */
-struct upstream_conn *upstream_connect(struct upstream_pool *,
-    const char *host, unsigned port, const char *addr,
-    uint64_t max_header_bytes);
+struct upstream_conn *upstream_connect(struct upstream_pool *, const char *host,
+    unsigned port, const char *addr, uint64_t max_header_bytes);
 /* Give a connection back after a complete exchange (keep-alive). */
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */

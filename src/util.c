@@ -126,8 +126,8 @@ util_trim(char *s)
 	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
 		s++;
 	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-			    e[-1] == '\n'))
+	while (e > s &&
+	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
 		*--e = '\0';
 	return s;
 }
@@ -147,7 +147,9 @@ util_edit_distance(const char *a, const char *b)
 		for (j = 1; j <= lb; j++) {
 			size_t up = row[j];
 			size_t cost = lc((unsigned char)a[i - 1]) ==
-			    lc((unsigned char)b[j - 1]) ? 0 : 1;
+				lc((unsigned char)b[j - 1])
+			    ? 0
+			    : 1;
 			size_t v = diag + cost;
 			if (row[j] + 1 < v)
 				v = row[j] + 1;
