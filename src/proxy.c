@@ -742,6 +742,8 @@ attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
 		kind = FK_CONNECTION_TIMEOUT;
+	if (p->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
+		kind = FK_DNS_TIMEOUT; /* still resolving */
 	attempt_failed(p, kind);
 }
 

@@ -146,13 +146,26 @@ worker_setup(struct worker *w, const struct config *c)
 {
 	struct timeval tv;
 	uint64_t seed;
+	const char *resolv;
 
 	w->base = event_base_new();
 	if (w->base == NULL)
 		return -1;
-	w->dns = evdns_base_new(w->base,
-	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	/*
+	 * RETRYPROXY_RESOLV_CONF names another resolv.conf (the tests point
+	 * it at their own DNS server on loopback).
+	 */
+	if ((resolv = getenv("RETRYPROXY_RESOLV_CONF")) != NULL) {
+		w->dns = evdns_base_new(w->base,
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (w->dns != NULL &&
+		    evdns_base_resolv_conf_parse(w->dns, DNS_OPTIONS_ALL,
+			resolv) != 0)
+			log_warnx("cannot use %s as resolv.conf", resolv);
+	} else
+		w->dns = evdns_base_new(w->base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+			EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (w->dns == NULL) {
 		log_warnx("no usable /etc/resolv.conf: only numeric hosts and "
 			  "/etc/hosts will resolve");
