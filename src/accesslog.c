@@ -88,6 +88,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		    (unsigned long long)e->duration_ms,
 		    (unsigned long long)e->bytes);
 		put_json(e->route, out);
+		if (e->tunnel)
+			sbuf_printf(out, ",\"bytes_in\":%llu",
+			    (unsigned long long)e->bytes_in);
 		if (e->error != NULL) {
 			sbuf_puts(out, ",\"error\":");
 			put_json(e->error, out);
@@ -107,6 +110,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	sbuf_printf(out, " time=%llums bytes=%llu route=",
 	    (unsigned long long)e->duration_ms, (unsigned long long)e->bytes);
 	put_text(e->route, out);
+	if (e->tunnel)
+		sbuf_printf(out, " bytes_in=%llu",
+		    (unsigned long long)e->bytes_in);
 	if (e->error != NULL) {
 		sbuf_puts(out, " error=");
 		put_text(e->error, out);

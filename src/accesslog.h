@@ -19,6 +19,8 @@ struct access_entry {
 	const char *retries; /* comma-separated reasons, "" for none */
 	uint64_t duration_ms;
 	uint64_t bytes; /* body bytes sent to the client */
+	uint64_t bytes_in; /* tunnels: bytes from the client */
+	int tunnel; /* a CONNECT tunnel: print bytes_in too */
 	const char *route;
 	const char *error; /* Proxy-Status error token, or NULL */
 };

@@ -470,24 +470,19 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 		size_t n = p->ntimeouts + 1;
 		p->attempts = n > 100 ? 100 : (unsigned)n;
 	}
+	/* report at the first involved key this section sets */
 	l1 = key_line(ps, kind, route, "backoff");
 	l2 = key_line(ps, kind, route, "timeouts");
 	if (p->backoff == BACKOFF_LIST && p->ntimeouts == 0 &&
 	    (l1 || l2 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] backoff: 'list' needs 'timeouts'", ps->name,
-		    l1	     ? l1
-			: l2 ? l2
-			     : line,
-		    sname);
+		    l1 ? l1 : l2 ? l2 : line, sname);
 	l1 = key_line(ps, kind, route, "min_timeout");
-	l2 = key_line(ps, kind, route, "max_timeout");
-	if (!l1 || (l2 && l2 < l1))
-		l1 = l2;
-	if (!l1 || key_line(ps, kind, route, "backoff") > l1)
-		l1 = key_line(ps, kind, route, "backoff")
-		    ? key_line(ps, kind, route, "backoff")
-		    : l1;
+	if (l1 == 0)
+		l1 = key_line(ps, kind, route, "max_timeout");
+	if (l1 == 0)
+		l1 = key_line(ps, kind, route, "backoff");
 	if (p->backoff == BACKOFF_RANDOM &&
 	    p->min_timeout_ms > p->max_timeout_ms &&
 	    (l1 || kind == SEC_DEFAULT))

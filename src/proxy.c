@@ -27,6 +27,7 @@
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
+#include "tunnel.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -111,20 +112,9 @@ cmd_name(enum evhttp_cmd_type t)
 	return "GET";
 }
 
-static struct timeval
-ms_tv(uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	return tv;
-}
-
-/* A short text reply from the proxy itself. */
-static void
-reply_text(struct evhttp_request *req, int status, const char *reason,
-    const char *proxy_status, bool close, const char *body)
+void
+proxy_reply_text(struct evhttp_request *req, int status, const char *reason,
+    const char *proxy_status, int close, const char *body)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evbuffer_new();
@@ -152,7 +142,7 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
 	restore_client(p);
 	preq_done(p);
-	reply_text(
+	proxy_reply_text(
 	    p->creq, status, reason, token ? ps : NULL, status == 400, body);
 	preq_free(p);
 }
@@ -277,7 +267,7 @@ restore_client(struct preq *p)
 	if (p->cevcon == NULL)
 		return;
 	bev = evhttp_connection_get_bufferevent(p->cevcon);
-	tv = ms_tv(p->cfg->proxy.client_timeout_ms);
+	tv = rp_tv(p->cfg->proxy.client_timeout_ms);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	evhttp_connection_set_closecb(p->cevcon, NULL, NULL);
@@ -352,7 +342,7 @@ backoff_cb(evutil_socket_t fd, short what, void *arg)
 static void
 schedule_retry(struct preq *p, uint64_t delay_ms)
 {
-	struct timeval tv = ms_tv(delay_ms);
+	struct timeval tv = rp_tv(delay_ms);
 
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
@@ -385,7 +375,7 @@ reply_failure(struct preq *p, enum fail_kind kind)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	restore_client(p);
 	preq_done(p);
-	reply_text(p->creq, status,
+	proxy_reply_text(p->creq, status,
 	    status == 504 ? "Gateway Timeout" : "Bad Gateway", ps, false, body);
 	preq_free(p);
 }
@@ -487,7 +477,7 @@ start_reply(struct preq *p, struct evhttp_request *ureq)
 	 * nothing while it reads): keep only a write-stall limit.
 	 */
 	cbev = evhttp_connection_get_bufferevent(p->cevcon);
-	wtv = ms_tv(p->cfg->proxy.client_timeout_ms);
+	wtv = rp_tv(p->cfg->proxy.client_timeout_ms);
 	bufferevent_set_timeouts(cbev, NULL, &wtv);
 }
 
@@ -763,7 +753,7 @@ arm_attempt_timer(struct preq *p, uint64_t limit_ms, enum fail_kind kind)
 				p->timer_kind = FK_DEADLINE_CONNECTING;
 		}
 	}
-	tv = ms_tv(ms);
+	tv = rp_tv(ms);
 	evtimer_add(&p->attempt_timer, &tv);
 }
 
@@ -840,7 +830,7 @@ send_on(struct preq *p)
 	evhttp_request_set_error_cb(ureq, upstream_error_cb);
 	build_request(p, ureq, false);
 	/* evhttp's own timeout only backs ours up (and limits body gaps) */
-	tv = ms_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
+	tv = rp_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
 			   ? p->pol->per_try_timeout_ms
 			   : p->pol->connect_timeout_ms) +
 	    1000);
@@ -880,7 +870,7 @@ reply_denied(struct preq *p)
 	p->error = "http_request_denied";
 	restore_client(p);
 	preq_done(p);
-	reply_text(p->creq, 403, "Forbidden",
+	proxy_reply_text(p->creq, 403, "Forbidden",
 	    "retryproxy; error=http_request_denied", false,
 	    "retryproxy: the destination address is denied by [proxy] deny\n");
 	preq_free(p);
@@ -1064,14 +1054,39 @@ preq_free(struct preq *p)
 	free(p);
 }
 
+int
+proxy_client_allowed(const struct config *c, struct evhttp_connection *evcon)
+{
+	const struct sockaddr *sa = evhttp_connection_get_addr(evcon);
+
+	return sa == NULL || cidr_set_contains(&c->proxy.allow, sa);
+}
+
+void
+proxy_client_name(struct evhttp_connection *evcon, char *buf, size_t len)
+{
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(evcon, &addr, &port);
+	snprintf(buf, len, addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
+	    addr ? addr : "-", port);
+}
+
 void
 proxy_request_cb(struct evhttp_request *creq, void *arg)
 {
 	struct worker *w = arg;
-	struct preq *p = xcalloc(1, sizeof *p);
+	struct preq *p;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
 	const char *cause, *why, *xra;
 	int status;
+
+	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT) {
+		tunnel_start(w, creq);
+		return;
+	}
+	p = xcalloc(1, sizeof *p);
 
 	p->w = w;
 	p->creq = creq;
@@ -1087,29 +1102,17 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
 	w->active++;
 	evhttp_connection_set_closecb(p->cevcon, client_closed_cb, p);
-	{
-		char *addr = NULL;
-		ev_uint16_t port = 0;
-		evhttp_connection_get_peer(p->cevcon, &addr, &port);
-		snprintf(p->client, sizeof p->client,
-		    addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
-		    addr ? addr : "-", port);
-	}
+	proxy_client_name(p->cevcon, p->client, sizeof p->client);
 
 	/* absolute-form requests keep the client connection alive */
 	creq->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_remove_header(in, "Proxy-Connection");
 
-	{
-		const struct sockaddr *sa =
-		    evhttp_connection_get_addr(p->cevcon);
-		if (sa != NULL &&
-		    !cidr_set_contains(&p->cfg->proxy.allow, sa)) {
-			refuse(p, 403, "Forbidden", "http_request_denied",
-			    "retryproxy: your address may not use this proxy "
-			    "([proxy] allow)\n");
-			return;
-		}
+	if (!proxy_client_allowed(p->cfg, p->cevcon)) {
+		refuse(p, 403, "Forbidden", "http_request_denied",
+		    "retryproxy: your address may not use this proxy "
+		    "([proxy] allow)\n");
+		return;
 	}
 	if ((why = validate_headers(creq, &status)) != NULL) {
 		char body[128];

@@ -181,7 +181,8 @@ worker_setup(struct worker *w, const struct config *c)
 	evhttp_set_allowed_methods(w->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
+		EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(w->http, NULL);
 	evhttp_set_max_headers_size(
 	    w->http, (ev_ssize_t)c->proxy.max_header_size);

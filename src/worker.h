@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include "config.h"
 #include "util.h"
@@ -41,6 +42,17 @@ struct worker {
 	struct sbuf line; /* reused for access-log lines */
 	int ready_fd; /* written once the worker is listening */
 };
+
+/* Milliseconds as a struct timeval, for libevent. */
+static inline struct timeval
+rp_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
 
 /* The worker's current config snapshot (picks up a reload). */
 struct config *worker_config(struct worker *);
