@@ -111,8 +111,8 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	    (unsigned long long)e->duration_ms, (unsigned long long)e->bytes);
 	put_text(e->route, out);
 	if (e->tunnel)
-		sbuf_printf(out, " bytes_in=%llu",
-		    (unsigned long long)e->bytes_in);
+		sbuf_printf(
+		    out, " bytes_in=%llu", (unsigned long long)e->bytes_in);
 	if (e->error != NULL) {
 		sbuf_puts(out, " error=");
 		put_text(e->error, out);

@@ -477,7 +477,10 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 	    (l1 || l2 || kind == SEC_DEFAULT))
 		add_error(ps->errs,
 		    "%s:%u: [%s] backoff: 'list' needs 'timeouts'", ps->name,
-		    l1 ? l1 : l2 ? l2 : line, sname);
+		    l1	     ? l1
+			: l2 ? l2
+			     : line,
+		    sname);
 	l1 = key_line(ps, kind, route, "min_timeout");
 	if (l1 == 0)
 		l1 = key_line(ps, kind, route, "max_timeout");

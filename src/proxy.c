@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -17,6 +18,7 @@
 #include <event2/http_struct.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
+#include "tls.h"
 #include "tunnel.h"
 #include "upstream.h"
 #include "util.h"
@@ -57,6 +60,8 @@ struct preq {
 	/* the attempt in flight */
 	const char *up_host; /* origin of this attempt */
 	unsigned up_port;
+	bool up_tls;
+	struct upstream_origin origin;
 	struct upstream_conn *uc;
 	struct evhttp_request *ureq;
 	struct evdns_getaddrinfo_request *dnsreq;
@@ -614,6 +619,34 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 		forward_chunk(p, in);
 }
 
+/*
+ * Why a connection failed before the request went out: a certificate
+ * that did not verify (final), another TLS failure, or TCP.
+ */
+static enum fail_kind
+connect_failure(struct preq *p)
+{
+	struct bufferevent *bev;
+	unsigned long err;
+
+	if (p->uc == NULL || !p->uc->tls)
+		return FK_CONNECTION_REFUSED;
+	if (p->uc->tls_verify_err != 0) {
+		log_warnx("%s:%u: certificate not accepted: %s", p->up_host,
+		    p->up_port, tls_verify_error_string(p->uc->tls_verify_err));
+		return FK_TLS_CERTIFICATE_ERROR;
+	}
+	bev = evhttp_connection_get_bufferevent(p->uc->evcon);
+	/*
+	 * bufferevent_openssl records a TCP failure during the handshake as
+	 * the bare SSL_ERROR_SYSCALL (no library code): the TCP connect
+	 * failed, not TLS.
+	 */
+	err = bufferevent_get_openssl_error(bev);
+	return err != 0 && ERR_GET_LIB(err) != 0 ? FK_TLS_PROTOCOL_ERROR
+						 : FK_CONNECTION_REFUSED;
+}
+
 static void
 upstream_error_cb(enum evhttp_request_error err, void *arg)
 {
@@ -656,6 +689,11 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 				      : FK_RESPONSE_HEADER_TOO_BIG;
 		break;
 	default:
+		if (!p->sent) {
+			/* nothing went out: a connect or handshake failure */
+			kind = connect_failure(p);
+			break;
+		}
 		kind = FK_CONNECTION_TERMINATED;
 		/*
 		 * A reused keep-alive connection that breaks before any
@@ -695,7 +733,7 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 		attempt_failed(p,
 		    took + 5 >= p->pol->connect_timeout_ms
 			? FK_CONNECTION_TIMEOUT
-			: FK_CONNECTION_REFUSED);
+			: connect_failure(p));
 		return;
 	}
 	p->ureq = NULL; /* evhttp frees it after this callback */
@@ -828,7 +866,7 @@ send_on(struct preq *p)
 	evhttp_request_set_header_cb(ureq, upstream_header_cb);
 	evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
 	evhttp_request_set_error_cb(ureq, upstream_error_cb);
-	build_request(p, ureq, false);
+	build_request(p, ureq, p->up_tls);
 	/* evhttp's own timeout only backs ours up (and limits body gaps) */
 	tv = rp_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
 			   ? p->pol->per_try_timeout_ms
@@ -885,8 +923,8 @@ connect_to(struct preq *p, const struct sockaddr *sa)
 	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
 
 	evutil_inet_ntop(sa->sa_family, a, addr, sizeof addr);
-	p->uc = upstream_connect(p->w->pool, p->up_host, p->up_port, addr,
-	    p->cfg->proxy.max_header_size);
+	p->uc = upstream_connect(
+	    p->w->pool, &p->origin, addr, p->cfg->proxy.max_header_size);
 	if (p->uc == NULL) {
 		attempt_failed(p, FK_CONNECTION_REFUSED);
 		return;
@@ -941,6 +979,7 @@ start_attempt(struct preq *p)
 	const struct policy *pol = p->pol;
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *r;
+	struct upstream_origin origin;
 	bool fresh;
 
 	p->attempt++;
@@ -954,10 +993,24 @@ start_attempt(struct preq *p)
 			    : pol->nfallbacks - 1];
 		p->up_host = fb->host;
 		p->up_port = fb->port;
+		p->up_tls = fb->scheme == HTTP_SCHEME_HTTPS;
 	} else {
 		p->up_host = p->url.host;
 		p->up_port = p->url.port;
+		p->up_tls = p->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
+		/* tls = yes: an http:// URL without a port goes to 443 */
+		if (pol->tls && !p->url.port_given)
+			p->up_port = 443;
 	}
+	origin.host = p->up_host;
+	origin.port = p->up_port;
+	origin.verify = pol->verify;
+	origin.tls = NULL;
+	if (p->up_tls && (origin.tls = worker_tls_ctx(p->w)) == NULL) {
+		attempt_failed(p, FK_TLS_PROTOCOL_ERROR);
+		return;
+	}
+	p->origin = origin;
 	arm_attempt_timer(p, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/*
 	 * A request that may not be re-sent never rides a reused
@@ -966,7 +1019,7 @@ start_attempt(struct preq *p)
 	fresh = p->force_fresh || !p->resendable;
 	p->force_fresh = false;
 	if (!fresh) {
-		p->uc = upstream_take_idle(p->w->pool, p->up_host, p->up_port);
+		p->uc = upstream_take_idle(p->w->pool, &p->origin);
 		if (p->uc != NULL) {
 			p->reused = p->uc->connected;
 			send_on(p);
@@ -1135,11 +1188,6 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 		snprintf(body, sizeof body,
 		    "retryproxy: bad request target: %s\n", cause);
 		refuse(p, 400, "Bad Request", NULL, body);
-		return;
-	}
-	if (p->url.scheme == HTTP_SCHEME_HTTPS) {
-		refuse(p, 501, "Not Implemented", NULL,
-		    "retryproxy: https:// targets go through CONNECT\n");
 		return;
 	}
 	p->target = xasprintf("%s%.*s", p->url.path_add_slash ? "/" : "",

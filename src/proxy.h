@@ -12,9 +12,8 @@ struct evhttp_connection;
 /* evhttp's generic callback; arg is the struct worker. */
 void proxy_request_cb(struct evhttp_request *, void *arg);
 /* A short text/plain reply from the proxy itself. */
-void proxy_reply_text(struct evhttp_request *, int status,
-    const char *reason, const char *proxy_status, int close,
-    const char *body);
+void proxy_reply_text(struct evhttp_request *, int status, const char *reason,
+    const char *proxy_status, int close, const char *body);
 /* May this client use the proxy ([proxy] allow)? */
 int proxy_client_allowed(const struct config *, struct evhttp_connection *);
 /* "addr:port" of the client, for the access log. */

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -51,6 +52,24 @@ worker_config(struct worker *w)
 	w->cfg = c;
 	config_unref(old);
 	return c;
+}
+
+struct ssl_ctx_st *
+worker_tls_ctx(struct worker *w)
+{
+	struct config *c = worker_config(w);
+	char *cause = NULL;
+
+	if (w->tls_ctx != NULL && w->tls_gen == w->cfg_gen)
+		return w->tls_ctx;
+	tls_ctx_free(w->tls_ctx);
+	w->tls_ctx = tls_client_ctx_new(c->tls.trust, &cause);
+	w->tls_gen = w->cfg_gen;
+	if (w->tls_ctx == NULL) {
+		log_warnx("upstream TLS unavailable: %s", cause);
+		free(cause);
+	}
+	return w->tls_ctx;
 }
 
 double
@@ -156,11 +175,11 @@ worker_setup(struct worker *w, const struct config *c)
 	 * it at their own DNS server on loopback).
 	 */
 	if ((resolv = getenv("RETRYPROXY_RESOLV_CONF")) != NULL) {
-		w->dns = evdns_base_new(w->base,
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		w->dns =
+		    evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 		if (w->dns != NULL &&
-		    evdns_base_resolv_conf_parse(w->dns, DNS_OPTIONS_ALL,
-			resolv) != 0)
+		    evdns_base_resolv_conf_parse(
+			w->dns, DNS_OPTIONS_ALL, resolv) != 0)
 			log_warnx("cannot use %s as resolv.conf", resolv);
 	} else
 		w->dns = evdns_base_new(w->base,
@@ -181,8 +200,7 @@ worker_setup(struct worker *w, const struct config *c)
 	evhttp_set_allowed_methods(w->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
-		EVHTTP_REQ_CONNECT);
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(w->http, NULL);
 	evhttp_set_max_headers_size(
 	    w->http, (ev_ssize_t)c->proxy.max_header_size);
@@ -236,6 +254,7 @@ worker_teardown(struct worker *w)
 	if (w->base != NULL)
 		event_base_free(w->base);
 	config_unref(w->cfg);
+	tls_ctx_free(w->tls_ctx);
 	sbuf_free(&w->line);
 	free(w->bound);
 }

@@ -12,3 +12,24 @@
 int tls_check_ca(const char *cert_path, const char *key_path, char **cause);
 
 #endif
+
+#include <stdbool.h>
+
+struct ssl_ctx_st;
+struct ssl_st;
+
+/*
+ * A client context for upstream TLS: TLS 1.2+, peer verification against
+ * trust ("system" or a PEM file).  NULL with *cause on error.
+ */
+struct ssl_ctx_st *tls_client_ctx_new(const char *trust, char **cause);
+void tls_ctx_free(struct ssl_ctx_st *);
+/*
+ * A connection for host (a name or an IP literal): SNI for names, and,
+ * with verify, the chain and the name or address are checked.  A failed
+ * check stores its X509_V_ERR code in *verify_err.
+ */
+struct ssl_st *tls_client_ssl(
+    struct ssl_ctx_st *, const char *host, bool verify, int *verify_err);
+/* Describe an X509_V_ERR code. */
+const char *tls_verify_error_string(int err);

@@ -31,7 +31,7 @@
 #include "worker.h"
 
 #define TUNNEL_HWM (256 * 1024) /* stop reading a side above this */
-#define TUNNEL_LWM (64 * 1024)  /* resume below this */
+#define TUNNEL_LWM (64 * 1024) /* resume below this */
 
 struct tunnel {
 	struct worker *w;
@@ -182,8 +182,8 @@ tunnel_reply(struct tunnel *t, int status, const char *reason,
 		    t->attempt, t->attempt == 1 ? "" : "s");
 	else if (token != NULL)
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
-	proxy_reply_text(t->creq, status, reason, token ? ps : NULL, true,
-	    body);
+	proxy_reply_text(
+	    t->creq, status, reason, token ? ps : NULL, true, body);
 	tunnel_free(t);
 }
 
@@ -316,7 +316,7 @@ backoff_cb(evutil_socket_t fd, short what, void *arg)
 static void
 attempt_failed(struct tunnel *t, enum fail_kind kind)
 {
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	struct retry_ctx c;
 	struct decision d;
 	struct policy pol = *t->pol;
@@ -338,7 +338,8 @@ attempt_failed(struct tunnel *t, enum fail_kind kind)
 	policy_decide(&pol, &o, &c, &d);
 	if (log_debug_enabled())
 		log_debug("CONNECT %s: attempt %u failed: %s; %s", t->uri,
-		    t->attempt, fail_kind_token(kind), decision_why_name(d.why));
+		    t->attempt, fail_kind_token(kind),
+		    decision_why_name(d.why));
 	if (d.retry) {
 		struct timeval tv = rp_tv(d.delay_ms);
 		add_reason(t, d.reason);
@@ -359,10 +360,11 @@ static void
 attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
-	bool deadline = policy_deadline_passed(t->pol, t->start_ms,
-	    util_now_ms());
+	bool deadline =
+	    policy_deadline_passed(t->pol, t->start_ms, util_now_ms());
 
-	attempt_failed(t, deadline	     ? FK_DEADLINE_CONNECTING
+	attempt_failed(t,
+	    deadline		    ? FK_DEADLINE_CONNECTING
 		: t->dnsreq != NULL ? FK_DNS_TIMEOUT
 				    : FK_CONNECTION_TIMEOUT);
 }
@@ -390,8 +392,7 @@ connect_to(struct tunnel *t, const struct sockaddr *sa, int len)
 		    "[proxy] deny\n");
 		return;
 	}
-	t->ubev = bufferevent_socket_new(t->w->base, -1,
-	    BEV_OPT_CLOSE_ON_FREE);
+	t->ubev = bufferevent_socket_new(t->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(t->ubev, NULL, NULL, upstream_event_cb, t);
 	t->busy++;
 	if (bufferevent_socket_connect(t->ubev, sa, len) != 0) {
@@ -417,9 +418,10 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	if (result != 0) {
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
-		attempt_failed(t, result == EVUTIL_EAI_NONAME ? FK_DNS_NXDOMAIN
-			: result == EVUTIL_EAI_AGAIN	    ? FK_DNS_TIMEOUT
-							    : FK_DNS_ERROR);
+		attempt_failed(t,
+		    result == EVUTIL_EAI_NONAME	     ? FK_DNS_NXDOMAIN
+			: result == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
+						     : FK_DNS_ERROR);
 		return;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -458,18 +460,16 @@ tunnel_attempt(struct tunnel *t)
 	t->attempt_start_ms = util_now_ms();
 	if (t->pol->deadline_ms > 0) {
 		uint64_t end = t->start_ms + t->pol->deadline_ms;
-		uint64_t left = end > t->attempt_start_ms
-		    ? end - t->attempt_start_ms
-		    : 0;
+		uint64_t left =
+		    end > t->attempt_start_ms ? end - t->attempt_start_ms : 0;
 		if (left < ms)
 			ms = left;
 	}
 	tv = rp_tv(ms);
 	evtimer_add(&t->attempt_timer, &tv);
 	t->connecting = true;
-	snprintf(tmp, sizeof tmp,
-	    t->target.host_is_ipv6 ? "[%s]:%u" : "%s:%u", t->target.host,
-	    t->target.port);
+	snprintf(tmp, sizeof tmp, t->target.host_is_ipv6 ? "[%s]:%u" : "%s:%u",
+	    t->target.host, t->target.port);
 	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss, &len) ==
 	    0) {
 		connect_to(t, (struct sockaddr *)&ss, len);
@@ -481,8 +481,8 @@ tunnel_attempt(struct tunnel *t)
 	hints.ai_protocol = IPPROTO_TCP;
 	snprintf(tmp, sizeof tmp, "%u", t->target.port);
 	t->busy++;
-	r = evdns_getaddrinfo(t->w->dns, t->target.host, tmp, &hints, dns_cb,
-	    t);
+	r = evdns_getaddrinfo(
+	    t->w->dns, t->target.host, tmp, &hints, dns_cb, t);
 	t->busy--;
 	if (t->free_pending)
 		tunnel_free(t);
@@ -535,8 +535,8 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 	t->route = config_match(t->cfg, t->target.host, t->target.port, "");
 	t->pol = &t->route->policy;
 	t->max_attempts = policy_effective_attempts(t->pol,
-	    evhttp_find_header(evhttp_request_get_input_headers(creq),
-		"X-Retry-Attempts"));
+	    evhttp_find_header(
+		evhttp_request_get_input_headers(creq), "X-Retry-Attempts"));
 	budget_note_request(&((struct route *)t->route)->budget, t->start_ms);
 	/* watch the client while we connect (evhttp does not) */
 	bufferevent_setcb(t->cbev, NULL, NULL, client_early_event_cb, t);

@@ -4,13 +4,17 @@
  * an evhttp_connection is always deferred to the loop, because callers
  * are often inside that connection's own callbacks.
  */
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -117,13 +121,14 @@ upstream_pool_free(struct upstream_pool *pool)
 }
 
 static void
-make_key(char *key, size_t len, const char *host, unsigned port)
+make_key(char *key, size_t len, const struct upstream_origin *o)
 {
-	snprintf(key, len, "%s:%u", host, port);
+	snprintf(key, len, "%c%c:%s:%u", o->tls ? 's' : 'p',
+	    o->verify ? 'v' : 'n', o->host, o->port);
 }
 
 struct upstream_conn *
-upstream_take_idle(struct upstream_pool *pool, const char *host, unsigned port)
+upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o)
 {
 	char key[300];
 	unsigned h;
@@ -131,7 +136,7 @@ upstream_take_idle(struct upstream_pool *pool, const char *host, unsigned port)
 
 	if (pool->nidle == 0)
 		return NULL;
-	make_key(key, sizeof key, host, port);
+	make_key(key, sizeof key, o);
 	h = key_hash(key);
 	for (pp = &pool->idle[h % NBUCKETS]; (uc = *pp) != NULL;
 	     pp = &uc->next) {
@@ -146,20 +151,41 @@ upstream_take_idle(struct upstream_pool *pool, const char *host, unsigned port)
 }
 
 struct upstream_conn *
-upstream_connect(struct upstream_pool *pool, const char *host, unsigned port,
+upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
     const char *addr, uint64_t max_header_bytes)
 {
-	struct upstream_conn *uc;
+	struct upstream_conn *uc = xcalloc(1, sizeof *uc);
 	struct evhttp_connection *evcon;
 
-	evcon = evhttp_connection_base_new(
-	    pool->base, NULL, addr, (unsigned short)port);
-	if (evcon == NULL)
+	if (o->tls != NULL) {
+		/* the bufferevent gets its socket when evhttp connects */
+		SSL *ssl = tls_client_ssl(
+		    o->tls, o->host, o->verify, &uc->tls_verify_err);
+		struct bufferevent *bev = ssl == NULL
+		    ? NULL
+		    : bufferevent_openssl_socket_new(pool->base, -1, ssl,
+			  BUFFEREVENT_SSL_CONNECTING,
+			  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (bev == NULL) {
+			if (ssl != NULL)
+				SSL_free(ssl);
+			free(uc);
+			return NULL;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		evcon = evhttp_connection_base_bufferevent_new(
+		    pool->base, NULL, bev, addr, (unsigned short)o->port);
+		uc->tls = true;
+	} else
+		evcon = evhttp_connection_base_new(
+		    pool->base, NULL, addr, (unsigned short)o->port);
+	if (evcon == NULL) {
+		free(uc);
 		return NULL;
-	uc = xcalloc(1, sizeof *uc);
+	}
 	uc->evcon = evcon;
 	uc->pool = pool;
-	make_key(uc->key, sizeof uc->key, host, port);
+	make_key(uc->key, sizeof uc->key, o);
 	uc->hash = key_hash(uc->key);
 	evhttp_connection_set_max_headers_size(
 	    evcon, (ev_ssize_t)max_header_bytes);

@@ -1,8 +1,9 @@
 /*
  * upstream: per-worker pool of keep-alive evhttp_connections to origins,
- * keyed by host and port, with a bounded idle list and an idle timeout.
- * evhttp runs one request at a time on a connection, so the pool hands
- * out a connection exclusively and takes it back when the exchange ends.
+ * keyed by origin (TLS or not, verified or not, host, port), with a
+ * bounded idle list and an idle timeout.  evhttp runs one request at a
+ * time on a connection, so the pool hands a connection out exclusively and
+ * takes it back when the exchange ends.
  */
 #ifndef RP_UPSTREAM_H
 #define RP_UPSTREAM_H
@@ -12,6 +13,7 @@
 
 struct event_base;
 struct evhttp_connection;
+struct ssl_ctx_st;
 struct upstream_pool;
 
 struct upstream_conn {
@@ -21,23 +23,34 @@ struct upstream_conn {
 	uint64_t idle_since_ms;
 	unsigned requests; /* exchanges completed on it */
 	bool connected; /* a live socket, as far as we know */
+	bool tls;
+	int tls_verify_err; /* X509_V_ERR_* of a failed verification */
 	unsigned hash;
-	char key[300]; /* "host:port" */
+	char key[300]; /* "sv:host:port": TLS?, verify?, origin */
+};
+
+/*
+ * The origin of a connection: host:port, over TLS with ctx (NULL: plain
+ * TCP) and, for TLS, with or without verification.
+ */
+struct upstream_origin {
+	const char *host;
+	unsigned port;
+	struct ssl_ctx_st *tls;
+	bool verify;
 };
 
 struct upstream_pool *upstream_pool_new(
     struct event_base *, unsigned max_idle, uint64_t idle_timeout_ms);
 void upstream_pool_free(struct upstream_pool *);
 
-/* An idle connection to host:port, or NULL. */
+/* An idle connection to the origin, or NULL. */
 struct upstream_conn *upstream_take_idle(
-    struct upstream_pool *, const char *host, unsigned port);
-/*
- * A new connection to the numeric address addr:port, pooled under
- * host:port.
- */
-struct upstream_conn *upstream_connect(struct upstream_pool *, const char *host,
-    unsigned port, const char *addr, uint64_t max_header_bytes);
+    struct upstream_pool *, const struct upstream_origin *);
+/* A new connection to the origin at the numeric address addr. */
+struct upstream_conn *upstream_connect(struct upstream_pool *,
+    const struct upstream_origin *, const char *addr,
+    uint64_t max_header_bytes);
 /* Give a connection back after a complete exchange (keep-alive). */
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */

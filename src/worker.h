@@ -21,6 +21,7 @@ struct evdns_base;
 struct evhttp;
 struct evhttp_bound_socket;
 struct upstream_pool;
+struct ssl_ctx_st;
 
 struct worker {
 	unsigned id;
@@ -33,6 +34,8 @@ struct worker {
 	struct upstream_pool *pool;
 	struct config *cfg; /* this worker's reference to the snapshot */
 	unsigned cfg_gen;
+	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */
+	unsigned tls_gen;
 	struct event *wake; /* activated by the main thread */
 	struct event *drain_timer;
 	bool stopping;
@@ -56,6 +59,8 @@ rp_tv(uint64_t ms)
 
 /* The worker's current config snapshot (picks up a reload). */
 struct config *worker_config(struct worker *);
+/* The upstream TLS context for the current config (NULL: unusable). */
+struct ssl_ctx_st *worker_tls_ctx(struct worker *);
 /* A uniform random number in [0, 1). */
 double worker_random(struct worker *);
 /* Called by proxy.c when a request ends, so a stopping worker can exit. */
