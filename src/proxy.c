@@ -28,6 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "policy.h"
+#include "front.h"
 #include "proxy.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -148,53 +149,30 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 	restore_client(p);
 	preq_done(p);
 	proxy_reply_text(
-	    p->creq, status, reason, token ? ps : NULL, status == 400, body);
+	    p->creq, status, reason, token ? ps : NULL, true, body);
 	preq_free(p);
 }
 
-/*
- * What libevent's parser lets through and SPEC section 3 refuses: anything
- * that could frame two ways.  Returns NULL when the request is fine, or
- * the reason.
- */
-static const char *
-validate_headers(struct evhttp_request *req, int *status)
+/* Does a Via list name us ("1.1 retryproxy") as a received-by? */
+static bool
+via_has_us(const char *via)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	struct evkeyval *kv;
-	unsigned ncl = 0, nhost = 0, nte = 0;
+	const char *p = via;
 
-	*status = 400;
-	TAILQ_FOREACH(kv, h, next)
-	{
-		if (!http_is_token(kv->key))
-			return "malformed header name";
-		if (!http_value_is_valid(kv->value))
-			return "control character in a header value";
-		if (util_strcasecmp(kv->key, "Content-Length") == 0) {
-			ncl++;
-			for (const char *c = kv->value; *c; c++)
-				if (*c < '0' || *c > '9')
-					return "bad Content-Length";
-		} else if (util_strcasecmp(kv->key, "Host") == 0)
-			nhost++;
-		else if (util_strcasecmp(kv->key, "Transfer-Encoding") == 0) {
-			nte++;
-			if (util_strcasecmp(kv->value, "chunked") != 0) {
-				*status = 501;
-				return "unsupported Transfer-Encoding";
-			}
-		}
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, ','), *sp;
+		size_t n;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		n = end ? (size_t)(end - p) : strlen(p);
+		sp = memchr(p, ' ', n);
+		if (sp != NULL && n - (size_t)(sp + 1 - p) >= 10 &&
+		    util_strncasecmp(sp + 1, "retryproxy", 10) == 0 &&
+		    (n - (size_t)(sp + 1 - p) == 10 || sp[11] == ' '))
+			return true;
+		p = end ? end + 1 : NULL;
 	}
-	if (ncl > 1)
-		return "duplicate Content-Length";
-	if (nhost > 1)
-		return "duplicate Host";
-	if (ncl > 0 && nte > 0)
-		return "both Content-Length and Transfer-Encoding";
-	if (nte > 1)
-		return "duplicate Transfer-Encoding";
-	return NULL;
+	return false;
 }
 
 /* The Host header value for an origin. */
@@ -275,7 +253,7 @@ restore_client(struct preq *p)
 	tv = rp_tv(p->cfg->proxy.client_timeout_ms);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	bufferevent_set_timeouts(bev, &tv, &tv);
-	evhttp_connection_set_closecb(p->cevcon, NULL, NULL);
+	front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	/*
 	 * The final reply may finish the exchange at once and even start
 	 * the next pipelined request or free the connection: never touch
@@ -1072,7 +1050,7 @@ preq_done(struct preq *p)
 	stop_attempt_io(p, false);
 	event_del(&p->backoff_timer);
 	if (p->cevcon != NULL)
-		evhttp_connection_set_closecb(p->cevcon, NULL, NULL);
+		front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	if (log_access_enabled()) {
 		memset(&e, 0, sizeof e);
 		e.wall_ms = p->wall_ms;
@@ -1132,8 +1110,7 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	struct worker *w = arg;
 	struct preq *p;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
-	const char *cause, *why, *xra;
-	int status;
+	const char *cause, *xra;
 
 	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT) {
 		tunnel_start(w, creq);
@@ -1154,7 +1131,7 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
 	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
 	w->active++;
-	evhttp_connection_set_closecb(p->cevcon, client_closed_cb, p);
+	front_set_closecb(p->cevcon, client_closed_cb, p, w);
 	proxy_client_name(p->cevcon, p->client, sizeof p->client);
 
 	/* absolute-form requests keep the client connection alive */
@@ -1167,12 +1144,10 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 		    "([proxy] allow)\n");
 		return;
 	}
-	if ((why = validate_headers(creq, &status)) != NULL) {
-		char body[128];
-		snprintf(body, sizeof body, "retryproxy: %s\n", why);
-		refuse(p, status,
-		    status == 501 ? "Not Implemented" : "Bad Request", NULL,
-		    body);
+	if (via_has_us(evhttp_find_header(in, "Via"))) {
+		refuse(p, 508, "Loop Detected", "proxy_loop_detected",
+		    "retryproxy: this request already passed through "
+		    "retryproxy (Via): a proxy loop\n");
 		return;
 	}
 	if (p->uri[0] == '/' || p->uri[0] == '*') {

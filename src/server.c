@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "front.h"
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
@@ -161,7 +162,7 @@ probe_bind(const struct listen_addr *la)
 }
 
 static int
-worker_setup(struct worker *w, const struct config *c)
+worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 {
 	struct timeval tv;
 	uint64_t seed;
@@ -202,8 +203,9 @@ worker_setup(struct worker *w, const struct config *c)
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(w->http, NULL);
+	/* reqscan enforces max_header_size (431); evhttp's limit is a backstop */
 	evhttp_set_max_headers_size(
-	    w->http, (ev_ssize_t)c->proxy.max_header_size);
+	    w->http, (ev_ssize_t)c->proxy.max_header_size * 2 + 4096);
 	evhttp_set_max_body_size(
 	    w->http, (ev_ssize_t)c->proxy.max_request_body);
 	tv.tv_sec = (time_t)(c->proxy.client_timeout_ms / 1000);
@@ -211,6 +213,7 @@ worker_setup(struct worker *w, const struct config *c)
 	evhttp_set_timeout_tv(w->http, &tv);
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, proxy_request_cb, w);
+	front_init(w, (c->proxy.max_connections + nworkers - 1) / nworkers);
 	w->pool = upstream_pool_new(
 	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
@@ -242,6 +245,8 @@ worker_teardown(struct worker *w)
 {
 	if (w->http != NULL)
 		evhttp_free(w->http); /* ends requests still in flight */
+	if (w->front != NULL)
+		front_free(w);
 	if (w->base != NULL)
 		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
 	upstream_pool_free(w->pool);
@@ -334,7 +339,7 @@ server_run(struct config *c, const char *path,
 	workers = xcalloc(nworkers, sizeof *workers);
 	for (unsigned i = 0; i < nworkers; i++) {
 		workers[i].id = i;
-		if (worker_setup(&workers[i], c) != 0) {
+		if (worker_setup(&workers[i], c, nworkers) != 0) {
 			rc = 1;
 			break;
 		}

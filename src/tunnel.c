@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "front.h"
 #include "http.h"
 #include "log.h"
 #include "policy.h"
@@ -133,7 +134,7 @@ tunnel_free(struct tunnel *t)
 		bufferevent_free(t->ubev);
 	if (t->cevcon != NULL) {
 		/* frees the client socket and the CONNECT request */
-		evhttp_connection_set_closecb(t->cevcon, NULL, NULL);
+		front_set_closecb(t->cevcon, NULL, NULL, t->w);
 		evhttp_connection_free(t->cevcon);
 	}
 	config_unref(t->cfg);
@@ -174,7 +175,7 @@ tunnel_reply(struct tunnel *t, int status, const char *reason,
 	t->error = token;
 	stop_attempt(t);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	evhttp_connection_set_closecb(t->cevcon, NULL, NULL);
+	front_set_closecb(t->cevcon, NULL, NULL, t->w);
 	t->cevcon = NULL; /* evhttp owns it again */
 	if (token != NULL && t->attempt > 0)
 		snprintf(ps, sizeof ps,
@@ -511,7 +512,7 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 	evtimer_assign(&t->backoff_timer, w->base, backoff_cb, t);
 	evtimer_assign(&t->idle_timer, w->base, idle_cb, t);
 	w->active++;
-	evhttp_connection_set_closecb(t->cevcon, client_closed_cb, t);
+	front_set_closecb(t->cevcon, client_closed_cb, t, w);
 
 	if (!proxy_client_allowed(t->cfg, t->cevcon)) {
 		tunnel_reply(t, 403, "Forbidden", "http_request_denied",

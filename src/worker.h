@@ -21,6 +21,7 @@ struct evdns_base;
 struct evhttp;
 struct evhttp_bound_socket;
 struct upstream_pool;
+struct front;
 struct ssl_ctx_st;
 
 struct worker {
@@ -32,6 +33,7 @@ struct worker {
 	struct evhttp_bound_socket **bound;
 	size_t nbound;
 	struct upstream_pool *pool;
+	struct front *front;
 	struct config *cfg; /* this worker's reference to the snapshot */
 	unsigned cfg_gen;
 	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */

@@ -1,0 +1,380 @@
+/*
+ * front: what happens on a client connection before and around evhttp.
+ * Every connection gets a struct client_conn that (1) runs reqscan over
+ * the raw bytes as they arrive, before evhttp parses them, and answers a
+ * refused request itself (400/431/501, then close); (2) limits the time a
+ * request head may take (slow clients); (3) counts connections against
+ * max_connections, pausing accept at the limit; (4) owns the connection's
+ * one close callback and passes it on to the request using it.
+ */
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accesslog.h"
+#include "front.h"
+#include "log.h"
+#include "proxy.h"
+#include "reqscan.h"
+#include "util.h"
+#include "worker.h"
+
+#define NBUCKETS 1024
+
+struct client_conn {
+	struct worker *w;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon; /* once attached */
+	struct evbuffer_cb_entry *cbe;
+	struct reqscan scan;
+	struct event attach_ev, reject_ev, head_timer;
+	void (*req_cb)(struct evhttp_connection *, void *);
+	void *req_arg;
+	bool attached, rejecting;
+	int status;
+	const char *why;
+	struct client_conn *hnext;
+};
+
+struct front {
+	struct client_conn *bucket[NBUCKETS];
+	unsigned nconns, max_conns;
+	bool paused;
+};
+
+static unsigned
+bucket_of(const struct bufferevent *bev)
+{
+	uintptr_t v = (uintptr_t)bev;
+
+	return (unsigned)((v >> 4) ^ (v >> 14)) % NBUCKETS;
+}
+
+static struct client_conn *
+lookup(struct worker *w, const struct bufferevent *bev)
+{
+	struct client_conn *cc;
+
+	for (cc = w->front->bucket[bucket_of(bev)]; cc != NULL; cc = cc->hnext)
+		if (cc->bev == bev)
+			return cc;
+	return NULL;
+}
+
+static void
+set_accepting(struct worker *w, bool on)
+{
+	for (size_t i = 0; i < w->nbound; i++) {
+		struct evconnlistener *l =
+		    evhttp_bound_socket_get_listener(w->bound[i]);
+		if (on)
+			evconnlistener_enable(l);
+		else
+			evconnlistener_disable(l);
+	}
+	w->front->paused = !on;
+}
+
+static void
+conn_free(struct client_conn *cc)
+{
+	struct front *f = cc->w->front;
+	struct client_conn **pp = &f->bucket[bucket_of(cc->bev)];
+
+	while (*pp != cc)
+		pp = &(*pp)->hnext;
+	*pp = cc->hnext;
+	event_del(&cc->attach_ev);
+	event_del(&cc->reject_ev);
+	event_del(&cc->head_timer);
+	if (cc->cbe != NULL)
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_input(cc->bev), cc->cbe);
+	f->nconns--;
+	if (f->paused && f->nconns < f->max_conns && !cc->w->stopping)
+		set_accepting(cc->w, true);
+	free(cc);
+}
+
+/* evhttp frees the connection: tell the request on it, then forget it. */
+static void
+conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	if (cc->req_cb != NULL)
+		cc->req_cb(evcon, cc->req_arg);
+	conn_free(cc);
+}
+
+/* Learn the evhttp_connection evhttp made for our bufferevent. */
+static bool
+attach(struct client_conn *cc)
+{
+	void *arg = NULL;
+
+	if (cc->attached)
+		return true;
+	bufferevent_getcb(cc->bev, NULL, NULL, NULL, &arg);
+	if (arg == NULL)
+		return false;
+	cc->evcon = arg;
+	cc->attached = true;
+	evhttp_connection_set_closecb(cc->evcon, conn_closed_cb, cc);
+	return true;
+}
+
+static void
+attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct bufferevent *bev = cc->bev;
+
+	if (!attach(cc))
+		conn_free(cc); /* the connection died before we looked */
+	bufferevent_decref(bev);
+}
+
+static void
+reject_written_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		evhttp_connection_free(cc->evcon); /* -> conn_closed_cb */
+}
+
+static void
+reject_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	evhttp_connection_free(cc->evcon);
+}
+
+static void
+log_reject(struct client_conn *cc)
+{
+	struct access_entry e;
+	char client[64];
+
+	if (!log_access_enabled())
+		return;
+	proxy_client_name(cc->evcon, client, sizeof client);
+	memset(&e, 0, sizeof e);
+	e.wall_ms = util_wall_ms();
+	e.client = client;
+	e.method = "-";
+	e.url = "-";
+	e.status = cc->status;
+	e.route = "-";
+	e.error =
+	    cc->status == 408 ? "http_request_timeout" : "http_request_error";
+	cc->w->line.len = 0;
+	accesslog_format(&e, log_access_json(), &cc->w->line);
+	log_access(cc->w->line.s, cc->w->line.len);
+}
+
+/*
+ * Answer a refused request ourselves and close: evhttp must never parse
+ * it.  A request already in flight on the connection is cut instead.
+ */
+static void
+reject_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+	const char *reason;
+	char resp[512];
+	int n;
+
+	if (!attach(cc))
+		return; /* attach_cb will free it */
+	if (cc->req_cb != NULL) {
+		evhttp_connection_free(cc->evcon);
+		return;
+	}
+	switch (cc->status) {
+	case 408:
+		reason = "Request Timeout";
+		break;
+	case 431:
+		reason = "Request Header Fields Too Large";
+		break;
+	case 501:
+		reason = "Not Implemented";
+		break;
+	default:
+		reason = "Bad Request";
+		break;
+	}
+	log_reject(cc);
+	n = snprintf(resp, sizeof resp,
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\nretryproxy: %s\n",
+	    cc->status, reason, strlen(cc->why) + 13, cc->why);
+	event_del(&cc->head_timer);
+	bufferevent_setcb(
+	    cc->bev, NULL, reject_written_cb, reject_event_cb, cc);
+	bufferevent_disable(cc->bev, EV_READ);
+	bufferevent_set_timeouts(cc->bev, NULL, NULL);
+	bufferevent_write(cc->bev, resp, (size_t)n);
+	bufferevent_enable(cc->bev, EV_WRITE);
+}
+
+static void
+reject(struct client_conn *cc, int status, const char *why)
+{
+	static const struct timeval zero = {0, 0};
+
+	if (cc->rejecting)
+		return;
+	cc->rejecting = true;
+	cc->status = status;
+	cc->why = why;
+	if (log_debug_enabled())
+		log_debug("refusing a request: %d %s", status, why);
+	bufferevent_disable(cc->bev, EV_READ);
+	evtimer_add(&cc->reject_ev, &zero);
+}
+
+static void
+head_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	reject(cc, 408, "the request head took longer than client_timeout");
+	/* stop reading: evhttp must not see the rest */
+	evbuffer_drain(bufferevent_get_input(cc->bev),
+	    evbuffer_get_length(bufferevent_get_input(cc->bev)));
+}
+
+/* New bytes from the client: scan them before evhttp does. */
+static void
+input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct evbuffer_iovec vec[8];
+	struct evbuffer_ptr ptr;
+	size_t len = evbuffer_get_length(buf), left = info->n_added;
+	int nvec;
+	bool was_in_head;
+
+	if (info->n_added == 0)
+		return;
+	if (cc->rejecting) {
+		/* refused: evhttp must never parse anything after it */
+		evbuffer_drain(buf, len);
+		return;
+	}
+	was_in_head = reqscan_in_head(&cc->scan);
+	if (evbuffer_ptr_set(
+		buf, &ptr, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+		return;
+	while (left > 0) {
+		nvec = evbuffer_peek(buf, (ev_ssize_t)left, &ptr, vec, 8);
+		if (nvec <= 0)
+			break;
+		for (int i = 0; i < nvec && i < 8 && left > 0; i++) {
+			size_t n =
+			    vec[i].iov_len < left ? vec[i].iov_len : left;
+			if (reqscan_feed(&cc->scan, vec[i].iov_base, n) != 0) {
+				reject(cc, cc->scan.status, cc->scan.why);
+				/* evhttp must never parse what follows */
+				evbuffer_drain(buf, len);
+				return;
+			}
+			left -= n;
+			evbuffer_ptr_set(buf, &ptr, n, EVBUFFER_PTR_ADD);
+		}
+	}
+	if (reqscan_is_tunnel(&cc->scan)) {
+		/* a CONNECT: the rest is tunnel data, not ours to scan */
+		evbuffer_remove_cb_entry(buf, cc->cbe);
+		cc->cbe = NULL;
+	}
+	if (reqscan_in_head(&cc->scan) && !was_in_head) {
+		struct timeval tv =
+		    rp_tv(worker_config(cc->w)->proxy.client_timeout_ms);
+		evtimer_add(&cc->head_timer, &tv);
+	} else if (!reqscan_in_head(&cc->scan) && was_in_head)
+		event_del(&cc->head_timer);
+}
+
+/* evhttp's bevcb: a new client connection. */
+static struct bufferevent *
+new_conn_cb(struct event_base *base, void *arg)
+{
+	struct worker *w = arg;
+	struct front *f = w->front;
+	struct client_conn *cc = xcalloc(1, sizeof *cc);
+	static const struct timeval zero = {0, 0};
+	unsigned b;
+
+	cc->w = w;
+	cc->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (cc->bev == NULL) {
+		free(cc);
+		return NULL;
+	}
+	reqscan_init(&cc->scan, worker_config(w)->proxy.max_header_size);
+	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
+	evtimer_assign(&cc->attach_ev, base, attach_cb, cc);
+	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);
+	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
+	b = bucket_of(cc->bev);
+	cc->hnext = f->bucket[b];
+	f->bucket[b] = cc;
+	/* evhttp makes its connection right after this returns */
+	bufferevent_incref(cc->bev);
+	evtimer_add(&cc->attach_ev, &zero);
+	if (++f->nconns >= f->max_conns && !f->paused)
+		set_accepting(w, false);
+	return cc->bev;
+}
+
+void
+front_init(struct worker *w, unsigned max_conns)
+{
+	w->front = xcalloc(1, sizeof *w->front);
+	w->front->max_conns = max_conns > 0 ? max_conns : 1;
+	evhttp_set_bevcb(w->http, new_conn_cb, w);
+}
+
+void
+front_free(struct worker *w)
+{
+	free(w->front);
+	w->front = NULL;
+}
+
+void
+front_set_closecb(struct evhttp_connection *evcon,
+    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *w)
+{
+	struct client_conn *cc =
+	    lookup(w, evhttp_connection_get_bufferevent(evcon));
+
+	if (cc == NULL)
+		return;
+	if (!cc->attached) {
+		cc->evcon = evcon;
+		cc->attached = true;
+		evhttp_connection_set_closecb(evcon, conn_closed_cb, cc);
+	}
+	cc->req_cb = cb;
+	cc->req_arg = arg;
+}
+
+unsigned
+front_connections(const struct worker *w)
+{
+	return w->front->nconns;
+}

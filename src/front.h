@@ -1,0 +1,26 @@
+/*
+ * front: per-connection handling in front of evhttp -- raw request
+ * scanning (reqscan), the slow-request limit, max_connections, and the
+ * connection's close callback shared by the requests on it.
+ */
+#ifndef RP_FRONT_H
+#define RP_FRONT_H
+
+struct evhttp_connection;
+struct worker;
+
+/* Install on the worker's evhttp (after evhttp_new). */
+void front_init(struct worker *, unsigned max_conns);
+/* After evhttp_free. */
+void front_free(struct worker *);
+/*
+ * The request now using the connection wants cb when the connection goes
+ * away (NULL: not any more).  Use this, never
+ * evhttp_connection_set_closecb, on client connections.
+ */
+void front_set_closecb(struct evhttp_connection *,
+    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *);
+/* Client connections open on this worker. */
+unsigned front_connections(const struct worker *);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * reqscan: the state machine.  One byte at a time, no allocation; the
+ * only memory is the first bytes of the current line, enough to read the
+ * header names that decide framing.
+ */
+#include <string.h>
+
+#include "reqscan.h"
+#include "util.h"
+
+enum {
+	S_START = 0, /* between requests */
+	S_HEAD = 1, /* request line and header fields */
+	S_BODY = 2, /* Content-Length body */
+	S_CHUNK_SIZE = 3,
+	S_CHUNK_EXT = 4,
+	S_CHUNK_SIZE_LF = 5,
+	S_CHUNK_DATA = 6,
+	S_CHUNK_DATA_CR = 7,
+	S_CHUNK_DATA_LF = 8,
+	S_TRAILER = 9,
+	S_PASS = 10, /* after a CONNECT: not HTTP any more */
+	S_ERROR = 11,
+};
+
+static int
+refuse(struct reqscan *s, int status, const char *why)
+{
+	s->state = S_ERROR;
+	s->status = status;
+	s->why = why;
+	return -1;
+}
+
+void
+reqscan_init(struct reqscan *s, uint64_t max_head)
+{
+	memset(s, 0, sizeof *s);
+	s->max_head = max_head;
+}
+
+bool
+reqscan_in_head(const struct reqscan *s)
+{
+	return s->state == S_HEAD;
+}
+
+bool
+reqscan_is_tunnel(const struct reqscan *s)
+{
+	return s->state == S_PASS;
+}
+
+static bool
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A whole header line is in (its first bytes in) s->line. */
+static int
+header_line(struct reqscan *s)
+{
+	size_t n = s->llen < sizeof s->line ? s->llen : sizeof s->line;
+	char *colon = memchr(s->line, ':', n), *v, *e;
+	uint64_t cl = 0;
+
+	if (colon == NULL) {
+		if (s->llen > sizeof s->line)
+			return 0; /* a long line: its name was checked */
+		return refuse(s, 400, "header line without ':'");
+	}
+	*colon = '\0';
+	v = colon + 1;
+	e = s->line + n;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (util_strcasecmp(s->line, "Content-Length") == 0) {
+		if (s->llen > sizeof s->line)
+			return refuse(s, 400, "bad Content-Length");
+		if (s->has_cl)
+			return refuse(s, 400, "duplicate Content-Length");
+		if (v == e)
+			return refuse(s, 400, "bad Content-Length");
+		for (; v < e; v++) {
+			if (*v < '0' || *v > '9' || cl > UINT64_MAX / 10 - 10)
+				return refuse(s, 400, "bad Content-Length");
+			cl = cl * 10 + (uint64_t)(*v - '0');
+		}
+		s->has_cl = true;
+		s->remaining = cl;
+	} else if (util_strcasecmp(s->line, "Transfer-Encoding") == 0) {
+		if (s->chunked)
+			return refuse(s, 400, "duplicate Transfer-Encoding");
+		if (s->llen > sizeof s->line || (size_t)(e - v) != 7 ||
+		    util_strncasecmp(v, "chunked", 7) != 0)
+			return refuse(s, 501, "unsupported Transfer-Encoding");
+		s->chunked = true;
+	} else if (util_strcasecmp(s->line, "Host") == 0) {
+		if (++s->nhost > 1)
+			return refuse(s, 400, "duplicate Host");
+	}
+	if (s->has_cl && s->chunked)
+		return refuse(
+		    s, 400, "both Content-Length and Transfer-Encoding");
+	return 0;
+}
+
+/* The empty line ending the head: decide how the body is framed. */
+static void
+end_head(struct reqscan *s)
+{
+	if (s->connect)
+		s->state = S_PASS;
+	else if (s->chunked)
+		s->state = S_CHUNK_SIZE;
+	else if (s->has_cl && s->remaining > 0)
+		s->state = S_BODY;
+	else
+		s->state = S_START;
+	s->ndigits = 0;
+}
+
+static void
+start_request(struct reqscan *s)
+{
+	s->state = S_HEAD;
+	s->first = true;
+	s->connect = s->has_cl = s->chunked = false;
+	s->nhost = 0;
+	s->head_bytes = 0;
+	s->remaining = 0;
+	s->llen = 0;
+	s->cr = false;
+}
+
+/* One byte of a head (request line, header fields or trailer fields). */
+static int
+head_byte(struct reqscan *s, unsigned char c, bool trailer)
+{
+	if (++s->head_bytes > s->max_head)
+		return refuse(s, 431, "request header block too large");
+	if (s->cr && c != '\n')
+		return refuse(s, 400, "bare CR in request head");
+	if (c == '\r') {
+		s->cr = true;
+		return 0;
+	}
+	if (c == '\n') {
+		s->cr = false;
+		if (s->llen == 0) {
+			if (s->first)
+				return 0; /* (an empty line before it) */
+			if (trailer)
+				s->state = S_START;
+			else
+				end_head(s);
+			return 0;
+		}
+		if (s->first) {
+			s->first = false;
+			s->connect =
+			    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
+		} else if (header_line(s) != 0)
+			return -1;
+		s->llen = 0;
+		return 0;
+	}
+	if (c == '\0')
+		return refuse(s, 400, "NUL in request head");
+	if ((c < 0x20 && c != '\t') || c == 0x7f)
+		return refuse(s, 400, "control character in request head");
+	if (s->llen == 0 && !s->first && (c == ' ' || c == '\t'))
+		return refuse(s, 400, "obsolete line folding in request head");
+	if (!s->first && s->llen < sizeof s->line &&
+	    memchr(s->line, ':', s->llen) == NULL && c != ':' && !is_tchar(c))
+		return refuse(s, 400, "malformed header name");
+	if (s->llen < sizeof s->line)
+		s->line[s->llen] = (char)c;
+	s->llen++;
+	return 0;
+}
+
+int
+reqscan_feed(struct reqscan *s, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		int h;
+
+		switch (s->state) {
+		case S_ERROR:
+			return -1;
+		case S_PASS:
+			return 0;
+		case S_START:
+			if (c == '\r' || c == '\n')
+				break; /* empty lines between requests */
+			start_request(s);
+			if (head_byte(s, c, false) != 0)
+				return -1;
+			break;
+		case S_HEAD:
+			if (head_byte(s, c, false) != 0)
+				return -1;
+			break;
+		case S_TRAILER:
+			if (head_byte(s, c, true) != 0)
+				return -1;
+			break;
+		case S_BODY: {
+			size_t take = len - i;
+			if (take > s->remaining)
+				take = (size_t)s->remaining;
+			s->remaining -= take;
+			i += take - 1;
+			if (s->remaining == 0)
+				s->state = S_START;
+			break;
+		}
+		case S_CHUNK_SIZE:
+			h = hexval(c);
+			if (h >= 0) {
+				if (++s->ndigits > 15)
+					return refuse(
+					    s, 400, "chunk too large");
+				s->remaining = s->remaining * 16 + (unsigned)h;
+			} else if (s->ndigits > 0 && c == ';')
+				s->state = S_CHUNK_EXT;
+			else if (s->ndigits > 0 && c == '\r')
+				s->state = S_CHUNK_SIZE_LF;
+			else
+				return refuse(s, 400, "bad chunk size");
+			break;
+		case S_CHUNK_EXT:
+			if (c == '\r')
+				s->state = S_CHUNK_SIZE_LF;
+			else if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return refuse(s, 400, "bad chunk extension");
+			break;
+		case S_CHUNK_SIZE_LF:
+			if (c != '\n')
+				return refuse(s, 400, "bad chunk size line");
+			s->ndigits = 0;
+			if (s->remaining == 0) {
+				s->state = S_TRAILER;
+				s->llen = 0;
+				s->first = false;
+				s->cr = false;
+			} else
+				s->state = S_CHUNK_DATA;
+			break;
+		case S_CHUNK_DATA: {
+			size_t take = len - i;
+			if (take > s->remaining)
+				take = (size_t)s->remaining;
+			s->remaining -= take;
+			i += take - 1;
+			if (s->remaining == 0)
+				s->state = S_CHUNK_DATA_CR;
+			break;
+		}
+		case S_CHUNK_DATA_CR:
+			if (c != '\r')
+				return refuse(
+				    s, 400, "chunk not followed by CRLF");
+			s->state = S_CHUNK_DATA_LF;
+			break;
+		case S_CHUNK_DATA_LF:
+			if (c != '\n')
+				return refuse(
+				    s, 400, "chunk not followed by CRLF");
+			s->state = S_CHUNK_SIZE;
+			break;
+		}
+	}
+	return s->state == S_ERROR ? -1 : 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * reqscan: a byte-level scan of what a client sends, run before libevent's
+ * parser sees it, to refuse everything that parser lets through and that
+ * could be framed two ways: NUL, bare CR, obs-fold and control characters
+ * in the head, malformed header names, duplicate or invalid
+ * Content-Length, duplicate Host, Transfer-Encoding other than chunked,
+ * CL with TE, malformed chunk sizes ("0x5", "zz"), and a head over the
+ * size limit.  It follows requests back to back (pipelining) and stops
+ * at a CONNECT (the rest is tunnel data).  Pure: bytes in, verdict out.
+ */
+#ifndef RP_REQSCAN_H
+#define RP_REQSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct reqscan {
+	int state;
+	bool cr; /* the previous byte was CR */
+	bool first; /* on the request line */
+	bool connect; /* the request is a CONNECT */
+	bool has_cl, chunked;
+	unsigned nhost;
+	uint64_t head_bytes, max_head;
+	uint64_t remaining; /* body or chunk bytes left */
+	unsigned ndigits;
+	size_t llen; /* bytes of the current line */
+	char line[96]; /* its start, for the framing headers */
+	int status; /* once refused: 400, 431 or 501 */
+	const char *why;
+};
+
+/* Start scanning a connection; max_head bounds each request head. */
+void reqscan_init(struct reqscan *, uint64_t max_head);
+/*
+ * Scan the next len bytes.  Returns 0, or -1 once the input is refused
+ * (then status and why say how; every later call returns -1 too).
+ */
+int reqscan_feed(struct reqscan *, const char *buf, size_t len);
+/* Is a request head partly received (for the slow-request limit)? */
+bool reqscan_in_head(const struct reqscan *);
+/* Has the connection become a tunnel (nothing more to scan)? */
+bool reqscan_is_tunnel(const struct reqscan *);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * check_reqscan: the raw request scanner.  Each row is a byte stream and
+ * the verdict: accepted, or refused with a status.  Every row is fed
+ * whole, byte by byte, and split at every offset, so a verdict never
+ * depends on how the bytes arrive.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reqscan.h"
+#include "util.h"
+
+#define H "GET http://h/ HTTP/1.1\r\nHost: h\r\n"
+
+static const struct {
+	const char *name;
+	const char *in;
+	size_t len; /* 0: strlen */
+	int status; /* 0: accepted */
+	bool in_head; /* after the input, is a head partly received */
+	bool tunnel;
+} rows[] = {
+    {"plain GET", H "\r\n", 0, 0, false, false},
+    {"two pipelined", H "\r\n" H "\r\n", 0, 0, false, false},
+    {"partial head", H "X-A: b", 0, 0, true, false},
+    {"CL body",
+	"POST http://h/ HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
+	"a\r\n\0b" H "\r\n",
+	86, 0, false, false},
+    {"chunked body",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" H "\r\n",
+	0, 0, false, false},
+    {"chunk ext",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n",
+	0, 0, false, false},
+    {"trailer",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n1\r\na\r\n0\r\nX-T: 1\r\n\r\n",
+	0, 0, false, false},
+    {"empty lines before", "\r\n\r\n" H "\r\n", 0, 0, false, false},
+    {"CONNECT then tunnel bytes",
+	"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\x16\x03\x01\0\0\r", 47,
+	0, false, true},
+    {"bare LF lines", "GET http://h/ HTTP/1.1\nHost: h\n\n", 0, 0, false,
+	false},
+    {"tab in value", H "X-A: a\tb\r\n\r\n", 0, 0, false, false},
+    {"CL and TE",
+	"POST http://h/ HTTP/1.1\r\nContent-Length: 5\r\n"
+	"Transfer-Encoding: chunked\r\n\r\n",
+	0, 400, false, false},
+    {"TE then CL",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\nContent-Length: 5\r\n\r\n",
+	0, 400, false, false},
+    {"two CL",
+	"POST http://h/ HTTP/1.1\r\nContent-Length: 5\r\n"
+	"Content-Length: 5\r\n\r\n",
+	0, 400, false, false},
+    {"CL +5", "POST http://h/ HTTP/1.1\r\nContent-Length: +5\r\n\r\n", 0, 400,
+	false, false},
+    {"CL empty", "POST http://h/ HTTP/1.1\r\nContent-Length:\r\n\r\n", 0, 400,
+	false, false},
+    {"TE gzip",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n"
+	"\r\n",
+	0, 501, false, false},
+    {"TE gzip, chunked",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"gzip, chunked\r\n\r\n",
+	0, 501, false, false},
+    {"two TE",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	"Transfer-Encoding: chunked\r\n\r\n",
+	0, 400, false, false},
+    {"two Host", H "Host: x\r\n\r\n", 0, 400, false, false},
+    {"NUL in value", H "X-A: a\0b\r\n\r\n", sizeof(H) - 1 + 12, 400, false,
+	false},
+    {"bare CR", H "X-A: a\rb\r\n\r\n", 0, 400, false, false},
+    {"control char",
+	H "X-A: a\x01"
+	  "b\r\n\r\n",
+	0, 400, false, false},
+    {"DEL", H "X-A: a\x7f\r\n\r\n", 0, 400, false, false},
+    {"obs-fold", H "X-A: a\r\n b\r\n\r\n", 0, 400, false, false},
+    {"space before colon", H "Transfer-Encoding : chunked\r\n\r\n", 0, 400,
+	false, false},
+    {"no colon", H "Garbage\r\n\r\n", 0, 400, false, false},
+    {"chunk 0x5",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+	0, 400, false, false},
+    {"chunk zz",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\nzz\r\n",
+	0, 400, false, false},
+    {"chunk size empty",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n\r\n",
+	0, 400, false, false},
+    {"chunk without CRLF",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n1\r\nab\r\n",
+	0, 400, false, false},
+    {"chunk too large",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n1000000000000000\r\n",
+	0, 400, false, false},
+    {"bad request after a good one", H "\r\n" H "X: \x01\r\n\r\n", 0, 400,
+	false, false},
+};
+
+static int
+scan(const char *in, size_t len, size_t step, struct reqscan *s)
+{
+	reqscan_init(s, 1024);
+	for (size_t off = 0; off < len; off += step) {
+		size_t n = len - off < step ? len - off : step;
+		if (reqscan_feed(s, in + off, n) != 0)
+			return s->status;
+	}
+	return 0;
+}
+
+START_TEST(test_rows)
+{
+	for (size_t i = 0; i < RP_NELEM(rows); i++) {
+		size_t len = rows[i].len ? rows[i].len : strlen(rows[i].in);
+		struct reqscan s;
+		int got;
+
+		got = scan(rows[i].in, len, len ? len : 1, &s);
+		ck_assert_msg(got == rows[i].status,
+		    "%s: whole: want %d got %d", rows[i].name, rows[i].status,
+		    got);
+		got = scan(rows[i].in, len, 1, &s);
+		ck_assert_msg(got == rows[i].status,
+		    "%s: bytewise: want %d got %d", rows[i].name,
+		    rows[i].status, got);
+		if (got == 0) {
+			ck_assert_msg(reqscan_in_head(&s) == rows[i].in_head,
+			    "%s: in_head", rows[i].name);
+			ck_assert_msg(reqscan_is_tunnel(&s) == rows[i].tunnel,
+			    "%s: tunnel", rows[i].name);
+		}
+		for (size_t cut = 1; cut < len; cut++) {
+			struct reqscan t;
+			reqscan_init(&t, 1024);
+			got = reqscan_feed(&t, rows[i].in, cut) != 0 ? t.status
+			    : reqscan_feed(&t, rows[i].in + cut, len - cut) != 0
+			    ? t.status
+			    : 0;
+			ck_assert_msg(got == rows[i].status,
+			    "%s: split at %zu: want %d got %d", rows[i].name,
+			    cut, rows[i].status, got);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_head_limit)
+{
+	struct reqscan s;
+	char *big = xmalloc(3000);
+
+	memset(big, 'a', 3000);
+	memcpy(big, "GET http://h/", 13);
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, big, 1024), 0);
+	ck_assert_int_eq(reqscan_feed(&s, big, 1), -1);
+	ck_assert_int_eq(s.status, 431);
+	/* the limit is per request: two heads of 600 bytes each pass */
+	reqscan_init(&s, 1024);
+	for (int r = 0; r < 2; r++) {
+		ck_assert_int_eq(
+		    reqscan_feed(&s, "GET http://h/ HTTP/1.1\r\nX: ", 27), 0);
+		ck_assert_int_eq(reqscan_feed(&s, big + 100, 560), 0);
+		ck_assert_int_eq(reqscan_feed(&s, "\r\n\r\n", 4), 0);
+	}
+	/* sticky: nothing is accepted after a refusal */
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, "GET x\r\nA\0", 9), -1);
+	ck_assert_int_eq(reqscan_feed(&s, H "\r\n", sizeof(H) + 1), -1);
+	free(big);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *su = suite_create("reqscan");
+	TCase *tc = tcase_create("reqscan");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_rows);
+	tcase_add_test(tc, test_head_limit);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
