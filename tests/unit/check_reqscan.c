@@ -42,7 +42,7 @@ static const struct {
 	0, 0, false, false},
     {"empty lines before", "\r\n\r\n" H "\r\n", 0, 0, false, false},
     {"CONNECT then tunnel bytes",
-	"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\x16\x03\x01\0\0\r", 47,
+	"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\x16\x03\x01\0\0\r", 45,
 	0, false, true},
     {"bare LF lines", "GET http://h/ HTTP/1.1\nHost: h\n\n", 0, 0, false,
 	false},
