@@ -72,7 +72,10 @@ struct route {
 	struct route_pattern pattern;
 	struct policy policy;
 	struct budget budget; /* mutable: atomic counters */
+	struct route_metrics *metrics; /* set by the server before use */
 };
+
+struct route_metrics;
 
 struct config {
 	char *file; /* as given, or NULL for the built-in defaults */

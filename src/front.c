@@ -16,6 +16,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,8 @@ struct client_conn {
 
 struct front {
 	struct client_conn *bucket[NBUCKETS];
-	unsigned nconns, max_conns;
+	_Atomic unsigned nconns; /* (read by the admin thread) */
+	unsigned max_conns;
 	bool paused;
 };
 

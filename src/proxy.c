@@ -27,6 +27,7 @@
 #include "accesslog.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "front.h"
 #include "proxy.h"
@@ -333,6 +334,17 @@ schedule_retry(struct preq *p, uint64_t delay_ms)
 	evtimer_add(&p->backoff_timer, &tv);
 }
 
+/* Count a decision in the route's metrics. */
+static void
+note_decision(
+    struct preq *p, const struct decision *d, int status, enum fail_kind kind)
+{
+	if (d->retry)
+		metrics_retry(p->route->metrics, status, kind);
+	else if (d->why >= WHY_METHOD)
+		metrics_suppressed(p->route->metrics, d->why);
+}
+
 /* The final failure: 502/504 with Proxy-Status. */
 static void
 reply_failure(struct preq *p, enum fail_kind kind)
@@ -387,6 +399,7 @@ attempt_failed(struct preq *p, enum fail_kind kind)
 		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s",
 		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
 		    fail_kind_token(kind), decision_why_name(d.why));
+	note_decision(p, &d, 0, kind);
 	if (d.retry) {
 		add_reason(p, d.reason);
 		schedule_retry(p, d.delay_ms);
@@ -524,6 +537,7 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 		log_debug("%s %s: attempt %u to %s:%u: %d; %s", p->method,
 		    p->uri, p->attempt, p->up_host, p->up_port, o.status,
 		    decision_why_name(d.why));
+	note_decision(p, &d, o.status, FK_NONE);
 	if (!d.retry)
 		return false;
 	add_reason(p, d.reason);
@@ -1051,6 +1065,8 @@ preq_done(struct preq *p)
 	event_del(&p->backoff_timer);
 	if (p->cevcon != NULL)
 		front_set_closecb(p->cevcon, NULL, NULL, p->w);
+	metrics_request(p->route->metrics, p->status, p->attempt,
+	    util_now_ms() - p->start_ms);
 	if (log_access_enabled()) {
 		memset(&e, 0, sizeof e);
 		e.wall_ms = p->wall_ms;

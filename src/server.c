@@ -5,6 +5,7 @@
  * reload swaps the snapshot; workers pick it up at their next request.
  */
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -22,6 +23,7 @@
 
 #include "front.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "server.h"
 #include "tls.h"
@@ -33,6 +35,9 @@
 #define UPSTREAM_IDLE_TIMEOUT_MS 30000
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker *g_workers;
+static unsigned g_nworkers;
+static struct evhttp *g_admin;
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
@@ -264,6 +269,101 @@ worker_teardown(struct worker *w)
 	free(w->bound);
 }
 
+/* Point every route of a new snapshot at its (lasting) counters. */
+static void
+attach_metrics(struct config *c)
+{
+	c->defaults.metrics = metrics_route(c->defaults.name);
+	for (size_t i = 0; i < c->nroutes; i++)
+		c->routes[i]->metrics = metrics_route(c->routes[i]->name);
+}
+
+static void
+admin_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *type, struct sbuf *body)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", type);
+	evbuffer_add(buf, body->s ? body->s : "", body->len);
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+}
+
+/* GET /metrics, /healthz, /config on [proxy] admin (worker 0's loop). */
+static void
+admin_cb(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	struct sbuf body = {0};
+	size_t n = strcspn(uri, "?");
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		sbuf_puts(&body, "only GET\n");
+		admin_reply(
+		    req, 405, "Method Not Allowed", "text/plain", &body);
+	} else if (n == 8 && strncmp(uri, "/metrics", n) == 0) {
+		struct metrics_gauges g = {0};
+		for (unsigned i = 0; i < g_nworkers; i++) {
+			struct worker *w = &g_workers[i];
+			g.requests_in_flight += atomic_load(&w->active);
+			if (w->front != NULL)
+				g.client_connections += front_connections(w);
+			if (w->pool != NULL) {
+				g.upstream_connections +=
+				    upstream_pool_count(w->pool);
+				g.upstream_connections_created +=
+				    upstream_pool_created(w->pool);
+			}
+		}
+		metrics_render(&g, &body);
+		admin_reply(req, 200, "OK", "text/plain; version=0.0.4", &body);
+	} else if (n == 8 && strncmp(uri, "/healthz", n) == 0) {
+		bool stopping = atomic_load(&g_stopping);
+		sbuf_puts(&body, stopping ? "stopping\n" : "ok\n");
+		admin_reply(req, stopping ? 503 : 200,
+		    stopping ? "Service Unavailable" : "OK", "text/plain",
+		    &body);
+	} else if (n == 7 && strncmp(uri, "/config", n) == 0) {
+		pthread_mutex_lock(&cfg_lock);
+		config_dump(g_cfg, &body);
+		pthread_mutex_unlock(&cfg_lock);
+		admin_reply(req, 200, "OK", "text/plain", &body);
+	} else {
+		sbuf_puts(&body,
+		    "retryproxy admin: /metrics, /healthz, "
+		    "/config\n");
+		admin_reply(req, 404, "Not Found", "text/plain", &body);
+	}
+	sbuf_free(&body);
+}
+
+static int
+admin_start(struct worker *w, const struct config *c)
+{
+	const struct listen_addr *la = &c->proxy.admin;
+	struct evconnlistener *l;
+
+	g_admin = evhttp_new(w->base);
+	evhttp_set_gencb(g_admin, admin_cb, NULL);
+	evhttp_set_allowed_methods(g_admin,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	l = evconnlistener_new_bind(w->base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    64, (const struct sockaddr *)&la->ss, (int)la->sslen);
+	if (l == NULL) {
+		log_warn("cannot listen on admin address %s", la->text);
+		return -1;
+	}
+	evhttp_bind_listener(g_admin, l);
+	log_info("admin endpoints on http://%s/ (metrics, healthz, config)",
+	    la->text);
+	return 0;
+}
+
 static void
 reload(const char *path, const struct config_options *opts)
 {
@@ -277,6 +377,7 @@ reload(const char *path, const struct config_options *opts)
 			log_warnx("reload: %s", errs.v[i]);
 		log_warnx("reload failed: keeping the running configuration");
 		config_errors_free(&errs);
+		metrics_reload(0);
 		return;
 	}
 	if (log_configure(c, &cause) != 0) {
@@ -284,10 +385,13 @@ reload(const char *path, const struct config_options *opts)
 		    "reload: %s: keeping the running configuration", cause);
 		free(cause);
 		config_unref(c);
+		metrics_reload(0);
 		return;
 	}
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
+	attach_metrics(c);
+	metrics_reload(1);
 	pthread_mutex_lock(&cfg_lock);
 	old = g_cfg;
 	g_cfg = c;
@@ -329,7 +433,7 @@ server_run(struct config *c, const char *path,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
+	attach_metrics(c);
 	g_cfg = config_ref(c);
 	nworkers = c->proxy.workers;
 	if (nworkers == 0) {
@@ -337,6 +441,8 @@ server_run(struct config *c, const char *path,
 		nworkers = n > 0 ? (unsigned)n : 1;
 	}
 	workers = xcalloc(nworkers, sizeof *workers);
+	g_workers = workers;
+	g_nworkers = nworkers;
 	for (unsigned i = 0; i < nworkers; i++) {
 		workers[i].id = i;
 		if (worker_setup(&workers[i], c, nworkers) != 0) {
@@ -344,6 +450,8 @@ server_run(struct config *c, const char *path,
 			break;
 		}
 	}
+	if (rc == 0 && c->proxy.admin_on && admin_start(&workers[0], c) != 0)
+		rc = 1;
 	for (unsigned i = 0; rc == 0 && i < nworkers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
 			&workers[i]) != 0) {
@@ -375,11 +483,16 @@ server_run(struct config *c, const char *path,
 		event_active(workers[i].wake, EV_READ, 0);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	if (g_admin != NULL)
+		evhttp_free(g_admin);
+	g_admin = NULL;
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_teardown(&workers[i]);
 	free(workers);
 	config_unref(g_cfg);
 	g_cfg = NULL;
+	g_workers = NULL;
+	metrics_free();
 	log_close();
 	libevent_global_shutdown();
 	return rc;

@@ -25,6 +25,7 @@
 #include "front.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "proxy.h"
 #include "tunnel.h"
@@ -125,6 +126,10 @@ tunnel_free(struct tunnel *t)
 	}
 	if (!t->finished) {
 		t->finished = true;
+		metrics_request(t->route->metrics, t->status, t->attempt,
+		    util_now_ms() - t->start_ms);
+		if (t->established)
+			metrics_tunnel(-1);
 		tunnel_log(t);
 	}
 	stop_attempt(t);
@@ -290,6 +295,7 @@ established(struct tunnel *t)
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	t->established = true; /* (so stop_attempt keeps ubev) */
+	metrics_tunnel(1);
 	stop_attempt(t);
 	t->status = 200;
 	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
@@ -341,6 +347,10 @@ attempt_failed(struct tunnel *t, enum fail_kind kind)
 		log_debug("CONNECT %s: attempt %u failed: %s; %s", t->uri,
 		    t->attempt, fail_kind_token(kind),
 		    decision_why_name(d.why));
+	if (d.retry)
+		metrics_retry(t->route->metrics, 0, kind);
+	else if (d.why >= WHY_METHOD)
+		metrics_suppressed(t->route->metrics, d.why);
 	if (d.retry) {
 		struct timeval tv = rp_tv(d.delay_ms);
 		add_reason(t, d.reason);

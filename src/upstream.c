@@ -10,6 +10,7 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,8 +24,9 @@
 struct upstream_pool {
 	struct event_base *base;
 	struct upstream_conn *idle[NBUCKETS];
-	unsigned nidle, max_idle, open;
-	uint64_t created;
+	unsigned nidle, max_idle;
+	_Atomic unsigned open; /* (read by the admin thread) */
+	_Atomic uint64_t created;
 	uint64_t idle_timeout_ms;
 	struct event *sweep;
 };

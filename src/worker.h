@@ -42,7 +42,7 @@ struct worker {
 	struct event *drain_timer;
 	bool stopping;
 	uint64_t stop_deadline_ms;
-	unsigned active; /* client requests in flight */
+	_Atomic unsigned active; /* client requests in flight (read by admin) */
 	uint64_t rng;
 	struct sbuf line; /* reused for access-log lines */
 	int ready_fd; /* written once the worker is listening */

@@ -1,0 +1,227 @@
+/*
+ * metrics: the registry and the Prometheus text rendering.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static const double bucket_s[METRICS_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct route_metrics *reg;
+static _Atomic uint64_t hist[METRICS_BUCKETS + 1];
+static _Atomic uint64_t hist_sum_ms, hist_count;
+static _Atomic uint64_t reloads_ok, reloads_failed;
+static _Atomic int64_t tunnels;
+
+#define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
+#define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+struct route_metrics *
+metrics_route(const char *name)
+{
+	struct route_metrics *m;
+
+	pthread_mutex_lock(&reg_lock);
+	for (m = reg; m != NULL; m = m->next)
+		if (strcmp(m->route, name) == 0)
+			break;
+	if (m == NULL) {
+		m = xcalloc(1, sizeof *m);
+		m->route = xstrdup(name);
+		m->next = reg;
+		reg = m;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return m;
+}
+
+void
+metrics_request(struct route_metrics *m, int status, unsigned attempts,
+    uint64_t duration_ms)
+{
+	size_t b;
+
+	if (status >= 0 && status < 600)
+		INC(m->requests[status]);
+	atomic_fetch_add_explicit(&m->attempts, attempts, memory_order_relaxed);
+	for (b = 0; b < METRICS_BUCKETS; b++)
+		if ((double)duration_ms <= bucket_s[b] * 1000)
+			break;
+	INC(hist[b]);
+	atomic_fetch_add_explicit(
+	    &hist_sum_ms, duration_ms, memory_order_relaxed);
+	INC(hist_count);
+}
+
+void
+metrics_retry(struct route_metrics *m, int status, enum fail_kind kind)
+{
+	if (status > 0 && status < 600)
+		INC(m->retries[status]);
+	else if ((unsigned)kind < 32)
+		INC(m->retries[600 + kind]);
+}
+
+void
+metrics_suppressed(struct route_metrics *m, enum decision_why why)
+{
+	if ((unsigned)why < 8)
+		INC(m->suppressed[why]);
+}
+
+void
+metrics_reload(int ok)
+{
+	if (ok)
+		INC(reloads_ok);
+	else
+		INC(reloads_failed);
+}
+
+void
+metrics_tunnel(int delta)
+{
+	atomic_fetch_add_explicit(&tunnels, delta, memory_order_relaxed);
+}
+
+/* Label values are route names: escape backslash, quote and newline. */
+static void
+label(struct sbuf *s, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			sbuf_printf(s, "\\%c", *v);
+		else if (*v == '\n')
+			sbuf_puts(s, "\\n");
+		else
+			sbuf_add(s, v, 1);
+	}
+}
+
+static void
+head(struct sbuf *s, const char *name, const char *type, const char *help)
+{
+	sbuf_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void
+metrics_render(const struct metrics_gauges *g, struct sbuf *s)
+{
+	struct route_metrics *m, *all;
+	uint64_t cum = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	all = reg;
+	pthread_mutex_unlock(&reg_lock);
+
+	head(s, "retryproxy_requests_total", "counter",
+	    "Client requests by route and final status.");
+	for (m = all; m != NULL; m = m->next)
+		for (int c = 0; c < 600; c++)
+			if (GET(m->requests[c]) > 0) {
+				sbuf_puts(
+				    s, "retryproxy_requests_total{route=\"");
+				label(s, m->route);
+				sbuf_printf(s, "\",code=\"%d\"} %llu\n", c,
+				    (unsigned long long)GET(m->requests[c]));
+			}
+	head(s, "retryproxy_attempts_total", "counter",
+	    "Upstream attempts by route.");
+	for (m = all; m != NULL; m = m->next) {
+		sbuf_puts(s, "retryproxy_attempts_total{route=\"");
+		label(s, m->route);
+		sbuf_printf(
+		    s, "\"} %llu\n", (unsigned long long)GET(m->attempts));
+	}
+	head(s, "retryproxy_retries_total", "counter",
+	    "Retries by route and the reason of the retried outcome.");
+	for (m = all; m != NULL; m = m->next)
+		for (int r = 0; r < METRICS_REASONS; r++) {
+			if (GET(m->retries[r]) == 0)
+				continue;
+			sbuf_puts(s, "retryproxy_retries_total{route=\"");
+			label(s, m->route);
+			if (r < 600)
+				sbuf_printf(s, "\",reason=\"%d\"}", r);
+			else
+				sbuf_printf(s, "\",reason=\"%s\"}",
+				    fail_kind_reason(
+					(enum fail_kind)(r - 600)));
+			sbuf_printf(s, " %llu\n",
+			    (unsigned long long)GET(m->retries[r]));
+		}
+	head(s, "retryproxy_retries_suppressed_total", "counter",
+	    "Retries not taken although the outcome was retryable.");
+	for (m = all; m != NULL; m = m->next) {
+		static const enum decision_why whys[] = {
+		    WHY_BUDGET, WHY_DEADLINE, WHY_METHOD, WHY_RETRY_AFTER};
+		for (size_t i = 0; i < RP_NELEM(whys); i++) {
+			sbuf_puts(
+			    s, "retryproxy_retries_suppressed_total{route=\"");
+			label(s, m->route);
+			sbuf_printf(s, "\",why=\"%s\"} %llu\n",
+			    decision_why_name(whys[i]),
+			    (unsigned long long)GET(m->suppressed[whys[i]]));
+		}
+	}
+	head(s, "retryproxy_request_duration_seconds", "histogram",
+	    "Time from a client request's arrival to its final outcome.");
+	for (size_t b = 0; b < METRICS_BUCKETS; b++) {
+		cum += GET(hist[b]);
+		sbuf_printf(s,
+		    "retryproxy_request_duration_seconds_bucket{le=\"%g\"} "
+		    "%llu\n",
+		    bucket_s[b], (unsigned long long)cum);
+	}
+	cum += GET(hist[METRICS_BUCKETS]);
+	sbuf_printf(s,
+	    "retryproxy_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "retryproxy_request_duration_seconds_sum %.3f\n"
+	    "retryproxy_request_duration_seconds_count %llu\n",
+	    (unsigned long long)cum, (double)GET(hist_sum_ms) / 1000.0,
+	    (unsigned long long)GET(hist_count));
+	head(s, "retryproxy_client_connections", "gauge",
+	    "Client connections open.");
+	sbuf_printf(s, "retryproxy_client_connections %llu\n",
+	    (unsigned long long)g->client_connections);
+	head(s, "retryproxy_requests_in_flight", "gauge",
+	    "Client requests and tunnels being served.");
+	sbuf_printf(s, "retryproxy_requests_in_flight %llu\n",
+	    (unsigned long long)g->requests_in_flight);
+	head(s, "retryproxy_tunnels", "gauge", "CONNECT tunnels open.");
+	sbuf_printf(s, "retryproxy_tunnels %lld\n", (long long)GET(tunnels));
+	head(s, "retryproxy_upstream_connections", "gauge",
+	    "Upstream connections open (idle and busy).");
+	sbuf_printf(s, "retryproxy_upstream_connections %llu\n",
+	    (unsigned long long)g->upstream_connections);
+	head(s, "retryproxy_upstream_connections_created_total", "counter",
+	    "Upstream connections opened.");
+	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",
+	    (unsigned long long)g->upstream_connections_created);
+	head(s, "retryproxy_config_reloads_total", "counter",
+	    "Configuration reloads by result.");
+	sbuf_printf(s,
+	    "retryproxy_config_reloads_total{result=\"success\"} %llu\n"
+	    "retryproxy_config_reloads_total{result=\"failure\"} %llu\n",
+	    (unsigned long long)GET(reloads_ok),
+	    (unsigned long long)GET(reloads_failed));
+}
+
+void
+metrics_free(void)
+{
+	struct route_metrics *m, *next;
+
+	pthread_mutex_lock(&reg_lock);
+	for (m = reg; m != NULL; m = next) {
+		next = m->next;
+		free(m->route);
+		free(m);
+	}
+	reg = NULL;
+	pthread_mutex_unlock(&reg_lock);
+}

@@ -1,0 +1,53 @@
+/*
+ * metrics: counters for the admin /metrics endpoint, in Prometheus text
+ * format.  Counters are C11 atomics updated by every worker without a
+ * lock; per-route counters live in a registry keyed by route name, so
+ * they survive a reload.  Pure: no libevent.
+ */
+#ifndef RP_METRICS_H
+#define RP_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "util.h"
+
+#define METRICS_REASONS (600 + 32) /* statuses, then fail kinds */
+#define METRICS_BUCKETS 14
+
+struct route_metrics {
+	char *route;
+	_Atomic uint64_t requests[600]; /* by final status */
+	_Atomic uint64_t attempts;
+	_Atomic uint64_t retries[METRICS_REASONS];
+	_Atomic uint64_t suppressed[8]; /* by enum decision_why */
+	struct route_metrics *next;
+};
+
+/* The counters of a route (created on first use; never freed). */
+struct route_metrics *metrics_route(const char *name);
+
+void metrics_request(struct route_metrics *, int status, unsigned attempts,
+    uint64_t duration_ms);
+/* A retry taken: reason is a status (> 0) or a fail kind. */
+void metrics_retry(struct route_metrics *, int status, enum fail_kind);
+/* A retry suppressed (budget, deadline, method, retry_after). */
+void metrics_suppressed(struct route_metrics *, enum decision_why);
+void metrics_reload(int ok);
+void metrics_tunnel(int delta);
+
+/* Gauges sampled at scrape time, from the workers. */
+struct metrics_gauges {
+	uint64_t client_connections;
+	uint64_t upstream_connections;
+	uint64_t upstream_connections_created;
+	uint64_t requests_in_flight;
+};
+
+/* The whole exposition. */
+void metrics_render(const struct metrics_gauges *, struct sbuf *);
+/* Free the registry (at exit, for leak checkers). */
+void metrics_free(void);
+
+#endif
