@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 #include "upstream.h"
@@ -38,6 +39,7 @@ static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *g_workers;
 static unsigned g_nworkers;
 static struct evhttp *g_admin;
+static int g_activated; /* sockets passed by systemd */
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
@@ -114,6 +116,17 @@ drain_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void worker_apply_limits(struct worker *, const struct config *);
+static int worker_bind(struct worker *, const struct config *);
+
+static void
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	atomic_store(&w->heartbeat_ms, util_now_ms());
+}
+
 /* The main thread asks: stop accepting, finish, exit the loop. */
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -121,11 +134,20 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	struct timeval tv = {0, 50000};
 
-	if (!atomic_load(&g_stopping) || w->stopping)
+	if (w->stopping)
 		return;
+	if (!atomic_load(&g_stopping)) {
+		/* a reload: take the new snapshot's limits and listeners */
+		struct config *c = worker_config(w);
+		worker_apply_limits(w, c);
+		worker_bind(w, c);
+		return;
+	}
 	w->stopping = true;
-	for (size_t i = 0; i < w->nbound; i++)
+	for (size_t i = 0; i < w->nbound; i++) {
 		evhttp_del_accept_socket(w->http, w->bound[i]);
+		free(w->bound_text[i]);
+	}
 	w->nbound = 0;
 	w->stop_deadline_ms =
 	    util_now_ms() + worker_config(w)->proxy.shutdown_timeout_ms;
@@ -166,10 +188,95 @@ probe_bind(const struct listen_addr *la)
 	return 0;
 }
 
+/* The evhttp limits that come from [proxy] (at start and on reload). */
+static void
+worker_apply_limits(struct worker *w, const struct config *c)
+{
+	struct timeval tv = rp_tv(c->proxy.client_timeout_ms);
+
+	/* reqscan enforces max_header_size (431); evhttp's is a backstop */
+	evhttp_set_max_headers_size(
+	    w->http, (ev_ssize_t)c->proxy.max_header_size * 2 + 4096);
+	evhttp_set_max_body_size(
+	    w->http, (ev_ssize_t)c->proxy.max_request_body);
+	evhttp_set_timeout_tv(w->http, &tv);
+}
+
+/*
+ * Listen on exactly the addresses of c (or on the sockets systemd
+ * passed): bind the new ones, drop the ones no longer listed.
+ */
+static int
+worker_bind(struct worker *w, const struct config *c)
+{
+	size_t i, j, n = 0;
+
+	if (g_activated > 0) {
+		if (w->nbound > 0)
+			return 0;
+		w->bound = xcalloc((size_t)g_activated, sizeof *w->bound);
+		w->bound_text =
+		    xcalloc((size_t)g_activated, sizeof *w->bound_text);
+		for (int fd = 3; fd < 3 + g_activated; fd++) {
+			int d = dup(fd);
+			struct evhttp_bound_socket *b = d < 0
+			    ? NULL
+			    : evhttp_accept_socket_with_handle(w->http, d);
+			if (b == NULL) {
+				log_warn(
+				    "cannot accept on inherited socket %d", fd);
+				return -1;
+			}
+			w->bound_text[w->nbound] = xasprintf("fd %d", fd);
+			w->bound[w->nbound++] = b;
+		}
+		return 0;
+	}
+	/* drop what the config no longer lists */
+	for (i = 0; i < w->nbound; i++) {
+		for (j = 0; j < c->proxy.nlisten; j++)
+			if (strcmp(w->bound_text[i], c->proxy.listen[j].text) ==
+			    0)
+				break;
+		if (j == c->proxy.nlisten) {
+			evhttp_del_accept_socket(w->http, w->bound[i]);
+			free(w->bound_text[i]);
+		} else {
+			w->bound[n] = w->bound[i];
+			w->bound_text[n++] = w->bound_text[i];
+		}
+	}
+	w->nbound = n;
+	w->bound =
+	    xrealloc(w->bound, (n + c->proxy.nlisten) * sizeof *w->bound);
+	w->bound_text = xrealloc(
+	    w->bound_text, (n + c->proxy.nlisten) * sizeof *w->bound_text);
+	/* bind what is new */
+	for (j = 0; j < c->proxy.nlisten; j++) {
+		const struct listen_addr *la = &c->proxy.listen[j];
+		struct evconnlistener *l;
+		for (i = 0; i < n; i++)
+			if (strcmp(w->bound_text[i], la->text) == 0)
+				break;
+		if (i < n)
+			continue;
+		l = evconnlistener_new_bind(w->base, NULL, NULL,
+		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+		    1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
+		if (l == NULL) {
+			log_warn("cannot listen on %s", la->text);
+			return -1;
+		}
+		w->bound_text[w->nbound] = xstrdup(la->text);
+		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
+	}
+	return 0;
+}
+
 static int
 worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 {
-	struct timeval tv;
 	uint64_t seed;
 	const char *resolv;
 
@@ -208,14 +315,7 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(w->http, NULL);
-	/* reqscan enforces max_header_size (431); evhttp's limit is a backstop */
-	evhttp_set_max_headers_size(
-	    w->http, (ev_ssize_t)c->proxy.max_header_size * 2 + 4096);
-	evhttp_set_max_body_size(
-	    w->http, (ev_ssize_t)c->proxy.max_request_body);
-	tv.tv_sec = (time_t)(c->proxy.client_timeout_ms / 1000);
-	tv.tv_usec = (suseconds_t)(c->proxy.client_timeout_ms % 1000 * 1000);
-	evhttp_set_timeout_tv(w->http, &tv);
+	worker_apply_limits(w, c);
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, proxy_request_cb, w);
 	front_init(w, (c->proxy.max_connections + nworkers - 1) / nworkers);
@@ -223,26 +323,19 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
 	event_add(w->wake, NULL);
+	atomic_store(&w->heartbeat_ms, util_now_ms());
+	if (sdnotify_watchdog_ms() > 0) {
+		struct timeval hb = rp_tv(sdnotify_watchdog_ms() / 4);
+		w->heartbeat =
+		    event_new(w->base, -1, EV_PERSIST, heartbeat_cb, w);
+		event_add(w->heartbeat, &hb);
+	}
 	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		seed = util_now_ms() ^ (uint64_t)(uintptr_t)w;
 	w->rng = seed | 1;
 	w->cfg = config_ref(g_cfg);
 	w->cfg_gen = atomic_load(&g_gen);
-	w->bound = xcalloc(c->proxy.nlisten, sizeof *w->bound);
-	for (size_t i = 0; i < c->proxy.nlisten; i++) {
-		const struct listen_addr *la = &c->proxy.listen[i];
-		struct evconnlistener *l =
-		    evconnlistener_new_bind(w->base, NULL, NULL,
-			LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
-			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-			1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
-		if (l == NULL) {
-			log_warn("cannot listen on %s", la->text);
-			return -1;
-		}
-		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
-	}
-	return 0;
+	return worker_bind(w, c);
 }
 
 static void
@@ -259,6 +352,8 @@ worker_teardown(struct worker *w)
 		event_free(w->drain_timer);
 	if (w->wake != NULL)
 		event_free(w->wake);
+	if (w->heartbeat != NULL)
+		event_free(w->heartbeat);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->base != NULL)
@@ -266,6 +361,9 @@ worker_teardown(struct worker *w)
 	config_unref(w->cfg);
 	tls_ctx_free(w->tls_ctx);
 	sbuf_free(&w->line);
+	for (size_t i = 0; i < w->nbound; i++)
+		free(w->bound_text[i]);
+	free(w->bound_text);
 	free(w->bound);
 }
 
@@ -388,6 +486,21 @@ reload(const char *path, const struct config_options *opts)
 		metrics_reload(0);
 		return;
 	}
+	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++) {
+		const struct listen_addr *la = &c->proxy.listen[i];
+		bool had = false;
+		for (size_t j = 0; j < g_cfg->proxy.nlisten; j++)
+			had |=
+			    strcmp(g_cfg->proxy.listen[j].text, la->text) == 0;
+		if (!had && probe_bind(la) != 0) {
+			log_warn("reload: cannot listen on %s: keeping the "
+				 "running configuration",
+			    la->text);
+			config_unref(c);
+			metrics_reload(0);
+			return;
+		}
+	}
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
 	attach_metrics(c);
@@ -398,7 +511,51 @@ reload(const char *path, const struct config_options *opts)
 	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
 	pthread_mutex_unlock(&cfg_lock);
 	config_unref(old);
+	for (unsigned i = 0; i < g_nworkers; i++)
+		event_active(g_workers[i].wake, EV_READ, 0);
 	log_info("configuration reloaded from %s", path ? path : "defaults");
+}
+
+/* Are all workers' loops turning (for the systemd watchdog)? */
+static bool
+workers_alive(uint64_t limit_ms)
+{
+	uint64_t now = util_now_ms();
+
+	for (unsigned i = 0; i < g_nworkers; i++)
+		if (now - atomic_load(&g_workers[i].heartbeat_ms) > limit_ms)
+			return false;
+	return true;
+}
+
+/* The main thread: signals, and the watchdog when systemd wants one. */
+static void
+main_loop(sigset_t *set, const char *path, const struct config_options *opts)
+{
+	uint64_t wd = sdnotify_watchdog_ms();
+	struct timespec ts;
+	int sig;
+
+	ts.tv_sec = (time_t)(wd / 2 / 1000);
+	ts.tv_nsec = (long)(wd / 2 % 1000) * 1000000;
+	for (;;) {
+		if (wd > 0) {
+			sig = sigtimedwait(set, NULL, &ts);
+			if (workers_alive(wd / 2))
+				sdnotify("WATCHDOG=1");
+			if (sig < 0)
+				continue;
+		} else if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			sdnotify("RELOADING=1");
+			reload(path, opts);
+			sdnotify("READY=1");
+		} else if (sig == SIGUSR1)
+			log_reopen();
+		else
+			return;
+	}
 }
 
 int
@@ -409,7 +566,7 @@ server_run(struct config *c, const char *path,
 	unsigned nworkers, started = 0;
 	sigset_t set;
 	char *cause = NULL;
-	int sig, rc = 0;
+	int rc = 0;
 
 	log_init(verbose);
 	if (log_configure(c, &cause) != 0) {
@@ -419,7 +576,8 @@ server_run(struct config *c, const char *path,
 	}
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
-	for (size_t i = 0; i < c->proxy.nlisten; i++)
+	g_activated = sdnotify_listen_fds();
+	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++)
 		if (probe_bind(&c->proxy.listen[i]) != 0) {
 			log_warn(
 			    "cannot listen on %s", c->proxy.listen[i].text);
@@ -461,22 +619,23 @@ server_run(struct config *c, const char *path,
 		}
 		started++;
 	}
+	for (int fd = 3; fd < 3 + g_activated; fd++)
+		close(fd); /* every worker holds its own dup */
 	if (rc == 0) {
-		log_info("listening on %s%s (%u worker%s)",
-		    c->proxy.listen[0].text,
-		    c->proxy.nlisten > 1 ? ", ..." : "", nworkers,
-		    nworkers == 1 ? "" : "s");
-		for (;;) {
-			if (sigwait(&set, &sig) != 0)
-				continue;
-			if (sig == SIGHUP)
-				reload(path, opts);
-			else if (sig == SIGUSR1)
-				log_reopen();
-			else
-				break;
-		}
+		if (g_activated > 0)
+			log_info("listening on %d socket%s from systemd (%u "
+				 "worker%s)",
+			    g_activated, g_activated == 1 ? "" : "s", nworkers,
+			    nworkers == 1 ? "" : "s");
+		else
+			log_info("listening on %s%s (%u worker%s)",
+			    c->proxy.listen[0].text,
+			    c->proxy.nlisten > 1 ? ", ..." : "", nworkers,
+			    nworkers == 1 ? "" : "s");
+		sdnotify("READY=1\nSTATUS=serving");
+		main_loop(&set, path, opts);
 		log_info("stopping: finishing requests in flight");
+		sdnotify("STOPPING=1");
 	}
 	atomic_store(&g_stopping, 1);
 	for (unsigned i = 0; i < started; i++)

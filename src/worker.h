@@ -31,6 +31,7 @@ struct worker {
 	struct evdns_base *dns;
 	struct evhttp *http;
 	struct evhttp_bound_socket **bound;
+	char **bound_text; /* the address of each, to rebind on reload */
 	size_t nbound;
 	struct upstream_pool *pool;
 	struct front *front;
@@ -40,6 +41,8 @@ struct worker {
 	unsigned tls_gen;
 	struct event *wake; /* activated by the main thread */
 	struct event *drain_timer;
+	struct event *heartbeat;
+	_Atomic uint64_t heartbeat_ms; /* for the systemd watchdog */
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	_Atomic unsigned active; /* client requests in flight (read by admin) */

@@ -1,0 +1,662 @@
+"""HTTPS: CONNECT tunnels and TLS origination (SPEC sections 2 and 4).
+
+- CONNECT host:port: connect_ports, the connect retried under the route's
+  policy, "200 Connection established", bytes both ways with backpressure,
+  half-close and the client_timeout idle limit; the access log line.
+- TLS origination: `tls = yes` routes and https:// absolute-form targets,
+  verified against `[tls] trust` (SNI, host name / IP SAN); `verify = no`.
+
+The TLS origin is the scripted upstream.Upstream with each accepted
+connection wrapped in a server-side ssl socket (TLSUpstream below); the
+plain TCP origins behind tunnels are the small TcpServer below.  Test
+certificates (a CA, leaves, an untrusted self-signed one) are made with the
+openssl command line once per module.
+"""
+
+import hashlib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import types
+import urllib.request
+
+import pytest
+
+from clients import RawConn, clean_env, curl, request
+from harness import describe, section, unused_port_socket
+from upstream import Upstream, pattern_chunks, pattern_sha256
+
+MiB = 1024 * 1024
+BIG = 200 * MiB
+RSS_LIMIT = 64 * MiB
+ORIGIN_CN = "retryproxy-test-origin"
+CA_CN = "retryproxy test CA"
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
+                                reason="openssl command line tool not found")
+
+
+# ---- certificates -----------------------------------------------------------
+def _openssl(*args, cwd):
+    p = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=30)
+    if p.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)}: {p.stderr.decode(errors='replace')}")
+
+
+def _leaf(d, name, cn, san):
+    """A leaf certificate for `san`, signed by the test CA."""
+    ext = d / f"{name}.ext"
+    ext.write_text("basicConstraints = critical, CA:FALSE\n"
+                   "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                   "extendedKeyUsage = serverAuth\n"
+                   "subjectKeyIdentifier = hash\n"
+                   "authorityKeyIdentifier = keyid, issuer\n"
+                   f"subjectAltName = {san}\n")
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+             "-subj", f"/CN={cn}", cwd=d)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "3", "-sha256", "-extfile", f"{name}.ext",
+             "-out", f"{name}.pem", cwd=d)
+    return str(d / f"{name}.pem"), str(d / f"{name}.key")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-sha256",
+             "-subj", f"/CN={CA_CN}",
+             "-addext", "basicConstraints = critical, CA:TRUE",
+             "-addext", "keyUsage = critical, keyCertSign, cRLSign", cwd=d)
+    good = _leaf(d, "leaf", ORIGIN_CN, "DNS:localhost, IP:127.0.0.1")
+    dnsonly = _leaf(d, "dnsonly", ORIGIN_CN + "-dnsonly", "DNS:localhost")
+    # Untrusted: self-signed, otherwise a perfectly good certificate for localhost.
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", "bad.key", "-out", "bad.pem", "-days", "3", "-sha256",
+             "-subj", "/CN=localhost",
+             "-addext", "subjectAltName = DNS:localhost, IP:127.0.0.1", cwd=d)
+    return types.SimpleNamespace(ca=str(d / "ca.pem"), good=good, dnsonly=dnsonly,
+                                 bad=(str(d / "bad.pem"), str(d / "bad.key")))
+
+
+def server_ctx(pair):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*pair)
+    return ctx
+
+
+# ---- origins ----------------------------------------------------------------
+class TLSUpstream(Upstream):
+    """The scripted upstream, speaking HTTP over TLS on every connection."""
+
+    def __init__(self, ctx, host="127.0.0.1", name="tls-upstream"):
+        super().__init__(host, name=name)
+        self.ctx = ctx
+        self.handshakes = 0        # handshakes begun (= TCP connections)
+        self.handshakes_ok = 0
+        self.tls_errors = []       # server-side handshake failures
+
+    @property
+    def url(self):
+        return f"https://{self.authority}"
+
+    def _serve(self, conn, cid):
+        with self._cond:
+            self.handshakes += 1
+            self._cond.notify_all()
+        s = None
+        try:
+            conn.settimeout(10)
+            s = self.ctx.wrap_socket(conn, server_side=True,
+                                     do_handshake_on_connect=False)
+            s.do_handshake()
+            s.settimeout(30)
+        except (ssl.SSLError, OSError) as e:
+            with self._cond:
+                self.tls_errors.append(repr(e))
+                self._conns.pop(cid, None)
+                self._cond.notify_all()
+            for x in (s, conn):
+                try:
+                    if x is not None:
+                        x.close()
+                except OSError:
+                    pass
+            return
+        with self._cond:
+            self.handshakes_ok += 1
+            self._conns[cid] = s   # so stop() shuts the right socket down
+            self._cond.notify_all()
+        super()._serve(s, cid)
+
+    def describe(self):
+        return (f"{self.name} {self.authority}: {self.handshakes} handshakes, "
+                f"{self.handshakes_ok} ok, tls errors {self.tls_errors}")
+
+
+class TcpServer:
+    """A plain TCP server on 127.0.0.1; handler(conn, server) per connection."""
+
+    def __init__(self, handler, name="tcp"):
+        self.handler = handler
+        self.name = name
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.cond = threading.Condition()
+        self.connections = 0
+        self.conns = []
+        self.errors = []
+        self.notes = {}            # what handlers saw, for the test to read
+        self.stopping = threading.Event()
+        self.threads = []
+
+    @property
+    def authority(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        self.lsock.listen(64)
+        t = threading.Thread(target=self._accept, name=f"{self.name}-accept", daemon=True)
+        self.threads.append(t)
+        t.start()
+        return self
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                self.lsock.settimeout(0.05)
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            with self.cond:
+                self.connections += 1
+                self.conns.append(conn)
+                self.cond.notify_all()
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _run(self, conn):
+        try:
+            self.handler(conn, self)
+        except OSError:
+            pass
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(repr(e))
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def note(self, key, value):
+        with self.cond:
+            self.notes[key] = value
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout):
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+    def stop(self):
+        self.stopping.set()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        with self.cond:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            t.join(3)
+
+
+def recv_until_eof(conn, srv=None, key=None):
+    data = bytearray()
+    while True:
+        b = conn.recv(65536)
+        if not b:
+            break
+        data += b
+    if srv is not None and key:
+        srv.note(key, bytes(data))
+    return bytes(data)
+
+
+def bulk_handler(n):
+    """Wait for b"GO\\n", then write n pattern bytes and close."""
+    def handler(conn, srv):
+        got = b""
+        while not got.endswith(b"GO\n"):
+            b = conn.recv(16)
+            if not b:
+                return
+            got += b
+        buf = bytearray()
+        sent = 0
+        for c in pattern_chunks(n):
+            buf += c
+            if len(buf) >= MiB:
+                conn.sendall(buf)
+                sent += len(buf)
+                buf.clear()
+        if buf:
+            conn.sendall(buf)
+            sent += len(buf)
+        srv.note("sent", sent)
+        conn.shutdown(socket.SHUT_WR)
+        recv_until_eof(conn)
+    return handler
+
+
+def echo_after_eof_handler(conn, srv):
+    """Read until the peer's FIN, then answer b"echo:" + data and close."""
+    data = recv_until_eof(conn, srv, "received")
+    conn.sendall(b"echo:" + data)
+    srv.note("replied", True)
+    conn.shutdown(socket.SHUT_WR)
+
+
+def silent_handler(conn, srv):
+    """Say nothing; note when the peer closes."""
+    recv_until_eof(conn)
+    srv.note("peer_closed", time.monotonic())
+
+
+def not_tls_handler(conn, srv):
+    """A plain HTTP server answering whatever arrives (a ClientHello) with 400."""
+    conn.settimeout(5)
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                 b"Connection: close\r\n\r\n")
+    conn.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def servers():
+    """Register origins to stop (and check) at teardown.  List this fixture
+    before `proxy` in a test's arguments so the daemon stops first."""
+    made = []
+
+    def add(srv):
+        made.append(srv)
+        return srv
+
+    yield add
+    errors = []
+    for s in reversed(made):
+        s.stop()
+        if s.errors:
+            errors.append(f"{s.name}: {s.errors}")
+    if errors:
+        raise AssertionError("origin thread errors: " + "; ".join(errors))
+
+
+def tls_origin(servers, pair, name="tls-origin"):
+    return servers(TLSUpstream(server_ctx(pair), name=name)).start()
+
+
+# ---- clients ------------------------------------------------------------------
+def open_tunnel(px, authority, timeout=10.0, extra=b""):
+    """Send CONNECT authority on a fresh connection; (RawConn, head Response)."""
+    c = RawConn(px.addr, timeout=timeout)
+    c.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+           f"User-Agent: retryproxy-itest\r\n\r\n".encode() + extra)
+    r = c.read_head("CONNECT")
+    return c, r
+
+
+def read_error_body(c, r, timeout=2.0):
+    """Read the body of a refused CONNECT; r.complete says whether it ended
+    where its framing says (no Content-Length: at the close the
+    "Connection: close" header announces) within `timeout`."""
+    if r.status and r.status != 200:
+        c.sock.settimeout(timeout)
+        r.body = b"".join(c.body_iter(r))
+    return r
+
+
+def assert_delimited(r, why):
+    assert r.complete, (why + "\nthe error response did not end: no Content-Length, "
+                        "and the connection was not closed despite 'Connection: close'")
+
+
+def tunnel_recv(c, n=1 << 20):
+    """Bytes from the tunnel: what read_head buffered first; b"" at EOF."""
+    if c.buf:
+        data = bytes(c.buf)
+        c.buf.clear()
+        return data
+    return c.sock.recv(n)
+
+
+def run_curl(args, env=None, timeout=15):
+    exe = shutil.which("curl")
+    if exe is None:
+        pytest.skip("curl not installed")
+    p = subprocess.run([exe, "-sS", "-v", "--max-time", str(timeout), *args],
+                       env=env or clean_env(), capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=timeout + 5)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def connect_log(px, authority, timeout=3.0):
+    return px.wait_log(lambda e: e.get("method") == "CONNECT" and e.get("url") == authority,
+                       timeout)
+
+
+def any_star():
+    return "connect_ports = *"
+
+
+BODY = os.urandom(150000)
+
+
+# ---- 1. curl through a tunnel ----------------------------------------------
+def test_curl_https_through_tunnel(certs, servers, proxy):
+    origin = tls_origin(servers, certs.good)
+    origin.script("/path", [{"status": 200, "body": BODY}])
+    px = proxy("", proxy_lines=any_star())
+    authority = f"localhost:{origin.port}"
+    rc, out, err = run_curl(["--cacert", certs.ca, "-x", px.url,
+                             f"https://{authority}/path"])
+    why = describe(origin, px) + "\n" + origin.describe() + "\ncurl stderr:\n" + err
+    assert rc == 0, why
+    assert out == BODY, why + f"\nbody {len(out)} bytes, want {len(BODY)}"
+    # curl verified the origin's own certificate (issued by the test CA)
+    assert f"CN={ORIGIN_CN}" in err and f"CN={CA_CN}" in err, why
+    assert "200 Connection established" in err, why
+    assert origin.count("/path") == 1 and origin.handshakes_ok == 1, why
+    h = origin.hits("/path")[0]
+    assert h.target == "/path" and h.header("Host") == authority, why
+    e = connect_log(px, authority)
+    assert e["status"] == 200 and e["attempts"] == 1, why
+    assert e["bytes"] > len(BODY), why      # the TLS records carrying the body
+    assert e["bytes_in"] > 0, why
+
+
+# ---- 2. HTTPS_PROXY with curl, urllib through the tunnel ---------------------
+def test_https_proxy_env_curl_and_urllib(certs, servers, proxy):
+    origin = tls_origin(servers, certs.good)
+    origin.script("/env", [{"status": 200, "body": b"via-env\n"}])
+    origin.script("/urllib", [{"status": 200, "body": b"via-urllib\n"}])
+    px = proxy("", proxy_lines=any_star())
+    authority = f"localhost:{origin.port}"
+
+    rc, out, err = run_curl(["--cacert", certs.ca, f"https://{authority}/env"],
+                            env=clean_env(HTTPS_PROXY=px.url))
+    why = describe(origin, px) + "\n" + origin.describe() + "\ncurl stderr:\n" + err
+    assert rc == 0 and out == b"via-env\n", why
+    assert "200 Connection established" in err, why    # it went through the proxy
+
+    ctx = ssl.create_default_context(cafile=certs.ca)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"https": px.url}),
+        urllib.request.HTTPSHandler(context=ctx))
+    with opener.open(f"https://{authority}/urllib", timeout=10) as resp:
+        status, body = resp.status, resp.read()
+    why = describe(origin, px) + "\n" + origin.describe()
+    assert status == 200 and body == b"via-urllib\n", why
+    entries = px.wait_log(lambda e: e.get("method") == "CONNECT", n=2)
+    assert all(e["url"] == authority and e["status"] == 200 and e["bytes"] > 0
+               and e["bytes_in"] > 0 for e in entries), why
+    assert origin.handshakes_ok == 2, why
+
+
+# ---- 3. CONNECT retries ---------------------------------------------------------
+def test_connect_retried_until_port_listens(servers, make_upstream, proxy):
+    up = make_upstream(start=False)        # bound, not listening: refused
+    up.script("/t", [{"status": 200, "body": b"late listener\n"}])
+    px = proxy(section(f"route 127.0.0.1:{up.port}", attempts=5, start_timeout="200ms"),
+               proxy_lines=any_star())
+    timer = threading.Timer(0.3, up.start)
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        c, r = open_tunnel(px, up.authority)
+    finally:
+        timer.cancel()
+    elapsed = time.monotonic() - t0
+    with c:
+        why = describe(up, px, read_error_body(c, r)) + f"\nelapsed {elapsed:.3f}s"
+        assert r.status == 200 and r.reason == "Connection established", why
+        assert r.version == "HTTP/1.1", why
+        assert elapsed >= 0.3, why                       # it did wait for the listener
+        # bytes flow: an HTTP exchange inside the tunnel
+        c.send(b"GET /t HTTP/1.1\r\nHost: tunnel\r\nConnection: close\r\n\r\n")
+        inner = c.read_response()
+        assert inner.status == 200 and inner.body == b"late listener\n", why + repr(inner)
+    e = connect_log(px, up.authority)
+    why = describe(up, px)
+    assert e["status"] == 200 and 2 <= e["attempts"] <= 5, why
+    assert e["retries"] == ["refused"] * (e["attempts"] - 1), why
+    assert e["bytes_in"] > 0 and e["bytes"] >= len(inner.body), why
+
+
+def test_connect_always_refused_502(proxy):
+    s = unused_port_socket()
+    port = s.getsockname()[1]
+    try:
+        px = proxy(section("default", start_timeout="50ms"), proxy_lines=any_star())
+        c, r = open_tunnel(px, f"127.0.0.1:{port}")
+        with c:
+            read_error_body(c, r)
+        why = describe(proxy=px, response=r)
+        assert r.status == 502, why
+        ps = r.header("Proxy-Status") or ""
+        assert "error=connection_refused" in ps and 'details="3 attempts"' in ps, why
+        e = connect_log(px, f"127.0.0.1:{port}")
+        assert e["status"] == 502 and e["attempts"] == 3, why
+        assert r.body.startswith(b"retryproxy: 3 attempts"), why
+        assert_delimited(r, why)
+    finally:
+        s.close()
+
+
+# ---- 4. connect_ports -----------------------------------------------------------
+@pytest.mark.parametrize("lines", ["", "connect_ports = 443, 8443"],
+                         ids=["default_443", "listed"])
+def test_connect_port_not_allowed_403(servers, proxy, lines):
+    srv = servers(TcpServer(silent_handler, name="never")).start()
+    px = proxy("", proxy_lines=lines)
+    c, r = open_tunnel(px, srv.authority)
+    with c:
+        read_error_body(c, r)
+    why = describe(proxy=px, response=r)
+    assert r.status == 403, why
+    assert "error=http_request_denied" in (r.header("Proxy-Status") or ""), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 403, why
+    # nothing reached the origin (a connect would have been made by now)
+    assert not srv.wait(lambda: srv.connections > 0, 0.3), why + f"\n{srv.connections} conns"
+    assert_delimited(r, why)
+
+
+# ---- 5. TLS origination -----------------------------------------------------
+def test_tls_origination(certs, servers, proxy):
+    origin = tls_origin(servers, certs.good)
+    origin.script("/x", [{"status": 200, "body": BODY}])
+    origin.script("/r", ["503", "200"])
+    origin.script("/abs", [{"status": 200, "body": b"absolute https\n"}])
+    origin.script("/ip", [{"status": 200, "body": b"ip san\n"}])
+    authority = f"localhost:{origin.port}"
+    px = proxy(section("tls", trust=certs.ca)
+               + section(f"route {authority}", tls=True, start_timeout="50ms"))
+
+    r = curl(f"http://{authority}/x", proxy_url=px.url)
+    if r is None:
+        pytest.skip("curl not installed")
+    why = describe(origin, px) + "\n" + origin.describe() + "\n" + r.stderr
+    assert r.returncode == 0 and r.status == 200, why
+    assert r.body == BODY, why + f"\nbody {len(r.body)} bytes"
+    assert origin.count("/x") == 1 and origin.hits("/x")[0].target == "/x", why
+
+    r = request(px.addr, "GET", f"http://{authority}/r")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"status=200 hit=2\n", why
+    assert origin.count("/r") == 2, why
+    e = px.log_for("/r")
+    assert e["attempts"] == 2 and e["retries"] == ["503"], why
+
+    # https:// absolute form, raw over a socket: TLS whatever the route says
+    r = request(px.addr, "GET", f"https://{authority}/abs")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"absolute https\n", why
+    # ... also with no route at all, verified against the IP SAN
+    r = request(px.addr, "GET", f"https://127.0.0.1:{origin.port}/ip")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"ip san\n", why
+    assert origin.tls_errors == [], why
+
+
+# ---- 6. certificates that do not verify ---------------------------------------
+def test_untrusted_certificate_final_502_then_verify_no(certs, servers, proxy):
+    origin = tls_origin(servers, certs.bad, name="self-signed")
+    authority = f"localhost:{origin.port}"
+    px = proxy(section("tls", trust=certs.ca)
+               + section(f"route {authority}", tls=True, start_timeout="50ms"))
+    r = request(px.addr, "GET", f"http://{authority}/x")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 502, why
+    ps = r.header("Proxy-Status") or ""
+    assert "error=tls_certificate_error" in ps and 'details="1 attempt"' in ps, why
+    assert origin.handshakes == 1, why
+    assert not origin.wait_connections(2, timeout=0.3), why   # no retry follows
+    assert origin.count() == 0, why
+    e = px.log_for("/x")
+    assert e["status"] == 502 and e["attempts"] == 1, why
+
+    px2 = proxy(section("tls", trust=certs.ca)
+                + section(f"route {authority}", tls=True, verify=False))
+    r = request(px2.addr, "GET", f"http://{authority}/x")
+    why = describe(origin, px2, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", why
+
+
+def test_name_mismatch_final_502(certs, servers, proxy):
+    origin = tls_origin(servers, certs.dnsonly, name="dns-only")   # DNS:localhost only
+    px = proxy(section("tls", trust=certs.ca)
+               + section(f"route 127.0.0.1:{origin.port}", tls=True, start_timeout="50ms")
+               + section(f"route localhost:{origin.port}", tls=True))
+    r = request(px.addr, "GET", f"http://127.0.0.1:{origin.port}/ip")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 502, why
+    ps = r.header("Proxy-Status") or ""
+    assert "error=tls_certificate_error" in ps and 'details="1 attempt"' in ps, why
+    assert origin.handshakes == 1 and origin.count() == 0, why
+    # the same certificate is fine for the name it carries
+    r = request(px.addr, "GET", f"http://localhost:{origin.port}/name")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", why
+    assert origin.handshakes == 2, why
+
+
+# ---- 7. a server that does not speak TLS ---------------------------------------
+def test_non_tls_server_tls_protocol_error(certs, servers, proxy):
+    srv = servers(TcpServer(not_tls_handler, name="plain-http")).start()
+    px = proxy(section("tls", trust=certs.ca)
+               + section(f"route 127.0.0.1:{srv.port}", tls=True, start_timeout="50ms"))
+    r = request(px.addr, "GET", f"http://127.0.0.1:{srv.port}/x")
+    why = describe(proxy=px, response=r) + f"\n{srv.connections} connections"
+    assert r.status == 502, why
+    ps = r.header("Proxy-Status") or ""
+    assert "error=tls_protocol_error" in ps, why
+    # retried like a connect failure: all 3 attempts, each a new connection
+    assert 'details="3 attempts"' in ps and srv.connections == 3, why
+
+
+# ---- 8. a big download through a tunnel -----------------------------------------
+def test_tunnel_200mib_bounded_memory(servers, proxy):
+    srv = servers(TcpServer(bulk_handler(BIG), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star())
+    c, r = open_tunnel(px, srv.authority, timeout=30)
+    h = hashlib.sha256()
+    total = 0
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"GO\n")
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            h.update(data)
+            total += len(data)
+    why = describe(proxy=px) + f"\nreceived {total} bytes, server notes {srv.notes}"
+    assert total == BIG and h.hexdigest() == pattern_sha256(BIG), why
+    if not px.sanitized():
+        hwm = px.vmhwm()
+        assert hwm < RSS_LIMIT, f"daemon VmHWM {hwm / MiB:.1f} MiB >= 64 MiB\n" + why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == 3, why
+    assert BIG <= e["bytes"] <= BIG + 64, why
+
+
+# ---- 9. half-close -----------------------------------------------------------
+def test_tunnel_half_close(servers, proxy):
+    srv = servers(TcpServer(echo_after_eof_handler, name="echo")).start()
+    px = proxy("", proxy_lines=any_star())
+    msg = b"half-close please\n" * 100
+    c, r = open_tunnel(px, srv.authority)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(msg)
+        c.sock.shutdown(socket.SHUT_WR)
+        reply = bytearray()
+        closed = False
+        while True:
+            try:
+                data = tunnel_recv(c)
+            except socket.timeout:
+                break
+            if not data:
+                closed = True
+                break
+            reply += data
+    why = describe(proxy=px) + f"\nreply {len(reply)} bytes, closed {closed}, notes {srv.notes}"
+    assert srv.notes.get("received") == msg, why     # the FIN reached the origin
+    assert bytes(reply) == b"echo:" + msg, why        # its answer came back after it
+    assert closed, why                                # then the tunnel closed
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200, why
+    assert e["bytes_in"] == len(msg) and e["bytes"] == len(msg) + 5, why
+
+
+# ---- 10. idle limit -----------------------------------------------------------
+def test_tunnel_idle_timeout(servers, proxy):
+    srv = servers(TcpServer(silent_handler, name="silent")).start()
+    px = proxy("", proxy_lines=any_star() + "\nclient_timeout = 1s")
+    c, r = open_tunnel(px, srv.authority, timeout=5)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        t0 = time.monotonic()
+        c.sock.settimeout(5)
+        try:
+            data = tunnel_recv(c)
+            outcome = "eof" if not data else f"data {data!r}"
+        except socket.timeout:
+            outcome = "timeout"
+        except ConnectionResetError:
+            outcome = "reset"
+        elapsed = time.monotonic() - t0
+    why = describe(proxy=px) + f"\noutcome {outcome} after {elapsed:.2f}s"
+    assert outcome in ("eof", "reset"), why
+    assert 0.8 <= elapsed <= 3.0, why
+    # the origin side was closed too
+    assert srv.wait(lambda: "peer_closed" in srv.notes, 2.0), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200, why
