@@ -364,8 +364,11 @@ front_set_closecb(struct evhttp_connection *evcon,
 	struct client_conn *cc =
 	    lookup(w, evhttp_connection_get_bufferevent(evcon));
 
-	if (cc == NULL)
+	if (cc == NULL) {
+		/* not a front connection (an intercepted tunnel's inside) */
+		evhttp_connection_set_closecb(evcon, cb, arg);
 		return;
+	}
 	if (!cc->attached) {
 		cc->evcon = evcon;
 		cc->attached = true;

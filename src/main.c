@@ -37,6 +37,7 @@ usage(FILE *f)
 	    "  -l, --listen ADDR:PORT   listen here instead of [proxy] listen\n"
 	    "  -t, --check-config       validate, print the effective settings, exit\n"
 	    "      --explain METHOD URL show the route, policy and delay schedule\n"
+	    "      --make-ca DIR        create an interception CA in DIR (ca.pem, ca.key)\n"
 	    "  -v, --verbose            more logging (repeat for debug)\n"
 	    "  -V, --version            print the version\n"
 	    "  -h, --help               this help\n",
@@ -72,6 +73,29 @@ load(const char *path, bool path_given, const struct config_options *opts)
 	return c;
 }
 
+/* --make-ca DIR: the interception CA, and how to use and trust it. */
+static int
+make_ca(const char *dir)
+{
+	char *cause = NULL;
+
+	if (tls_make_ca(dir, &cause) != 0) {
+		fprintf(stderr, "retryproxy: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	printf("created %s/ca.pem (certificate) and %s/ca.key (key, mode "
+	       "0600)\n\n"
+	       "use it in the config:\n"
+	       "  [tls]\n  ca_cert = %s/ca.pem\n  ca_key = %s/ca.key\n"
+	       "and set intercept = yes on the routes to intercept.\n\n"
+	       "trust it on Debian (clients that use the system store):\n"
+	       "  cp %s/ca.pem /usr/local/share/ca-certificates/"
+	       "retryproxy.crt && update-ca-certificates\n",
+	    dir, dir, dir, dir, dir);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,6 +104,7 @@ main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"check-config", no_argument, NULL, 't'},
 	    {"explain", required_argument, NULL, 'E'},
+	    {"make-ca", required_argument, NULL, 'M'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -115,6 +140,8 @@ main(int argc, char **argv)
 			}
 			explain_url = argv[optind++];
 			break;
+		case 'M':
+			return make_ca(optarg);
 		case 'v':
 			verbose++;
 			break;

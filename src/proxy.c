@@ -57,7 +57,8 @@ struct preq {
 	uint64_t start_ms, wall_ms;
 	struct http_url url;
 	char *target; /* origin-form target sent upstream */
-	const char *uri; /* as the client sent it (for the log) */
+	const char *uri; /* absolute URL, for the log */
+	char *uri_owned; /* when we built it (intercepted tunnels) */
 
 	/* the attempt in flight */
 	const char *up_host; /* origin of this attempt */
@@ -1096,6 +1097,7 @@ preq_free(struct preq *p)
 	}
 	preq_done(p);
 	free(p->target);
+	free(p->uri_owned);
 	config_unref(p->cfg);
 	worker_request_done(p->w);
 	free(p);
@@ -1120,19 +1122,18 @@ proxy_client_name(struct evhttp_connection *evcon, char *buf, size_t len)
 	    addr ? addr : "-", port);
 }
 
-void
-proxy_request_cb(struct evhttp_request *creq, void *arg)
+/*
+ * Start proxying one request whose absolute URL is uri (the client's own
+ * request-target, or, for an intercepted tunnel, one we built: owned is
+ * then that string, freed with the request).
+ */
+static void
+proxy_start(
+    struct worker *w, struct evhttp_request *creq, const char *uri, char *owned)
 {
-	struct worker *w = arg;
-	struct preq *p;
+	struct preq *p = xcalloc(1, sizeof *p);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
 	const char *cause, *xra;
-
-	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT) {
-		tunnel_start(w, creq);
-		return;
-	}
-	p = xcalloc(1, sizeof *p);
 
 	p->w = w;
 	p->creq = creq;
@@ -1142,7 +1143,8 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	p->wall_ms = util_wall_ms();
 	p->cmd = evhttp_request_get_command(creq);
 	p->method = cmd_name(p->cmd);
-	p->uri = evhttp_request_get_uri(creq);
+	p->uri = uri;
+	p->uri_owned = owned;
 	p->route = &p->cfg->defaults;
 	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
 	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
@@ -1154,7 +1156,7 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	creq->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_remove_header(in, "Proxy-Connection");
 
-	if (!proxy_client_allowed(p->cfg, p->cevcon)) {
+	if (owned == NULL && !proxy_client_allowed(p->cfg, p->cevcon)) {
 		refuse(p, 403, "Forbidden", "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
@@ -1194,4 +1196,33 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
 	watch_client(p);
 	start_attempt(p);
+}
+
+void
+proxy_request_cb(struct evhttp_request *creq, void *arg)
+{
+	struct worker *w = arg;
+
+	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT)
+		tunnel_start(w, creq);
+	else
+		proxy_start(w, creq, evhttp_request_get_uri(creq), NULL);
+}
+
+void
+proxy_request_intercepted(struct evhttp_request *creq, struct worker *w,
+    const char *host, int ipv6, unsigned port)
+{
+	const char *path = evhttp_request_get_uri(creq);
+	char *uri;
+
+	if (path[0] != '/') {
+		proxy_reply_text(creq, 400, "Bad Request", NULL, 1,
+		    "retryproxy: expected an origin-form request inside the "
+		    "tunnel\n");
+		return;
+	}
+	uri = xasprintf("https://%s%s%s:%u%s", ipv6 ? "[" : "", host,
+	    ipv6 ? "]" : "", port, path);
+	proxy_start(w, creq, uri, uri);
 }

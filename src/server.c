@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "front.h"
+#include "intercept.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -307,6 +308,7 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	if (w->dns == NULL)
 		return -1;
 	evdns_base_set_option(w->dns, "randomize-case:", "0");
+	intercept_init(w, c);
 	w->http = evhttp_new(w->base);
 	if (w->http == NULL)
 		return -1;
@@ -343,6 +345,7 @@ worker_teardown(struct worker *w)
 {
 	if (w->http != NULL)
 		evhttp_free(w->http); /* ends requests still in flight */
+	intercept_free(w);
 	if (w->front != NULL)
 		front_free(w);
 	if (w->base != NULL)

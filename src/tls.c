@@ -8,6 +8,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
 #include <string.h>
 #include <stdio.h>
 
@@ -154,4 +160,249 @@ const char *
 tls_verify_error_string(int err)
 {
 	return X509_verify_cert_error_string(err);
+}
+
+/* ---- interception ---------------------------------------------------- */
+
+#define MITM_CACHE 256
+
+struct mitm_leaf {
+	char name[256];
+	X509 *cert;
+	uint64_t used;
+};
+
+struct tls_mitm {
+	SSL_CTX *ctx;
+	X509 *ca;
+	EVP_PKEY *ca_key;
+	EVP_PKEY *leaf_key;
+	struct mitm_leaf cache[MITM_CACHE];
+	uint64_t tick;
+	const char *(*fallback)(SSL *, void *);
+	void *arg;
+};
+
+static EVP_PKEY *
+ec_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static int
+add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, issuer, cert, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (ext == NULL)
+		return -1;
+	X509_add_ext(cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	return 0;
+}
+
+static void
+random_serial(X509 *cert)
+{
+	BIGNUM *bn = BN_new();
+
+	BN_rand(bn, 120, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));
+	BN_free(bn);
+}
+
+/* A leaf for name (a host name or an IP literal), signed by the CA. */
+static X509 *
+mint(struct tls_mitm *m, const char *name)
+{
+	X509 *cert = X509_new();
+	unsigned char ip[16];
+	bool is_ip = inet_pton(AF_INET, name, ip) == 1 ||
+	    inet_pton(AF_INET6, name, ip) == 1;
+	char san[300];
+
+	X509_set_version(cert, 2);
+	random_serial(cert);
+	X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(cert), 7L * 24 * 3600);
+	X509_set_pubkey(cert, m->leaf_key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN",
+	    MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+	X509_set_issuer_name(cert, X509_get_subject_name(m->ca));
+	snprintf(san, sizeof san, "%s:%s", is_ip ? "IP" : "DNS", name);
+	if (add_ext(cert, m->ca, NID_subject_alt_name, san) != 0 ||
+	    add_ext(cert, m->ca, NID_basic_constraints, "critical,CA:FALSE") !=
+		0 ||
+	    add_ext(cert, m->ca, NID_key_usage, "critical,digitalSignature") !=
+		0 ||
+	    add_ext(cert, m->ca, NID_ext_key_usage, "serverAuth") != 0 ||
+	    add_ext(cert, m->ca, NID_subject_key_identifier, "hash") != 0 ||
+	    add_ext(cert, m->ca, NID_authority_key_identifier, "keyid") != 0 ||
+	    X509_sign(cert, m->ca_key, EVP_sha256()) == 0) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+static X509 *
+leaf_for(struct tls_mitm *m, const char *name)
+{
+	struct mitm_leaf *slot = &m->cache[0];
+
+	for (size_t i = 0; i < MITM_CACHE; i++) {
+		if (m->cache[i].cert != NULL &&
+		    strcmp(m->cache[i].name, name) == 0) {
+			m->cache[i].used = ++m->tick;
+			return m->cache[i].cert;
+		}
+		if (m->cache[i].used < slot->used)
+			slot = &m->cache[i];
+	}
+	/* not cached: replace the least recently used */
+	X509_free(slot->cert);
+	slot->cert = mint(m, name);
+	snprintf(slot->name, sizeof slot->name, "%s", name);
+	slot->used = ++m->tick;
+	return slot->cert;
+}
+
+static int
+mitm_cert_cb(SSL *ssl, void *arg)
+{
+	struct tls_mitm *m = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	X509 *leaf;
+
+	if (name == NULL && m->fallback != NULL)
+		name = m->fallback(ssl, m->arg);
+	if (name == NULL || strlen(name) >= 256)
+		return 0;
+	leaf = leaf_for(m, name);
+	if (leaf == NULL || SSL_use_certificate(ssl, leaf) != 1 ||
+	    SSL_use_PrivateKey(ssl, m->leaf_key) != 1 ||
+	    SSL_add1_chain_cert(ssl, m->ca) != 1)
+		return 0;
+	return 1;
+}
+
+struct tls_mitm *
+tls_mitm_new(const char *ca_cert, const char *ca_key,
+    const char *(*fallback)(SSL *, void *), void *arg, char **cause)
+{
+	struct tls_mitm *m = xcalloc(1, sizeof *m);
+	FILE *f;
+
+	if ((f = fopen(ca_cert, "r")) != NULL) {
+		m->ca = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if ((f = fopen(ca_key, "r")) != NULL) {
+		m->ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	m->leaf_key = ec_key();
+	m->ctx = SSL_CTX_new(TLS_server_method());
+	if (m->ca == NULL || m->ca_key == NULL || m->leaf_key == NULL ||
+	    m->ctx == NULL) {
+		*cause = ssl_cause("cannot set up interception with", ca_cert);
+		tls_mitm_free(m);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(m->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_cert_cb(m->ctx, mitm_cert_cb, m);
+	m->fallback = fallback;
+	m->arg = arg;
+	return m;
+}
+
+void
+tls_mitm_free(struct tls_mitm *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < MITM_CACHE; i++)
+		X509_free(m->cache[i].cert);
+	SSL_CTX_free(m->ctx);
+	X509_free(m->ca);
+	EVP_PKEY_free(m->ca_key);
+	EVP_PKEY_free(m->leaf_key);
+	free(m);
+}
+
+SSL *
+tls_mitm_ssl(struct tls_mitm *m)
+{
+	return SSL_new(m->ctx);
+}
+
+int
+tls_make_ca(const char *dir, char **cause)
+{
+	char *certp = xasprintf("%s/ca.pem", dir);
+	char *keyp = xasprintf("%s/ca.key", dir);
+	EVP_PKEY *key = ec_key();
+	X509 *cert = X509_new();
+	FILE *f = NULL;
+	int fd, rc = -1;
+
+	if (key == NULL || cert == NULL) {
+		*cause = ssl_cause("cannot generate a key", "");
+		goto out;
+	}
+	X509_set_version(cert, 2);
+	random_serial(cert);
+	X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 24 * 3600);
+	X509_set_pubkey(cert, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN",
+	    MBSTRING_ASC, (const unsigned char *)"retryproxy interception CA",
+	    -1, -1, 0);
+	X509_set_issuer_name(cert, X509_get_subject_name(cert));
+	if (add_ext(cert, cert, NID_basic_constraints,
+		"critical,CA:TRUE,pathlen:0") != 0 ||
+	    add_ext(cert, cert, NID_key_usage,
+		"critical,keyCertSign,cRLSign") != 0 ||
+	    add_ext(cert, cert, NID_subject_key_identifier, "hash") != 0 ||
+	    X509_sign(cert, key, EVP_sha256()) == 0) {
+		*cause = ssl_cause("cannot make the CA certificate", "");
+		goto out;
+	}
+	fd = open(keyp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
+		*cause =
+		    xasprintf("cannot create %s: %s", keyp, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    fclose(f) != 0) {
+		f = NULL;
+		*cause = xasprintf("cannot write %s", keyp);
+		goto out;
+	}
+	fd = open(certp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
+		*cause =
+		    xasprintf("cannot create %s: %s", certp, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (PEM_write_X509(f, cert) != 1 || fclose(f) != 0) {
+		*cause = xasprintf("cannot write %s", certp);
+		goto out;
+	}
+	rc = 0;
+out:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	free(certp);
+	free(keyp);
+	return rc;
 }

@@ -33,3 +33,24 @@ struct ssl_st *tls_client_ssl(
     struct ssl_ctx_st *, const char *host, bool verify, int *verify_err);
 /* Describe an X509_V_ERR code. */
 const char *tls_verify_error_string(int err);
+
+/* ---- interception ---- */
+struct tls_mitm;
+
+/*
+ * Load the interception CA and make a server context that mints, on each
+ * handshake, a leaf certificate for the name the client asked for (SNI),
+ * or for fallback(ssl, arg) when it sent none.  Leaves share one EC key
+ * and are cached (bounded).  NULL with *cause on error.
+ */
+struct tls_mitm *tls_mitm_new(const char *ca_cert, const char *ca_key,
+    const char *(*fallback)(struct ssl_st *, void *), void *arg, char **cause);
+void tls_mitm_free(struct tls_mitm *);
+/* A server-side SSL for one intercepted connection. */
+struct ssl_st *tls_mitm_ssl(struct tls_mitm *);
+
+/*
+ * Create an interception CA in dir: ca.pem (the certificate, to trust)
+ * and ca.key (mode 0600).  Returns 0, or -1 with *cause.
+ */
+int tls_make_ca(const char *dir, char **cause);

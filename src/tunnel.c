@@ -24,6 +24,7 @@
 #include "accesslog.h"
 #include "front.h"
 #include "http.h"
+#include "intercept.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -52,6 +53,8 @@ struct tunnel {
 	struct event attempt_timer, backoff_timer, idle_timer;
 	bool connecting, established, finished, free_pending;
 	bool c_eof, u_eof;
+	bool intercepting; /* spliced into the interception server */
+	unsigned mitm_token;
 	unsigned busy;
 	uint64_t bytes_down, bytes_up;
 	int status;
@@ -142,6 +145,8 @@ tunnel_free(struct tunnel *t)
 		front_set_closecb(t->cevcon, NULL, NULL, t->w);
 		evhttp_connection_free(t->cevcon);
 	}
+	if (t->intercepting)
+		intercept_forget(t->w, t->mitm_token);
 	config_unref(t->cfg);
 	worker_request_done(t->w);
 	free(t);
@@ -168,29 +173,52 @@ client_early_event_cb(struct bufferevent *bev, short what, void *arg)
 		tunnel_free(t);
 }
 
-/* Answer the CONNECT with an error; evhttp keeps the connection. */
+static void
+reply_written_cb(struct bufferevent *bev, void *arg)
+{
+	struct tunnel *t = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		tunnel_free(t); /* closes the connection */
+}
+
+static void
+reply_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	tunnel_free(arg);
+}
+
+/*
+ * Answer the CONNECT with an error, then close.  Written by hand: evhttp
+ * never closes a CONNECT connection and sends such a reply without a
+ * length, which would leave the client waiting.
+ */
 static void
 tunnel_reply(struct tunnel *t, int status, const char *reason,
     const char *token, const char *body)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(t->cevcon);
-	char ps[160];
+	struct evbuffer *out = bufferevent_get_output(t->cbev);
+	char ps[160] = "";
 
 	t->status = status;
 	t->error = token;
 	stop_attempt(t);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	front_set_closecb(t->cevcon, NULL, NULL, t->w);
-	t->cevcon = NULL; /* evhttp owns it again */
 	if (token != NULL && t->attempt > 0)
 		snprintf(ps, sizeof ps,
-		    "retryproxy; error=%s; details=\"%u attempt%s\"", token,
-		    t->attempt, t->attempt == 1 ? "" : "s");
+		    "Proxy-Status: retryproxy; error=%s; details=\"%u "
+		    "attempt%s\"\r\n",
+		    token, t->attempt, t->attempt == 1 ? "" : "s");
 	else if (token != NULL)
-		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
-	proxy_reply_text(
-	    t->creq, status, reason, token ? ps : NULL, true, body);
-	tunnel_free(t);
+		snprintf(ps, sizeof ps,
+		    "Proxy-Status: retryproxy; error=%s\r\n", token);
+	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
+	bufferevent_setcb(t->cbev, NULL, reply_written_cb, reply_event_cb, t);
+	bufferevent_disable(t->cbev, EV_READ);
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    status, reason, ps, strlen(body), body);
+	bufferevent_enable(t->cbev, EV_WRITE);
 }
 
 /* ---- splicing ------------------------------------------------------- */
@@ -479,6 +507,18 @@ tunnel_attempt(struct tunnel *t)
 	tv = rp_tv(ms);
 	evtimer_add(&t->attempt_timer, &tv);
 	t->connecting = true;
+	if (t->intercepting) {
+		/* our own interception server: nothing to resolve */
+		intercept_forget(t->w, t->mitm_token);
+		t->ubev = intercept_connect(t->w, t->target.host,
+		    t->target.port, t->target.host_is_ipv6, &t->mitm_token);
+		if (t->ubev == NULL) {
+			attempt_failed(t, FK_CONNECTION_REFUSED);
+			return;
+		}
+		bufferevent_setcb(t->ubev, NULL, NULL, upstream_event_cb, t);
+		return;
+	}
 	snprintf(tmp, sizeof tmp, t->target.host_is_ipv6 ? "[%s]:%u" : "%s:%u",
 	    t->target.host, t->target.port);
 	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss, &len) ==
@@ -545,6 +585,15 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 	}
 	t->route = config_match(t->cfg, t->target.host, t->target.port, "");
 	t->pol = &t->route->policy;
+	if (t->pol->intercept) {
+		if (intercept_ready(w))
+			t->intercepting = true;
+		else
+			log_warnx("CONNECT %s: intercept = yes, but "
+				  "interception is not set up (see the start "
+				  "log): tunnelling",
+			    t->uri);
+	}
 	t->max_attempts = policy_effective_attempts(t->pol,
 	    evhttp_find_header(
 		evhttp_request_get_input_headers(creq), "X-Retry-Attempts"));

@@ -22,6 +22,7 @@ struct evhttp;
 struct evhttp_bound_socket;
 struct upstream_pool;
 struct front;
+struct intercept;
 struct ssl_ctx_st;
 
 struct worker {
@@ -35,6 +36,7 @@ struct worker {
 	size_t nbound;
 	struct upstream_pool *pool;
 	struct front *front;
+	struct intercept *intercept; /* NULL unless a route intercepts */
 	struct config *cfg; /* this worker's reference to the snapshot */
 	unsigned cfg_gen;
 	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */

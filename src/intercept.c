@@ -1,0 +1,248 @@
+/*
+ * intercept: the per-worker interception server and the map from inner
+ * connection (its source port) to the CONNECT target.
+ */
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "intercept.h"
+#include "log.h"
+#include "proxy.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+#define NBUCKETS 256
+
+struct mitm_entry {
+	unsigned port; /* the inner connection's source port */
+	char host[256];
+	bool ipv6;
+	unsigned target_port;
+	struct mitm_entry *next;
+};
+
+struct intercept {
+	struct tls_mitm *mitm;
+	struct evhttp *http;
+	struct sockaddr_in addr;
+	struct mitm_entry *map[NBUCKETS];
+};
+
+static struct mitm_entry *
+lookup(struct worker *w, unsigned port)
+{
+	struct mitm_entry *e;
+
+	if (w->intercept == NULL)
+		return NULL;
+	for (e = w->intercept->map[port % NBUCKETS]; e != NULL; e = e->next)
+		if (e->port == port)
+			return e;
+	return NULL;
+}
+
+/* The source port of a connection to the interception server. */
+static unsigned
+peer_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+
+	if (getpeername(fd, (struct sockaddr *)&sin, &len) != 0)
+		return 0;
+	return ntohs(sin.sin_port);
+}
+
+/* A client that sent no SNI gets a certificate for the CONNECT host. */
+static const char *
+fallback_name(SSL *ssl, void *arg)
+{
+	struct mitm_entry *e = lookup(arg, peer_port(SSL_get_fd(ssl)));
+
+	return e != NULL ? e->host : NULL;
+}
+
+static struct bufferevent *
+new_conn_cb(struct event_base *base, void *arg)
+{
+	struct worker *w = arg;
+	SSL *ssl = tls_mitm_ssl(w->intercept->mitm);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
+/* A request inside an intercepted tunnel: proxy it to https://host:port. */
+static void
+request_cb(struct evhttp_request *req, void *arg)
+{
+	struct worker *w = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	struct mitm_entry *e = lookup(w, peer_port(bufferevent_getfd(bev)));
+
+	if (e == NULL) {
+		proxy_reply_text(req, 502, "Bad Gateway", NULL, 1,
+		    "retryproxy: intercepted connection without a target\n");
+		return;
+	}
+	proxy_request_intercepted(req, w, e->host, e->ipv6, e->target_port);
+}
+
+int
+intercept_init(struct worker *w, const struct config *c)
+{
+	struct intercept *ic;
+	struct evconnlistener *l;
+	socklen_t len;
+	char *cause = NULL;
+	struct timeval tv = rp_tv(c->proxy.client_timeout_ms);
+
+	if (!c->any_intercept || c->tls.ca_cert == NULL)
+		return 0;
+	ic = xcalloc(1, sizeof *ic);
+	w->intercept = ic;
+	ic->mitm = tls_mitm_new(
+	    c->tls.ca_cert, c->tls.ca_key, fallback_name, w, &cause);
+	if (ic->mitm == NULL) {
+		log_warnx("interception disabled: %s", cause);
+		free(cause);
+		intercept_free(w);
+		return -1;
+	}
+	ic->addr.sin_family = AF_INET;
+	ic->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = evconnlistener_new_bind(w->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+	    (struct sockaddr *)&ic->addr, sizeof ic->addr);
+	len = sizeof ic->addr;
+	if (l == NULL ||
+	    getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ic->addr,
+		&len) != 0) {
+		log_warn("interception disabled: no loopback listener");
+		if (l != NULL)
+			evconnlistener_free(l);
+		intercept_free(w);
+		return -1;
+	}
+	ic->http = evhttp_new(w->base);
+	evhttp_set_allowed_methods(ic->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(ic->http, NULL);
+	evhttp_set_max_headers_size(
+	    ic->http, (ev_ssize_t)c->proxy.max_header_size);
+	evhttp_set_max_body_size(
+	    ic->http, (ev_ssize_t)c->proxy.max_request_body);
+	evhttp_set_timeout_tv(ic->http, &tv);
+	evhttp_set_bevcb(ic->http, new_conn_cb, w);
+	evhttp_set_gencb(ic->http, request_cb, w);
+	evhttp_bind_listener(ic->http, l);
+	return 0;
+}
+
+void
+intercept_free(struct worker *w)
+{
+	struct intercept *ic = w->intercept;
+
+	if (ic == NULL)
+		return;
+	if (ic->http != NULL)
+		evhttp_free(ic->http);
+	tls_mitm_free(ic->mitm);
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct mitm_entry *e, *next;
+		for (e = ic->map[b]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(ic);
+	w->intercept = NULL;
+}
+
+bool
+intercept_ready(const struct worker *w)
+{
+	return w->intercept != NULL && w->intercept->http != NULL;
+}
+
+struct bufferevent *
+intercept_connect(struct worker *w, const char *host, unsigned port, bool ipv6,
+    unsigned *token)
+{
+	struct intercept *ic = w->intercept;
+	struct sockaddr_in local = {0};
+	socklen_t len = sizeof local;
+	struct mitm_entry *e;
+	struct bufferevent *bev;
+	int fd;
+
+	/* bind first, so the map knows the port before the server sees it */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	local.sin_family = AF_INET;
+	local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 ||
+	    bind(fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &len) != 0) {
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	e = xcalloc(1, sizeof *e);
+	e->port = ntohs(local.sin_port);
+	snprintf(e->host, sizeof e->host, "%s", host);
+	e->ipv6 = ipv6;
+	e->target_port = port;
+	e->next = ic->map[e->port % NBUCKETS];
+	ic->map[e->port % NBUCKETS] = e;
+	*token = e->port;
+	bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL ||
+	    bufferevent_socket_connect(
+		bev, (struct sockaddr *)&ic->addr, sizeof ic->addr) != 0) {
+		if (bev != NULL)
+			bufferevent_free(bev);
+		else
+			close(fd);
+		intercept_forget(w, *token);
+		return NULL;
+	}
+	return bev;
+}
+
+void
+intercept_forget(struct worker *w, unsigned token)
+{
+	struct mitm_entry **pp, *e;
+
+	if (w->intercept == NULL)
+		return;
+	for (pp = &w->intercept->map[token % NBUCKETS]; (e = *pp) != NULL;
+	     pp = &e->next)
+		if (e->port == token) {
+			*pp = e->next;
+			free(e);
+			return;
+		}
+}
