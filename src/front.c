@@ -15,6 +15,8 @@
 #include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -130,6 +132,12 @@ attach(struct client_conn *cc)
 		return false;
 	cc->evcon = arg;
 	cc->attached = true;
+	{
+		/* replies go out whole: never wait for an ACK (Nagle) */
+		int one = 1;
+		setsockopt(bufferevent_getfd(cc->bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof one);
+	}
 	evhttp_connection_set_closecb(cc->evcon, conn_closed_cb, cc);
 	return true;
 }

@@ -86,8 +86,7 @@ new_conn_cb(struct event_base *base, void *arg)
 	if (ssl == NULL)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
 /* A request inside an intercepted tunnel: proxy it to https://host:port. */

@@ -18,6 +18,7 @@
 #include <event2/http_struct.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -797,6 +798,14 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	if (info->n_added == 0 || p->sent)
 		return;
 	p->sent = true;
+	if (p->uc != NULL && !p->uc->nodelay) {
+		/* requests go out whole: never wait for an ACK (Nagle) */
+		int one = 1;
+		p->uc->nodelay = true;
+		setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(
+			       p->uc->evcon)),
+		    IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 	/* (removing an entry from inside its callback is allowed) */
 	evbuffer_remove_cb_entry(buf, p->sent_cbe);
 	p->sent_cbe = NULL;
@@ -1194,7 +1203,8 @@ proxy_start(
 	p->resendable =
 	    p->has_idem || policy_method_is_listed(p->pol, p->method);
 	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
-	watch_client(p);
+	if (p->uri_owned == NULL)
+		watch_client(p);
 	start_attempt(p);
 }
 

@@ -315,6 +315,7 @@ tls_mitm_new(const char *ca_cert, const char *ca_key,
 	}
 	SSL_CTX_set_min_proto_version(m->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_cert_cb(m->ctx, mitm_cert_cb, m);
+
 	m->fallback = fallback;
 	m->arg = arg;
 	return m;

@@ -47,6 +47,7 @@ conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	struct upstream_conn *uc = arg;
 
 	uc->connected = false;
+	uc->nodelay = false; /* a reconnect gets a new socket */
 }
 
 static void

@@ -24,6 +24,7 @@ struct upstream_conn {
 	unsigned requests; /* exchanges completed on it */
 	bool connected; /* a live socket, as far as we know */
 	bool tls;
+	bool nodelay; /* TCP_NODELAY set on its socket */
 	int tls_verify_err; /* X509_V_ERR_* of a failed verification */
 	unsigned hash;
 	char key[300]; /* "sv:host:port": TLS?, verify?, origin */

@@ -1,0 +1,56 @@
+/*
+ * fuzz_http: request targets, authorities, Retry-After values, HTTP-dates,
+ * header lists and X-Retry-Attempts values.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	struct http_url u;
+	const char *cause;
+	uint64_t ms;
+	int64_t t;
+	struct policy pol;
+
+	memcpy(s, data, size);
+	s[size] = '\0';
+	if (http_url_parse(s, &u, &cause) == 0) {
+		/* the target stays inside the input and is visible ASCII */
+		bool root = u.path_len == 1 && u.path[0] == '/';
+		if (!root && (u.path < s || u.path + u.path_len > s + size))
+			abort();
+		for (size_t i = 0; i < u.path_len; i++)
+			if ((unsigned char)u.path[i] <= 0x20 ||
+			    (unsigned char)u.path[i] >= 0x7f)
+				abort();
+		if (u.port == 0 || u.port > 65535 || u.host[0] == '\0')
+			abort();
+	}
+	if (http_authority_parse(s, &u, &cause) == 0 && u.port == 0)
+		abort();
+	(void)http_parse_retry_after(s, 1700000000000ULL, &ms);
+	(void)http_parse_date(s, &t);
+	(void)http_is_hop_by_hop("X-Foo", s);
+	(void)http_list_has_token(s, "close");
+	(void)http_is_token(s);
+	(void)http_value_is_valid(s);
+	memset(&pol, 0, sizeof pol);
+	pol.attempts = 3;
+	pol.client_overrides = true;
+	pol.attempts_limit = 10;
+	unsigned n = policy_effective_attempts(&pol, s);
+	if (n < 1 || n > 10)
+		abort();
+	free(s);
+	return 0;
+}
