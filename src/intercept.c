@@ -68,27 +68,6 @@ peer_port(int fd)
 	return ntohs(sin.sin_port);
 }
 
-/* A client that sent no SNI gets a certificate for the CONNECT host. */
-static const char *
-fallback_name(SSL *ssl, void *arg)
-{
-	struct mitm_entry *e = lookup(arg, peer_port(SSL_get_fd(ssl)));
-
-	return e != NULL ? e->host : NULL;
-}
-
-static struct bufferevent *
-new_conn_cb(struct event_base *base, void *arg)
-{
-	struct worker *w = arg;
-	SSL *ssl = tls_mitm_ssl(w->intercept->mitm);
-
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-}
-
 /* A request inside an intercepted tunnel: proxy it to https://host:port. */
 static void
 request_cb(struct evhttp_request *req, void *arg)
@@ -119,8 +98,7 @@ intercept_init(struct worker *w, const struct config *c)
 		return 0;
 	ic = xcalloc(1, sizeof *ic);
 	w->intercept = ic;
-	ic->mitm = tls_mitm_new(
-	    c->tls.ca_cert, c->tls.ca_key, fallback_name, w, &cause);
+	ic->mitm = tls_mitm_new(c->tls.ca_cert, c->tls.ca_key, &cause);
 	if (ic->mitm == NULL) {
 		log_warnx("interception disabled: %s", cause);
 		free(cause);
@@ -153,7 +131,6 @@ intercept_init(struct worker *w, const struct config *c)
 	evhttp_set_max_body_size(
 	    ic->http, (ev_ssize_t)c->proxy.max_request_body);
 	evhttp_set_timeout_tv(ic->http, &tv);
-	evhttp_set_bevcb(ic->http, new_conn_cb, w);
 	evhttp_set_gencb(ic->http, request_cb, w);
 	evhttp_bind_listener(ic->http, l);
 	return 0;
@@ -244,4 +221,22 @@ intercept_forget(struct worker *w, unsigned token)
 			free(e);
 			return;
 		}
+}
+
+struct bufferevent *
+intercept_tls(struct worker *w, struct bufferevent *client, const char *host)
+{
+	SSL *ssl = tls_mitm_ssl(w->intercept->mitm, host);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_filter_new(
+	    w->base, client, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }

@@ -1,10 +1,10 @@
 /*
- * intercept: TLS interception for routes with intercept = yes.  Each
- * worker runs a second evhttp on a private loopback port whose
- * connections are TLS (bufferevent_openssl) with certificates minted for
- * the CONNECT target; a CONNECT to an intercepted route is spliced into
- * it instead of the origin.  The source port of that inner connection
- * tells which CONNECT target a request belongs to.
+ * intercept: TLS interception for routes with intercept = yes.  The
+ * tunnel terminates the client's TLS itself (a bufferevent_openssl filter
+ * over the client connection, with a certificate minted for the CONNECT
+ * target) and splices the plaintext into a second, plain evhttp that each
+ * worker runs on a private loopback port.  The source port of that inner
+ * connection tells which CONNECT target a request belongs to.
  */
 #ifndef RP_INTERCEPT_H
 #define RP_INTERCEPT_H
@@ -28,5 +28,12 @@ bool intercept_ready(const struct worker *);
 struct bufferevent *intercept_connect(struct worker *, const char *host,
     unsigned port, bool ipv6, unsigned *token);
 void intercept_forget(struct worker *, unsigned token);
+/*
+ * Terminate the client's TLS on bufferevent client: the returned filter
+ * carries the plaintext (host names the certificate when the client sends
+ * no SNI, and must outlive the filter).
+ */
+struct bufferevent *intercept_tls(
+    struct worker *, struct bufferevent *client, const char *host);
 
 #endif

@@ -802,8 +802,8 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		/* requests go out whole: never wait for an ACK (Nagle) */
 		int one = 1;
 		p->uc->nodelay = true;
-		setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(
-			       p->uc->evcon)),
+		setsockopt(bufferevent_getfd(
+			       evhttp_connection_get_bufferevent(p->uc->evcon)),
 		    IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	/* (removing an entry from inside its callback is allowed) */

@@ -179,9 +179,9 @@ struct tls_mitm {
 	EVP_PKEY *leaf_key;
 	struct mitm_leaf cache[MITM_CACHE];
 	uint64_t tick;
-	const char *(*fallback)(SSL *, void *);
-	void *arg;
 };
+
+static int host_idx = -1; /* SSL ex_data: the CONNECT host (no SNI) */
 
 static EVP_PKEY *
 ec_key(void)
@@ -278,8 +278,8 @@ mitm_cert_cb(SSL *ssl, void *arg)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	X509 *leaf;
 
-	if (name == NULL && m->fallback != NULL)
-		name = m->fallback(ssl, m->arg);
+	if (name == NULL)
+		name = SSL_get_ex_data(ssl, host_idx);
 	if (name == NULL || strlen(name) >= 256)
 		return 0;
 	leaf = leaf_for(m, name);
@@ -291,8 +291,7 @@ mitm_cert_cb(SSL *ssl, void *arg)
 }
 
 struct tls_mitm *
-tls_mitm_new(const char *ca_cert, const char *ca_key,
-    const char *(*fallback)(SSL *, void *), void *arg, char **cause)
+tls_mitm_new(const char *ca_cert, const char *ca_key, char **cause)
 {
 	struct tls_mitm *m = xcalloc(1, sizeof *m);
 	FILE *f;
@@ -315,9 +314,8 @@ tls_mitm_new(const char *ca_cert, const char *ca_key,
 	}
 	SSL_CTX_set_min_proto_version(m->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_cert_cb(m->ctx, mitm_cert_cb, m);
-
-	m->fallback = fallback;
-	m->arg = arg;
+	if (host_idx == -1)
+		host_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	return m;
 }
 
@@ -336,9 +334,13 @@ tls_mitm_free(struct tls_mitm *m)
 }
 
 SSL *
-tls_mitm_ssl(struct tls_mitm *m)
+tls_mitm_ssl(struct tls_mitm *m, const char *host)
 {
-	return SSL_new(m->ctx);
+	SSL *ssl = SSL_new(m->ctx);
+
+	if (ssl != NULL)
+		SSL_set_ex_data(ssl, host_idx, (void *)host);
+	return ssl;
 }
 
 int

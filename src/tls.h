@@ -40,14 +40,17 @@ struct tls_mitm;
 /*
  * Load the interception CA and make a server context that mints, on each
  * handshake, a leaf certificate for the name the client asked for (SNI),
- * or for fallback(ssl, arg) when it sent none.  Leaves share one EC key
- * and are cached (bounded).  NULL with *cause on error.
+ * or for the connection's CONNECT host when it sent none.  Leaves share
+ * one EC key and are cached (bounded).  NULL with *cause on error.
  */
-struct tls_mitm *tls_mitm_new(const char *ca_cert, const char *ca_key,
-    const char *(*fallback)(struct ssl_st *, void *), void *arg, char **cause);
+struct tls_mitm *tls_mitm_new(
+    const char *ca_cert, const char *ca_key, char **cause);
 void tls_mitm_free(struct tls_mitm *);
-/* A server-side SSL for one intercepted connection. */
-struct ssl_st *tls_mitm_ssl(struct tls_mitm *);
+/*
+ * A server-side SSL for one intercepted connection to host (which must
+ * outlive it).
+ */
+struct ssl_st *tls_mitm_ssl(struct tls_mitm *, const char *host);
 
 /*
  * Create an interception CA in dir: ca.pem (the certificate, to trust)

@@ -41,6 +41,8 @@ struct tunnel {
 	struct evhttp_request *creq;
 	struct evhttp_connection *cevcon;
 	struct bufferevent *cbev; /* the client's, once taken over */
+	struct bufferevent *cside; /* what we splice: cbev, or its TLS filter */
+	struct evbuffer_cb_entry *flushed_cbe;
 	struct bufferevent *ubev;
 	struct config *cfg;
 	const struct route *route;
@@ -140,6 +142,11 @@ tunnel_free(struct tunnel *t)
 	event_del(&t->idle_timer);
 	if (t->ubev != NULL)
 		bufferevent_free(t->ubev);
+	if (t->flushed_cbe != NULL)
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(t->cbev), t->flushed_cbe);
+	if (t->cside != NULL && t->cside != t->cbev)
+		bufferevent_free(t->cside); /* the TLS filter, not cbev */
 	if (t->cevcon != NULL) {
 		/* frees the client socket and the CONNECT request */
 		front_set_closecb(t->cevcon, NULL, NULL, t->w);
@@ -228,7 +235,8 @@ idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
-	t->error = "idle_timeout";
+	if (t->flushed_cbe == NULL)
+		t->error = "idle_timeout";
 	tunnel_free(t);
 }
 
@@ -240,14 +248,47 @@ touch(struct tunnel *t)
 	evtimer_add(&t->idle_timer, &tv);
 }
 
+/*
+ * Pass a FIN on.  On an intercepted tunnel the client side speaks TLS: it
+ * ends with the whole tunnel instead (maybe_done).
+ */
+static void
+half_close(struct tunnel *t, struct bufferevent *bev)
+{
+	if (bev == t->cside && t->intercepting)
+		t->c_eof = true;
+	else
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+/* The client connection's last (encrypted) bytes left: end it. */
+static void
+flushed_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct tunnel *t = arg;
+	static const struct timeval zero = {0, 0};
+
+	if (evbuffer_get_length(buf) == 0)
+		evtimer_add(&t->idle_timer, &zero); /* not from inside buf */
+}
+
 /* Both directions closed and flushed: the tunnel is over. */
 static void
 maybe_done(struct tunnel *t)
 {
-	if (t->c_eof && t->u_eof &&
-	    evbuffer_get_length(bufferevent_get_output(t->cbev)) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(t->ubev)) == 0)
-		tunnel_free(t);
+	struct evbuffer *raw = bufferevent_get_output(t->cbev);
+
+	if (!t->c_eof || !t->u_eof ||
+	    evbuffer_get_length(bufferevent_get_output(t->cside)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(t->ubev)) > 0)
+		return;
+	/* a TLS filter has written into the client connection: wait */
+	if (t->cside != t->cbev && evbuffer_get_length(raw) > 0) {
+		if (t->flushed_cbe == NULL)
+			t->flushed_cbe = evbuffer_add_cb(raw, flushed_cb, t);
+		return;
+	}
+	tunnel_free(t);
 }
 
 /* Move what `from` read into `to`; pause `from` when `to` is backed up. */
@@ -272,10 +313,10 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct tunnel *t = arg;
 
-	if (bev == t->cbev)
-		splice(t, t->cbev, t->ubev, &t->bytes_up);
+	if (bev == t->cside)
+		splice(t, t->cside, t->ubev, &t->bytes_up);
 	else
-		splice(t, t->ubev, t->cbev, &t->bytes_down);
+		splice(t, t->ubev, t->cside, &t->bytes_down);
 }
 
 /* `bev` drained below its low watermark (or to empty). */
@@ -283,14 +324,14 @@ static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct tunnel *t = arg;
-	struct bufferevent *other = bev == t->cbev ? t->ubev : t->cbev;
-	bool other_eof = bev == t->cbev ? t->u_eof : t->c_eof;
+	struct bufferevent *other = bev == t->cside ? t->ubev : t->cside;
+	bool other_eof = bev == t->cside ? t->u_eof : t->c_eof;
 
 	if (!other_eof)
 		bufferevent_enable(other, EV_READ);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (other_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		half_close(t, bev);
 	maybe_done(t);
 }
 
@@ -298,7 +339,7 @@ static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct tunnel *t = arg;
-	struct bufferevent *other = bev == t->cbev ? t->ubev : t->cbev;
+	struct bufferevent *other = bev == t->cside ? t->ubev : t->cside;
 
 	if (what & BEV_EVENT_ERROR) {
 		tunnel_free(t);
@@ -306,13 +347,13 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF) {
 		/* half-close: pass the FIN on once the data before it went */
-		if (bev == t->cbev)
+		if (bev == t->cside)
 			t->c_eof = true;
 		else
 			t->u_eof = true;
 		read_cb(bev, t);
 		if (evbuffer_get_length(bufferevent_get_output(other)) == 0)
-			shutdown(bufferevent_getfd(other), SHUT_WR);
+			half_close(t, other);
 		maybe_done(t);
 	}
 }
@@ -329,14 +370,27 @@ established(struct tunnel *t)
 	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
 	bufferevent_set_timeouts(t->cbev, NULL, NULL);
 	bufferevent_set_timeouts(t->ubev, NULL, NULL);
-	bufferevent_setcb(t->cbev, read_cb, write_cb, event_cb, t);
-	bufferevent_setcb(t->ubev, read_cb, write_cb, event_cb, t);
 	bufferevent_write(t->cbev, ok, sizeof ok - 1);
-	bufferevent_enable(t->cbev, EV_READ | EV_WRITE);
+	t->cside = t->cbev;
+	if (t->intercepting) {
+		/* from here on the client speaks TLS to us */
+		t->cside = intercept_tls(t->w, t->cbev, t->target.host);
+		if (t->cside == NULL) {
+			t->error = "tls_protocol_error";
+			tunnel_free(t);
+			return;
+		}
+	}
+	bufferevent_setcb(t->cside, read_cb, write_cb, event_cb, t);
+	bufferevent_setcb(t->ubev, read_cb, write_cb, event_cb, t);
+	bufferevent_enable(t->cside, EV_READ | EV_WRITE);
 	bufferevent_enable(t->ubev, EV_READ | EV_WRITE);
-	/* bytes the client sent right after the CONNECT header */
-	if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
-		splice(t, t->cbev, t->ubev, &t->bytes_up);
+	if (t->intercepting) {
+		/* a ClientHello that came with the CONNECT is waiting */
+		if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
+			bufferevent_trigger(t->cbev, EV_READ, 0);
+	} else if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
+		splice(t, t->cbev, t->ubev, &t->bytes_up); /* early data */
 	touch(t);
 }
 

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct config_errors errs = { 0 };
+	struct config_errors errs = {0};
 	char *text = malloc(size + 1);
 	struct config *c;
 
@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	c = config_load_string("fuzz.ini", text, NULL, &errs);
 	if (c != NULL) {
-		struct sbuf dump = { 0 };
+		struct sbuf dump = {0};
 		struct config *again;
 		config_dump(c, &dump);
 		again = config_load_string("dump.ini", dump.s, NULL, &errs);

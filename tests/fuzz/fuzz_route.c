@@ -39,9 +39,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!route_pattern_equal(&p, &q) || route_pattern_cmp(&p, &q))
 			abort();
 		(void)route_pattern_matches(&p, host, 443, path);
-		(void)route_select((const struct route_pattern *const[]){ &p,
-				       &q },
-		    2, host, 80, path);
+		(void)route_select(
+		    (const struct route_pattern *const[]){&p, &q}, 2, host, 80,
+		    path);
 		route_pattern_free(&q);
 		route_pattern_free(&p);
 	}
