@@ -335,6 +335,8 @@ new_conn_cb(struct event_base *base, void *arg)
 		return NULL;
 	}
 	reqscan_init(&cc->scan, worker_config(w)->proxy.max_header_size);
+	/* big bodies: write more than libevent's 16 KiB a callback */
+	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
 	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
 	evtimer_assign(&cc->attach_ev, base, attach_cb, cc);
 	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);

@@ -10,12 +10,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,12 @@ stop_attempt(struct tunnel *t)
 	t->connecting = false;
 }
 
+static void
+ssl_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	SSL_free(arg);
+}
+
 /* The one place a tunnel ends: log, close both sides, free. */
 static void
 tunnel_free(struct tunnel *t)
@@ -145,8 +153,20 @@ tunnel_free(struct tunnel *t)
 	if (t->flushed_cbe != NULL)
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_output(t->cbev), t->flushed_cbe);
-	if (t->cside != NULL && t->cside != t->cbev)
-		bufferevent_free(t->cside); /* the TLS filter, not cbev */
+	if (t->cside != NULL && t->cside != t->cbev) {
+		/*
+		 * The TLS filter (without CLOSE_ON_FREE, which would free
+		 * evhttp's cbev too) leaves its SSL to us: free it once the
+		 * callbacks now running have unwound.
+		 */
+		SSL *ssl = bufferevent_openssl_get_ssl(t->cside);
+		static const struct timeval zero = {0, 0};
+		bufferevent_free(t->cside);
+		if (ssl != NULL &&
+		    event_base_once(t->w->base, -1, EV_TIMEOUT, ssl_free_cb,
+			ssl, &zero) != 0)
+			SSL_free(ssl);
+	}
 	if (t->cevcon != NULL) {
 		/* frees the client socket and the CONNECT request */
 		front_set_closecb(t->cevcon, NULL, NULL, t->w);

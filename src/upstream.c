@@ -20,6 +20,7 @@
 #include "util.h"
 
 #define NBUCKETS 256
+#define IO_CHUNK (128 * 1024)
 
 struct upstream_pool {
 	struct event_base *base;
@@ -188,6 +189,9 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	}
 	uc->evcon = evcon;
 	uc->pool = pool;
+	/* big bodies: read more than libevent's 16 KiB a callback */
+	bufferevent_set_max_single_read(
+	    evhttp_connection_get_bufferevent(evcon), IO_CHUNK);
 	make_key(uc->key, sizeof uc->key, o);
 	uc->hash = key_hash(uc->key);
 	evhttp_connection_set_max_headers_size(
