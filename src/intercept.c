@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,11 @@ struct mitm_entry {
 	unsigned target_port;
 	struct mitm_entry *next;
 };
+
+/* One certificate minter for all workers, so every leaf is minted once. */
+static pthread_mutex_t mitm_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_mitm *mitm_shared;
+static unsigned mitm_users;
 
 struct intercept {
 	struct tls_mitm *mitm;
@@ -98,7 +104,14 @@ intercept_init(struct worker *w, const struct config *c)
 		return 0;
 	ic = xcalloc(1, sizeof *ic);
 	w->intercept = ic;
-	ic->mitm = tls_mitm_new(c->tls.ca_cert, c->tls.ca_key, &cause);
+	pthread_mutex_lock(&mitm_lock);
+	if (mitm_shared == NULL)
+		mitm_shared =
+		    tls_mitm_new(c->tls.ca_cert, c->tls.ca_key, &cause);
+	if (mitm_shared != NULL)
+		mitm_users++;
+	ic->mitm = mitm_shared;
+	pthread_mutex_unlock(&mitm_lock);
 	if (ic->mitm == NULL) {
 		log_warnx("interception disabled: %s", cause);
 		free(cause);
@@ -145,7 +158,12 @@ intercept_free(struct worker *w)
 		return;
 	if (ic->http != NULL)
 		evhttp_free(ic->http);
-	tls_mitm_free(ic->mitm);
+	pthread_mutex_lock(&mitm_lock);
+	if (ic->mitm != NULL && --mitm_users == 0) {
+		tls_mitm_free(mitm_shared);
+		mitm_shared = NULL;
+	}
+	pthread_mutex_unlock(&mitm_lock);
 	for (unsigned b = 0; b < NBUCKETS; b++) {
 		struct mitm_entry *e, *next;
 		for (e = ic->map[b]; e != NULL; e = next) {

@@ -41,6 +41,8 @@
 #define PEEK_MAX (64 * 1024) /* retry_if_body looks this far */
 #define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
+#define CLIENT_LWM (64 * 1024) /* and resume below this */
+#define COALESCE_MAX (64 * 1024) /* write the body in pieces this big */
 
 struct preq {
 	struct worker *w;
@@ -80,6 +82,8 @@ struct preq {
 	struct evbuffer *peek;
 	struct event attempt_timer;
 	struct event backoff_timer;
+	struct event flush_timer;
+	struct evbuffer *pending; /* body bytes gathered for the client */
 
 	/* outcome */
 	int status;
@@ -255,6 +259,8 @@ restore_client(struct preq *p)
 	bev = evhttp_connection_get_bufferevent(p->cevcon);
 	tv = rp_tv(p->cfg->proxy.client_timeout_ms);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	/* evhttp must see the reply finished only once it is all written */
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	/*
@@ -492,15 +498,33 @@ forward_chunk(struct preq *p, struct evbuffer *data)
 	if (evbuffer_get_length(bufferevent_get_output(cbev)) > CLIENT_HWM &&
 	    p->uc != NULL && !p->paused) {
 		p->paused = true;
+		/* resume below the low mark, not at empty: keep data flowing */
+		bufferevent_setwatermark(cbev, EV_WRITE, CLIENT_LWM, 0);
 		bufferevent_disable(
 		    evhttp_connection_get_bufferevent(p->uc->evcon), EV_READ);
 	}
+}
+
+/* Send what the body gathered so far. */
+static void
+flush_pending(struct preq *p)
+{
+	event_del(&p->flush_timer);
+	if (p->pending != NULL && evbuffer_get_length(p->pending) > 0)
+		forward_chunk(p, p->pending);
+}
+
+static void
+flush_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	flush_pending(arg);
 }
 
 /* The response is final: send it to the client from here on. */
 static void
 finish_reply(struct preq *p)
 {
+	flush_pending(p);
 	/* the upstream exchange is complete: keep the connection */
 	stop_attempt_io(p, true);
 	restore_client(p);
@@ -609,8 +633,20 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 			evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (p->streaming)
-		forward_chunk(p, in);
+	if (p->streaming) {
+		/*
+		 * libevent reads 4 KiB at a time: gather a body into bigger
+		 * writes (fewer syscalls), but never hold it back > 1 ms.
+		 */
+		static const struct timeval ms1 = {0, 1000};
+		if (p->pending == NULL)
+			p->pending = evbuffer_new();
+		evbuffer_add_buffer(p->pending, in);
+		if (evbuffer_get_length(p->pending) >= COALESCE_MAX)
+			flush_pending(p);
+		else if (!evtimer_pending(&p->flush_timer, NULL))
+			evtimer_add(&p->flush_timer, &ms1);
+	}
 }
 
 /*
@@ -1073,6 +1109,7 @@ preq_done(struct preq *p)
 	p->finished = true;
 	stop_attempt_io(p, false);
 	event_del(&p->backoff_timer);
+	event_del(&p->flush_timer);
 	if (p->cevcon != NULL)
 		front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	metrics_request(p->route->metrics, p->status, p->attempt,
@@ -1107,6 +1144,8 @@ preq_free(struct preq *p)
 	preq_done(p);
 	free(p->target);
 	free(p->uri_owned);
+	if (p->pending != NULL)
+		evbuffer_free(p->pending);
 	config_unref(p->cfg);
 	worker_request_done(p->w);
 	free(p);
@@ -1157,6 +1196,7 @@ proxy_start(
 	p->route = &p->cfg->defaults;
 	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
 	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
+	evtimer_assign(&p->flush_timer, w->base, flush_timer_cb, p);
 	w->active++;
 	front_set_closecb(p->cevcon, client_closed_cb, p, w);
 	proxy_client_name(p->cevcon, p->client, sizeof p->client);

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -179,6 +180,7 @@ struct tls_mitm {
 	EVP_PKEY *leaf_key;
 	struct mitm_leaf cache[MITM_CACHE];
 	uint64_t tick;
+	pthread_mutex_t lock; /* the cache is shared by all workers */
 };
 
 static int host_idx = -1; /* SSL ex_data: the CONNECT host (no SNI) */
@@ -277,14 +279,22 @@ mitm_cert_cb(SSL *ssl, void *arg)
 	struct tls_mitm *m = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	X509 *leaf;
+	int rc;
 
 	if (name == NULL)
 		name = SSL_get_ex_data(ssl, host_idx);
 	if (name == NULL || strlen(name) >= 256)
 		return 0;
+	pthread_mutex_lock(&m->lock);
 	leaf = leaf_for(m, name);
-	if (leaf == NULL || SSL_use_certificate(ssl, leaf) != 1 ||
-	    SSL_use_PrivateKey(ssl, m->leaf_key) != 1 ||
+	if (leaf != NULL)
+		X509_up_ref(leaf); /* the cache may drop it once unlocked */
+	pthread_mutex_unlock(&m->lock);
+	if (leaf == NULL)
+		return 0;
+	rc = SSL_use_certificate(ssl, leaf);
+	X509_free(leaf);
+	if (rc != 1 || SSL_use_PrivateKey(ssl, m->leaf_key) != 1 ||
 	    SSL_add1_chain_cert(ssl, m->ca) != 1)
 		return 0;
 	return 1;
@@ -296,6 +306,7 @@ tls_mitm_new(const char *ca_cert, const char *ca_key, char **cause)
 	struct tls_mitm *m = xcalloc(1, sizeof *m);
 	FILE *f;
 
+	pthread_mutex_init(&m->lock, NULL);
 	if ((f = fopen(ca_cert, "r")) != NULL) {
 		m->ca = PEM_read_X509(f, NULL, NULL, NULL);
 		fclose(f);
@@ -330,6 +341,7 @@ tls_mitm_free(struct tls_mitm *m)
 	X509_free(m->ca);
 	EVP_PKEY_free(m->ca_key);
 	EVP_PKEY_free(m->leaf_key);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
