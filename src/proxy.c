@@ -342,6 +342,24 @@ schedule_retry(struct preq *p, uint64_t delay_ms)
 	evtimer_add(&p->backoff_timer, &tv);
 }
 
+/* Ask the policy engine about the outcome of the attempt that ended. */
+static void
+decide(struct preq *p, const struct outcome *o, struct decision *d)
+{
+	struct retry_ctx c;
+
+	c.attempt = p->attempt;
+	c.max_attempts = p->max_attempts;
+	c.method = p->method;
+	c.has_idempotency_key = p->has_idem;
+	c.now_ms = util_now_ms();
+	c.start_ms = p->start_ms;
+	c.wall_now_ms = util_wall_ms();
+	c.rnd = worker_random(p->w);
+	c.budget = &((struct route *)p->route)->budget;
+	policy_decide(p->pol, o, &c, d);
+}
+
 /* Count a decision in the route's metrics. */
 static void
 note_decision(
@@ -388,21 +406,11 @@ static void
 attempt_failed(struct preq *p, enum fail_kind kind)
 {
 	struct outcome o = {0};
-	struct retry_ctx c;
 	struct decision d;
 
 	stop_attempt_io(p, false);
 	o.fail = kind;
-	c.attempt = p->attempt;
-	c.max_attempts = p->max_attempts;
-	c.method = p->method;
-	c.has_idempotency_key = p->has_idem;
-	c.now_ms = util_now_ms();
-	c.start_ms = p->start_ms;
-	c.wall_now_ms = util_wall_ms();
-	c.rnd = worker_random(p->w);
-	c.budget = &((struct route *)p->route)->budget;
-	policy_decide(p->pol, &o, &c, &d);
+	decide(p, &o, &d);
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s",
 		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
@@ -542,23 +550,13 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	struct outcome o = {0};
-	struct retry_ctx c;
 	struct decision d;
 
 	o.status = evhttp_request_get_response_code(ureq);
 	o.retry_after = evhttp_find_header(in, "Retry-After");
 	o.header_matched = header_matches(p->pol, in);
 	o.body_matched = body_match;
-	c.attempt = p->attempt;
-	c.max_attempts = p->max_attempts;
-	c.method = p->method;
-	c.has_idempotency_key = p->has_idem;
-	c.now_ms = util_now_ms();
-	c.start_ms = p->start_ms;
-	c.wall_now_ms = util_wall_ms();
-	c.rnd = worker_random(p->w);
-	c.budget = &((struct route *)p->route)->budget;
-	policy_decide(p->pol, &o, &c, &d);
+	decide(p, &o, &d);
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u to %s:%u: %d; %s", p->method,
 		    p->uri, p->attempt, p->up_host, p->up_port, o.status,
