@@ -1,0 +1,52 @@
+#!/bin/sh
+# Fault soak (tests/soak/soak.py): requests through the daemon against an
+# origin that injects ~30% faults, each outcome checked against the retry
+# policy.  Short form for CI: 2,000 requests at concurrency 20 (well under a
+# minute).  SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra
+# arguments go to soak.py (e.g. --seed S --ids ID to replay a request).
+#
+# The daemon is $RETRYPROXY (automake sets it), else ./retryproxy at the
+# top of the tree ($top_srcdir).  Exit status: 0 pass, 1 a violation,
+# 77 skipped (no daemon binary; 99 instead with RETRYPROXY_REQUIRE=1),
+# 99 no python3.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=${top_srcdir:-$here/../..}
+
+if [ -n "${RETRYPROXY:-}" ]; then
+	case $RETRYPROXY in
+	/*) ;;
+	*) RETRYPROXY=$(pwd)/$RETRYPROXY ;;
+	esac
+else
+	RETRYPROXY=$(cd "$top" && pwd)/retryproxy
+fi
+export RETRYPROXY
+if [ ! -x "$RETRYPROXY" ]; then
+	echo "run-soak.sh: daemon binary not found: $RETRYPROXY (set RETRYPROXY)" >&2
+	[ -n "${RETRYPROXY_REQUIRE:-}" ] && exit 99
+	exit 77
+fi
+
+py=
+for cand in ${PYTHON:-} /usr/bin/python3 python3; do
+	if command -v "$cand" >/dev/null 2>&1; then
+		py=$cand
+		break
+	fi
+done
+if [ -z "$py" ]; then
+	echo "run-soak.sh: no python3" >&2
+	exit 99
+fi
+
+if [ -n "${SOAK_FULL:-}" ] && [ "$SOAK_FULL" != 0 ]; then
+	set -- --requests 20000 --concurrency 50 "$@"
+else
+	set -- --requests 2000 --concurrency 20 "$@"
+fi
+
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
+exec "$py" "$here/soak.py" --binary "$RETRYPROXY" "$@"
