@@ -393,3 +393,15 @@ front_connections(const struct worker *w)
 {
 	return w->front->nconns;
 }
+
+bool
+front_output_pending(struct worker *w)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct client_conn *cc = w->front->bucket[b]; cc != NULL;
+		     cc = cc->hnext)
+			if (evbuffer_get_length(
+				bufferevent_get_output(cc->bev)) > 0)
+				return true;
+	return false;
+}

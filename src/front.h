@@ -6,6 +6,8 @@
 #ifndef RP_FRONT_H
 #define RP_FRONT_H
 
+#include <stdbool.h>
+
 struct evhttp_connection;
 struct worker;
 
@@ -20,6 +22,8 @@ void front_free(struct worker *);
  */
 void front_set_closecb(struct evhttp_connection *,
     void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *);
+/* Has any client connection replies not yet written (for a clean stop)? */
+bool front_output_pending(struct worker *);
 /* Client connections open on this worker. */
 unsigned front_connections(const struct worker *);
 

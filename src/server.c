@@ -98,9 +98,8 @@ worker_random(struct worker *w)
 void
 worker_request_done(struct worker *w)
 {
+	/* a stopping worker exits from drain_timer_cb, once replies left */
 	w->active--;
-	if (w->stopping && w->active == 0)
-		event_base_loopexit(w->base, NULL);
 }
 
 static void
@@ -108,7 +107,8 @@ drain_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->active == 0 || util_now_ms() >= w->stop_deadline_ms) {
+	if ((w->active == 0 && !front_output_pending(w)) ||
+	    util_now_ms() >= w->stop_deadline_ms) {
 		if (w->active > 0)
 			log_warnx("worker %u: %u request(s) still in flight at "
 				  "shutdown_timeout: cut",
@@ -152,7 +152,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	w->nbound = 0;
 	w->stop_deadline_ms =
 	    util_now_ms() + worker_config(w)->proxy.shutdown_timeout_ms;
-	if (w->active == 0) {
+	if (w->active == 0 && !front_output_pending(w)) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -219,7 +219,13 @@ worker_bind(struct worker *w, const struct config *c)
 		w->bound_text =
 		    xcalloc((size_t)g_activated, sizeof *w->bound_text);
 		for (int fd = 3; fd < 3 + g_activated; fd++) {
-			int d = dup(fd);
+			int d;
+			/*
+			 * systemd passes blocking sockets: a blocking accept
+			 * would stall the loop (the flag is shared by dups)
+			 */
+			evutil_make_socket_nonblocking(fd);
+			d = dup(fd);
 			struct evhttp_bound_socket *b = d < 0
 			    ? NULL
 			    : evhttp_accept_socket_with_handle(w->http, d);
