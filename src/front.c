@@ -363,6 +363,17 @@ front_init(struct worker *w, unsigned max_conns)
 void
 front_free(struct worker *w)
 {
+	/* connections evhttp never told us about (they died unattached) */
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct client_conn *cc, *next;
+		for (cc = w->front->bucket[b]; cc != NULL; cc = next) {
+			next = cc->hnext;
+			event_del(&cc->attach_ev);
+			event_del(&cc->reject_ev);
+			event_del(&cc->head_timer);
+			free(cc);
+		}
+	}
 	free(w->front);
 	w->front = NULL;
 }

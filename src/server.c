@@ -352,10 +352,10 @@ worker_teardown(struct worker *w)
 	if (w->http != NULL)
 		evhttp_free(w->http); /* ends requests still in flight */
 	intercept_free(w);
-	if (w->front != NULL)
-		front_free(w);
 	if (w->base != NULL)
 		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
+	if (w->front != NULL)
+		front_free(w); /* (after the loop: attach_cb uses it) */
 	upstream_pool_free(w->pool);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
