@@ -570,6 +570,33 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 	return true;
 }
 
+/*
+ * What libevent's response parser lets through and we refuse: header
+ * names that are not tokens, control characters in values, Content-Length
+ * given twice with different values or together with Transfer-Encoding.
+ */
+static bool
+response_head_is_valid(struct evkeyvalq *h)
+{
+	const char *cl = NULL;
+	struct evkeyval *kv;
+	bool te = false;
+
+	TAILQ_FOREACH(kv, h, next)
+	{
+		if (!http_is_token(kv->key) || !http_value_is_valid(kv->value))
+			return false;
+		if (util_strcasecmp(kv->key, "Transfer-Encoding") == 0)
+			te = true;
+		else if (util_strcasecmp(kv->key, "Content-Length") == 0) {
+			if (cl != NULL && strcmp(cl, kv->value) != 0)
+				return false;
+			cl = kv->value;
+		}
+	}
+	return !(te && cl != NULL);
+}
+
 static int
 upstream_header_cb(struct evhttp_request *ureq, void *arg)
 {
@@ -581,6 +608,17 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	p->header_seen = true;
 	event_del(&p->attempt_timer);
+	if (!response_head_is_valid(in)) {
+		/*
+		 * Never forwarded: a failed attempt.  Aborting here makes
+		 * evhttp call our callbacks again, so decide from the loop.
+		 */
+		static const struct timeval zero = {0, 0};
+		p->ureq = NULL;
+		p->timer_kind = FK_HTTP_PROTOCOL_ERROR;
+		evtimer_add(&p->attempt_timer, &zero);
+		return -1;
+	}
 	/*
 	 * libevent reads a keep-alive response without a length as empty;
 	 * without Connection it reads until close, which is right.
