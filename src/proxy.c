@@ -83,6 +83,8 @@ struct preq {
 	struct event attempt_timer;
 	struct event backoff_timer;
 	struct event flush_timer;
+	struct event watch_timer; /* starts client-abort detection */
+	bool watching;
 	struct evbuffer *pending; /* body bytes gathered for the client */
 
 	/* outcome */
@@ -240,12 +242,23 @@ client_early_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 watch_client(struct preq *p)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(p->cevcon);
+	struct bufferevent *bev;
 
+	/* (once the reply started, evhttp itself sees the client go) */
+	if (p->watching || p->streaming || p->cevcon == NULL)
+		return;
+	p->watching = true;
+	bev = evhttp_connection_get_bufferevent(p->cevcon);
 	bufferevent_setcb(bev, NULL, NULL, client_early_event_cb, p);
 	bufferevent_setwatermark(bev, EV_READ, 0, 16384);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+watch_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	watch_client(arg);
 }
 
 static void
@@ -336,6 +349,8 @@ schedule_retry(struct preq *p, uint64_t delay_ms)
 {
 	struct timeval tv = rp_tv(delay_ms);
 
+	if (p->uri_owned == NULL)
+		watch_client(p);
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
 		    p->attempt + 1, (unsigned long long)delay_ms);
@@ -482,6 +497,7 @@ start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	p->status = evhttp_request_get_response_code(ureq);
 	p->streaming = true;
+	event_del(&p->watch_timer);
 	evhttp_send_reply_start(
 	    p->creq, p->status, evhttp_request_get_response_code_line(ureq));
 	/*
@@ -1146,6 +1162,7 @@ preq_done(struct preq *p)
 	stop_attempt_io(p, false);
 	event_del(&p->backoff_timer);
 	event_del(&p->flush_timer);
+	event_del(&p->watch_timer);
 	if (p->cevcon != NULL)
 		front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	metrics_request(p->route->metrics, p->status, p->attempt,
@@ -1233,6 +1250,7 @@ proxy_start(
 	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
 	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
 	evtimer_assign(&p->flush_timer, w->base, flush_timer_cb, p);
+	evtimer_assign(&p->watch_timer, w->base, watch_timer_cb, p);
 	w->active++;
 	front_set_closecb(p->cevcon, client_closed_cb, p, w);
 	proxy_client_name(p->cevcon, p->client, sizeof p->client);
@@ -1279,8 +1297,15 @@ proxy_start(
 	p->resendable =
 	    p->has_idem || policy_method_is_listed(p->pol, p->method);
 	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
-	if (p->uri_owned == NULL)
-		watch_client(p);
+	if (p->uri_owned == NULL) {
+		/*
+		 * Watching the client costs epoll changes on every request;
+		 * a quick answer does not need it.  Watch once the request
+		 * has waited a little, or at its first retry.
+		 */
+		static const struct timeval later = {0, 20000};
+		evtimer_add(&p->watch_timer, &later);
+	}
 	start_attempt(p);
 }
 

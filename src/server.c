@@ -287,7 +287,17 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	uint64_t seed;
 	const char *resolv;
 
-	w->base = event_base_new();
+	{
+		/*
+		 * evhttp turns reading and writing on and off several times
+		 * a request; the changelist folds those into one epoll_ctl
+		 * per fd and loop turn.
+		 */
+		struct event_config *ec = event_config_new();
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (w->base == NULL)
 		return -1;
 	/*
