@@ -477,6 +477,14 @@ class Daemon:
     def hwm(self):
         return int(self.status()["VmHWM"].split()[0]) * KiB
 
+    def sanitized(self):
+        """Built with ASan, whose quarantine holds freed memory (RSS moot)?"""
+        try:
+            with open(f"/proc/{self.proc.pid}/maps") as f:
+                return "libasan" in f.read()
+        except OSError:
+            return False
+
     def metrics(self):
         try:
             with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
@@ -876,6 +884,7 @@ def main(argv=None):
     duration = time.monotonic() - t0
 
     alive = d.alive()
+    sanitized = alive and d.sanitized()
     metrics = ""
     if alive:
         try:
@@ -925,7 +934,9 @@ def main(argv=None):
                           f"(the predictions assume it never binds): {supp}")
 
     rss_note = ""
-    if not args.no_rss and not hung and alive:
+    if not args.no_rss and not hung and alive and sanitized:
+        rss_note = "not checked (AddressSanitizer build: its quarantine keeps freed memory)"
+    elif not args.no_rss and not hung and alive:
         if rss["warm"] is None or rss["end"] is None:
             rss_note = "not measured"
         else:
