@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "proxy.h"
+#include "reqscan.h"
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
@@ -59,6 +60,7 @@ struct tunnel {
 	bool c_eof, u_eof;
 	bool intercepting; /* spliced into the interception server */
 	unsigned mitm_token;
+	struct reqscan scan; /* the client's requests, when intercepting */
 	unsigned busy;
 	uint64_t bytes_down, bytes_up;
 	int status;
@@ -311,6 +313,49 @@ maybe_done(struct tunnel *t)
 	tunnel_free(t);
 }
 
+/*
+ * Inside an intercepted tunnel the client's requests reach evhttp, so they
+ * get the same raw scan as on the listener: a refused one is answered
+ * here and the tunnel closed, and nothing of it goes on.
+ */
+static bool
+scan_client(struct tunnel *t, struct evbuffer *in)
+{
+	struct evbuffer_iovec vec[16];
+	int n = evbuffer_peek(in, -1, NULL, vec, 16);
+	char resp[256];
+
+	if (n > 16) {
+		/* (rare: more than 16 pieces; scan them flattened) */
+		size_t len = evbuffer_get_length(in);
+		unsigned char *flat = evbuffer_pullup(in, (ev_ssize_t)len);
+		vec[0].iov_base = flat;
+		vec[0].iov_len = len;
+		n = 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (reqscan_feed(&t->scan, vec[i].iov_base, vec[i].iov_len) !=
+		    0) {
+			int len = snprintf(resp, sizeof resp,
+			    "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
+			    "Connection: close\r\n\r\nretryproxy: %s\n",
+			    t->scan.status,
+			    t->scan.status == 431
+				? "Request Header Fields Too Large"
+				: t->scan.status == 501 ? "Not Implemented"
+							: "Bad Request",
+			    strlen(t->scan.why) + 13, t->scan.why);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			bufferevent_write(t->cside, resp, (size_t)len);
+			t->error = "http_request_error";
+			t->c_eof = t->u_eof = true; /* end once written */
+			bufferevent_disable(t->cside, EV_READ);
+			bufferevent_disable(t->ubev, EV_READ);
+			return false;
+		}
+	return true;
+}
+
 /* Move what `from` read into `to`; pause `from` when `to` is backed up. */
 static void
 splice(struct tunnel *t, struct bufferevent *from, struct bufferevent *to,
@@ -319,6 +364,8 @@ splice(struct tunnel *t, struct bufferevent *from, struct bufferevent *to,
 	struct evbuffer *in = bufferevent_get_input(from);
 	struct evbuffer *out = bufferevent_get_output(to);
 
+	if (t->intercepting && from == t->cside && !scan_client(t, in))
+		return;
 	*count += evbuffer_get_length(in);
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= TUNNEL_HWM) {
@@ -395,6 +442,7 @@ established(struct tunnel *t)
 	if (t->intercepting) {
 		/* from here on the client speaks TLS to us */
 		t->cside = intercept_tls(t->w, t->cbev, t->target.host);
+		reqscan_init(&t->scan, t->cfg->proxy.max_header_size);
 		if (t->cside == NULL) {
 			t->error = "tls_protocol_error";
 			tunnel_free(t);

@@ -380,3 +380,26 @@ def test_keepalive_inside_tunnel_and_leaf_cache(certs, ica, servers, proxy):
     for p in ("/one", "/two", "/three"):
         e = px.wait_log(lambda e, p=p: e.get("url") == f"https://{authority}{p}")
         assert e["status"] == 200 and e["attempts"] == 1, why
+
+
+# ---- 10. hostile requests inside the tunnel get the listener's scan -----------
+@pytest.mark.parametrize("raw,status", [
+    (b"GET /h HTTP/1.1\r\nHost: H\r\nX-A: a\x01b\r\n\r\n", 400),
+    (b"POST /h HTTP/1.1\r\nHost: H\r\nContent-Length: 3\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"GET /h HTTP/1.1\r\nHost: H\r\nX-A: a\r\n b\r\n\r\n", 400),
+    (b"POST /h HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+])
+def test_intercepted_hostile_request_refused(raw, status, certs, ica, servers, proxy):
+    origin = tls_origin(servers, certs.good)
+    origin.script("/h", ["200"])
+    authority = f"localhost:{origin.port}"
+    px = proxy(tls_section(certs, ica)
+               + section(f"route {authority}", intercept=True),
+               proxy_lines=STAR)
+    with intercepted(px, authority, ica.cert) as c:
+        c.send(raw.replace(b"Host: H", f"Host: {authority}".encode()))
+        r = c.read_response("GET")
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == status, why
+    assert not origin.wait_hits("/h", 1, timeout=0.5), why
