@@ -624,7 +624,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	p->header_seen = true;
 	event_del(&p->attempt_timer);
-	if (!response_head_is_valid(in)) {
+	if (!response_head_is_valid(in) ||
+	    (p->uc != NULL && upstream_head_refused(p->uc))) {
 		/*
 		 * Never forwarded: a failed attempt.  Aborting here makes
 		 * evhttp call our callbacks again, so decide from the loop.
@@ -964,6 +965,9 @@ send_on(struct preq *p)
 	    1000);
 	evhttp_connection_set_timeout_tv(evcon, &tv);
 	p->sent = false;
+	/* (evhttp's own header limit, lower, keeps "too big" final) */
+	upstream_expect_response(
+	    p->uc, p->cfg->proxy.max_header_size * 2 + 4096);
 	p->sent_cbe = evbuffer_add_cb(
 	    bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)),
 	    sent_cb, p);

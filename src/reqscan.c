@@ -39,6 +39,13 @@ reqscan_init(struct reqscan *s, uint64_t max_head)
 	s->max_head = max_head;
 }
 
+void
+reqscan_init_response(struct reqscan *s, uint64_t max_head)
+{
+	reqscan_init(s, max_head);
+	s->head_only = true;
+}
+
 bool
 reqscan_in_head(const struct reqscan *s)
 {
@@ -126,7 +133,7 @@ header_line(struct reqscan *s)
 static void
 end_head(struct reqscan *s)
 {
-	if (s->connect)
+	if (s->connect || s->head_only)
 		s->state = S_PASS;
 	else if (s->chunked)
 		s->state = S_CHUNK_SIZE;

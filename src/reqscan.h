@@ -21,6 +21,7 @@ struct reqscan {
 	bool first; /* on the request line */
 	bool connect; /* the request is a CONNECT */
 	bool has_cl, chunked;
+	bool head_only; /* a response head: stop after it */
 	unsigned nhost;
 	uint64_t head_bytes, max_head;
 	uint64_t remaining; /* body or chunk bytes left */
@@ -33,6 +34,11 @@ struct reqscan {
 
 /* Start scanning a connection; max_head bounds each request head. */
 void reqscan_init(struct reqscan *, uint64_t max_head);
+/*
+ * Start scanning one response head (status line and header fields, the
+ * same rules); the scan stops after its empty line.
+ */
+void reqscan_init_response(struct reqscan *, uint64_t max_head);
 /*
  * Scan the next len bytes.  Returns 0, or -1 once the input is refused
  * (then status and why say how; every later call returns -1 too).

@@ -4,6 +4,7 @@
  * an evhttp_connection is always deferred to the loop, because callers
  * are often inside that connection's own callbacks.
  */
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -200,6 +201,57 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	pool->open++;
 	pool->created++;
 	return uc;
+}
+
+/* Bytes from the origin: scan a response head before evhttp parses it. */
+static void
+scan_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct upstream_conn *uc = arg;
+	struct evbuffer_iovec vec[8];
+	struct evbuffer_ptr ptr;
+	size_t len = evbuffer_get_length(buf), left = info->n_added;
+	int n;
+
+	if (info->n_added == 0 || !uc->scanning ||
+	    evbuffer_ptr_set(
+		buf, &ptr, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+		return;
+	while (left > 0 && uc->scanning) {
+		n = evbuffer_peek(buf, (ev_ssize_t)left, &ptr, vec, 8);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n && i < 8 && left > 0; i++) {
+			size_t k =
+			    vec[i].iov_len < left ? vec[i].iov_len : left;
+			if (reqscan_feed(&uc->rscan, vec[i].iov_base, k) != 0 ||
+			    reqscan_is_tunnel(&uc->rscan)) {
+				/* refused, or the head is complete */
+				uc->scanning = false;
+				return;
+			}
+			left -= k;
+			evbuffer_ptr_set(buf, &ptr, k, EVBUFFER_PTR_ADD);
+		}
+	}
+}
+
+void
+upstream_expect_response(struct upstream_conn *uc, uint64_t max_head)
+{
+	reqscan_init_response(&uc->rscan, max_head);
+	uc->scanning = true;
+	if (uc->scan_cbe == NULL)
+		uc->scan_cbe = evbuffer_add_cb(
+		    bufferevent_get_input(
+			evhttp_connection_get_bufferevent(uc->evcon)),
+		    scan_cb, uc);
+}
+
+bool
+upstream_head_refused(const struct upstream_conn *uc)
+{
+	return uc->rscan.status != 0;
 }
 
 void

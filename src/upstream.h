@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "reqscan.h"
+
 struct event_base;
 struct evhttp_connection;
 struct ssl_ctx_st;
@@ -26,6 +28,9 @@ struct upstream_conn {
 	bool tls;
 	bool nodelay; /* TCP_NODELAY set on its socket */
 	int tls_verify_err; /* X509_V_ERR_* of a failed verification */
+	struct reqscan rscan; /* the raw head of the response awaited */
+	bool scanning;
+	struct evbuffer_cb_entry *scan_cbe;
 	unsigned hash;
 	char key[300]; /* "sv:host:port": TLS?, verify?, origin */
 };
@@ -52,6 +57,12 @@ struct upstream_conn *upstream_take_idle(
 struct upstream_conn *upstream_connect(struct upstream_pool *,
     const struct upstream_origin *, const char *addr,
     uint64_t max_header_bytes);
+/*
+ * A request is about to go out: scan the raw head of its response before
+ * evhttp parses it (upstream_head_refused then tells).
+ */
+void upstream_expect_response(struct upstream_conn *, uint64_t max_head);
+bool upstream_head_refused(const struct upstream_conn *);
 /* Give a connection back after a complete exchange (keep-alive). */
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */

@@ -17,6 +17,9 @@ DEFECTS = {
     "length_and_te": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n"),
     "bad_name": b"HTTP/1.1 200 OK\r\nX Bad: 1\r\nContent-Length: 2\r\n\r\nno",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nno",
+    "nul_in_value": b"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nno",
+    "bare_cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nno",
 }
 
 

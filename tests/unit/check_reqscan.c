@@ -187,6 +187,26 @@ START_TEST(test_head_limit)
 }
 END_TEST
 
+/* A response head: the same rules, and nothing after its empty line. */
+START_TEST(test_response_head)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"
+				 "\0\r\x01";
+	static const char fold[] = "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n";
+	static const char nul[] = "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n";
+	struct reqscan s;
+
+	reqscan_init_response(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, ok, sizeof ok - 1), 0);
+	ck_assert(reqscan_is_tunnel(&s)); /* (done: the body is not ours) */
+	reqscan_init_response(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, fold, sizeof fold - 1), -1);
+	ck_assert_int_eq(s.status, 400);
+	reqscan_init_response(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, nul, sizeof nul - 1), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -197,6 +217,7 @@ main(void)
 
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_head_limit);
+	tcase_add_test(tc, test_response_head);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
