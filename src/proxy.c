@@ -1,10 +1,8 @@
 /*
- * proxy: the request path.  A client request (absolute-form) is checked,
- * matched to a route, and replayed upstream attempt by attempt under the
- * policy engine's decisions; the final response streams back with
- * backpressure.  One struct preq per client request, freed only in
- * preq_free().  How each libevent signal maps to a failure class is in
- * upstream_error_cb() and upstream_done_cb().
+ * proxy: the client side of the request path.  A client request
+ * (absolute-form) is checked and matched to a route, handed to attempt.c
+ * to be replayed upstream, watched for the client going away, and ended in
+ * one place (proxy_free).
  */
 #include <sys/queue.h>
 
@@ -37,69 +35,7 @@
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
-
-#define PEEK_MAX (64 * 1024) /* retry_if_body looks this far */
-#define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
-#define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
-#define CLIENT_LWM (64 * 1024) /* and resume below this */
-#define COALESCE_MAX (64 * 1024) /* write the body in pieces this big */
-
-struct preq {
-	struct worker *w;
-	struct evhttp_request *creq;
-	struct evhttp_connection *cevcon;
-	struct config *cfg;
-	const struct route *route;
-	const struct policy *pol;
-	const char *method;
-	enum evhttp_cmd_type cmd;
-	unsigned max_attempts;
-	unsigned attempt;
-	bool has_idem;
-	bool resendable;
-	uint64_t start_ms, wall_ms;
-	struct http_url url;
-	char *target; /* origin-form target sent upstream */
-	const char *uri; /* absolute URL, for the log */
-	char *uri_owned; /* when we built it (intercepted tunnels) */
-
-	/* the attempt in flight */
-	const char *up_host; /* origin of this attempt */
-	unsigned up_port;
-	bool up_tls;
-	struct upstream_origin origin;
-	struct upstream_conn *uc;
-	struct evhttp_request *ureq;
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct evbuffer_cb_entry *sent_cbe;
-	bool sent, header_seen, reused, force_fresh, stale_resent;
-	bool discarding, peeking, streaming, paused, finished;
-	bool free_pending;
-	unsigned busy; /* inside a call that may end the request */
-	uint64_t attempt_start_ms;
-	uint64_t retry_delay_ms; /* decided while a retried body drains */
-	enum fail_kind timer_kind; /* what the attempt timer means */
-	struct evbuffer *peek;
-	struct event attempt_timer;
-	struct event backoff_timer;
-	struct event flush_timer;
-	struct event watch_timer; /* starts client-abort detection */
-	bool watching;
-	struct evbuffer *pending; /* body bytes gathered for the client */
-
-	/* outcome */
-	int status;
-	const char *error; /* Proxy-Status token of the final failure */
-	uint64_t bytes;
-	char retries[256]; /* comma-separated reasons */
-	char client[INET6_ADDRSTRLEN + 8];
-};
-
-static void start_attempt(struct preq *);
-static void attempt_failed(struct preq *, enum fail_kind);
-static void preq_done(struct preq *);
-static void preq_free(struct preq *);
-static void restore_client(struct preq *);
+#include "preq.h"
 
 static const char *
 cmd_name(enum evhttp_cmd_type t)
@@ -155,11 +91,11 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 	p->error = token;
 	if (token != NULL)
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
-	restore_client(p);
-	preq_done(p);
+	proxy_restore_client(p);
+	proxy_done(p);
 	proxy_reply_text(
 	    p->creq, status, reason, token ? ps : NULL, true, body);
-	preq_free(p);
+	proxy_free(p);
 }
 
 /* Does a Via list name us ("1.1 retryproxy") as a received-by? */
@@ -184,30 +120,6 @@ via_has_us(const char *via)
 	return false;
 }
 
-/* The Host header value for an origin. */
-static void
-host_header(char *buf, size_t len, const char *host, unsigned port, bool https)
-{
-	bool v6 = strchr(host, ':') != NULL;
-
-	if (port == (https ? 443u : 80u))
-		snprintf(
-		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
-	else
-		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
-		    v6 ? "]" : "", port);
-}
-
-static void
-add_reason(struct preq *p, const char *reason)
-{
-	size_t n = strlen(p->retries);
-
-	if (n + strlen(reason) + 2 < sizeof p->retries)
-		snprintf(p->retries + n, sizeof p->retries - n, "%s%s",
-		    n ? "," : "", reason);
-}
-
 /* ---- the client side ------------------------------------------------ */
 
 /* The client went away (or we closed it): tear the request down. */
@@ -219,14 +131,14 @@ client_closed_cb(struct evhttp_connection *evcon, void *arg)
 	if (p->status == 0)
 		p->status = 499; /* client closed request (nginx's code) */
 	p->cevcon = NULL;
-	preq_done(p);
+	proxy_done(p);
 	/*
 	 * A request evhttp detached from the failed connection is ours to
 	 * free; an attached one evhttp frees right after this callback.
 	 */
 	if (evhttp_request_get_connection(p->creq) == NULL)
 		evhttp_request_free(p->creq);
-	preq_free(p);
+	proxy_free(p);
 }
 
 /* Watches the client while we wait upstream (evhttp does not). */
@@ -239,8 +151,8 @@ client_early_event_cb(struct bufferevent *bev, short what, void *arg)
 		evhttp_connection_free(p->cevcon); /* -> client_closed_cb */
 }
 
-static void
-watch_client(struct preq *p)
+void
+proxy_watch_client(struct preq *p)
 {
 	struct bufferevent *bev;
 
@@ -258,11 +170,11 @@ watch_client(struct preq *p)
 static void
 watch_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	watch_client(arg);
+	proxy_watch_client(arg);
 }
 
-static void
-restore_client(struct preq *p)
+void
+proxy_restore_client(struct preq *p)
 {
 	struct bufferevent *bev;
 	struct timeval tv;
@@ -284,8 +196,8 @@ restore_client(struct preq *p)
 	p->cevcon = NULL;
 }
 
-static void
-client_drained_cb(struct evhttp_connection *evcon, void *arg)
+void
+proxy_client_drained_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct preq *p = arg;
 
@@ -296,184 +208,10 @@ client_drained_cb(struct evhttp_connection *evcon, void *arg)
 	}
 }
 
-/* ---- ending an attempt ---------------------------------------------- */
+/* ---- the reply ---------------------------------------------------- */
 
-static void
-stop_attempt_io(struct preq *p, bool keep_conn)
-{
-	event_del(&p->attempt_timer);
-	if (p->dnsreq != NULL) {
-		struct evdns_getaddrinfo_request *r = p->dnsreq;
-		p->dnsreq = NULL;
-		evdns_getaddrinfo_cancel(r);
-	}
-	if (p->sent_cbe != NULL && p->uc != NULL) {
-		evbuffer_remove_cb_entry(
-		    bufferevent_get_output(
-			evhttp_connection_get_bufferevent(p->uc->evcon)),
-		    p->sent_cbe);
-	}
-	p->sent_cbe = NULL;
-	if (p->ureq != NULL) {
-		struct evhttp_request *r = p->ureq;
-		p->ureq = NULL; /* the cancel calls error_cb: ignore it */
-		evhttp_cancel_request(r);
-		keep_conn = false;
-	}
-	if (p->uc != NULL) {
-		if (p->paused)
-			bufferevent_enable(
-			    evhttp_connection_get_bufferevent(p->uc->evcon),
-			    EV_READ);
-		if (keep_conn)
-			upstream_release(p->uc);
-		else
-			upstream_discard(p->uc);
-		p->uc = NULL;
-	}
-	p->paused = false;
-	if (p->peek != NULL) {
-		evbuffer_free(p->peek);
-		p->peek = NULL;
-	}
-}
-
-static void
-backoff_cb(evutil_socket_t fd, short what, void *arg)
-{
-	start_attempt(arg);
-}
-
-static void
-schedule_retry(struct preq *p, uint64_t delay_ms)
-{
-	struct timeval tv = rp_tv(delay_ms);
-
-	if (p->uri_owned == NULL)
-		watch_client(p);
-	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
-		    p->attempt + 1, (unsigned long long)delay_ms);
-	evtimer_add(&p->backoff_timer, &tv);
-}
-
-/* Ask the policy engine about the outcome of the attempt that ended. */
-static void
-decide(struct preq *p, const struct outcome *o, struct decision *d)
-{
-	struct retry_ctx c;
-
-	c.attempt = p->attempt;
-	c.max_attempts = p->max_attempts;
-	c.method = p->method;
-	c.has_idempotency_key = p->has_idem;
-	c.now_ms = util_now_ms();
-	c.start_ms = p->start_ms;
-	c.wall_now_ms = util_wall_ms();
-	c.rnd = worker_random(p->w);
-	c.budget = &((struct route *)p->route)->budget;
-	policy_decide(p->pol, o, &c, d);
-}
-
-/* Count a decision in the route's metrics. */
-static void
-note_decision(
-    struct preq *p, const struct decision *d, int status, enum fail_kind kind)
-{
-	if (d->retry)
-		metrics_retry(p->route->metrics, status, kind);
-	else if (d->why >= WHY_METHOD)
-		metrics_suppressed(p->route->metrics, d->why);
-}
-
-/* The final failure: 502/504 with Proxy-Status. */
-static void
-reply_failure(struct preq *p, enum fail_kind kind)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
-	char ps[192], body[512], n[16];
-	int status = fail_kind_status(kind);
-
-	p->status = status;
-	p->error = fail_kind_token(kind);
-	snprintf(ps, sizeof ps,
-	    "retryproxy; error=%s; details=\"%u attempt%s\"", p->error,
-	    p->attempt, p->attempt == 1 ? "" : "s");
-	snprintf(body, sizeof body,
-	    "retryproxy: %u attempt%s to %s:%u failed; last error: %s\n",
-	    p->attempt, p->attempt == 1 ? "" : "s", p->up_host, p->up_port,
-	    p->error);
-	if (p->pol->report_attempts) {
-		snprintf(n, sizeof n, "%u", p->attempt);
-		evhttp_add_header(out, "X-Retry-Attempts", n);
-	}
-	if (p->cfg->proxy.via)
-		evhttp_add_header(out, "Via", "1.1 retryproxy");
-	restore_client(p);
-	preq_done(p);
-	proxy_reply_text(p->creq, status,
-	    status == 504 ? "Gateway Timeout" : "Bad Gateway", ps, false, body);
-	preq_free(p);
-}
-
-/* Decide after a failed attempt: retry later, or answer 502/504. */
-static void
-attempt_failed(struct preq *p, enum fail_kind kind)
-{
-	struct outcome o = {0};
-	struct decision d;
-
-	stop_attempt_io(p, false);
-	o.fail = kind;
-	decide(p, &o, &d);
-	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s",
-		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
-		    fail_kind_token(kind), decision_why_name(d.why));
-	note_decision(p, &d, 0, kind);
-	if (d.retry) {
-		add_reason(p, d.reason);
-		schedule_retry(p, d.delay_ms);
-		return;
-	}
-	reply_failure(p, kind);
-}
-
-/* ---- the response --------------------------------------------------- */
-
-static bool
-header_matches(const struct policy *pol, struct evkeyvalq *h)
-{
-	for (size_t i = 0; i < pol->nretry_if_header; i++) {
-		const char *v =
-		    evhttp_find_header(h, pol->retry_if_header[i].name);
-		if (v != NULL &&
-		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
-			strcmp(pol->retry_if_header[i].value, v) == 0))
-			return true;
-	}
-	return false;
-}
-
-static bool
-body_matches(struct preq *p)
-{
-	size_t n = evbuffer_get_length(p->peek);
-	char *s;
-
-	if (n > PEEK_MAX)
-		return false; /* SPEC: up to 64K, then no match */
-	s = xmalloc(n + 1);
-	evbuffer_copyout(p->peek, s, n);
-	s[n] = '\0';
-	/* a NUL in the body ends what the regex sees */
-	bool m = regexec(p->pol->retry_if_body, s, 0, NULL, 0) == 0;
-	free(s);
-	return m;
-}
-
-static void
-start_reply(struct preq *p, struct evhttp_request *ureq)
+void
+proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
@@ -509,13 +247,14 @@ start_reply(struct preq *p, struct evhttp_request *ureq)
 	bufferevent_set_timeouts(cbev, NULL, &wtv);
 }
 
-static void
-forward_chunk(struct preq *p, struct evbuffer *data)
+void
+proxy_forward_chunk(struct preq *p, struct evbuffer *data)
 {
 	struct bufferevent *cbev;
 
 	p->bytes += evbuffer_get_length(data);
-	evhttp_send_reply_chunk_with_cb(p->creq, data, client_drained_cb, p);
+	evhttp_send_reply_chunk_with_cb(
+	    p->creq, data, proxy_client_drained_cb, p);
 	if (p->cevcon == NULL)
 		return;
 	cbev = evhttp_connection_get_bufferevent(p->cevcon);
@@ -530,640 +269,45 @@ forward_chunk(struct preq *p, struct evbuffer *data)
 }
 
 /* Send what the body gathered so far. */
-static void
-flush_pending(struct preq *p)
+void
+proxy_flush_pending(struct preq *p)
 {
 	event_del(&p->flush_timer);
 	if (p->pending != NULL && evbuffer_get_length(p->pending) > 0)
-		forward_chunk(p, p->pending);
+		proxy_forward_chunk(p, p->pending);
 }
 
 static void
 flush_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	flush_pending(arg);
+	proxy_flush_pending(arg);
 }
 
 /* The response is final: send it to the client from here on. */
-static void
-finish_reply(struct preq *p)
+void
+proxy_finish_reply(struct preq *p)
 {
-	flush_pending(p);
+	proxy_flush_pending(p);
 	/* the upstream exchange is complete: keep the connection */
-	stop_attempt_io(p, true);
-	restore_client(p);
-	preq_done(p);
+	attempt_stop_io(p, true);
+	proxy_restore_client(p);
+	proxy_done(p);
 	evhttp_send_reply_end(p->creq);
-	preq_free(p);
-}
-
-/*
- * Decide on a response (headers in, maybe a peeked body).  Returns true
- * when it will be retried.
- */
-static bool
-decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
-	struct outcome o = {0};
-	struct decision d;
-
-	o.status = evhttp_request_get_response_code(ureq);
-	o.retry_after = evhttp_find_header(in, "Retry-After");
-	o.header_matched = header_matches(p->pol, in);
-	o.body_matched = body_match;
-	decide(p, &o, &d);
-	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u to %s:%u: %d; %s", p->method,
-		    p->uri, p->attempt, p->up_host, p->up_port, o.status,
-		    decision_why_name(d.why));
-	note_decision(p, &d, o.status, FK_NONE);
-	if (!d.retry)
-		return false;
-	add_reason(p, d.reason);
-	p->discarding = true;
-	p->retry_delay_ms = d.delay_ms; /* taken once the body is gone */
-	return true;
-}
-
-/*
- * What libevent's response parser lets through and we refuse: header
- * names that are not tokens, control characters in values, Content-Length
- * given twice with different values or together with Transfer-Encoding.
- */
-static bool
-response_head_is_valid(struct evkeyvalq *h)
-{
-	const char *cl = NULL;
-	struct evkeyval *kv;
-	bool te = false;
-
-	TAILQ_FOREACH(kv, h, next)
-	{
-		if (!http_is_token(kv->key) || !http_value_is_valid(kv->value))
-			return false;
-		if (util_strcasecmp(kv->key, "Transfer-Encoding") == 0)
-			te = true;
-		else if (util_strcasecmp(kv->key, "Content-Length") == 0) {
-			if (cl != NULL && strcmp(cl, kv->value) != 0)
-				return false;
-			cl = kv->value;
-		}
-	}
-	return !(te && cl != NULL);
-}
-
-static int
-upstream_header_cb(struct evhttp_request *ureq, void *arg)
-{
-	struct preq *p = arg;
-	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
-	const char *cl = evhttp_find_header(in, "Content-Length");
-
-	if (p->ureq != ureq)
-		return 0;
-	p->header_seen = true;
-	event_del(&p->attempt_timer);
-	if (!response_head_is_valid(in) ||
-	    (p->uc != NULL && upstream_head_refused(p->uc))) {
-		/*
-		 * Never forwarded: a failed attempt.  Aborting here makes
-		 * evhttp call our callbacks again, so decide from the loop.
-		 */
-		static const struct timeval zero = {0, 0};
-		p->ureq = NULL;
-		p->timer_kind = FK_HTTP_PROTOCOL_ERROR;
-		evtimer_add(&p->attempt_timer, &zero);
-		return -1;
-	}
-	/*
-	 * libevent reads a keep-alive response without a length as empty;
-	 * without Connection it reads until close, which is right.
-	 */
-	if (cl == NULL && evhttp_find_header(in, "Transfer-Encoding") == NULL)
-		evhttp_remove_header(in, "Connection");
-	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts) {
-		struct outcome o = {
-		    .status = evhttp_request_get_response_code(ureq)};
-		o.header_matched = header_matches(p->pol, in);
-		if (!policy_outcome_is_retryable(p->pol, &o)) {
-			p->peeking = true;
-			p->peek = evbuffer_new();
-			return 0;
-		}
-	}
-	if (decide_response(p, ureq, false)) {
-		/* a large or unknown body is not worth reading: close */
-		if (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX) {
-			uint64_t delay = p->retry_delay_ms;
-			p->ureq = NULL; /* the abort calls error_cb: ignore */
-			upstream_discard(p->uc);
-			p->uc = NULL;
-			p->discarding = false;
-			schedule_retry(p, delay);
-			return -1;
-		}
-		return 0;
-	}
-	start_reply(p, ureq);
-	return 0;
-}
-
-static void
-upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
-{
-	struct preq *p = arg;
-	struct evbuffer *in = evhttp_request_get_input_buffer(ureq);
-
-	if (p->ureq != ureq)
-		return;
-	if (p->discarding)
-		return; /* evhttp drains the buffer after this */
-	if (p->peeking) {
-		if (evbuffer_get_length(p->peek) <= PEEK_MAX)
-			evbuffer_add_buffer(p->peek, in);
-		else
-			evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	if (p->streaming) {
-		/*
-		 * libevent reads 4 KiB at a time: gather a body into bigger
-		 * writes (fewer syscalls), but never hold it back > 1 ms.
-		 */
-		static const struct timeval ms1 = {0, 1000};
-		if (p->pending == NULL)
-			p->pending = evbuffer_new();
-		evbuffer_add_buffer(p->pending, in);
-		if (evbuffer_get_length(p->pending) >= COALESCE_MAX)
-			flush_pending(p);
-		else if (!evtimer_pending(&p->flush_timer, NULL))
-			evtimer_add(&p->flush_timer, &ms1);
-	}
-}
-
-/*
- * Why a connection failed before the request went out: a certificate
- * that did not verify (final), another TLS failure, or TCP.
- */
-static enum fail_kind
-connect_failure(struct preq *p)
-{
-	struct bufferevent *bev;
-	unsigned long err;
-
-	if (p->uc == NULL || !p->uc->tls)
-		return FK_CONNECTION_REFUSED;
-	if (p->uc->tls_verify_err != 0) {
-		log_warnx("%s:%u: certificate not accepted: %s", p->up_host,
-		    p->up_port, tls_verify_error_string(p->uc->tls_verify_err));
-		return FK_TLS_CERTIFICATE_ERROR;
-	}
-	bev = evhttp_connection_get_bufferevent(p->uc->evcon);
-	/*
-	 * bufferevent_openssl records a TCP failure during the handshake as
-	 * the bare SSL_ERROR_SYSCALL (no library code): the TCP connect
-	 * failed, not TLS.
-	 */
-	err = bufferevent_get_openssl_error(bev);
-	return err != 0 && ERR_GET_LIB(err) != 0 ? FK_TLS_PROTOCOL_ERROR
-						 : FK_CONNECTION_REFUSED;
-}
-
-static void
-upstream_error_cb(enum evhttp_request_error err, void *arg)
-{
-	struct preq *p = arg;
-	enum fail_kind kind;
-
-	if (p->ureq == NULL || p->finished)
-		return; /* ours: a cancel or an abort already handled */
-	p->ureq = NULL; /* evhttp frees it */
-	if (p->streaming) {
-		/* the body broke after it started: truncate, never splice */
-		if (p->cevcon != NULL) {
-			upstream_discard(p->uc);
-			p->uc = NULL;
-			p->paused = false;
-			p->error = "connection_terminated";
-			/* -> client_closed_cb, which ends the request */
-			evhttp_connection_free(p->cevcon);
-		}
-		return;
-	}
-	if (p->discarding) {
-		uint64_t delay = p->retry_delay_ms;
-		p->discarding = false;
-		upstream_discard(p->uc);
-		p->uc = NULL;
-		schedule_retry(p, delay);
-		return;
-	}
-	switch (err) {
-	case EVREQ_HTTP_TIMEOUT:
-		kind = p->header_seen || p->sent ? FK_RESPONSE_TIMEOUT
-						 : FK_CONNECTION_TIMEOUT;
-		break;
-	case EVREQ_HTTP_INVALID_HEADER:
-		kind = FK_HTTP_PROTOCOL_ERROR;
-		break;
-	case EVREQ_HTTP_DATA_TOO_LONG:
-		kind = p->header_seen ? FK_HTTP_PROTOCOL_ERROR
-				      : FK_RESPONSE_HEADER_TOO_BIG;
-		break;
-	default:
-		if (!p->sent) {
-			/* nothing went out: a connect or handshake failure */
-			kind = connect_failure(p);
-			break;
-		}
-		kind = FK_CONNECTION_TERMINATED;
-		/*
-		 * A reused keep-alive connection that breaks before any
-		 * response byte: the server had closed it.  Re-send once on
-		 * a fresh connection, without counting an attempt, if the
-		 * request may be re-sent at all.
-		 */
-		if (p->reused && !p->header_seen && !p->stale_resent &&
-		    p->resendable) {
-			p->stale_resent = true;
-			p->force_fresh = true;
-			p->attempt--;
-			stop_attempt_io(p, false);
-			if (log_debug_enabled())
-				log_debug("%s %s: stale keep-alive "
-					  "connection, re-sending",
-				    p->method, p->uri);
-			schedule_retry(p, 0);
-			return;
-		}
-		break;
-	}
-	attempt_failed(p, kind);
-}
-
-static void
-upstream_done_cb(struct evhttp_request *ureq, void *arg)
-{
-	struct preq *p = arg;
-
-	if (ureq == NULL || p->ureq != ureq || p->finished)
-		return;
-	if (evhttp_request_get_response_code(ureq) == 0 && !p->header_seen) {
-		/* connect failed: refused, unreachable or timed out */
-		uint64_t took = util_now_ms() - p->attempt_start_ms;
-		p->ureq = NULL;
-		attempt_failed(p,
-		    took + 5 >= p->pol->connect_timeout_ms
-			? FK_CONNECTION_TIMEOUT
-			: connect_failure(p));
-		return;
-	}
-	p->ureq = NULL; /* evhttp frees it after this callback */
-	if (p->discarding) {
-		uint64_t delay = p->retry_delay_ms;
-		p->discarding = false;
-		stop_attempt_io(p, true);
-		schedule_retry(p, delay);
-		return;
-	}
-	if (p->peeking) {
-		p->peeking = false;
-		if (decide_response(p, ureq, body_matches(p))) {
-			uint64_t delay = p->retry_delay_ms;
-			p->discarding = false;
-			stop_attempt_io(p, true);
-			schedule_retry(p, delay);
-			return;
-		}
-		start_reply(p, ureq);
-		if (p->peek != NULL)
-			forward_chunk(p, p->peek);
-	}
-	finish_reply(p);
-}
-
-/* ---- starting an attempt -------------------------------------------- */
-
-static void
-attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct preq *p = arg;
-	enum fail_kind kind = p->timer_kind;
-
-	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
-		kind = FK_CONNECTION_TIMEOUT;
-	if (p->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
-		kind = FK_DNS_TIMEOUT; /* still resolving */
-	attempt_failed(p, kind);
-}
-
-static void
-arm_attempt_timer(struct preq *p, uint64_t limit_ms, enum fail_kind kind)
-{
-	uint64_t now = util_now_ms(), ms = limit_ms;
-	struct timeval tv;
-
-	p->timer_kind = kind;
-	if (p->pol->deadline_ms > 0) {
-		uint64_t end = p->start_ms + p->pol->deadline_ms;
-		uint64_t left = end > now ? end - now : 0;
-		if (left <= ms) {
-			ms = left;
-			if (kind == FK_CONNECTION_TIMEOUT)
-				p->timer_kind = FK_DEADLINE_CONNECTING;
-		}
-	}
-	tv = rp_tv(ms);
-	evtimer_add(&p->attempt_timer, &tv);
-}
-
-/* evhttp wrote the request: the connection is up; time the response. */
-static void
-sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	struct preq *p = arg;
-
-	if (info->n_added == 0 || p->sent)
-		return;
-	p->sent = true;
-	if (p->uc != NULL && !p->uc->nodelay) {
-		/* requests go out whole: never wait for an ACK (Nagle) */
-		int one = 1;
-		p->uc->nodelay = true;
-		setsockopt(bufferevent_getfd(
-			       evhttp_connection_get_bufferevent(p->uc->evcon)),
-		    IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	/* (removing an entry from inside its callback is allowed) */
-	evbuffer_remove_cb_entry(buf, p->sent_cbe);
-	p->sent_cbe = NULL;
-	if (p->uc != NULL)
-		p->uc->connected = true;
-	arm_attempt_timer(p, p->pol->per_try_timeout_ms, FK_RESPONSE_TIMEOUT);
-}
-
-static void
-build_request(struct preq *p, struct evhttp_request *ureq, bool https)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
-	struct evbuffer *body = evhttp_request_get_input_buffer(p->creq);
-	const char *conn = evhttp_find_header(in, "Connection");
-	const char *ah = p->pol->attempt_header;
-	struct evkeyval *kv;
-	char buf[320];
-	size_t len = evbuffer_get_length(body);
-
-	/* the target's authority wins over any Host the client sent */
-	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
-	evhttp_add_header(out, "Host", buf);
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (http_is_hop_by_hop(kv->key, conn) ||
-		    util_strcasecmp(kv->key, "Host") == 0 ||
-		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
-		    util_strcasecmp(kv->key, "Expect") == 0 ||
-		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
-		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0))
-			continue;
-		evhttp_add_header(out, kv->key, kv->value);
-	}
-	if (p->cfg->proxy.via)
-		evhttp_add_header(out, "Via", "1.1 retryproxy");
-	if (*ah != '\0') {
-		snprintf(buf, sizeof buf, "%u", p->attempt);
-		evhttp_add_header(out, ah, buf);
-	}
-	if (len > 0 || p->cmd == EVHTTP_REQ_POST || p->cmd == EVHTTP_REQ_PUT ||
-	    p->cmd == EVHTTP_REQ_PATCH) {
-		snprintf(buf, sizeof buf, "%zu", len);
-		evhttp_add_header(out, "Content-Length", buf);
-	}
-	if (len > 0)
-		evbuffer_add_buffer_reference(
-		    evhttp_request_get_output_buffer(ureq), body);
-}
-
-static void
-send_on(struct preq *p)
-{
-	struct evhttp_request *ureq;
-	struct evhttp_connection *evcon = p->uc->evcon;
-	struct timeval tv;
-	int rc;
-
-	ureq = evhttp_request_new(upstream_done_cb, p);
-	evhttp_request_set_header_cb(ureq, upstream_header_cb);
-	evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
-	evhttp_request_set_error_cb(ureq, upstream_error_cb);
-	build_request(p, ureq, p->up_tls);
-	/* evhttp's own timeout only backs ours up (and limits body gaps) */
-	tv = rp_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
-			   ? p->pol->per_try_timeout_ms
-			   : p->pol->connect_timeout_ms) +
-	    1000);
-	evhttp_connection_set_timeout_tv(evcon, &tv);
-	p->sent = false;
-	/* (evhttp's own header limit, lower, keeps "too big" final) */
-	upstream_expect_response(
-	    p->uc, p->cfg->proxy.max_header_size * 2 + 4096);
-	p->sent_cbe = evbuffer_add_cb(
-	    bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)),
-	    sent_cb, p);
-	p->ureq = ureq;
-	p->busy++;
-	rc = evhttp_make_request(evcon, ureq, p->cmd, p->target);
-	p->busy--;
-	if (p->free_pending) {
-		preq_free(p);
-		return;
-	}
-	if (rc != 0 && p->ureq == ureq) {
-		/* (2.1.12 does not free the request on this path) */
-		p->ureq = NULL;
-		evhttp_request_free(ureq);
-		attempt_failed(p, FK_CONNECTION_REFUSED);
-	}
-}
-
-static bool
-addr_denied(struct preq *p, const struct sockaddr *sa)
-{
-	return p->cfg->proxy.deny.n > 0 &&
-	    cidr_set_contains(&p->cfg->proxy.deny, sa);
-}
-
-static void
-reply_denied(struct preq *p)
-{
-	stop_attempt_io(p, false);
-	p->status = 403;
-	p->error = "http_request_denied";
-	restore_client(p);
-	preq_done(p);
-	proxy_reply_text(p->creq, 403, "Forbidden",
-	    "retryproxy; error=http_request_denied", false,
-	    "retryproxy: the destination address is denied by [proxy] deny\n");
-	preq_free(p);
-}
-
-static void
-connect_to(struct preq *p, const struct sockaddr *sa)
-{
-	char addr[INET6_ADDRSTRLEN];
-	const void *a = sa->sa_family == AF_INET6
-	    ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-
-	evutil_inet_ntop(sa->sa_family, a, addr, sizeof addr);
-	p->uc = upstream_connect(
-	    p->w->pool, &p->origin, addr, p->cfg->proxy.max_header_size);
-	if (p->uc == NULL) {
-		attempt_failed(p, FK_CONNECTION_REFUSED);
-		return;
-	}
-	p->reused = false;
-	send_on(p);
-}
-
-static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct preq *p = arg;
-	struct evutil_addrinfo *ai;
-	unsigned n = 0, pick;
-
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
-	p->dnsreq = NULL;
-	if (result != 0) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		attempt_failed(p,
-		    result == EVUTIL_EAI_NONAME	     ? FK_DNS_NXDOMAIN
-			: result == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
-						     : FK_DNS_ERROR);
-		return;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		n++;
-	/* rotate through the addresses across attempts */
-	pick = n ? (p->attempt - 1) % n : 0;
-	for (ai = res; ai != NULL && pick > 0; ai = ai->ai_next)
-		pick--;
-	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
-		if (addr_denied(p, x->ai_addr)) {
-			evutil_freeaddrinfo(res);
-			reply_denied(p);
-			return;
-		}
-	if (ai == NULL) {
-		evutil_freeaddrinfo(res);
-		attempt_failed(p, FK_DNS_ERROR);
-		return;
-	}
-	connect_to(p, ai->ai_addr);
-	evutil_freeaddrinfo(res);
-}
-
-static void
-start_attempt(struct preq *p)
-{
-	const struct policy *pol = p->pol;
-	struct evutil_addrinfo hints;
-	struct evdns_getaddrinfo_request *r;
-	struct upstream_origin origin;
-	bool fresh;
-
-	p->attempt++;
-	p->sent = p->header_seen = p->reused = false;
-	p->discarding = p->peeking = false;
-	p->attempt_start_ms = util_now_ms();
-	if (p->attempt >= 2 && pol->nfallbacks > 0) {
-		const struct fallback *fb =
-		    &pol->fallbacks[p->attempt - 2 < pol->nfallbacks
-			    ? p->attempt - 2
-			    : pol->nfallbacks - 1];
-		p->up_host = fb->host;
-		p->up_port = fb->port;
-		p->up_tls = fb->scheme == HTTP_SCHEME_HTTPS;
-	} else {
-		p->up_host = p->url.host;
-		p->up_port = p->url.port;
-		p->up_tls = p->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
-		/* tls = yes: an http:// URL without a port goes to 443 */
-		if (pol->tls && !p->url.port_given)
-			p->up_port = 443;
-	}
-	origin.host = p->up_host;
-	origin.port = p->up_port;
-	origin.verify = pol->verify;
-	origin.tls = NULL;
-	if (p->up_tls && (origin.tls = worker_tls_ctx(p->w)) == NULL) {
-		attempt_failed(p, FK_TLS_PROTOCOL_ERROR);
-		return;
-	}
-	p->origin = origin;
-	arm_attempt_timer(p, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
-	/*
-	 * A request that may not be re-sent never rides a reused
-	 * connection: a stale one would leave it lost or doubled.
-	 */
-	fresh = p->force_fresh || !p->resendable;
-	p->force_fresh = false;
-	if (!fresh) {
-		p->uc = upstream_take_idle(p->w->pool, &p->origin);
-		if (p->uc != NULL) {
-			p->reused = p->uc->connected;
-			send_on(p);
-			return;
-		}
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	{
-		/* numeric hosts skip the resolver entirely */
-		struct sockaddr_storage ss;
-		int len = sizeof ss;
-		char tmp[300];
-		snprintf(tmp, sizeof tmp,
-		    strchr(p->up_host, ':') ? "[%s]:%u" : "%s:%u", p->up_host,
-		    p->up_port);
-		if (evutil_parse_sockaddr_port(
-			tmp, (struct sockaddr *)&ss, &len) == 0) {
-			if (addr_denied(p, (struct sockaddr *)&ss)) {
-				reply_denied(p);
-				return;
-			}
-			connect_to(p, (struct sockaddr *)&ss);
-			return;
-		}
-	}
-	/* the callback may run (and even end the request) before it returns */
-	p->busy++;
-	r = evdns_getaddrinfo(p->w->dns, p->up_host, NULL, &hints, dns_cb, p);
-	p->busy--;
-	if (p->free_pending)
-		preq_free(p);
-	else if (r != NULL)
-		p->dnsreq = r;
+	proxy_free(p);
 }
 
 /* ---- entry ---------------------------------------------------------- */
 
 /* The request is over: stop its I/O and write its access-log line. */
-static void
-preq_done(struct preq *p)
+void
+proxy_done(struct preq *p)
 {
 	struct access_entry e;
 
 	if (p->finished)
 		return;
 	p->finished = true;
-	stop_attempt_io(p, false);
+	attempt_stop_io(p, false);
 	event_del(&p->backoff_timer);
 	event_del(&p->flush_timer);
 	event_del(&p->watch_timer);
@@ -1191,14 +335,14 @@ preq_done(struct preq *p)
 }
 
 /* The one place a preq is freed (deferred while a call is under way). */
-static void
-preq_free(struct preq *p)
+void
+proxy_free(struct preq *p)
 {
 	if (p->busy > 0) {
 		p->free_pending = true;
 		return;
 	}
-	preq_done(p);
+	proxy_done(p);
 	free(p->target);
 	free(p->uri_owned);
 	if (p->pending != NULL)
@@ -1251,8 +395,7 @@ proxy_start(
 	p->uri = uri;
 	p->uri_owned = owned;
 	p->route = &p->cfg->defaults;
-	evtimer_assign(&p->attempt_timer, w->base, attempt_timer_cb, p);
-	evtimer_assign(&p->backoff_timer, w->base, backoff_cb, p);
+	attempt_init(p);
 	evtimer_assign(&p->flush_timer, w->base, flush_timer_cb, p);
 	evtimer_assign(&p->watch_timer, w->base, watch_timer_cb, p);
 	w->active++;
@@ -1310,7 +453,7 @@ proxy_start(
 		static const struct timeval later = {0, 20000};
 		evtimer_add(&p->watch_timer, &later);
 	}
-	start_attempt(p);
+	attempt_start(p);
 }
 
 void

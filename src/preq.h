@@ -1,0 +1,109 @@
+/*
+ * preq: one client request being proxied -- the state proxy.c (the client
+ * side: admission, abort detection, the end of a request) and attempt.c
+ * (the upstream side: attempts, decisions, the response) share.
+ * Private to those two files.
+ */
+#ifndef RP_PREQ_H
+#define RP_PREQ_H
+
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "policy.h"
+#include "upstream.h"
+
+struct evbuffer;
+struct evhttp_connection;
+struct evhttp_request;
+
+#define PEEK_MAX (64 * 1024) /* retry_if_body looks this far */
+#define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
+#define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
+#define CLIENT_LWM (64 * 1024) /* and resume below this */
+#define COALESCE_MAX (64 * 1024) /* write the body in pieces this big */
+
+struct preq {
+	struct worker *w;
+	struct evhttp_request *creq;
+	struct evhttp_connection *cevcon;
+	struct config *cfg;
+	const struct route *route;
+	const struct policy *pol;
+	const char *method;
+	enum evhttp_cmd_type cmd;
+	unsigned max_attempts;
+	unsigned attempt;
+	bool has_idem;
+	bool resendable;
+	uint64_t start_ms, wall_ms;
+	struct http_url url;
+	char *target; /* origin-form target sent upstream */
+	const char *uri; /* absolute URL, for the log */
+	char *uri_owned; /* when we built it (intercepted tunnels) */
+
+	/* the attempt in flight */
+	const char *up_host; /* origin of this attempt */
+	unsigned up_port;
+	bool up_tls;
+	struct upstream_origin origin;
+	struct upstream_conn *uc;
+	struct evhttp_request *ureq;
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct evbuffer_cb_entry *sent_cbe;
+	bool sent, header_seen, reused, force_fresh, stale_resent;
+	bool discarding, peeking, streaming, paused, finished;
+	bool free_pending;
+	unsigned busy; /* inside a call that may end the request */
+	uint64_t attempt_start_ms;
+	uint64_t retry_delay_ms; /* decided while a retried body drains */
+	enum fail_kind timer_kind; /* what the attempt timer means */
+	struct evbuffer *peek;
+	struct event attempt_timer;
+	struct event backoff_timer;
+	struct event flush_timer;
+	struct event watch_timer; /* starts client-abort detection */
+	bool watching;
+	struct evbuffer *pending; /* body bytes gathered for the client */
+
+	/* outcome */
+	int status;
+	const char *error; /* Proxy-Status token of the final failure */
+	uint64_t bytes;
+	char retries[256]; /* comma-separated reasons */
+	char client[INET6_ADDRSTRLEN + 8];
+};
+
+/* proxy.c: the client side. */
+/* The request is over: stop its I/O, write its access-log line. */
+void proxy_done(struct preq *);
+/* The one place a preq is freed (deferred while a call is under way). */
+void proxy_free(struct preq *);
+/* Give the client connection back to evhttp before the final reply. */
+void proxy_restore_client(struct preq *);
+/* Notice a client that goes away while we wait upstream. */
+void proxy_watch_client(struct preq *);
+/* evhttp wrote all queued reply bytes: resume a paused upstream. */
+void proxy_client_drained_cb(struct evhttp_connection *, void *);
+/* The response is final: send its status and headers to the client. */
+void proxy_start_reply(struct preq *, struct evhttp_request *ureq);
+/* Pass body bytes on (pausing the upstream when the client lags). */
+void proxy_forward_chunk(struct preq *, struct evbuffer *);
+/* Send the body bytes gathered so far. */
+void proxy_flush_pending(struct preq *);
+/* The upstream exchange is complete: end the reply and the request. */
+void proxy_finish_reply(struct preq *);
+
+/* attempt.c: the upstream side. */
+/* Set up a new request's timers. */
+void attempt_init(struct preq *);
+/* Start the next attempt (counting it). */
+void attempt_start(struct preq *);
+/* Stop the attempt in flight; keep_conn returns its connection to the pool. */
+void attempt_stop_io(struct preq *, bool keep_conn);
+
+#endif
