@@ -76,7 +76,7 @@ explain_request(const struct config *c, const char *method, const char *url,
 	    (int)u.path_len, u.path);
 	r = config_match(c, u.host, u.port, path);
 	p = &r->policy;
-	if (r->line != 0)
+	if (r != &c->defaults)
 		sbuf_printf(out, "route: [route %s] (%s:%u)\n", r->name,
 		    c->file ? c->file : "?", r->line);
 	else

@@ -1,0 +1,198 @@
+/*
+ * check_output: the pure modules that produce text -- the access-log
+ * line (text and JSON, escaping), the Prometheus exposition, and the
+ * --explain schedule.  Each row pins exact output.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "explain.h"
+#include "metrics.h"
+#include "util.h"
+
+START_TEST(test_accesslog_text)
+{
+	struct access_entry e = {0};
+	struct sbuf s = {0};
+
+	e.wall_ms = 1445412480123ULL; /* 2015-10-21T07:28:00.123Z */
+	e.client = "127.0.0.1:5000";
+	e.method = "GET";
+	e.url = "http://h/a b\"c";
+	e.status = 200;
+	e.attempts = 3;
+	e.retries = "503,reset";
+	e.duration_ms = 42;
+	e.bytes = 7;
+	e.route = "api.example.com";
+	accesslog_format(&e, 0, &s);
+	ck_assert_str_eq(s.s,
+	    "2015-10-21T07:28:00.123Z 127.0.0.1:5000 GET http://h/a\\x20b\\x22c "
+	    "200 attempts=3 retries=503,reset time=42ms bytes=7 "
+	    "route=api.example.com\n");
+	sbuf_free(&s);
+	e.retries = "";
+	e.error = "connection_refused";
+	e.status = 502;
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, " retries=- "));
+	ck_assert_ptr_nonnull(strstr(s.s, " error=connection_refused\n"));
+	sbuf_free(&s);
+}
+END_TEST
+
+START_TEST(test_accesslog_json)
+{
+	struct access_entry e = {0};
+	struct sbuf s = {0};
+
+	e.wall_ms = 1445412480123ULL;
+	e.client = "[::1]:5000";
+	e.method = "CONNECT";
+	e.url = "h:443\n\x01";
+	e.status = 200;
+	e.attempts = 2;
+	e.retries = "refused";
+	e.duration_ms = 5;
+	e.bytes = 10;
+	e.bytes_in = 20;
+	e.tunnel = 1;
+	e.route = "default";
+	accesslog_format(&e, 1, &s);
+	ck_assert_str_eq(s.s,
+	    "{\"time\":\"2015-10-21T07:28:00.123Z\",\"client\":\"[::1]:5000\","
+	    "\"method\":\"CONNECT\",\"url\":\"h:443\\u000a\\u0001\","
+	    "\"status\":200,\"attempts\":2,\"retries\":[\"refused\"],"
+	    "\"duration_ms\":5,\"bytes\":10,\"route\":\"default\","
+	    "\"bytes_in\":20}\n");
+	sbuf_free(&s);
+}
+END_TEST
+
+START_TEST(test_metrics_render)
+{
+	struct route_metrics *m = metrics_route("r\"1");
+	struct metrics_gauges g = {3, 4, 5, 6};
+	struct sbuf s = {0};
+
+	ck_assert_ptr_eq(metrics_route("r\"1"), m); /* one per name */
+	metrics_request(m, 200, 3, 7);
+	metrics_request(m, 502, 1, 70000);
+	metrics_retry(m, 503, FK_NONE);
+	metrics_retry(m, 0, FK_CONNECTION_TERMINATED);
+	metrics_suppressed(m, WHY_BUDGET);
+	metrics_reload(1);
+	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_requests_total{route=\"r\\\"1\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_attempts_total{route=\"r\\\"1\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_retries_total{route=\"r\\\"1\",reason=\"503\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_retries_total{route=\"r\\\"1\",reason=\"reset\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_retries_suppressed_total{route=\"r\\\"1\","
+	    "why=\"budget\"} 1\n"));
+	/* 7 ms falls in le=0.01, 70 s in le=120 */
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_request_duration_seconds_bucket{le=\"0.01\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_request_duration_seconds_bucket{le=\"60\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_request_duration_seconds_bucket{le=\"120\"} 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_request_duration_seconds_count 2\n"));
+	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_client_connections 3\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_config_reloads_total{result=\"success\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "# TYPE retryproxy_request_duration_seconds histogram\n"));
+	sbuf_free(&s);
+	metrics_free();
+}
+END_TEST
+
+static struct config *
+load(const char *text)
+{
+	struct config_errors errs = {0};
+	struct config *c = config_load_string("t.ini", text, NULL, &errs);
+
+	ck_assert_msg(c != NULL, "%s", errs.n ? errs.v[0] : "?");
+	config_errors_free(&errs);
+	return c;
+}
+
+START_TEST(test_explain)
+{
+	static const struct {
+		const char *conf, *method, *url;
+		const char *want[4]; /* substrings, in order */
+	} t[] = {
+	    {"[default]\nstart_timeout = 100ms\n", "GET", "http://a/x",
+		{"route: [default]", "attempt 1 at once\n",
+		    "attempt 2 after 100ms\nattempt 3 after 200ms\n",
+		    "total delay 300ms"}},
+	    {"[route a/v1/]\nbackoff = list\ntimeouts = 1s, 2s\n", "POST",
+		"http://a/v1/x",
+		{"route: [route a/v1/] (t.ini:1)",
+		    "POST may be re-sent after a response or a reset: no",
+		    "schedule (3 attempts, list backoff)",
+		    "attempt 2 after 1s\nattempt 3 after 2s\n"}},
+	    {"[default]\nbackoff = random\nmin_timeout = 1s\nmax_timeout = "
+	     "3s\n",
+		"GET", "http://a/",
+		{"attempt 2 after 1s..3s (random)",
+		    "attempt 3 after 1s..3s (random)", "total delay 2s..6s",
+		    ""}},
+	    {"[default]\nstart_timeout = 1s\ndeadline = 2s\nattempts = 4\n",
+		"GET", "http://a/",
+		{"attempt 2 after 1s\n",
+		    "attempt 3 after 2s (not taken: past "
+		    "the 2s deadline)",
+		    "", ""}},
+	};
+
+	for (size_t i = 0; i < RP_NELEM(t); i++) {
+		struct config *c = load(t[i].conf);
+		struct sbuf out = {0};
+		const char *cause, *at;
+
+		ck_assert_int_eq(
+		    explain_request(c, t[i].method, t[i].url, &out, &cause), 0);
+		at = out.s;
+		for (size_t j = 0; j < 4 && t[i].want[j][0] != '\0'; j++) {
+			const char *hit = strstr(at, t[i].want[j]);
+			ck_assert_msg(hit != NULL, "row %zu: no \"%s\" in:\n%s",
+			    i, t[i].want[j], out.s);
+			at = hit;
+		}
+		sbuf_free(&out);
+		config_unref(c);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *su = suite_create("output");
+	TCase *tc = tcase_create("output");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_accesslog_text);
+	tcase_add_test(tc, test_accesslog_json);
+	tcase_add_test(tc, test_metrics_render);
+	tcase_add_test(tc, test_explain);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
