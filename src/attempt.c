@@ -1,8 +1,8 @@
 /*
  * attempt: the upstream side of the request path -- one attempt after
  * another under the policy engine's decisions: connect (with DNS and the
- * pool), send, read the response, decide, wait, retry; then stream the
- * final response to the client with backpressure.  How each libevent
+ * pool), send, read the response, decide, wait, retry; the final
+ * response goes to proxy.c's reply functions.  How each libevent
  * signal maps to a failure class is in upstream_error_cb() and
  * upstream_done_cb().
  */

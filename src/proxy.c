@@ -1,8 +1,9 @@
 /*
  * proxy: the client side of the request path.  A client request
  * (absolute-form) is checked and matched to a route, handed to attempt.c
- * to be replayed upstream, watched for the client going away, and ended in
- * one place (proxy_free).
+ * to be replayed upstream, watched for the client going away, answered
+ * (the final response streams with backpressure), and ended in one place
+ * (proxy_free).
  */
 #include <sys/queue.h>
 
