@@ -204,6 +204,21 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 	return 0;
 }
 
+/*
+ * Body bytes: nothing to check, just count them off (up to avail of
+ * them), then go to state next.  Returns how many were taken (>= 1).
+ */
+static size_t
+skip(struct reqscan *s, size_t avail, int next)
+{
+	size_t take = avail < s->remaining ? avail : (size_t)s->remaining;
+
+	s->remaining -= take;
+	if (s->remaining == 0)
+		s->state = next;
+	return take;
+}
+
 int
 reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 {
@@ -231,16 +246,9 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 			if (head_byte(s, c, true) != 0)
 				return -1;
 			break;
-		case S_BODY: {
-			size_t take = len - i;
-			if (take > s->remaining)
-				take = (size_t)s->remaining;
-			s->remaining -= take;
-			i += take - 1;
-			if (s->remaining == 0)
-				s->state = S_START;
+		case S_BODY:
+			i += skip(s, len - i, S_START) - 1;
 			break;
-		}
 		case S_CHUNK_SIZE:
 			h = hexval(c);
 			if (h >= 0) {
@@ -273,16 +281,9 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 			} else
 				s->state = S_CHUNK_DATA;
 			break;
-		case S_CHUNK_DATA: {
-			size_t take = len - i;
-			if (take > s->remaining)
-				take = (size_t)s->remaining;
-			s->remaining -= take;
-			i += take - 1;
-			if (s->remaining == 0)
-				s->state = S_CHUNK_DATA_CR;
+		case S_CHUNK_DATA:
+			i += skip(s, len - i, S_CHUNK_DATA_CR) - 1;
 			break;
-		}
 		case S_CHUNK_DATA_CR:
 			if (c != '\r')
 				return refuse(
