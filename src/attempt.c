@@ -91,9 +91,7 @@ attempt_stop_io(struct preq *p, bool keep_conn)
 	}
 	if (p->uc != NULL) {
 		if (p->paused)
-			bufferevent_enable(
-			    evhttp_connection_get_bufferevent(p->uc->evcon),
-			    EV_READ);
+			upstream_resume(p->uc);
 		if (keep_conn)
 			upstream_release(p->uc);
 		else
@@ -350,6 +348,9 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	}
 	proxy_start_reply(p, ureq);
+	/* a body of more than a few reads: read it in big pieces */
+	if (p->uc != NULL && (cl == NULL || strtoull(cl, NULL, 10) > BIG_BODY))
+		upstream_read_body(p->uc);
 	return 0;
 }
 
@@ -647,7 +648,7 @@ send_on(struct preq *p)
 			   ? p->pol->per_try_timeout_ms
 			   : p->pol->connect_timeout_ms) +
 	    1000);
-	evhttp_connection_set_timeout_tv(evcon, &tv);
+	upstream_set_timeout(p->uc, &tv);
 	p->sent = false;
 	/* (evhttp's own header limit, lower, keeps "too big" final) */
 	upstream_expect_response(

@@ -4,6 +4,7 @@
  * config error, 1 runtime failure.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,15 @@ main(int argc, char **argv)
 	bool path_given = false, check = false;
 	struct config *c;
 	int ch, verbose = 0, rc;
+
+	/*
+	 * Bodies move through 256 KiB buffers (src/upstream.c).  glibc's
+	 * defaults would mmap and unmap each one, or give freed heap back and
+	 * fault it in again a moment later: a page fault per 4 KiB of body.
+	 * Keep them in the heap, and trim the heap only past 16 MiB free.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 
 	while (
 	    (ch = getopt_long(argc, argv, "c:l:tvVh", longopts, NULL)) != -1) {

@@ -26,6 +26,7 @@ struct evhttp_request;
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LWM (64 * 1024) /* and resume below this */
 #define COALESCE_MAX (64 * 1024) /* write the body in pieces this big */
+#define BIG_BODY (16 * 1024) /* read a longer response body ourselves */
 
 struct preq {
 	struct worker *w;

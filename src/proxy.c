@@ -204,8 +204,7 @@ proxy_client_drained_cb(struct evhttp_connection *evcon, void *arg)
 
 	if (p->paused && p->uc != NULL) {
 		p->paused = false;
-		bufferevent_enable(
-		    evhttp_connection_get_bufferevent(p->uc->evcon), EV_READ);
+		upstream_resume(p->uc);
 	}
 }
 
@@ -264,8 +263,7 @@ proxy_forward_chunk(struct preq *p, struct evbuffer *data)
 		p->paused = true;
 		/* resume below the low mark, not at empty: keep data flowing */
 		bufferevent_setwatermark(cbev, EV_WRITE, CLIENT_LWM, 0);
-		bufferevent_disable(
-		    evhttp_connection_get_bufferevent(p->uc->evcon), EV_READ);
+		upstream_pause(p->uc);
 	}
 }
 

@@ -8,8 +8,10 @@
 #ifndef RP_UPSTREAM_H
 #define RP_UPSTREAM_H
 
+#include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include "reqscan.h"
 
@@ -31,6 +33,10 @@ struct upstream_conn {
 	struct reqscan rscan; /* the raw head of the response awaited */
 	bool scanning;
 	struct evbuffer_cb_entry *scan_cbe;
+	/* reading a response body ourselves (see upstream_read_body) */
+	struct event body_ev;
+	bool body_reading, body_paused;
+	struct timeval timeout; /* evhttp's, also our body read gap */
 	unsigned hash;
 	char key[300]; /* "sv:host:port": TLS?, verify?, origin */
 };
@@ -63,6 +69,19 @@ struct upstream_conn *upstream_connect(struct upstream_pool *,
  */
 void upstream_expect_response(struct upstream_conn *, uint64_t max_head);
 bool upstream_head_refused(const struct upstream_conn *);
+/* Set evhttp's timeout on the connection (and on our body reads). */
+void upstream_set_timeout(struct upstream_conn *, const struct timeval *);
+/*
+ * The response head is in and its body is to be streamed: read the body
+ * ourselves, in large pieces, and hand it to evhttp as if its bufferevent
+ * had read it.  libevent 2.1's evbuffer_read takes at most 4 KiB a call,
+ * which costs a readv, an ioctl and a trip through the loop per 4 KiB.
+ * A no-op over TLS (bufferevent_openssl reads its own way).
+ */
+void upstream_read_body(struct upstream_conn *);
+/* Stop and resume reading the response (backpressure from the client). */
+void upstream_pause(struct upstream_conn *);
+void upstream_resume(struct upstream_conn *);
 /* Give a connection back after a complete exchange (keep-alive). */
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */

@@ -108,3 +108,25 @@ def test_client_disconnect_during_backoff_stops_retries(upstream, proxy):
     assert upstream.wait_responded("/d", 1, 5), describe(upstream, px)
     c.close()
     assert not upstream.wait_hits("/d", 2, 2.5), describe(upstream, px)
+
+
+@pytest.mark.parametrize("n", [8000, 300000])
+def test_body_gap_longer_than_timeout_truncates(upstream, proxy, n):
+    # The origin sends half the body, then nothing for 6 s.  A gap in a body
+    # is limited by max(connect_timeout, per_try_timeout) + 1 s = 1.5 s
+    # here, whether libevent reads the body (small) or we do (large).
+    px = proxy(section("default", connect_timeout="300ms",
+                       per_try_timeout="500ms", start_timeout="20ms"))
+    upstream.script("/gap", [f"breakmid:{n}:6000", "200"])
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", upstream.url + "/gap", timeout=10.0)
+    took = time.monotonic() - t0
+    why = describe(upstream, px, r) + f"\ntook {took:.2f} s"
+    assert r.status == 200 and r.content_length == 2 * n, why
+    assert not r.complete, why
+    assert r.body == pattern_bytes(len(r.body)), "spliced body\n" + why
+    assert 1.3 <= took < 4.0, why
+    assert upstream.count("/gap") == 1, why
+    # the daemon goes on serving
+    r2 = request(px.addr, "GET", upstream.url + "/gap")
+    assert r2.status == 200 and r2.complete, describe(upstream, px, r2)
