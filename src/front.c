@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "accesslog.h"
+#include "bodyread.h"
 #include "front.h"
 #include "log.h"
 #include "proxy.h"
@@ -31,6 +32,7 @@
 #include "worker.h"
 
 #define NBUCKETS 1024
+#define BIG_BODY (16 * 1024) /* read a longer request body ourselves */
 
 struct client_conn {
 	struct worker *w;
@@ -38,7 +40,8 @@ struct client_conn {
 	struct evhttp_connection *evcon; /* once attached */
 	struct evbuffer_cb_entry *cbe;
 	struct reqscan scan;
-	struct event attach_ev, reject_ev, head_timer;
+	struct bodyread body; /* a request body, read in large pieces */
+	struct event attach_ev, reject_ev, head_timer, body_ev;
 	void (*req_cb)(struct evhttp_connection *, void *);
 	void *req_arg;
 	bool attached, rejecting;
@@ -96,6 +99,8 @@ conn_free(struct client_conn *cc)
 	while (*pp != cc)
 		pp = &(*pp)->hnext;
 	*pp = cc->hnext;
+	bodyread_stop(&cc->body);
+	event_del(&cc->body_ev);
 	event_del(&cc->attach_ev);
 	event_del(&cc->reject_ev);
 	event_del(&cc->head_timer);
@@ -251,6 +256,7 @@ reject(struct client_conn *cc, int status, const char *why)
 	cc->why = why;
 	if (log_debug_enabled())
 		log_debug("refusing a request: %d %s", status, why);
+	bodyread_stop(&cc->body);
 	bufferevent_disable(cc->bev, EV_READ);
 	evtimer_add(&cc->reject_ev, &zero);
 }
@@ -264,6 +270,14 @@ head_timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* stop reading: evhttp must not see the rest */
 	evbuffer_drain(bufferevent_get_input(cc->bev),
 	    evbuffer_get_length(bufferevent_get_input(cc->bev)));
+}
+
+static uint64_t
+body_left(void *arg)
+{
+	struct client_conn *cc = arg;
+
+	return reqscan_body_left(&cc->scan);
 }
 
 /* New bytes from the client: scan them before evhttp does. */
@@ -316,6 +330,34 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		evtimer_add(&cc->head_timer, &tv);
 	} else if (!reqscan_in_head(&cc->scan) && was_in_head)
 		event_del(&cc->head_timer);
+	if (!cc->body.on && reqscan_body_left(&cc->scan) > BIG_BODY &&
+	    !evtimer_pending(&cc->body_ev, NULL)) {
+		static const struct timeval zero = {0, 0};
+		evtimer_add(&cc->body_ev, &zero);
+	}
+}
+
+/*
+ * A long request body is coming: read it, up to its last byte, in large
+ * pieces.  Only once evhttp reads this request: the scan may run ahead
+ * into a pipelined request while evhttp still answers the one before
+ * (its reading off), and it must never be handed bytes then.  Nor when
+ * evhttp will refuse the body for its size.
+ */
+static void
+body_start_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+	const struct config *c = worker_config(cc->w);
+	uint64_t left = reqscan_body_left(&cc->scan);
+	struct timeval tv;
+
+	if (cc->body.on || cc->rejecting || left <= BIG_BODY ||
+	    left > c->proxy.max_request_body ||
+	    !(bufferevent_get_enabled(cc->bev) & EV_READ))
+		return;
+	tv = rp_tv(c->proxy.client_timeout_ms);
+	bodyread_start(&cc->body, cc->bev, &tv, body_left, cc);
 }
 
 /* evhttp's bevcb: a new client connection. */
@@ -341,6 +383,7 @@ new_conn_cb(struct event_base *base, void *arg)
 	evtimer_assign(&cc->attach_ev, base, attach_cb, cc);
 	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);
 	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
+	evtimer_assign(&cc->body_ev, base, body_start_cb, cc);
 	b = bucket_of(cc->bev);
 	cc->hnext = f->bucket[b];
 	f->bucket[b] = cc;
@@ -368,6 +411,8 @@ front_free(struct worker *w)
 		struct client_conn *cc, *next;
 		for (cc = w->front->bucket[b]; cc != NULL; cc = next) {
 			next = cc->hnext;
+			bodyread_stop(&cc->body);
+			event_del(&cc->body_ev);
 			event_del(&cc->attach_ev);
 			event_del(&cc->reject_ev);
 			event_del(&cc->head_timer);

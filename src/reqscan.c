@@ -52,6 +52,12 @@ reqscan_in_head(const struct reqscan *s)
 	return s->state == S_HEAD;
 }
 
+uint64_t
+reqscan_body_left(const struct reqscan *s)
+{
+	return s->state == S_BODY ? s->remaining : 0;
+}
+
 bool
 reqscan_is_tunnel(const struct reqscan *s)
 {
@@ -130,9 +136,15 @@ header_line(struct reqscan *s)
 }
 
 /* The empty line ending the head: decide how the body is framed. */
-static void
+static int
 end_head(struct reqscan *s)
 {
+	/*
+	 * libevent reads no body after HEAD or TRACE: what follows is the
+	 * next request to it, and body bytes to us.  Refuse the ambiguity.
+	 */
+	if (s->nobody && (s->chunked || (s->has_cl && s->remaining > 0)))
+		return refuse(s, 400, "a body on a HEAD or TRACE request");
 	if (s->connect || s->head_only)
 		s->state = S_PASS;
 	else if (s->chunked)
@@ -142,6 +154,7 @@ end_head(struct reqscan *s)
 	else
 		s->state = S_START;
 	s->ndigits = 0;
+	return 0;
 }
 
 static void
@@ -149,7 +162,7 @@ start_request(struct reqscan *s)
 {
 	s->state = S_HEAD;
 	s->first = true;
-	s->connect = s->has_cl = s->chunked = false;
+	s->connect = s->nobody = s->has_cl = s->chunked = false;
 	s->nhost = 0;
 	s->head_bytes = 0;
 	s->remaining = 0;
@@ -174,16 +187,21 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 		if (s->llen == 0) {
 			if (s->first)
 				return 0; /* (an empty line before it) */
-			if (trailer)
+			if (trailer) {
 				s->state = S_START;
-			else
-				end_head(s);
-			return 0;
+				return 0;
+			}
+			return end_head(s);
 		}
 		if (s->first) {
 			s->first = false;
 			s->connect =
 			    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
+			s->nobody = !s->head_only &&
+			    ((s->llen >= 5 &&
+				 memcmp(s->line, "HEAD ", 5) == 0) ||
+				(s->llen >= 6 &&
+				    memcmp(s->line, "TRACE ", 6) == 0));
 		} else if (header_line(s) != 0)
 			return -1;
 		s->llen = 0;

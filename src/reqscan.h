@@ -4,7 +4,8 @@
  * could be framed two ways: NUL, bare CR, obs-fold and control characters
  * in the head, malformed header names, duplicate or invalid
  * Content-Length, duplicate Host, Transfer-Encoding other than chunked,
- * CL with TE, malformed chunk sizes ("0x5", "zz"), and a head over the
+ * CL with TE, malformed chunk sizes ("0x5", "zz"), a body on HEAD or
+ * TRACE (libevent would read it as the next request), and a head over the
  * size limit.  It follows requests back to back (pipelining) and stops
  * at a CONNECT (the rest is tunnel data).  Pure: bytes in, verdict out.
  */
@@ -20,6 +21,7 @@ struct reqscan {
 	bool cr; /* the previous byte was CR */
 	bool first; /* on the request line */
 	bool connect; /* the request is a CONNECT */
+	bool nobody; /* HEAD or TRACE: libevent reads no body */
 	bool has_cl, chunked;
 	bool head_only; /* a response head: stop after it */
 	unsigned nhost;
@@ -46,6 +48,11 @@ void reqscan_init_response(struct reqscan *, uint64_t max_head);
 int reqscan_feed(struct reqscan *, const char *buf, size_t len);
 /* Is a request head partly received (for the slow-request limit)? */
 bool reqscan_in_head(const struct reqscan *);
+/*
+ * Bytes of a Content-Length body still to come (0 when not inside one):
+ * what may be read for the current request without reading the next.
+ */
+uint64_t reqscan_body_left(const struct reqscan *);
 /* Has the connection become a tunnel (nothing more to scan)? */
 bool reqscan_is_tunnel(const struct reqscan *);
 

@@ -4,7 +4,6 @@
  * an evhttp_connection is always deferred to the loop, because callers
  * are often inside that connection's own callbacks.
  */
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -15,8 +14,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
+#include "bodyread.h"
 #include "log.h"
 #include "tls.h"
 #include "upstream.h"
@@ -24,11 +23,6 @@
 
 #define NBUCKETS 256
 #define IO_CHUNK (128 * 1024)
-/*
- * One body read: a little under 256 KiB, so that libevent's chain (the
- * bytes plus its header, rounded up to a power of two) is 256 KiB.
- */
-#define BODY_READ (256 * 1024 - 512)
 
 struct upstream_pool {
 	struct event_base *base;
@@ -274,80 +268,6 @@ conn_bev(struct upstream_conn *uc)
 	return evhttp_connection_get_bufferevent(uc->evcon);
 }
 
-static void
-body_stop(struct upstream_conn *uc)
-{
-	if (uc->body_reading) {
-		uc->body_reading = false;
-		event_del(&uc->body_ev);
-	}
-	uc->body_paused = false;
-}
-
-/*
- * One read of up to BODY_READ bytes straight into the bufferevent's input
- * buffer, then evhttp's read callback, as the bufferevent would run it.
- * The end of the stream, an error and a gap longer than the timeout reach
- * evhttp as the bufferevent's own events would.
- */
-static void
-body_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct upstream_conn *uc = arg;
-	struct bufferevent *bev = conn_bev(uc);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec vec[2];
-	struct iovec iov[2];
-	ssize_t n;
-	int nv;
-
-	if (what & EV_TIMEOUT) {
-		body_stop(uc);
-		bufferevent_trigger_event(
-		    bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
-		return;
-	}
-	/* (the bufferevent keeps the end of its input frozen between reads) */
-	evbuffer_unfreeze(in, 0);
-	nv = evbuffer_reserve_space(in, BODY_READ, vec, 2);
-	if (nv <= 0) {
-		evbuffer_freeze(in, 0);
-		body_stop(uc);
-		bufferevent_trigger_event(
-		    bev, BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
-		return;
-	}
-	for (int i = 0; i < nv; i++) {
-		iov[i].iov_base = vec[i].iov_base;
-		iov[i].iov_len = vec[i].iov_len;
-	}
-	n = readv(fd, iov, nv);
-	if (n <= 0) {
-		int err = errno;
-		evbuffer_commit_space(in, vec, 0);
-		evbuffer_freeze(in, 0);
-		if (n < 0 &&
-		    (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
-			return;
-		body_stop(uc);
-		bufferevent_trigger_event(bev,
-		    BEV_EVENT_READING |
-			(n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
-		    0);
-		return;
-	}
-	for (int i = 0; i < nv; i++) {
-		size_t k =
-		    (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
-		vec[i].iov_len = k;
-		n -= (ssize_t)k;
-	}
-	evbuffer_commit_space(in, vec, nv);
-	evbuffer_freeze(in, 0);
-	/* evhttp reads the body; the exchange may end in there */
-	bufferevent_trigger(bev, EV_READ, 0);
-}
-
 void
 upstream_set_timeout(struct upstream_conn *uc, const struct timeval *tv)
 {
@@ -358,27 +278,21 @@ upstream_set_timeout(struct upstream_conn *uc, const struct timeval *tv)
 void
 upstream_read_body(struct upstream_conn *uc)
 {
-	struct bufferevent *bev = conn_bev(uc);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-
-	if (uc->tls || uc->body_reading || fd < 0)
+	if (uc->tls || uc->body.on)
 		return;
-	bufferevent_disable(bev, EV_READ);
-	event_assign(&uc->body_ev, uc->pool->base, fd, EV_READ | EV_PERSIST,
-	    body_read_cb, uc);
-	uc->body_reading = true;
-	if (!uc->body_paused)
-		event_add(&uc->body_ev, &uc->timeout);
+	bodyread_start(&uc->body, conn_bev(uc), &uc->timeout, NULL, NULL);
+	if (uc->paused)
+		bodyread_pause(&uc->body);
 }
 
 void
 upstream_pause(struct upstream_conn *uc)
 {
-	if (uc->body_paused)
+	if (uc->paused)
 		return;
-	uc->body_paused = true;
-	if (uc->body_reading)
-		event_del(&uc->body_ev);
+	uc->paused = true;
+	if (uc->body.on)
+		bodyread_pause(&uc->body);
 	else
 		bufferevent_disable(conn_bev(uc), EV_READ);
 }
@@ -386,13 +300,20 @@ upstream_pause(struct upstream_conn *uc)
 void
 upstream_resume(struct upstream_conn *uc)
 {
-	if (!uc->body_paused)
+	if (!uc->paused)
 		return;
-	uc->body_paused = false;
-	if (uc->body_reading)
-		event_add(&uc->body_ev, &uc->timeout);
+	uc->paused = false;
+	if (uc->body.on)
+		bodyread_resume(&uc->body);
 	else
 		bufferevent_enable(conn_bev(uc), EV_READ);
+}
+
+static void
+body_stop(struct upstream_conn *uc)
+{
+	bodyread_stop(&uc->body);
+	uc->paused = false;
 }
 
 /* ---- the pool ------------------------------------------------------- */

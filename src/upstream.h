@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "bodyread.h"
 #include "reqscan.h"
 
 struct event_base;
@@ -33,9 +34,8 @@ struct upstream_conn {
 	struct reqscan rscan; /* the raw head of the response awaited */
 	bool scanning;
 	struct evbuffer_cb_entry *scan_cbe;
-	/* reading a response body ourselves (see upstream_read_body) */
-	struct event body_ev;
-	bool body_reading, body_paused;
+	struct bodyread body; /* reading a response body ourselves */
+	bool paused; /* the client lags: not reading */
 	struct timeval timeout; /* evhttp's, also our body read gap */
 	unsigned hash;
 	char key[300]; /* "sv:host:port": TLS?, verify?, origin */
@@ -73,10 +73,7 @@ bool upstream_head_refused(const struct upstream_conn *);
 void upstream_set_timeout(struct upstream_conn *, const struct timeval *);
 /*
  * The response head is in and its body is to be streamed: read the body
- * ourselves, in large pieces, and hand it to evhttp as if its bufferevent
- * had read it.  libevent 2.1's evbuffer_read takes at most 4 KiB a call,
- * which costs a readv, an ioctl and a trip through the loop per 4 KiB.
- * A no-op over TLS (bufferevent_openssl reads its own way).
+ * ourselves, in large pieces (bodyread.h).  A no-op over TLS.
  */
 void upstream_read_body(struct upstream_conn *);
 /* Stop and resume reading the response (backpressure from the client). */

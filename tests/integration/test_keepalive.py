@@ -77,3 +77,25 @@ def test_stale_keepalive_post_never_sent_twice(upstream, proxy):
         assert r.status == 502, why
     else:                  # the proxy used a fresh connection
         assert r.status == 200, why
+
+
+def test_pipelined_big_bodies_each_forwarded_whole(upstream, proxy):
+    # Bodies over 16 KiB are read in large pieces, up to their last byte and
+    # never into the next request: three POSTs sent back to back in one
+    # write, the middle one small, each reaches the origin byte for byte.
+    px = proxy(section("default", start_timeout="20ms"))
+    bodies = [bytes([65 + i]) * n for i, n in enumerate((300000, 100, 70000))]
+    wire = b""
+    for i, b in enumerate(bodies):
+        wire += (f"POST {upstream.url}/pipe{i} HTTP/1.1\r\n"
+                 f"Host: {upstream.authority}\r\n"
+                 f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+    with RawConn(px.addr) as c:
+        c.send(wire)
+        for i in range(3):
+            r = c.read_response("POST")
+            assert r.status == 200 and r.complete, describe(upstream, px, r)
+    for i, b in enumerate(bodies):
+        hits = upstream.hits(f"/pipe{i}")
+        assert len(hits) == 1, describe(upstream, px)
+        assert hits[0].body == b, describe(upstream, px)

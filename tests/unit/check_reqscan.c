@@ -108,6 +108,18 @@ static const struct {
 	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
 	"chunked\r\n\r\n1000000000000000\r\n",
 	0, 400, false, false},
+    {"HEAD with a body", "HEAD http://h/ HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+	0, 400, false, false},
+    {"TRACE chunked",
+	"TRACE http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n",
+	0, 400, false, false},
+    {"HEAD with an empty body",
+	"HEAD http://h/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n" H "\r\n", 0, 0,
+	false, false},
+    {"HEADER method is not HEAD",
+	"HEADER http://h/ HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 0, 0, false,
+	false},
     {"bad request after a good one", H "\r\n" H "X: \x01\r\n\r\n", 0, 400,
 	false, false},
 };
@@ -157,6 +169,47 @@ START_TEST(test_rows)
 			    cut, rows[i].status, got);
 		}
 	}
+}
+END_TEST
+
+/* What may be read for the current body, never the next request's bytes. */
+START_TEST(test_body_left)
+{
+	static const char req[] = "POST http://h/ HTTP/1.1\r\nHost: h\r\n"
+				  "Content-Length: 10\r\n\r\n";
+	static const char chunked[] =
+	    "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "a\r\n";
+	struct reqscan s;
+
+	reqscan_init(&s, 1024);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
+	ck_assert_int_eq(reqscan_feed(&s, req, sizeof req - 2), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0); /* head not ended */
+	ck_assert_int_eq(reqscan_feed(&s, req + sizeof req - 2, 1), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 10);
+	ck_assert_int_eq(reqscan_feed(&s, "0123", 4), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 6);
+	/* the rest of the body and the start of the next request */
+	ck_assert_int_eq(reqscan_feed(&s, "456789GET", 9), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
+	ck_assert(reqscan_in_head(&s));
+	/* a chunk is not a Content-Length body: no bound known ahead */
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, chunked, sizeof chunked - 1), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
+	/* nor a CONNECT's tunnel, nor a body-less request */
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s,
+			     "CONNECT h:443 HTTP/1.1\r\nContent-Length: 5\r\n"
+			     "\r\nabc",
+			     48),
+	    0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(
+	    reqscan_feed(&s, "GET http://h/ HTTP/1.1\r\n\r\n", 26), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
 }
 END_TEST
 
@@ -217,6 +270,7 @@ main(void)
 
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_head_limit);
+	tcase_add_test(tc, test_body_left);
 	tcase_add_test(tc, test_response_head);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);

@@ -1,0 +1,133 @@
+/*
+ * bodyread: large reads for bodies, under a bufferevent (see bodyread.h).
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/uio.h>
+
+#include "bodyread.h"
+
+void
+bodyread_stop(struct bodyread *br)
+{
+	if (br->on) {
+		br->on = false;
+		event_del(&br->ev);
+	}
+	br->paused = false;
+}
+
+/* The end, an error or a timeout: tell the bufferevent's owner. */
+static void
+finish(struct bodyread *br, short what)
+{
+	struct bufferevent *bev = br->bev;
+
+	bodyread_stop(br);
+	bufferevent_trigger_event(bev, BEV_EVENT_READING | what, 0);
+}
+
+static void
+read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bodyread *br = arg;
+	struct bufferevent *bev = br->bev;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec vec[2];
+	struct iovec iov[2];
+	size_t want = BODYREAD_MAX;
+	ssize_t n;
+	int nv;
+
+	if (what & EV_TIMEOUT) {
+		finish(br, BEV_EVENT_TIMEOUT);
+		return;
+	}
+	if (br->left != NULL) {
+		uint64_t left = br->left(br->arg);
+		if (left == 0) {
+			bodyread_stop(br);
+			return;
+		}
+		if (left < want)
+			want = (size_t)left;
+	}
+	/* (the bufferevent keeps the end of its input frozen between reads) */
+	evbuffer_unfreeze(in, 0);
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		finish(br, BEV_EVENT_ERROR);
+		return;
+	}
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		if (iov[i].iov_len > want)
+			iov[i].iov_len = want;
+		want -= iov[i].iov_len;
+	}
+	n = readv(fd, iov, nv);
+	if (n <= 0) {
+		int err = errno;
+		evbuffer_commit_space(in, vec, 0);
+		evbuffer_freeze(in, 0);
+		if (n < 0 &&
+		    (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+			return;
+		errno = err;
+		finish(br, n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+		return;
+	}
+	for (int i = 0; i < nv; i++) {
+		size_t k =
+		    (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+		vec[i].iov_len = k;
+		n -= (ssize_t)k;
+	}
+	/* (this runs the input buffer's callbacks: the scanners) */
+	evbuffer_commit_space(in, vec, nv);
+	evbuffer_freeze(in, 0);
+	if (br->left != NULL && br->on && br->left(br->arg) == 0)
+		bodyread_stop(br); /* all of it: the next bytes are not ours */
+	/* the owner reads what came; it may stop us or free bev in there */
+	bufferevent_trigger(bev, EV_READ, 0);
+}
+
+void
+bodyread_start(struct bodyread *br, struct bufferevent *bev,
+    const struct timeval *timeout, uint64_t (*left)(void *), void *arg)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (br->on || fd < 0)
+		return;
+	bufferevent_disable(bev, EV_READ);
+	br->bev = bev;
+	br->timeout = *timeout;
+	br->left = left;
+	br->arg = arg;
+	event_assign(&br->ev, bufferevent_get_base(bev), fd,
+	    EV_READ | EV_PERSIST, read_cb, br);
+	br->on = true;
+	if (!br->paused)
+		event_add(&br->ev, &br->timeout);
+}
+
+void
+bodyread_pause(struct bodyread *br)
+{
+	if (br->on && !br->paused)
+		event_del(&br->ev);
+	br->paused = true;
+}
+
+void
+bodyread_resume(struct bodyread *br)
+{
+	if (br->on && br->paused)
+		event_add(&br->ev, &br->timeout);
+	br->paused = false;
+}

@@ -1,0 +1,48 @@
+/*
+ * bodyread: read a bufferevent's socket ourselves, in large pieces, into
+ * its input buffer, and run its read callback as the bufferevent would.
+ *
+ * libevent 2.1's evbuffer_read takes at most 4 KiB a call (EVBUFFER_MAX_READ):
+ * a body costs an ioctl, a readv and a turn of the loop per 4 KiB.  While a
+ * bodyread is on, the bufferevent's own reading is off; the end of the
+ * stream, a read error and a gap longer than the timeout reach its event
+ * callback as BEV_EVENT_READING|EOF, |ERROR and |TIMEOUT, so whatever sits
+ * on the bufferevent (evhttp) cannot tell the difference.  Plain sockets
+ * only: not for bufferevent_openssl.
+ */
+#ifndef RP_BODYREAD_H
+#define RP_BODYREAD_H
+
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+struct bufferevent;
+
+/* The most one read takes: with libevent's chain header, a 256 KiB chain. */
+#define BODYREAD_MAX (256 * 1024 - 512)
+
+struct bodyread {
+	struct event ev;
+	struct bufferevent *bev;
+	struct timeval timeout;
+	/* How many more bytes to read (0: stop), or NULL: until stopped. */
+	uint64_t (*left)(void *);
+	void *arg;
+	bool on, paused;
+};
+
+/*
+ * Take over reading bev (disabling its own reading) until bodyread_stop,
+ * or until left() says 0, or until EOF, an error or the timeout.
+ */
+void bodyread_start(struct bodyread *, struct bufferevent *bev,
+    const struct timeval *timeout, uint64_t (*left)(void *), void *arg);
+/* Stop reading (the bufferevent's own reading stays off). */
+void bodyread_stop(struct bodyread *);
+/* Stop and resume reading for a while (backpressure). */
+void bodyread_pause(struct bodyread *);
+void bodyread_resume(struct bodyread *);
+
+#endif
