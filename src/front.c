@@ -24,6 +24,7 @@
 
 #include "accesslog.h"
 #include "bodyread.h"
+#include "eagerwrite.h"
 #include "front.h"
 #include "log.h"
 #include "proxy.h"
@@ -41,6 +42,7 @@ struct client_conn {
 	struct evbuffer_cb_entry *cbe;
 	struct reqscan scan;
 	struct bodyread body; /* a request body, read in large pieces */
+	struct eagerwrite ew; /* replies written without waiting */
 	struct event attach_ev, reject_ev, head_timer, body_ev;
 	void (*req_cb)(struct evhttp_connection *, void *);
 	void *req_arg;
@@ -100,6 +102,7 @@ conn_free(struct client_conn *cc)
 		pp = &(*pp)->hnext;
 	*pp = cc->hnext;
 	bodyread_stop(&cc->body);
+	eagerwrite_detach(&cc->ew);
 	event_del(&cc->body_ev);
 	event_del(&cc->attach_ev);
 	event_del(&cc->reject_ev);
@@ -380,6 +383,7 @@ new_conn_cb(struct event_base *base, void *arg)
 	/* big bodies: write more than libevent's 16 KiB a callback */
 	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
 	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
+	eagerwrite_attach(&cc->ew, cc->bev);
 	evtimer_assign(&cc->attach_ev, base, attach_cb, cc);
 	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);
 	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
@@ -412,6 +416,7 @@ front_free(struct worker *w)
 		for (cc = w->front->bucket[b]; cc != NULL; cc = next) {
 			next = cc->hnext;
 			bodyread_stop(&cc->body);
+			eagerwrite_detach(&cc->ew);
 			event_del(&cc->body_ev);
 			event_del(&cc->attach_ev);
 			event_del(&cc->reject_ev);

@@ -63,6 +63,7 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	struct upstream_conn *uc = arg;
 
 	body_stop(uc);
+	eagerwrite_detach(&uc->ew);
 	evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
 	evhttp_connection_free(uc->evcon);
 	uc->pool->open--;
@@ -122,6 +123,7 @@ upstream_pool_free(struct upstream_pool *pool)
 		struct upstream_conn *uc, *next;
 		for (uc = pool->idle[b]; uc != NULL; uc = next) {
 			next = uc->next;
+			eagerwrite_detach(&uc->ew);
 			evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
 			evhttp_connection_free(uc->evcon);
 			free(uc);
@@ -194,6 +196,9 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 		free(uc);
 		return NULL;
 	}
+	if (!uc->tls)
+		eagerwrite_attach(
+		    &uc->ew, evhttp_connection_get_bufferevent(evcon));
 	uc->evcon = evcon;
 	uc->pool = pool;
 	/* big bodies: read more than libevent's 16 KiB a callback */

@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "bodyread.h"
+#include "eagerwrite.h"
 #include "reqscan.h"
 
 struct event_base;
@@ -35,6 +36,7 @@ struct upstream_conn {
 	bool scanning;
 	struct evbuffer_cb_entry *scan_cbe;
 	struct bodyread body; /* reading a response body ourselves */
+	struct eagerwrite ew; /* writing requests without waiting */
 	bool paused; /* the client lags: not reading */
 	struct timeval timeout; /* evhttp's, also our body read gap */
 	unsigned hash;

@@ -1,0 +1,68 @@
+/*
+ * eagerwrite: write a bufferevent's output without waiting for EPOLLOUT
+ * (see eagerwrite.h).
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "eagerwrite.h"
+
+static void
+flush_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct eagerwrite *ew = arg;
+	struct bufferevent *bev = ew->bev;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int n;
+
+	ew->scheduled = false;
+	if (fd < 0 || evbuffer_get_length(out) == 0)
+		return;
+	/* (the bufferevent keeps the start of its output frozen) */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	/*
+	 * All of it went: tell the owner, as the bufferevent would have.
+	 * Anything else (a partial write, EAGAIN, an error) is left to the
+	 * bufferevent's write event, which is on while output is queued.
+	 */
+	if (n > 0 && evbuffer_get_length(out) == 0)
+		bufferevent_trigger(bev, EV_WRITE, 0);
+}
+
+/* Bytes queued: write them once the callbacks running now are done. */
+static void
+added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct eagerwrite *ew = arg;
+
+	if (info->n_added > 0 && !ew->scheduled) {
+		ew->scheduled = true;
+		event_active(&ew->ev, EV_WRITE, 1);
+	}
+}
+
+void
+eagerwrite_attach(struct eagerwrite *ew, struct bufferevent *bev)
+{
+	if (ew->cbe != NULL)
+		return;
+	ew->bev = bev;
+	ew->scheduled = false;
+	event_assign(&ew->ev, bufferevent_get_base(bev), -1, 0, flush_cb, ew);
+	ew->cbe = evbuffer_add_cb(bufferevent_get_output(bev), added_cb, ew);
+}
+
+void
+eagerwrite_detach(struct eagerwrite *ew)
+{
+	if (ew->cbe == NULL)
+		return;
+	evbuffer_remove_cb_entry(bufferevent_get_output(ew->bev), ew->cbe);
+	ew->cbe = NULL;
+	event_del(&ew->ev);
+	ew->scheduled = false;
+}

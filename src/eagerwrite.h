@@ -1,0 +1,35 @@
+/*
+ * eagerwrite: write what is queued on a bufferevent in the same turn of the
+ * loop, instead of waiting for the socket to be reported writable.
+ *
+ * A libevent 2.1 socket bufferevent writes only from its write event: each
+ * reply costs an epoll_ctl to watch for EPOLLOUT, a trip through epoll_wait
+ * and an epoll_ctl to stop watching.  Once the current callbacks are done
+ * (so evhttp has queued everything it will), eagerwrite writes the output
+ * buffer itself and, when it is empty, runs the bufferevent's write
+ * callback as the bufferevent would.  Whatever the socket does not take
+ * stays queued for the bufferevent's own write event.  Plain sockets only:
+ * not for bufferevent_openssl.
+ */
+#ifndef RP_EAGERWRITE_H
+#define RP_EAGERWRITE_H
+
+#include <event2/event_struct.h>
+#include <stdbool.h>
+
+struct bufferevent;
+struct evbuffer_cb_entry;
+
+struct eagerwrite {
+	struct event ev;
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *cbe;
+	bool scheduled;
+};
+
+/* Write bev's output eagerly from now on. */
+void eagerwrite_attach(struct eagerwrite *, struct bufferevent *bev);
+/* Stop (before bev is freed or given to TLS). */
+void eagerwrite_detach(struct eagerwrite *);
+
+#endif
