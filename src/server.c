@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,13 +129,26 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	atomic_store(&w->heartbeat_ms, util_now_ms());
 }
 
+/* From the main thread: have the worker look at the config and g_stopping. */
+static void
+wake_worker(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof one) < 0)
+		log_warn("cannot wake a worker");
+}
+
 /* The main thread asks: stop accepting, finish, exit the loop. */
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct timeval tv = {0, 50000};
+	uint64_t n;
 
+	if (read(w->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		log_warn("worker wake-up");
 	if (w->stopping)
 		return;
 	if (!atomic_load(&g_stopping)) {
@@ -291,10 +305,12 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 		/*
 		 * evhttp turns reading and writing on and off several times
 		 * a request; the changelist folds those into one epoll_ctl
-		 * per fd and loop turn.
+		 * per fd and loop turn.  Only this worker's thread touches
+		 * its base (the main thread writes wake_fd): no base lock.
 		 */
 		struct event_config *ec = event_config_new();
 		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 		w->base = event_base_new_with_config(ec);
 		event_config_free(ec);
 	}
@@ -339,7 +355,13 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	front_init(w, (c->proxy.max_connections + nworkers - 1) / nworkers);
 	w->pool = upstream_pool_new(
 	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
-	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0) {
+		log_warn("eventfd");
+		return -1;
+	}
+	w->wake =
+	    event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
 	event_add(w->wake, NULL);
 	atomic_store(&w->heartbeat_ms, util_now_ms());
 	if (sdnotify_watchdog_ms() > 0) {
@@ -371,6 +393,8 @@ worker_teardown(struct worker *w)
 		event_free(w->drain_timer);
 	if (w->wake != NULL)
 		event_free(w->wake);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
 	if (w->heartbeat != NULL)
 		event_free(w->heartbeat);
 	if (w->dns != NULL)
@@ -531,7 +555,7 @@ reload(const char *path, const struct config_options *opts)
 	pthread_mutex_unlock(&cfg_lock);
 	config_unref(old);
 	for (unsigned i = 0; i < g_nworkers; i++)
-		event_active(g_workers[i].wake, EV_READ, 0);
+		wake_worker(&g_workers[i]);
 	log_info("configuration reloaded from %s", path ? path : "defaults");
 }
 
@@ -622,6 +646,7 @@ server_run(struct config *c, const char *path,
 	g_nworkers = nworkers;
 	for (unsigned i = 0; i < nworkers; i++) {
 		workers[i].id = i;
+		workers[i].wake_fd = -1;
 		if (worker_setup(&workers[i], c, nworkers) != 0) {
 			rc = 1;
 			break;
@@ -658,7 +683,7 @@ server_run(struct config *c, const char *path,
 	}
 	atomic_store(&g_stopping, 1);
 	for (unsigned i = 0; i < started; i++)
-		event_active(workers[i].wake, EV_READ, 0);
+		wake_worker(&workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
 	if (g_admin != NULL)

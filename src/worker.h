@@ -41,7 +41,8 @@ struct worker {
 	unsigned cfg_gen;
 	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */
 	unsigned tls_gen;
-	struct event *wake; /* activated by the main thread */
+	struct event *wake; /* the main thread writes wake_fd */
+	int wake_fd; /* an eventfd */
 	struct event *drain_timer;
 	struct event *heartbeat;
 	_Atomic uint64_t heartbeat_ms; /* for the systemd watchdog */
