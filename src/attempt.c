@@ -371,20 +371,12 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 			evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (p->streaming) {
+	if (p->streaming)
 		/*
-		 * libevent reads 4 KiB at a time: gather a body into bigger
-		 * writes (fewer syscalls), but never hold it back > 1 ms.
+		 * Straight on: eagerwrite sends what a loop turn queued in
+		 * one write, and bodyread reads big bodies in big pieces.
 		 */
-		static const struct timeval ms1 = {0, 1000};
-		if (p->pending == NULL)
-			p->pending = evbuffer_new();
-		evbuffer_add_buffer(p->pending, in);
-		if (evbuffer_get_length(p->pending) >= COALESCE_MAX)
-			proxy_flush_pending(p);
-		else if (!evtimer_pending(&p->flush_timer, NULL))
-			evtimer_add(&p->flush_timer, &ms1);
-	}
+		proxy_forward_chunk(p, in);
 }
 
 /*

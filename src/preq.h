@@ -25,7 +25,6 @@ struct evhttp_request;
 #define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LWM (64 * 1024) /* and resume below this */
-#define COALESCE_MAX (64 * 1024) /* write the body in pieces this big */
 #define BIG_BODY (16 * 1024) /* read a longer response body ourselves */
 
 struct preq {
@@ -66,10 +65,8 @@ struct preq {
 	struct evbuffer *peek;
 	struct event attempt_timer;
 	struct event backoff_timer;
-	struct event flush_timer;
 	struct event watch_timer; /* starts client-abort detection */
 	bool watching;
-	struct evbuffer *pending; /* body bytes gathered for the client */
 
 	/* outcome */
 	int status;
@@ -94,8 +91,6 @@ void proxy_client_drained_cb(struct evhttp_connection *, void *);
 void proxy_start_reply(struct preq *, struct evhttp_request *ureq);
 /* Pass body bytes on (pausing the upstream when the client lags). */
 void proxy_forward_chunk(struct preq *, struct evbuffer *);
-/* Send the body bytes gathered so far. */
-void proxy_flush_pending(struct preq *);
 /* The upstream exchange is complete: end the reply and the request. */
 void proxy_finish_reply(struct preq *);
 
