@@ -65,7 +65,6 @@ struct preq {
 	struct evbuffer *peek;
 	struct event attempt_timer;
 	struct event backoff_timer;
-	struct event watch_timer; /* starts client-abort detection */
 	bool watching;
 
 	/* outcome */

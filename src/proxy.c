@@ -168,12 +168,6 @@ proxy_watch_client(struct preq *p)
 	bufferevent_enable(bev, EV_READ);
 }
 
-static void
-watch_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	proxy_watch_client(arg);
-}
-
 void
 proxy_restore_client(struct preq *p)
 {
@@ -246,7 +240,6 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	p->status = evhttp_request_get_response_code(ureq);
 	p->streaming = true;
-	event_del(&p->watch_timer);
 	evhttp_send_reply_start(
 	    p->creq, p->status, evhttp_request_get_response_code_line(ureq));
 	/*
@@ -303,7 +296,6 @@ proxy_done(struct preq *p)
 	p->finished = true;
 	attempt_stop_io(p, false);
 	event_del(&p->backoff_timer);
-	event_del(&p->watch_timer);
 	if (p->cevcon != NULL)
 		front_set_closecb(p->cevcon, NULL, NULL, p->w);
 	metrics_request(p->route->metrics, p->status, p->attempt,
@@ -387,7 +379,6 @@ proxy_start(
 	p->uri_owned = owned;
 	p->route = &p->cfg->defaults;
 	attempt_init(p);
-	evtimer_assign(&p->watch_timer, w->base, watch_timer_cb, p);
 	w->active++;
 	front_set_closecb(p->cevcon, client_closed_cb, p, w);
 	proxy_client_name(p->cevcon, p->client, sizeof p->client);
@@ -434,15 +425,14 @@ proxy_start(
 	p->resendable =
 	    p->has_idem || policy_method_is_listed(p->pol, p->method);
 	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
-	if (p->uri_owned == NULL) {
+	if (p->uri_owned == NULL)
 		/*
-		 * Watching the client costs epoll changes on every request;
-		 * a quick answer does not need it.  Watch once the request
-		 * has waited a little, or at its first retry.
+		 * Watch for the client leaving from the start.  It also saves
+		 * an epoll change: evhttp turned reading off just before
+		 * calling us, and turning it back on in the same loop turn
+		 * cancels that out (the reply turns it on again anyway).
 		 */
-		static const struct timeval later = {0, 20000};
-		evtimer_add(&p->watch_timer, &later);
-	}
+		proxy_watch_client(p);
 	attempt_start(p);
 }
 
