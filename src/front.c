@@ -57,7 +57,12 @@ struct front {
 	_Atomic unsigned nconns; /* (read by the admin thread) */
 	unsigned max_conns;
 	bool paused;
+	bool starved; /* accept() failed (EMFILE...): resting */
+	struct event retry_accept;
 };
+
+/* The worker whose thread this is (listener callbacks carry evhttp's arg). */
+static _Thread_local struct worker *this_worker;
 
 static unsigned
 bucket_of(const struct bufferevent *bev)
@@ -111,7 +116,8 @@ conn_free(struct client_conn *cc)
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_input(cc->bev), cc->cbe);
 	f->nconns--;
-	if (f->paused && f->nconns < f->max_conns && !cc->w->stopping)
+	if (f->paused && !f->starved && f->nconns < f->max_conns &&
+	    !cc->w->stopping)
 		set_accepting(cc->w, true);
 	free(cc);
 }
@@ -399,11 +405,54 @@ new_conn_cb(struct event_base *base, void *arg)
 	return cc->bev;
 }
 
+static void
+retry_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct front *f = w->front;
+
+	f->starved = false;
+	if (f->paused && f->nconns < f->max_conns && !w->stopping)
+		set_accepting(w, true);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	static const struct timeval rest = {0, 100000};
+	struct worker *w = this_worker;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (w == NULL)
+		return;
+	if (!w->front->starved)
+		log_warnx("cannot accept a connection (%s, %u open on this "
+			  "worker): not accepting for 100 ms",
+		    evutil_socket_error_to_string(err), w->front->nconns);
+	w->front->starved = true;
+	set_accepting(w, false);
+	evtimer_add(&w->front->retry_accept, &rest);
+}
+
+void
+front_thread_init(struct worker *w)
+{
+	this_worker = w;
+}
+
+void
+front_watch_listener(struct worker *w, struct evconnlistener *l)
+{
+	if (l != NULL)
+		evconnlistener_set_error_cb(l, accept_error_cb);
+}
+
 void
 front_init(struct worker *w, unsigned max_conns)
 {
 	w->front = xcalloc(1, sizeof *w->front);
 	w->front->max_conns = max_conns > 0 ? max_conns : 1;
+	evtimer_assign(&w->front->retry_accept, w->base, retry_accept_cb, w);
 	evhttp_set_bevcb(w->http, new_conn_cb, w);
 }
 
@@ -424,6 +473,7 @@ front_free(struct worker *w)
 			free(cc);
 		}
 	}
+	event_del(&w->front->retry_accept);
 	free(w->front);
 	w->front = NULL;
 }

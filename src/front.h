@@ -8,11 +8,19 @@
 
 #include <stdbool.h>
 
+struct evconnlistener;
 struct evhttp_connection;
 struct worker;
 
 /* Install on the worker's evhttp (after evhttp_new). */
 void front_init(struct worker *, unsigned max_conns);
+/* In the worker's thread, before its loop runs. */
+void front_thread_init(struct worker *);
+/*
+ * Pause accepting on l for 100 ms when accept() fails for want of file
+ * descriptors or memory (libevent would otherwise retry at once, forever).
+ */
+void front_watch_listener(struct worker *, struct evconnlistener *l);
 /* After evhttp_free. */
 void front_free(struct worker *);
 /*

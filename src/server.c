@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +130,32 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	atomic_store(&w->heartbeat_ms, util_now_ms());
 }
 
+/*
+ * Each client connection may hold an upstream one: max_connections needs
+ * about twice as many descriptors.  Raise the soft limit that far (Debian's
+ * shells start at 1024); say so if the hard limit stops short.
+ */
+static void
+fd_limit(const struct config *c)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)c->proxy.max_connections * 2 + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
+	    ? rl.rlim_max
+	    : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warnx("max_connections = %u wants about %llu file "
+			  "descriptors, but the limit is %llu (LimitNOFILE=, "
+			  "ulimit -n): accepting pauses when they run out",
+		    c->proxy.max_connections, (unsigned long long)want,
+		    (unsigned long long)rl.rlim_cur);
+}
+
 /* From the main thread: have the worker look at the config and g_stopping. */
 static void
 wake_worker(struct worker *w)
@@ -179,6 +206,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	front_thread_init(w);
 	event_base_dispatch(w->base);
 	return NULL;
 }
@@ -248,6 +276,8 @@ worker_bind(struct worker *w, const struct config *c)
 				    "cannot accept on inherited socket %d", fd);
 				return -1;
 			}
+			front_watch_listener(
+			    w, evhttp_bound_socket_get_listener(b));
 			w->bound_text[w->nbound] = xasprintf("fd %d", fd);
 			w->bound[w->nbound++] = b;
 		}
@@ -290,6 +320,7 @@ worker_bind(struct worker *w, const struct config *c)
 			return -1;
 		}
 		w->bound_text[w->nbound] = xstrdup(la->text);
+		front_watch_listener(w, l);
 		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
 	}
 	return 0;
@@ -546,6 +577,7 @@ reload(const char *path, const struct config_options *opts)
 	}
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
+	fd_limit(c);
 	attach_metrics(c);
 	metrics_reload(1);
 	pthread_mutex_lock(&cfg_lock);
@@ -634,6 +666,7 @@ server_run(struct config *c, const char *path,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	fd_limit(c);
 	attach_metrics(c);
 	g_cfg = config_ref(c);
 	nworkers = c->proxy.workers;

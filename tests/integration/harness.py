@@ -66,8 +66,9 @@ class Proxy:
     HOST = "127.0.0.1"
 
     def __init__(self, config="", proxy_lines="", workdir=None, args=(),
-                 shutdown_timeout="2s"):
+                 shutdown_timeout="2s", preexec=None):
         self.config = config
+        self.preexec = preexec  # run in the child before exec (rlimits)
         self.proxy_lines = proxy_lines
         self.shutdown_timeout = shutdown_timeout
         self.args = list(args)
@@ -113,7 +114,7 @@ class Proxy:
                 self.proc = subprocess.Popen(
                     [str(binary), "-c", str(self.config_path), "-v", *self.args],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    cwd=str(self.dir))
+                    cwd=str(self.dir), preexec_fn=self.preexec)
             finally:
                 err.close()
                 out.close()

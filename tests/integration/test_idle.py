@@ -205,3 +205,46 @@ def test_idle_keepalive_connections_time_out(upstream, proxy):
     finally:
         for s in conns:
             s.close()
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime
+
+
+def test_out_of_descriptors_pauses_accept_and_recovers(upstream, proxy):
+    # The daemon starts with 64 descriptors and max_connections = 1000: it
+    # says it cannot raise the limit, and when accept() fails with EMFILE it
+    # rests instead of retrying at once (libevent would spin on the
+    # listener).  Once connections close it serves again.
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    px = proxy(section("default", start_timeout="20ms"),
+               "workers = 1\nmax_connections = 1000\nclient_timeout = 60s",
+               preexec=limit)
+    why = describe(upstream, px)
+    assert "wants about 2256 file descriptors, but the limit is 64" in px.stderr(), why
+    conns = [socket.create_connection(px.addr) for _ in range(100)]
+    try:
+        time.sleep(0.5)
+        cpu0 = _cpu_seconds(px.pid)
+        time.sleep(1.5)
+        cpu = _cpu_seconds(px.pid) - cpu0
+        why = describe(upstream, px)
+        assert "cannot accept a connection" in px.stderr(), why
+        assert cpu < 0.5, f"daemon used {cpu:.2f} s of CPU in 1.5 s while out of descriptors\n{why}"
+    finally:
+        for c in conns:
+            c.close()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            r = request(px.addr, "GET", upstream.url + "/after", timeout=3)
+            if r.status == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, describe(upstream, px)
+        time.sleep(0.2)
