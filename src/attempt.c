@@ -121,7 +121,11 @@ schedule_retry(struct preq *p, uint64_t delay_ms)
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
 		    p->attempt + 1, (unsigned long long)delay_ms);
-	evtimer_add(&p->backoff_timer, &tv);
+	if (delay_ms == 0)
+		/* at once: later in this loop turn, not after another epoll_wait */
+		event_active(&p->backoff_timer, EV_TIMEOUT, 1);
+	else
+		evtimer_add(&p->backoff_timer, &tv);
 }
 
 /* Ask the policy engine about the outcome of the attempt that ended. */
