@@ -350,7 +350,8 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
  * A long request body is coming: read it, up to its last byte, in large
  * pieces.  Only once evhttp reads this request: the scan may run ahead
  * into a pipelined request while evhttp still answers the one before
- * (its reading off), and it must never be handed bytes then.  Nor when
+ * (its reading off, or on only for the abort watch while a request is in
+ * flight: req_cb set), and it must never be handed bytes then.  Nor when
  * evhttp will refuse the body for its size.
  */
 static void
@@ -362,7 +363,7 @@ body_start_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv;
 
 	if (cc->body.on || cc->rejecting || left <= BIG_BODY ||
-	    left > c->proxy.max_request_body ||
+	    left > c->proxy.max_request_body || cc->req_cb != NULL ||
 	    !(bufferevent_get_enabled(cc->bev) & EV_READ))
 		return;
 	tv = rp_tv(c->proxy.client_timeout_ms);
@@ -376,7 +377,6 @@ new_conn_cb(struct event_base *base, void *arg)
 	struct worker *w = arg;
 	struct front *f = w->front;
 	struct client_conn *cc = xcalloc(1, sizeof *cc);
-	static const struct timeval zero = {0, 0};
 	unsigned b;
 
 	cc->w = w;
@@ -399,7 +399,7 @@ new_conn_cb(struct event_base *base, void *arg)
 	f->bucket[b] = cc;
 	/* evhttp makes its connection right after this returns */
 	bufferevent_incref(cc->bev);
-	evtimer_add(&cc->attach_ev, &zero);
+	event_active(&cc->attach_ev, EV_TIMEOUT, 1);
 	if (++f->nconns >= f->max_conns && !f->paused)
 		set_accepting(w, false);
 	return cc->bev;

@@ -99,3 +99,24 @@ def test_pipelined_big_bodies_each_forwarded_whole(upstream, proxy):
         hits = upstream.hits(f"/pipe{i}")
         assert len(hits) == 1, describe(upstream, px)
         assert hits[0].body == b, describe(upstream, px)
+
+
+def test_big_body_pipelined_behind_a_slow_request(upstream, proxy):
+    # The second request's long body arrives while the first waits on the
+    # origin (the client is watched for leaving then): it is read only once
+    # evhttp turns to it, and both are answered, in order, whole.
+    px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
+    upstream.script("/slow", ["stall:0.5"])
+    body = b"B" * 300000
+    wire = (f"GET {upstream.url}/slow HTTP/1.1\r\nHost: {upstream.authority}\r\n\r\n"
+            f"POST {upstream.url}/after HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with RawConn(px.addr) as c:
+        c.send(wire)
+        r1 = c.read_response("GET")
+        r2 = c.read_response("POST")
+    why = describe(upstream, px, r2)
+    assert r1.status == 200 and r1.complete and b"stalled" in r1.body, why
+    assert r2.status == 200 and r2.complete, why
+    hits = upstream.hits("/after")
+    assert len(hits) == 1 and hits[0].body == body, why
