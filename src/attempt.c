@@ -27,6 +27,7 @@
 
 #include "accesslog.h"
 #include "http.h"
+#include "dnscache.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -708,12 +709,27 @@ connect_to(struct preq *p, const struct sockaddr *sa)
 	send_on(p);
 }
 
+/*
+ * Connect to one of the addresses of the attempt's host: each attempt
+ * takes the next (a retry tries another address), none if any is denied.
+ */
+static void
+use_addresses(struct preq *p, const struct sockaddr_storage *addrs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (addr_denied(p, (const struct sockaddr *)&addrs[i])) {
+			reply_denied(p);
+			return;
+		}
+	connect_to(p, (const struct sockaddr *)&addrs[(p->attempt - 1) % n]);
+}
+
 static void
 dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct preq *p = arg;
-	struct evutil_addrinfo *ai;
-	unsigned n = 0, pick;
+	struct sockaddr_storage addrs[DNSCACHE_ADDRS];
+	unsigned n = 0;
 
 	if (result == EVUTIL_EAI_CANCEL)
 		return;
@@ -727,25 +743,26 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 						     : FK_DNS_ERROR);
 		return;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		n++;
-	/* rotate through the addresses across attempts */
-	pick = n ? (p->attempt - 1) % n : 0;
-	for (ai = res; ai != NULL && pick > 0; ai = ai->ai_next)
-		pick--;
-	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
+	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next) {
 		if (addr_denied(p, x->ai_addr)) {
 			evutil_freeaddrinfo(res);
 			reply_denied(p);
 			return;
 		}
-	if (ai == NULL) {
-		evutil_freeaddrinfo(res);
+		if (n < DNSCACHE_ADDRS && x->ai_addrlen <= sizeof addrs[0]) {
+			memset(&addrs[n], 0, sizeof addrs[n]);
+			memcpy(&addrs[n++], x->ai_addr, x->ai_addrlen);
+		}
+	}
+	evutil_freeaddrinfo(res);
+	if (n == 0) {
 		attempt_failed(p, FK_DNS_ERROR);
 		return;
 	}
-	connect_to(p, ai->ai_addr);
-	evutil_freeaddrinfo(res);
+	/* the next connection to this name needs no query for a while */
+	dnscache_put(p->w->dnscache, p->up_host, addrs, n, util_now_ms(),
+	    DNSCACHE_TTL_MS);
+	use_addresses(p, addrs, n);
 }
 
 void
@@ -820,6 +837,16 @@ attempt_start(struct preq *p)
 				return;
 			}
 			connect_to(p, (struct sockaddr *)&ss);
+			return;
+		}
+	}
+	{
+		/* resolved a moment ago (by this worker) */
+		struct sockaddr_storage addrs[DNSCACHE_ADDRS];
+		unsigned n = dnscache_get(p->w->dnscache, p->up_host,
+		    util_now_ms(), addrs, DNSCACHE_ADDRS);
+		if (n > 0) {
+			use_addresses(p, addrs, n);
 			return;
 		}
 	}

@@ -9,6 +9,14 @@
 
 #include "bodyread.h"
 
+/* The gap allowed between reads; none for a zero timeout. */
+static const struct timeval *
+timeout_of(const struct bodyread *br)
+{
+	return br->timeout.tv_sec > 0 || br->timeout.tv_usec > 0 ? &br->timeout
+								 : NULL;
+}
+
 void
 bodyread_stop(struct bodyread *br)
 {
@@ -113,7 +121,7 @@ bodyread_start(struct bodyread *br, struct bufferevent *bev,
 	    EV_READ | EV_PERSIST, read_cb, br);
 	br->on = true;
 	if (!br->paused)
-		event_add(&br->ev, &br->timeout);
+		event_add(&br->ev, timeout_of(br));
 }
 
 void
@@ -128,6 +136,6 @@ void
 bodyread_resume(struct bodyread *br)
 {
 	if (br->on && br->paused)
-		event_add(&br->ev, &br->timeout);
+		event_add(&br->ev, timeout_of(br));
 	br->paused = false;
 }

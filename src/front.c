@@ -59,6 +59,7 @@ struct front {
 	bool paused;
 	bool starved; /* accept() failed (EMFILE...): resting */
 	struct event retry_accept;
+	uint64_t warned_ms; /* the last warning about it */
 };
 
 /* The worker whose thread this is (listener callbacks carry evhttp's arg). */
@@ -425,10 +426,13 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 
 	if (w == NULL)
 		return;
-	if (!w->front->starved)
+	if (util_now_ms() - w->front->warned_ms >= 10000) {
+		/* (at most one a 10 s: it may last) */
+		w->front->warned_ms = util_now_ms();
 		log_warnx("cannot accept a connection (%s, %u open on this "
-			  "worker): not accepting for 100 ms",
+			  "worker): not accepting for 100 ms at a time",
 		    evutil_socket_error_to_string(err), w->front->nconns);
+	}
 	w->front->starved = true;
 	set_accepting(w, false);
 	evtimer_add(&w->front->retry_accept, &rest);

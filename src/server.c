@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dnscache.h"
 #include "front.h"
 #include "intercept.h"
 #include "log.h"
@@ -384,6 +385,7 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(w->http, proxy_request_cb, w);
 	front_init(w, (c->proxy.max_connections + nworkers - 1) / nworkers);
+	w->dnscache = xcalloc(1, sizeof *w->dnscache);
 	w->pool = upstream_pool_new(
 	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -420,6 +422,7 @@ worker_teardown(struct worker *w)
 	if (w->front != NULL)
 		front_free(w); /* (after the loop: attach_cb uses it) */
 	upstream_pool_free(w->pool);
+	free(w->dnscache);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->wake != NULL)

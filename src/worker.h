@@ -21,6 +21,7 @@ struct evdns_base;
 struct evhttp;
 struct evhttp_bound_socket;
 struct upstream_pool;
+struct dnscache;
 struct front;
 struct intercept;
 struct ssl_ctx_st;
@@ -35,6 +36,7 @@ struct worker {
 	char **bound_text; /* the address of each, to rebind on reload */
 	size_t nbound;
 	struct upstream_pool *pool;
+	struct dnscache *dnscache; /* names this worker resolved */
 	struct front *front;
 	struct intercept *intercept; /* NULL unless a route intercepts */
 	struct config *cfg; /* this worker's reference to the snapshot */

@@ -92,6 +92,20 @@ def test_name_resolves_and_is_proxied(dns, upstream, proxy):
                for h in upstream.hits("/d"))
 
 
+def test_resolved_name_is_reused_for_new_connections(dns, upstream, proxy):
+    # A POST without an idempotency key never rides a pooled connection:
+    # each one opens a new upstream connection.  The name is resolved for
+    # the first and remembered (10 s) for the ones after it.
+    px = proxy(section("default", start_timeout="20ms"), "workers = 1")
+    for i in range(4):
+        r = request(px.addr, "POST", f"http://ok.test:{upstream.port}/p{i}",
+                    body=b"x" * 10)
+        assert r.status == 200, describe(upstream, px, r)
+    why = describe(upstream, px) + f"\nDNS queries: {dns.queries}"
+    assert upstream.connections == 4, why
+    assert dns.count("ok.test") == 1, why
+
+
 def test_nxdomain_is_final(dns, proxy):
     px = proxy(section("default", start_timeout="20ms", attempts=4))
     r = request(px.addr, "GET", "http://nx.test/x")
