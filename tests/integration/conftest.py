@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from clients import PROXY_ENV_VARS  # noqa: E402
-from harness import DaemonError, Proxy, daemon_path  # noqa: E402
+from harness import Proxy, daemon_factory  # noqa: E402
 from upstream import Upstream  # noqa: E402
 
 # Nothing in this process (urllib) or its children may pick up a proxy or a
@@ -56,28 +56,4 @@ def upstream():
 @pytest.fixture
 def proxy(upstream, make_upstream, tmp_path):
     """Factory; depends on the upstream fixtures so it is torn down first."""
-    started = []
-
-    def start(config="", proxy_lines="", **kw):
-        if not daemon_path().exists():
-            msg = f"retryproxy binary not built: {daemon_path()} (set RETRYPROXY)"
-            if os.environ.get("RETRYPROXY_REQUIRE"):
-                pytest.fail(msg)
-            pytest.skip(msg)
-        p = Proxy(config, proxy_lines, workdir=tmp_path / f"proxy{len(started)}", **kw)
-        started.append(p)
-        return p.start()
-
-    yield start
-    problems = []
-    for p in started:
-        try:
-            rc = p.stop()
-        except DaemonError as e:
-            problems.append(str(e))
-            continue
-        if rc != 0:
-            problems.append(f"daemon exit code {rc} after SIGTERM (want 0)\n"
-                            + p.stderr_tail())
-    if problems:
-        raise DaemonError("\n\n".join(problems))
+    yield from daemon_factory(Proxy, tmp_path, "proxy")

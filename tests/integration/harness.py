@@ -315,3 +315,35 @@ def describe(upstreams=(), proxy=None, response=None):
         out.append("daemon stderr (tail):")
         out.append(proxy.stderr_tail(30))
     return "\n".join(out)
+
+
+def daemon_factory(cls, tmp_path, prefix):
+    """Yield a start(config, proxy_lines, **kw) that runs a daemon of class
+    cls; at teardown stop them all, each of which must exit 0."""
+    import pytest  # (only the fixtures use this)
+
+    started = []
+
+    def start(config="", proxy_lines="", **kw):
+        if not daemon_path().exists():
+            msg = f"retryproxy binary not built: {daemon_path()} (set RETRYPROXY)"
+            if os.environ.get("RETRYPROXY_REQUIRE"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        p = cls(config, proxy_lines, workdir=tmp_path / f"{prefix}{len(started)}", **kw)
+        started.append(p)
+        return p.start()
+
+    yield start
+    problems = []
+    for p in started:
+        try:
+            rc = p.stop()
+        except DaemonError as e:
+            problems.append(str(e))
+            continue
+        if rc != 0:
+            problems.append(f"daemon exit code {rc} after SIGTERM (want 0)\n"
+                            + p.stderr_tail())
+    if problems:
+        raise DaemonError("\n\n".join(problems))

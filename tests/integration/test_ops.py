@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from clients import RawConn, request
-from harness import (DaemonError, Proxy, daemon_path, describe, free_port,
-                     section, unused_port_socket)
+from harness import (DaemonError, Proxy, daemon_factory, daemon_path,
+                     describe, free_port, section, unused_port_socket)
 
 HOST = "127.0.0.1"
 
@@ -111,30 +111,7 @@ class OpsProxy(Proxy):
 @pytest.fixture
 def ops_proxy(upstream, make_upstream, tmp_path):
     """Like conftest's proxy, with the admin endpoint on a free port."""
-    started = []
-
-    def start(config="", proxy_lines="", **kw):
-        if not daemon_path().exists():
-            msg = f"retryproxy binary not built: {daemon_path()} (set RETRYPROXY)"
-            if os.environ.get("RETRYPROXY_REQUIRE"):
-                pytest.fail(msg)
-            pytest.skip(msg)
-        p = OpsProxy(config, proxy_lines, workdir=tmp_path / f"ops{len(started)}", **kw)
-        started.append(p)
-        return p.start()
-
-    yield start
-    problems = []
-    for p in started:
-        try:
-            rc = p.stop()
-        except DaemonError as e:
-            problems.append(str(e))
-            continue
-        if rc != 0:
-            problems.append(f"daemon exit code {rc} (want 0)\n" + p.stderr_tail())
-    if problems:
-        raise DaemonError("\n\n".join(problems))
+    yield from daemon_factory(OpsProxy, tmp_path, "ops")
 
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
