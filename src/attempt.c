@@ -354,7 +354,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	}
 	proxy_start_reply(p, ureq);
 	/* a body of more than a few reads: read it in big pieces */
-	if (p->uc != NULL && (cl == NULL || strtoull(cl, NULL, 10) > BIG_BODY))
+	if (p->uc != NULL &&
+	    (cl == NULL || strtoull(cl, NULL, 10) > BODYREAD_WORTH))
 		upstream_read_body(p->uc);
 	return 0;
 }

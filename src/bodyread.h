@@ -22,6 +22,8 @@ struct bufferevent;
 
 /* The most one read takes: with libevent's chain header, a 256 KiB chain. */
 #define BODYREAD_MAX (256 * 1024 - 512)
+/* A body longer than this is worth reading this way (a few of libevent's reads). */
+#define BODYREAD_WORTH (16 * 1024)
 
 struct bodyread {
 	struct event ev;

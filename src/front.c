@@ -33,7 +33,6 @@
 #include "worker.h"
 
 #define NBUCKETS 1024
-#define BIG_BODY (16 * 1024) /* read a longer request body ourselves */
 
 struct client_conn {
 	struct worker *w;
@@ -340,7 +339,7 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		evtimer_add(&cc->head_timer, &tv);
 	} else if (!reqscan_in_head(&cc->scan) && was_in_head)
 		event_del(&cc->head_timer);
-	if (!cc->body.on && reqscan_body_left(&cc->scan) > BIG_BODY &&
+	if (!cc->body.on && reqscan_body_left(&cc->scan) > BODYREAD_WORTH &&
 	    !evtimer_pending(&cc->body_ev, NULL)) {
 		static const struct timeval zero = {0, 0};
 		evtimer_add(&cc->body_ev, &zero);
@@ -363,7 +362,7 @@ body_start_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t left = reqscan_body_left(&cc->scan);
 	struct timeval tv;
 
-	if (cc->body.on || cc->rejecting || left <= BIG_BODY ||
+	if (cc->body.on || cc->rejecting || left <= BODYREAD_WORTH ||
 	    left > c->proxy.max_request_body || cc->req_cb != NULL ||
 	    !(bufferevent_get_enabled(cc->bev) & EV_READ))
 		return;

@@ -25,7 +25,6 @@ struct evhttp_request;
 #define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LWM (64 * 1024) /* and resume below this */
-#define BIG_BODY (16 * 1024) /* read a longer response body ourselves */
 
 struct preq {
 	struct worker *w;
