@@ -29,6 +29,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "reqscan.h"
+#include "scanbuf.h"
 #include "util.h"
 #include "worker.h"
 
@@ -294,39 +295,21 @@ static void
 input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct client_conn *cc = arg;
-	struct evbuffer_iovec vec[8];
-	struct evbuffer_ptr ptr;
-	size_t len = evbuffer_get_length(buf), left = info->n_added;
-	int nvec;
 	bool was_in_head;
 
 	if (info->n_added == 0)
 		return;
 	if (cc->rejecting) {
 		/* refused: evhttp must never parse anything after it */
-		evbuffer_drain(buf, len);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
 	}
 	was_in_head = reqscan_in_head(&cc->scan);
-	if (evbuffer_ptr_set(
-		buf, &ptr, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+	if (scanbuf_feed_added(&cc->scan, buf, info) != 0) {
+		reject(cc, cc->scan.status, cc->scan.why);
+		/* evhttp must never parse what follows */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
-	while (left > 0) {
-		nvec = evbuffer_peek(buf, (ev_ssize_t)left, &ptr, vec, 8);
-		if (nvec <= 0)
-			break;
-		for (int i = 0; i < nvec && i < 8 && left > 0; i++) {
-			size_t n =
-			    vec[i].iov_len < left ? vec[i].iov_len : left;
-			if (reqscan_feed(&cc->scan, vec[i].iov_base, n) != 0) {
-				reject(cc, cc->scan.status, cc->scan.why);
-				/* evhttp must never parse what follows */
-				evbuffer_drain(buf, len);
-				return;
-			}
-			left -= n;
-			evbuffer_ptr_set(buf, &ptr, n, EVBUFFER_PTR_ADD);
-		}
 	}
 	if (reqscan_is_tunnel(&cc->scan)) {
 		/* a CONNECT: the rest is tunnel data, not ours to scan */

@@ -17,6 +17,7 @@
 
 #include "bodyread.h"
 #include "log.h"
+#include "scanbuf.h"
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
@@ -219,32 +220,13 @@ static void
 scan_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct upstream_conn *uc = arg;
-	struct evbuffer_iovec vec[8];
-	struct evbuffer_ptr ptr;
-	size_t len = evbuffer_get_length(buf), left = info->n_added;
-	int n;
 
-	if (info->n_added == 0 || !uc->scanning ||
-	    evbuffer_ptr_set(
-		buf, &ptr, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+	if (!uc->scanning)
 		return;
-	while (left > 0 && uc->scanning) {
-		n = evbuffer_peek(buf, (ev_ssize_t)left, &ptr, vec, 8);
-		if (n <= 0)
-			break;
-		for (int i = 0; i < n && i < 8 && left > 0; i++) {
-			size_t k =
-			    vec[i].iov_len < left ? vec[i].iov_len : left;
-			if (reqscan_feed(&uc->rscan, vec[i].iov_base, k) != 0 ||
-			    reqscan_is_tunnel(&uc->rscan)) {
-				/* refused, or the head is complete */
-				uc->scanning = false;
-				return;
-			}
-			left -= k;
-			evbuffer_ptr_set(buf, &ptr, k, EVBUFFER_PTR_ADD);
-		}
-	}
+	/* refused, or the head is complete: done until the next response */
+	if (scanbuf_feed_added(&uc->rscan, buf, info) != 0 ||
+	    reqscan_is_tunnel(&uc->rscan))
+		uc->scanning = false;
 }
 
 void
