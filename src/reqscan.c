@@ -167,6 +167,7 @@ start_request(struct reqscan *s)
 	s->head_bytes = 0;
 	s->remaining = 0;
 	s->llen = 0;
+	s->colon = false;
 	s->cr = false;
 }
 
@@ -205,6 +206,7 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 		} else if (header_line(s) != 0)
 			return -1;
 		s->llen = 0;
+		s->colon = false;
 		return 0;
 	}
 	if (c == '\0')
@@ -213,9 +215,12 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 		return refuse(s, 400, "control character in request head");
 	if (s->llen == 0 && !s->first && (c == ' ' || c == '\t'))
 		return refuse(s, 400, "obsolete line folding in request head");
-	if (!s->first && s->llen < sizeof s->line &&
-	    memchr(s->line, ':', s->llen) == NULL && c != ':' && !is_tchar(c))
-		return refuse(s, 400, "malformed header name");
+	if (!s->first && !s->colon) {
+		if (c == ':')
+			s->colon = true;
+		else if (!is_tchar(c))
+			return refuse(s, 400, "malformed header name");
+	}
 	if (s->llen < sizeof s->line)
 		s->line[s->llen] = (char)c;
 	s->llen++;
@@ -294,6 +299,7 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 			if (s->remaining == 0) {
 				s->state = S_TRAILER;
 				s->llen = 0;
+				s->colon = false;
 				s->first = false;
 				s->cr = false;
 			} else

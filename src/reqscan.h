@@ -29,6 +29,7 @@ struct reqscan {
 	uint64_t remaining; /* body or chunk bytes left */
 	unsigned ndigits;
 	size_t llen; /* bytes of the current line */
+	bool colon; /* its field name has ended */
 	char line[96]; /* its start, for the framing headers */
 	int status; /* once refused: 400, 431 or 501 */
 	const char *why;

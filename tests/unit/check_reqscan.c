@@ -12,6 +12,9 @@
 #include "util.h"
 
 #define H "GET http://h/ HTTP/1.1\r\nHost: h\r\n"
+/* 100 name characters: longer than the scanner keeps of a line */
+#define R10 "abcdefghij"
+#define R100 R10 R10 R10 R10 R10 R10 R10 R10 R10 R10
 
 static const struct {
 	const char *name;
@@ -88,6 +91,17 @@ static const struct {
     {"space before colon", H "Transfer-Encoding : chunked\r\n\r\n", 0, 400,
 	false, false},
     {"no colon", H "Garbage\r\n\r\n", 0, 400, false, false},
+    {"value after the colon is free", H "X-A: (b) c:d@e\r\nY:z\r\n\r\n", 0, 0,
+	false, false},
+    {"bad name after a good line", H "X-A: b c\r\nX B: c\r\n\r\n", 0, 400,
+	false, false},
+    {"long name", H "X-" R100 ": v\r\n\r\n", 0, 0, false, false},
+    {"long name, space late", H "X-" R100 " B: v\r\n\r\n", 0, 400, false,
+	false},
+    {"space in a trailer name",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	"chunked\r\n\r\n1\r\na\r\n0\r\nX T: 1\r\n\r\n",
+	0, 400, false, false},
     {"chunk 0x5",
 	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
 	"chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
