@@ -24,6 +24,18 @@ ev(int fd, unsigned events)
 	return e;
 }
 
+/* a socket pair with sv[0] added to ep for events; the registration */
+static struct epoll_event
+pair_in(int ep, int sv[2], unsigned events)
+{
+	struct epoll_event e;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	e = ev(sv[0], events);
+	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
+	return e;
+}
+
 /* an epoll fd the table knows nothing about once closed this way */
 static void
 raw_close(int fd)
@@ -36,9 +48,7 @@ START_TEST(test_same_mod_is_skipped)
 	int sv[2], ep = epoll_create1(0);
 	struct epoll_event e;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	e = ev(sv[0], EPOLLIN);
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
+	e = pair_in(ep, sv, EPOLLIN);
 	raw_close(ep);
 	/* the same events again: no system call, so no EBADF */
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), 0);
@@ -57,9 +67,7 @@ START_TEST(test_changed_mod_reaches_the_kernel)
 	int sv[2], ep = epoll_create1(0);
 	struct epoll_event e, out;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	e = ev(sv[0], EPOLLIN);
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
+	e = pair_in(ep, sv, EPOLLIN);
 	ck_assert_int_eq(epoll_wait(ep, &out, 1, 0), 0);
 	e = ev(sv[0], EPOLLOUT);
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), 0);
@@ -143,9 +151,7 @@ START_TEST(test_del_after_close)
 	int sv[2], ep = epoll_create1(0);
 	struct epoll_event e;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	e = ev(sv[0], EPOLLIN);
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
+	e = pair_in(ep, sv, EPOLLIN);
 	/* an open fd: DEL reaches the kernel (a second DEL: ENOENT) */
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], &e), 0);
 	errno = 0;
@@ -167,9 +173,7 @@ START_TEST(test_edge_triggered_is_never_skipped)
 	int sv[2], ep = epoll_create1(0);
 	struct epoll_event e;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	e = ev(sv[0], EPOLLIN | EPOLLET);
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
+	e = pair_in(ep, sv, EPOLLIN | EPOLLET);
 	raw_close(ep);
 	errno = 0;
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), -1);
