@@ -36,6 +36,15 @@ pair_in(int ep, int sv[2], unsigned events)
 	return e;
 }
 
+/* epoll_ctl fails, with err */
+static void
+ctl_fails(int ep, int op, int fd, struct epoll_event *e, int err)
+{
+	errno = 0;
+	ck_assert_int_eq(epoll_ctl(ep, op, fd, e), -1);
+	ck_assert_int_eq(errno, err);
+}
+
 /* an epoll fd the table knows nothing about once closed this way */
 static void
 raw_close(int fd)
@@ -54,9 +63,7 @@ START_TEST(test_same_mod_is_skipped)
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), 0);
 	/* other events, or other data: the kernel is asked */
 	e = ev(sv[0], EPOLLIN | EPOLLOUT);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), -1);
-	ck_assert_int_eq(errno, EBADF);
+	ctl_fails(ep, EPOLL_CTL_MOD, sv[0], &e, EBADF);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -97,9 +104,7 @@ START_TEST(test_reused_fd_number_is_not_skipped)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
 	ck_assert_int_eq(b[0], fd);
 	/* the new file is not in the set: the kernel says so, libevent ADDs */
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ctl_fails(ep, EPOLL_CTL_MOD, fd, &e, ENOENT);
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e), 0);
 	ck_assert_int_eq(write(b[1], "x", 1), 1);
 	{
@@ -124,15 +129,11 @@ START_TEST(test_dup2_over_an_fd_forgets_it)
 	e = ev(a[0], EPOLLIN);
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, a[0], &e), 0);
 	ck_assert_int_eq(dup2(b[0], a[0]), a[0]);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, a[0], &e), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ctl_fails(ep, EPOLL_CTL_MOD, a[0], &e, ENOENT);
 	/* dup3 likewise */
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, a[0], &e), 0);
 	ck_assert_int_eq(dup3(b[1], a[0], O_CLOEXEC), a[0]);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, a[0], &e), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ctl_fails(ep, EPOLL_CTL_MOD, a[0], &e, ENOENT);
 	/* dup2 onto itself checks the fd, closes nothing */
 	ck_assert_int_eq(dup2(a[0], a[0]), a[0]);
 	errno = 0;
@@ -154,15 +155,11 @@ START_TEST(test_del_after_close)
 	e = pair_in(ep, sv, EPOLLIN);
 	/* an open fd: DEL reaches the kernel (a second DEL: ENOENT) */
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], &e), 0);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], &e), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ctl_fails(ep, EPOLL_CTL_DEL, sv[0], &e, ENOENT);
 	/* after close: EBADF, as the kernel would say */
 	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &e), 0);
 	close(sv[0]);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], &e), -1);
-	ck_assert_int_eq(errno, EBADF);
+	ctl_fails(ep, EPOLL_CTL_DEL, sv[0], &e, EBADF);
 	close(ep);
 	close(sv[1]);
 }
@@ -175,9 +172,7 @@ START_TEST(test_edge_triggered_is_never_skipped)
 
 	e = pair_in(ep, sv, EPOLLIN | EPOLLET);
 	raw_close(ep);
-	errno = 0;
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &e), -1);
-	ck_assert_int_eq(errno, EBADF);
+	ctl_fails(ep, EPOLL_CTL_MOD, sv[0], &e, EBADF);
 	close(sv[0]);
 	close(sv[1]);
 }
