@@ -56,5 +56,10 @@ bool reqscan_in_head(const struct reqscan *);
 uint64_t reqscan_body_left(const struct reqscan *);
 /* Has the connection become a tunnel (nothing more to scan)? */
 bool reqscan_is_tunnel(const struct reqscan *);
+/*
+ * For tests: off, every head byte goes through the one-byte-at-a-time
+ * checks that the fast path over runs of ordinary bytes must agree with.
+ */
+void reqscan_fast_path(bool on);
 
 #endif

@@ -274,6 +274,139 @@ START_TEST(test_response_head)
 }
 END_TEST
 
+/*
+ * The fast path over runs of ordinary bytes must agree with the
+ * one-byte-at-a-time checks: on every verdict, at every split, and on
+ * where the scan stands afterwards.
+ */
+struct outcome {
+	int rc, status, state;
+	uint64_t head_bytes, body_left;
+	size_t llen;
+	bool colon;
+	char line[96];
+};
+
+static struct outcome
+run_scan(bool fast, bool response, const char *in, size_t len, size_t cut,
+    uint64_t max_head)
+{
+	struct reqscan s;
+	struct outcome o;
+
+	reqscan_fast_path(fast);
+	if (response)
+		reqscan_init_response(&s, max_head);
+	else
+		reqscan_init(&s, max_head);
+	o.rc = reqscan_feed(&s, in, cut);
+	if (o.rc == 0)
+		o.rc = reqscan_feed(&s, in + cut, len - cut);
+	reqscan_fast_path(true);
+	memset(&o.line, 0, sizeof o.line);
+	o.status = o.rc ? s.status : 0;
+	o.state = s.state;
+	o.head_bytes = o.rc ? 0 : s.head_bytes;
+	o.body_left = reqscan_body_left(&s);
+	o.llen = o.rc ? 0 : s.llen;
+	o.colon = o.rc ? false : s.colon;
+	if (o.rc == 0)
+		memcpy(o.line, s.line,
+		    s.llen < sizeof s.line ? s.llen : sizeof s.line);
+	return o;
+}
+
+static void
+assert_same(const char *what, bool response, const char *in, size_t len,
+    size_t cut, uint64_t max_head)
+{
+	struct outcome a = run_scan(false, response, in, len, cut, max_head);
+	struct outcome b = run_scan(true, response, in, len, cut, max_head);
+
+	ck_assert_msg(a.rc == b.rc && a.status == b.status &&
+		a.state == b.state && a.head_bytes == b.head_bytes &&
+		a.body_left == b.body_left && a.llen == b.llen &&
+		a.colon == b.colon &&
+		memcmp(a.line, b.line, sizeof a.line) == 0,
+	    "%s (len %zu, split at %zu): bytewise %d/%d state %d, fast "
+	    "%d/%d state %d",
+	    what, len, cut, a.rc, a.status, a.state, b.rc, b.status, b.state);
+}
+
+/* Every byte value in every place of a line that treats bytes apart. */
+START_TEST(test_fast_path_every_byte)
+{
+	static const char *const shapes[] = {
+	    "GET http://h/%c HTTP/1.1\r\nHost: h\r\n\r\n", /* request line */
+	    "GET http://h/ HTTP/1.1\r\nX%c-Y: v\r\n\r\n", /* in a name */
+	    "GET http://h/ HTTP/1.1\r\nX-Y%c: v\r\n\r\n", /* name end */
+	    "GET http://h/ HTTP/1.1\r\nX-Y:%cv\r\n\r\n", /* value start */
+	    "GET http://h/ HTTP/1.1\r\nX-Y: a%cb\r\n\r\n", /* in a value */
+	    "GET http://h/ HTTP/1.1\r\nX-Y: ab%c\r\n\r\n", /* value end */
+	    "GET http://h/ HTTP/1.1\r\n%cX: v\r\n\r\n", /* line start */
+	    "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\nT%c: v\r\n\r\n", /* a trailer name */
+	};
+
+	for (size_t k = 0; k < RP_NELEM(shapes); k++)
+		for (int c = 0; c < 256; c++) {
+			char in[256];
+			const char *at = strstr(shapes[k], "%c");
+			size_t pre = (size_t)(at - shapes[k]);
+			size_t len = strlen(shapes[k]) - 1;
+
+			memcpy(in, shapes[k], pre);
+			in[pre] = (char)c;
+			memcpy(in + pre + 1, at + 2, strlen(at + 2));
+			for (size_t cut = 0; cut <= len; cut++) {
+				assert_same(
+				    shapes[k], false, in, len, cut, 1024);
+				assert_same(shapes[k], true, in + 4, len - 4,
+				    cut > len - 4 ? len - 4 : cut, 1024);
+			}
+		}
+}
+END_TEST
+
+/* Random heads from bytes that matter, at random splits and limits. */
+START_TEST(test_fast_path_random)
+{
+	static const char alphabet[] =
+	    "GET POST HEAD CONNECT http://h/ HTTP/1.1 "
+	    "Host: Content-Length: 12 "
+	    "Transfer-Encoding: chunked "
+	    "\r\n\r\n\t:;\x01\x7f\x80\xff\0 aZ9-_";
+	static const char head[] = "GET http://h/ HTTP/1.1\r\nHost: h\r\n"
+				   "Content-Length: 2\r\n\r\nab";
+	uint32_t seed = 0x2545f491u;
+
+	/* the size limit reached on every byte of a head */
+	for (uint64_t max = 1; max < sizeof head; max++)
+		for (size_t len = 1; len < sizeof head; len++)
+			assert_same("limit", false, head, len, len / 2, max);
+
+	for (int round = 0; round < 20000; round++) {
+		char in[300];
+		size_t len, cut;
+		uint64_t max_head;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 8) % sizeof in;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* bytes of the words and separators that matter */
+			in[i] = alphabet[(seed >> 9) % (sizeof alphabet - 1)];
+		}
+		if (len > 20 && round % 2 == 0)
+			memcpy(in, "GET http://h/ HTTP/1.1\r\n", 20);
+		seed = seed * 1103515245u + 12345u;
+		cut = len ? (seed >> 8) % (len + 1) : 0;
+		max_head = round % 5 == 0 ? 16 + (seed >> 20) % 64 : 1024;
+		assert_same("random", round % 7 == 0, in, len, cut, max_head);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -286,6 +419,8 @@ main(void)
 	tcase_add_test(tc, test_head_limit);
 	tcase_add_test(tc, test_body_left);
 	tcase_add_test(tc, test_response_head);
+	tcase_add_test(tc, test_fast_path_every_byte);
+	tcase_add_test(tc, test_fast_path_random);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
