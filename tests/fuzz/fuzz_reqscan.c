@@ -1,8 +1,9 @@
 /*
  * fuzz_reqscan: the request front end -- bytes in, the proxy's decision
  * out.  The first byte picks a chunk size; the verdict must not depend on
- * how the bytes are split, and a refusal must be sticky with a status of
- * 400, 431 or 501.
+ * how the bytes are split, nor on the fast path over runs of ordinary
+ * bytes (the bytewise path must agree), and a refusal must be sticky with
+ * a status of 400, 431 or 501.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,16 +27,23 @@ run(const uint8_t *data, size_t size, size_t step, struct reqscan *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct reqscan a, b;
+	struct reqscan a, b, c;
 	size_t step;
-	int va, vb;
+	int va, vb, vc;
 
 	if (size == 0)
 		return 0;
 	step = (size_t)data[0] % 17 + 1;
 	va = run(data + 1, size - 1, size, &a);
 	vb = run(data + 1, size - 1, step, &b);
-	if (va != vb)
+	reqscan_fast_path(false);
+	vc = run(data + 1, size - 1, size, &c);
+	reqscan_fast_path(true);
+	if (va != vb || va != vc)
+		abort();
+	if (va == 0 &&
+	    (a.state != c.state || a.head_bytes != c.head_bytes ||
+		a.llen != c.llen))
 		abort();
 	if (va != 0 && va != 400 && va != 431 && va != 501)
 		abort();
