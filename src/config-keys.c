@@ -741,6 +741,7 @@ o_fallbacks(const struct key_def *k, const void *b, struct sbuf *s)
 }
 
 static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const affinities[] = {"off", "auto", NULL};
 static const char *const log_levels[] = {
     "error", "warn", "info", "debug", NULL};
 static const char *const backoffs[] = {
@@ -767,6 +768,9 @@ const struct key_def config_keys[] = {
     K("workers", SCOPE_PROXY, "auto",
 	"worker threads, each with its own event loop; auto = CPU count",
 	p_workers, o_workers, PX(workers), 1, 1024),
+    KE("cpu_affinity", SCOPE_PROXY, "off",
+	"off, or auto: worker i runs only on the i-th CPU the process may use",
+	PX(cpu_affinity), affinities),
     K("allow", SCOPE_PROXY, "127.0.0.0/8, ::1",
 	"client addresses (CIDR) that may use the proxy; others get 403",
 	p_cidrs, o_cidrs, PX(allow), 0, 0),

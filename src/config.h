@@ -39,10 +39,16 @@ struct listen_addr {
 	socklen_t sslen;
 };
 
+enum cpu_affinity {
+	CPU_AFFINITY_OFF = 0, /* the kernel places the workers */
+	CPU_AFFINITY_AUTO = 1, /* worker i on the i-th CPU we may use */
+};
+
 struct proxy_config {
 	struct listen_addr *listen;
 	size_t nlisten;
 	unsigned workers; /* 0 = auto */
+	enum cpu_affinity cpu_affinity;
 	struct cidr_set allow;
 	struct port_set connect_ports;
 	struct cidr_set deny;

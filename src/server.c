@@ -13,6 +13,7 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,10 +207,55 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 
+	snprintf(name, sizeof name, "rp-worker-%u", w->id);
+	pthread_setname_np(pthread_self(), name); /* (top -H, ps -L) */
 	front_thread_init(w);
 	event_base_dispatch(w->base);
 	return NULL;
+}
+
+/*
+ * cpu_affinity = auto: worker i runs only on the (i mod n)-th of the n
+ * CPUs this process may use (so a cpuset or systemd's CPUAffinity= is
+ * respected).  Two busy workers then never share a CPU while another
+ * one runs something else; that sharing, rare as it is, is where much
+ * of a loaded worker's latency tail came from (bench/README.md).  A
+ * failure is a warning: the worker runs unpinned.  Writes "0,1" (the
+ * CPUs used, in worker order) to text.
+ */
+static void
+pin_workers(struct worker *workers, unsigned started, char *text, size_t len)
+{
+	cpu_set_t allowed, one;
+	int cpus[CPU_SETSIZE], n = 0;
+	size_t off = 0;
+
+	text[0] = '\0';
+	if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+		log_warn("cpu_affinity: cannot read the allowed CPUs");
+		return;
+	}
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &allowed))
+			cpus[n++] = c;
+	for (unsigned i = 0; n > 0 && i < started; i++) {
+		int cpu = cpus[i % (unsigned)n], e;
+
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		e = pthread_setaffinity_np(workers[i].thread, sizeof one, &one);
+		if (e != 0) {
+			errno = e;
+			log_warn("cpu_affinity: cannot pin worker %u to CPU %d",
+			    i, cpu);
+			continue;
+		}
+		if (off < len)
+			off += (size_t)snprintf(
+			    text + off, len - off, "%s%d", off ? "," : "", cpu);
+	}
 }
 
 /* Fail early, with a clear message, when an address cannot be bound. */
@@ -642,6 +688,7 @@ server_run(struct config *c, const char *path,
 {
 	struct worker *workers;
 	unsigned nworkers, started = 0;
+	char pinned[256] = "";
 	sigset_t set;
 	char *cause = NULL;
 	int rc = 0;
@@ -701,17 +748,24 @@ server_run(struct config *c, const char *path,
 	}
 	for (int fd = 3; fd < 3 + g_activated; fd++)
 		close(fd); /* every worker holds its own dup */
+	if (rc == 0 && c->proxy.cpu_affinity == CPU_AFFINITY_AUTO)
+		pin_workers(workers, started, pinned, sizeof pinned);
 	if (rc == 0) {
+		char on[sizeof pinned + 16] = "";
+
+		if (pinned[0] != '\0')
+			snprintf(on, sizeof on, ", on CPU%s %s",
+			    strchr(pinned, ',') ? "s" : "", pinned);
 		if (g_activated > 0)
 			log_info("listening on %d socket%s from systemd (%u "
-				 "worker%s)",
+				 "worker%s%s)",
 			    g_activated, g_activated == 1 ? "" : "s", nworkers,
-			    nworkers == 1 ? "" : "s");
+			    nworkers == 1 ? "" : "s", on);
 		else
-			log_info("listening on %s%s (%u worker%s)",
+			log_info("listening on %s%s (%u worker%s%s)",
 			    c->proxy.listen[0].text,
 			    c->proxy.nlisten > 1 ? ", ..." : "", nworkers,
-			    nworkers == 1 ? "" : "s");
+			    nworkers == 1 ? "" : "s", on);
 		sdnotify("READY=1\nSTATUS=serving");
 		main_loop(&set, path, opts);
 		log_info("stopping: finishing requests in flight");

@@ -6,7 +6,8 @@
   added and removed;
 - SIGTERM: requests in flight and in backoff finish, shutdown_timeout cuts;
 - sd_notify (READY/RELOADING/STOPPING, WATCHDOG), socket activation;
-- SIGUSR1 reopens the access log.
+- SIGUSR1 reopens the access log;
+- cpu_affinity pins the workers.
 
 Every wait is on an event (an upstream hit, a metric, a notify datagram, a
 log line, a refused connect) with a deadline, never a bare sleep.
@@ -602,3 +603,41 @@ def test_sigusr1_reopens_access_log(upstream, ops_proxy):
     assert len(px.access_log()) == 1, px.access_log()
     old = rotated.read_text()
     assert "/before" in old and "/after" not in old, old
+
+
+# ---- 9. cpu_affinity ----------------------------------------------------------
+def _worker_cpus(pid, n, timeout=5.0):
+    """{worker index: sorted CPUs it may run on}, once all n workers have
+    named their threads (rp-worker-I)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for t in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                name = (t / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("rp-worker-"):
+                found[int(name[len("rp-worker-"):])] = sorted(
+                    os.sched_getaffinity(int(t.name)))
+        if len(found) == n or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("affinity", ["auto", "off"])
+def test_cpu_affinity(upstream, ops_proxy, affinity):
+    """auto: worker i may run only on the (i mod n)-th of the n CPUs the
+    daemon may use; off: every worker on all of them."""
+    px = ops_proxy(section("default", attempts=1),
+                   proxy_lines=f"workers = 3\ncpu_affinity = {affinity}")
+    allowed = sorted(os.sched_getaffinity(px.proc.pid))
+    workers = _worker_cpus(px.proc.pid, 3)
+    assert sorted(workers) == [0, 1, 2], (workers, px.stderr())
+    for i, cpus in workers.items():
+        want = [allowed[i % len(allowed)]] if affinity == "auto" else allowed
+        assert cpus == want, (i, cpus, want, px.stderr())
+    pinned = ",".join(str(allowed[i % len(allowed)]) for i in range(3))
+    assert (f"on CPUs {pinned})" in px.stderr()) == (affinity == "auto"), px.stderr()
+    r = request(px.addr, "GET", upstream.url + "/pinned")
+    assert r.status == 200, describe(upstream, px, r)

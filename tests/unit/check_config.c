@@ -147,6 +147,7 @@ START_TEST(test_defaults_proxy)
 	ck_assert_str_eq(px->access_log, "stderr");
 	ck_assert_int_eq(px->access_log_format, LOG_FORMAT_TEXT);
 	ck_assert_int_eq(px->log_level, LOG_LEVEL_INFO);
+	ck_assert_int_eq(px->cpu_affinity, CPU_AFFINITY_OFF);
 	ck_assert(!px->admin_on);
 	ck_assert(px->via);
 
@@ -241,6 +242,7 @@ enum field {
 	F_SHUTDOWN_TIMEOUT,
 	F_LOG_LEVEL,
 	F_LOG_FORMAT,
+	F_CPU_AFFINITY,
 	F_NLISTEN,
 	F_NALLOW,
 	F_NDENY,
@@ -308,6 +310,8 @@ field_value(const struct config *c, enum field f)
 		return (uint64_t)px->log_level;
 	case F_LOG_FORMAT:
 		return (uint64_t)px->access_log_format;
+	case F_CPU_AFFINITY:
+		return (uint64_t)px->cpu_affinity;
 	case F_NLISTEN:
 		return px->nlisten;
 	case F_NALLOW:
@@ -368,6 +372,8 @@ static const struct value_row value_rows[] = {
     {"[proxy]\nshutdown_timeout = 0\n", F_SHUTDOWN_TIMEOUT, 0},
     {"[proxy]\nlog_level = debug\n", F_LOG_LEVEL, LOG_LEVEL_DEBUG},
     {"[proxy]\naccess_log_format = json\n", F_LOG_FORMAT, LOG_FORMAT_JSON},
+    {"[proxy]\ncpu_affinity = auto\n", F_CPU_AFFINITY, CPU_AFFINITY_AUTO},
+    {"[proxy]\ncpu_affinity = OFF\n", F_CPU_AFFINITY, CPU_AFFINITY_OFF},
     {"[proxy]\nlisten = 127.0.0.1:1, [::1]:2\n", F_NLISTEN, 2},
     {"[proxy]\nallow =\n", F_NALLOW, 0},
     {"[proxy]\ndeny = 10.0.0.0/8, fd00::/8, 192.168.1.1\n", F_NDENY, 3},
@@ -1438,7 +1444,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 49);
+	ck_assert_uint_eq(config_nkeys(), 50);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",
