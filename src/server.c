@@ -220,8 +220,9 @@ worker_main(void *arg)
  * cpu_affinity = auto: worker i runs only on the (i mod n)-th of the n
  * CPUs this process may use (so a cpuset or systemd's CPUAffinity= is
  * respected).  Two busy workers then never share a CPU while another
- * one runs something else; that sharing, rare as it is, is where much
- * of a loaded worker's latency tail came from (bench/README.md).  A
+ * one runs something else; that sharing, rare as it is (a migration now
+ * and then), stalls all of a worker's connections for milliseconds and
+ * was most of the latency tail under load (README, Performance).  A
  * failure is a warning: the worker runs unpinned.  Writes "0,1" (the
  * CPUs used, in worker order) to text.
  */
