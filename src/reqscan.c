@@ -65,6 +65,11 @@ reqscan_is_tunnel(const struct reqscan *s)
 	return s->state == S_PASS;
 }
 
+/*
+ * RFC 9110 tchar, as the bytewise path checks it.  The fast path's table
+ * (byte_class) says the same again; check_reqscan and fuzz_reqscan hold
+ * the two to agree on every byte.
+ */
 static bool
 is_tchar(unsigned char c)
 {
