@@ -163,6 +163,34 @@ end_head(struct reqscan *s)
 	return 0;
 }
 
+/*
+ * A response's status line (its first bytes in s->line): the version
+ * HTTP/1.x, a three-digit status of 100-599, and then the end of the
+ * line or a space before the reason (which may be empty).  libevent
+ * reads "2x0" as 2 and any version it can scan: refuse what it would
+ * misread.
+ */
+static int
+status_line(struct reqscan *s)
+{
+	const char *l = s->line;
+	int code;
+
+	if (s->llen < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[7] < '0' ||
+	    l[7] > '9' || l[8] != ' ')
+		return refuse(s, 400, "malformed status line");
+	for (int i = 9; i < 12; i++)
+		if (l[i] < '0' || l[i] > '9')
+			return refuse(s, 400, "malformed status code");
+	if (s->llen > 12 && l[12] != ' ')
+		return refuse(s, 400, "malformed status code");
+	code = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
+	if (code < 100 || code > 599)
+		return refuse(s, 400, "status code out of range");
+	s->resp_status = code;
+	return 0;
+}
+
 static void
 start_request(struct reqscan *s)
 {
@@ -182,7 +210,7 @@ static int
 head_byte(struct reqscan *s, unsigned char c, bool trailer)
 {
 	if (++s->head_bytes > s->max_head)
-		return refuse(s, 431, "request header block too large");
+		return refuse(s, 431, "header block too large");
 	if (s->cr && c != '\n')
 		return refuse(s, 400, "bare CR in request head");
 	if (c == '\r') {
@@ -202,6 +230,8 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 		}
 		if (s->first) {
 			s->first = false;
+			if (s->head_only && status_line(s) != 0)
+				return -1;
 			s->connect =
 			    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
 			s->nobody = !s->head_only &&
@@ -303,7 +333,7 @@ take:
 	if (j == 0)
 		return 0;
 	if (j > s->max_head - s->head_bytes) {
-		refuse(s, 431, "request header block too large");
+		refuse(s, 431, "header block too large");
 		return 0;
 	}
 	s->head_bytes += j;
@@ -344,6 +374,10 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 		case S_PASS:
 			return 0;
 		case S_START:
+			if ((c == '\r' || c == '\n') && s->head_only)
+				return refuse(s, 400,
+				    "empty line before the "
+				    "status line");
 			if (c == '\r' || c == '\n')
 				break; /* empty lines between requests */
 			start_request(s);

@@ -33,13 +33,18 @@ struct reqscan {
 	char line[96]; /* its start, for the framing headers */
 	int status; /* once refused: 400, 431 or 501 */
 	const char *why;
+	int resp_status; /* a response head: its status code, 100-599 */
 };
 
 /* Start scanning a connection; max_head bounds each request head. */
 void reqscan_init(struct reqscan *, uint64_t max_head);
 /*
  * Start scanning one response head (status line and header fields, the
- * same rules); the scan stops after its empty line.
+ * same rules); the scan stops after its empty line.  The status line
+ * must be "HTTP/1.D SP 3DIGIT [SP reason]" with a status of 100-599
+ * (RFC 9112 section 4), and nothing may precede it.  Once the head is
+ * complete, reqscan_is_tunnel() is true, resp_status holds the status
+ * and head_bytes the head's exact length (status line to empty line).
  */
 void reqscan_init_response(struct reqscan *, uint64_t max_head);
 /*
