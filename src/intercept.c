@@ -62,16 +62,25 @@ lookup(struct worker *w, unsigned port)
 	return NULL;
 }
 
-/* The source port of a connection to the interception server. */
-static unsigned
-peer_port(int fd)
+/*
+ * The tunnel a connection to the interception server comes from, or
+ * NULL.  Our inner sockets are bound to 127.0.0.1 and hold their port
+ * while the tunnel lives, so no other process can connect from that
+ * address and port; any other peer (127.0.0.2, ::1, a port we did not
+ * bind) is some local program knocking on the listener directly.
+ */
+static struct mitm_entry *
+tunnel_of(struct worker *w, int fd)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof sin;
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	socklen_t len = sizeof ss;
 
-	if (getpeername(fd, (struct sockaddr *)&sin, &len) != 0)
-		return 0;
-	return ntohs(sin.sin_port);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
+	    ss.ss_family != AF_INET ||
+	    sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+		return NULL;
+	return lookup(w, ntohs(sin->sin_port));
 }
 
 /* A request inside an intercepted tunnel: proxy it to https://host:port. */
@@ -81,11 +90,18 @@ request_cb(struct evhttp_request *req, void *arg)
 	struct worker *w = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	struct mitm_entry *e = lookup(w, peer_port(bufferevent_getfd(bev)));
+	struct mitm_entry *e = tunnel_of(w, bufferevent_getfd(bev));
 
 	if (e == NULL) {
-		proxy_reply_text(req, 502, "Bad Gateway", NULL, 1,
-		    "retryproxy: intercepted connection without a target\n");
+		char name[INET6_ADDRSTRLEN + 8];
+		proxy_client_name(evcon, name, sizeof name);
+		log_info("%s: refused on the interception listener: not one "
+			 "of our tunnels",
+		    name);
+		proxy_reply_text(req, 403, "Forbidden",
+		    "retryproxy; error=http_request_denied", 1,
+		    "retryproxy: only intercepted tunnels may use this "
+		    "listener\n");
 		return;
 	}
 	proxy_request_intercepted(req, w, e->host, e->ipv6, e->target_port);
