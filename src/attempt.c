@@ -28,6 +28,7 @@
 #include "accesslog.h"
 #include "http.h"
 #include "dnscache.h"
+#include "fields.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -41,6 +42,7 @@
 #include "preq.h"
 
 static void attempt_failed(struct preq *, enum fail_kind);
+static void arm_attempt_timer(struct preq *, uint64_t, enum fail_kind);
 
 /* The Host header value for an origin. */
 static void
@@ -300,19 +302,40 @@ response_head_is_valid(struct evkeyvalq *h)
 	return !(te && cl != NULL);
 }
 
+/* Does a response to this request carry a body (RFC 9110 section 6.4.1)? */
+static bool
+response_has_body(const struct preq *p, int status)
+{
+	return p->cmd != EVHTTP_REQ_HEAD && status >= 200 && status != 204 &&
+	    status != 304;
+}
+
+/*
+ * A response head arrived and its body is not the client's yet (peeked
+ * or drained): the deadline still holds (per_try_timeout ended with the
+ * head).
+ */
+static void
+arm_body_deadline(struct preq *p)
+{
+	if (p->pol->deadline_ms > 0)
+		arm_attempt_timer(p, p->pol->deadline_ms, FK_RESPONSE_TIMEOUT);
+}
+
 static int
 upstream_header_cb(struct evhttp_request *ureq, void *arg)
 {
 	struct preq *p = arg;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	const char *cl = evhttp_find_header(in, "Content-Length");
+	int status = evhttp_request_get_response_code(ureq);
 
 	if (p->ureq != ureq)
 		return 0;
 	p->header_seen = true;
 	event_del(&p->attempt_timer);
-	if (!response_head_is_valid(in) ||
-	    (p->uc != NULL && upstream_head_refused(p->uc))) {
+	/* (resphold let no 1xx but 101 through; we asked for no upgrade) */
+	if (!response_head_is_valid(in) || status == 101) {
 		/*
 		 * Never forwarded: a failed attempt.  Aborting here makes
 		 * evhttp call our callbacks again, so decide from the loop.
@@ -329,19 +352,23 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	 */
 	if (cl == NULL && evhttp_find_header(in, "Transfer-Encoding") == NULL)
 		evhttp_remove_header(in, "Connection");
-	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts) {
-		struct outcome o = {
-		    .status = evhttp_request_get_response_code(ureq)};
+	/* what comes after this field is not the head's (trailers) */
+	p->last_field = TAILQ_LAST(in, evkeyvalq);
+	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts &&
+	    response_has_body(p, status)) {
+		struct outcome o = {.status = status};
 		o.header_matched = header_matches(p->pol, in);
 		if (!policy_outcome_is_retryable(p->pol, &o)) {
 			p->peeking = true;
 			p->peek = evbuffer_new();
+			arm_body_deadline(p);
 			return 0;
 		}
 	}
 	if (decide_response(p, ureq, false)) {
 		/* a large or unknown body is not worth reading: close */
-		if (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX) {
+		if (response_has_body(p, status) &&
+		    (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX)) {
 			uint64_t delay = p->retry_delay_ms;
 			p->ureq = NULL; /* the abort calls error_cb: ignore */
 			upstream_discard(p->uc);
@@ -350,6 +377,7 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 			schedule_retry(p, delay);
 			return -1;
 		}
+		arm_body_deadline(p);
 		return 0;
 	}
 	proxy_start_reply(p, ureq);
@@ -358,6 +386,26 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	    (cl == NULL || strtoull(cl, NULL, 10) > BODYREAD_WORTH))
 		upstream_read_body(p->uc);
 	return 0;
+}
+
+/*
+ * The peeked response is the client's after all (no match within
+ * PEEK_MAX, or no time left to retry): send what was peeked, then
+ * stream the rest as it comes.
+ */
+static void
+stop_peeking(struct preq *p, struct evhttp_request *ureq)
+{
+	struct evbuffer *peek = p->peek;
+
+	p->peeking = false;
+	p->peek = NULL;
+	event_del(&p->attempt_timer);
+	proxy_start_reply(p, ureq);
+	proxy_forward_chunk(p, peek);
+	evbuffer_free(peek);
+	if (p->uc != NULL)
+		upstream_read_body(p->uc);
 }
 
 static void
@@ -371,10 +419,11 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 	if (p->discarding)
 		return; /* evhttp drains the buffer after this */
 	if (p->peeking) {
-		if (evbuffer_get_length(p->peek) <= PEEK_MAX)
-			evbuffer_add_buffer(p->peek, in);
-		else
-			evbuffer_drain(in, evbuffer_get_length(in));
+		evbuffer_add_buffer(p->peek, in);
+		/* SPEC: a body longer than PEEK_MAX does not match */
+		if (evbuffer_get_length(p->peek) > PEEK_MAX &&
+		    !decide_response(p, ureq, false))
+			stop_peeking(p, ureq);
 		return;
 	}
 	if (p->streaming)
@@ -534,6 +583,19 @@ attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct preq *p = arg;
 	enum fail_kind kind = p->timer_kind;
 
+	if (p->peeking && p->ureq != NULL) {
+		/* the deadline, while peeking: what decides now is final */
+		if (!decide_response(p, p->ureq, body_matches(p)))
+			stop_peeking(p, p->ureq);
+		return;
+	}
+	if (p->discarding) {
+		/* the deadline, while a retried body drained: no retry */
+		attempt_stop_io(p, false);
+		reply_failure(p, FK_RESPONSE_TIMEOUT);
+		return;
+	}
+
 	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
 		kind = FK_CONNECTION_TIMEOUT;
 	if (p->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
@@ -559,6 +621,27 @@ arm_attempt_timer(struct preq *p, uint64_t limit_ms, enum fail_kind kind)
 	}
 	tv = rp_tv(ms);
 	evtimer_add(&p->attempt_timer, &tv);
+}
+
+/*
+ * resphold refused the response head (evhttp never saw it): too big is
+ * final, anything else malformed is a failed attempt like a reset.
+ */
+static void
+head_refused_cb(const struct reqscan *scan, void *arg)
+{
+	struct preq *p = arg;
+
+	if (p->finished || p->uc == NULL)
+		return;
+	if (log_debug_enabled())
+		log_debug("%s %s: attempt %u to %s:%u: response head refused: "
+			  "%s",
+		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
+		    scan->why);
+	attempt_failed(p,
+	    scan->status == 431 ? FK_RESPONSE_HEADER_TOO_BIG
+				: FK_HTTP_PROTOCOL_ERROR);
 }
 
 /* evhttp wrote the request: the connection is up; time the response. */
@@ -592,7 +675,8 @@ build_request(struct preq *p, struct evhttp_request *ureq, bool https)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
 	struct evbuffer *body = evhttp_request_get_input_buffer(p->creq);
-	const char *conn = evhttp_find_header(in, "Connection");
+	char *owned;
+	const char *conn = fields_list(in, "Connection", &owned);
 	const char *ah = p->pol->attempt_header;
 	struct evkeyval *kv;
 	char buf[320];
@@ -626,6 +710,7 @@ build_request(struct preq *p, struct evhttp_request *ureq, bool https)
 	if (len > 0)
 		evbuffer_add_buffer_reference(
 		    evhttp_request_get_output_buffer(ureq), body);
+	free(owned);
 }
 
 static void
@@ -648,9 +733,8 @@ send_on(struct preq *p)
 	    1000);
 	upstream_set_timeout(p->uc, &tv);
 	p->sent = false;
-	/* (evhttp's own header limit, lower, keeps "too big" final) */
 	upstream_expect_response(
-	    p->uc, p->cfg->proxy.max_header_size * 2 + 4096);
+	    p->uc, p->cfg->proxy.max_header_size, head_refused_cb, p);
 	p->sent_cbe = evbuffer_add_cb(
 	    bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)),
 	    sent_cb, p);
@@ -694,14 +778,8 @@ reply_denied(struct preq *p)
 static void
 connect_to(struct preq *p, const struct sockaddr *sa)
 {
-	char addr[INET6_ADDRSTRLEN];
-	const void *a = sa->sa_family == AF_INET6
-	    ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-
-	evutil_inet_ntop(sa->sa_family, a, addr, sizeof addr);
 	p->uc = upstream_connect(
-	    p->w->pool, &p->origin, addr, p->cfg->proxy.max_header_size);
+	    p->w->pool, &p->origin, sa, p->cfg->proxy.max_header_size);
 	if (p->uc == NULL) {
 		attempt_failed(p, FK_CONNECTION_REFUSED);
 		return;
@@ -813,6 +891,12 @@ attempt_start(struct preq *p)
 	p->force_fresh = false;
 	if (!fresh) {
 		p->uc = upstream_take_idle(p->w->pool, &p->origin);
+		/* opened before a reload that denies its address: not used */
+		if (p->uc != NULL &&
+		    addr_denied(p, (const struct sockaddr *)&p->uc->peer)) {
+			reply_denied(p);
+			return;
+		}
 		if (p->uc != NULL) {
 			p->reused = p->uc->connected;
 			send_on(p);

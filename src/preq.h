@@ -62,6 +62,7 @@ struct preq {
 	uint64_t retry_delay_ms; /* decided while a retried body drains */
 	enum fail_kind timer_kind; /* what the attempt timer means */
 	struct evbuffer *peek;
+	struct evkeyval *last_field; /* the head's last (then trailers) */
 	struct event attempt_timer;
 	struct event backoff_timer;
 	bool watching;

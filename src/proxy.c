@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "fields.h"
 #include "front.h"
 #include "proxy.h"
 #include "tls.h"
@@ -209,7 +210,8 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
-	const char *conn = evhttp_find_header(in, "Connection");
+	char *owned;
+	const char *conn = fields_list(in, "Connection", &owned);
 	struct evkeyval *kv, *next;
 	struct bufferevent *cbev;
 	struct timeval wtv;
@@ -222,7 +224,12 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	 * last two are hop-by-hop; Content-Length is copied).
 	 */
 	for (kv = TAILQ_FIRST(in); kv != NULL; kv = next) {
-		next = TAILQ_NEXT(kv, next);
+		/*
+		 * Trailer fields are never header fields (RFC 9110 section
+		 * 6.5.1): a libevent that merges them into the list puts
+		 * them after the head's last field.
+		 */
+		next = kv == p->last_field ? NULL : TAILQ_NEXT(kv, next);
 		if (http_is_hop_by_hop(kv->key, conn))
 			continue;
 		if (util_strcasecmp(kv->key, "Content-Length") == 0) {
@@ -232,6 +239,7 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 		TAILQ_REMOVE(in, kv, next);
 		TAILQ_INSERT_TAIL(out, kv, next);
 	}
+	free(owned);
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	if (p->pol->report_attempts) {
@@ -365,7 +373,9 @@ proxy_start(
 {
 	struct preq *p = xcalloc(1, sizeof *p);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
-	const char *cause, *xra;
+	const char *cause, *xra, *via;
+	char *owned_via;
+	bool loop;
 
 	p->w = w;
 	p->creq = creq;
@@ -393,7 +403,10 @@ proxy_start(
 		    "([proxy] allow)\n");
 		return;
 	}
-	if (via_has_us(evhttp_find_header(in, "Via"))) {
+	via = fields_list(in, "Via", &owned_via);
+	loop = via_has_us(via);
+	free(owned_via);
+	if (loop) {
 		refuse(p, 508, "Loop Detected", "proxy_loop_detected",
 		    "retryproxy: this request already passed through "
 		    "retryproxy (Via): a proxy loop\n");

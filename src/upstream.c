@@ -9,6 +9,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/util.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -17,7 +19,6 @@
 
 #include "bodyread.h"
 #include "log.h"
-#include "scanbuf.h"
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
@@ -65,6 +66,7 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	body_stop(uc);
 	eagerwrite_detach(&uc->ew);
+	resphold_detach(&uc->hold);
 	evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
 	evhttp_connection_free(uc->evcon);
 	uc->pool->open--;
@@ -125,6 +127,7 @@ upstream_pool_free(struct upstream_pool *pool)
 		for (uc = pool->idle[b]; uc != NULL; uc = next) {
 			next = uc->next;
 			eagerwrite_detach(&uc->ew);
+			resphold_detach(&uc->hold);
 			evhttp_connection_set_closecb(uc->evcon, NULL, NULL);
 			evhttp_connection_free(uc->evcon);
 			free(uc);
@@ -166,10 +169,19 @@ upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o)
 
 struct upstream_conn *
 upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
-    const char *addr, uint64_t max_header_bytes)
+    const struct sockaddr *sa, uint64_t max_header_bytes)
 {
 	struct upstream_conn *uc = xcalloc(1, sizeof *uc);
 	struct evhttp_connection *evcon;
+	char addr[INET6_ADDRSTRLEN];
+	const void *a = sa->sa_family == AF_INET6
+	    ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	    : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	evutil_inet_ntop(sa->sa_family, a, addr, sizeof addr);
+	memcpy(&uc->peer, sa,
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+				      : sizeof(struct sockaddr_in));
 
 	if (o->tls != NULL) {
 		/* the bufferevent gets its socket when evhttp connects */
@@ -207,44 +219,25 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	    evhttp_connection_get_bufferevent(evcon), IO_CHUNK);
 	make_key(uc->key, sizeof uc->key, o);
 	uc->hash = key_hash(uc->key);
+	resphold_attach(&uc->hold, pool->base,
+	    bufferevent_get_input(evhttp_connection_get_bufferevent(evcon)));
+	/*
+	 * The head limit is resphold's (exact, and "too big" is final);
+	 * evhttp's, counted its own way, only backs it up.
+	 */
 	evhttp_connection_set_max_headers_size(
-	    evcon, (ev_ssize_t)max_header_bytes);
+	    evcon, (ev_ssize_t)(max_header_bytes * 2 + 4096));
 	evhttp_connection_set_closecb(evcon, conn_closed_cb, uc);
 	pool->open++;
 	pool->created++;
 	return uc;
 }
 
-/* Bytes from the origin: scan a response head before evhttp parses it. */
-static void
-scan_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	struct upstream_conn *uc = arg;
-
-	if (!uc->scanning)
-		return;
-	/* refused, or the head is complete: done until the next response */
-	if (scanbuf_feed_added(&uc->rscan, buf, info) != 0 ||
-	    reqscan_is_tunnel(&uc->rscan))
-		uc->scanning = false;
-}
-
 void
-upstream_expect_response(struct upstream_conn *uc, uint64_t max_head)
+upstream_expect_response(struct upstream_conn *uc, uint64_t max_head,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg)
 {
-	reqscan_init_response(&uc->rscan, max_head);
-	uc->scanning = true;
-	if (uc->scan_cbe == NULL)
-		uc->scan_cbe = evbuffer_add_cb(
-		    bufferevent_get_input(
-			evhttp_connection_get_bufferevent(uc->evcon)),
-		    scan_cb, uc);
-}
-
-bool
-upstream_head_refused(const struct upstream_conn *uc)
-{
-	return uc->rscan.status != 0;
+	resphold_expect(&uc->hold, max_head, refused_cb, arg);
 }
 
 /* ---- reading a response body ourselves ------------------------------ */
@@ -312,7 +305,16 @@ upstream_release(struct upstream_conn *uc)
 	struct upstream_conn **head;
 
 	body_stop(uc);
+	resphold_cancel(&uc->hold);
 	uc->requests++;
+	if (!resphold_is_clean(&uc->hold)) {
+		if (log_debug_enabled())
+			log_debug("%s: bytes past the end of a response: "
+				  "connection closed, not pooled",
+			    uc->key + 3);
+		conn_free_later(uc);
+		return;
+	}
 	if (pool->nidle >= pool->max_idle) {
 		conn_free_later(uc);
 		return;
@@ -329,6 +331,7 @@ upstream_discard(struct upstream_conn *uc)
 {
 	if (uc != NULL) {
 		body_stop(uc);
+		resphold_cancel(&uc->hold);
 		conn_free_later(uc);
 	}
 }

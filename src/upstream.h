@@ -11,11 +11,12 @@
 #include <event2/event_struct.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "bodyread.h"
 #include "eagerwrite.h"
-#include "reqscan.h"
+#include "resphold.h"
 
 struct event_base;
 struct evhttp_connection;
@@ -27,14 +28,13 @@ struct upstream_conn {
 	struct upstream_pool *pool;
 	struct upstream_conn *next; /* in the idle list */
 	uint64_t idle_since_ms;
+	struct sockaddr_storage peer; /* the address it was opened to */
 	unsigned requests; /* exchanges completed on it */
 	bool connected; /* a live socket, as far as we know */
 	bool tls;
 	bool nodelay; /* TCP_NODELAY set on its socket */
 	int tls_verify_err; /* X509_V_ERR_* of a failed verification */
-	struct reqscan rscan; /* the raw head of the response awaited */
-	bool scanning;
-	struct evbuffer_cb_entry *scan_cbe;
+	struct resphold hold; /* response heads, before evhttp sees them */
 	struct bodyread body; /* reading a response body ourselves */
 	struct eagerwrite ew; /* writing requests without waiting */
 	bool paused; /* the client lags: not reading */
@@ -61,16 +61,17 @@ void upstream_pool_free(struct upstream_pool *);
 /* An idle connection to the origin, or NULL. */
 struct upstream_conn *upstream_take_idle(
     struct upstream_pool *, const struct upstream_origin *);
-/* A new connection to the origin at the numeric address addr. */
+/* A new connection to the origin at the address sa (AF_INET or AF_INET6). */
 struct upstream_conn *upstream_connect(struct upstream_pool *,
-    const struct upstream_origin *, const char *addr,
+    const struct upstream_origin *, const struct sockaddr *sa,
     uint64_t max_header_bytes);
 /*
- * A request is about to go out: scan the raw head of its response before
- * evhttp parses it (upstream_head_refused then tells).
+ * A request is about to go out: its response head (up to max_head bytes)
+ * reaches evhttp only complete, valid and final (resphold.h); when it is
+ * refused instead, refused_cb(scan, arg) runs from the event loop.
  */
-void upstream_expect_response(struct upstream_conn *, uint64_t max_head);
-bool upstream_head_refused(const struct upstream_conn *);
+void upstream_expect_response(struct upstream_conn *, uint64_t max_head,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg);
 /* Set evhttp's timeout on the connection (and on our body reads). */
 void upstream_set_timeout(struct upstream_conn *, const struct timeval *);
 /*
@@ -81,7 +82,11 @@ void upstream_read_body(struct upstream_conn *);
 /* Stop and resume reading the response (backpressure from the client). */
 void upstream_pause(struct upstream_conn *);
 void upstream_resume(struct upstream_conn *);
-/* Give a connection back after a complete exchange (keep-alive). */
+/*
+ * Give a connection back after a complete exchange (keep-alive).  One
+ * with anything left of the exchange (a byte past the response's end) is
+ * closed instead: the next request must read only its own response.
+ */
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */
 void upstream_discard(struct upstream_conn *);
