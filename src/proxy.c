@@ -31,6 +31,7 @@
 #include "policy.h"
 #include "fields.h"
 #include "front.h"
+#include "halfclose.h"
 #include "proxy.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -143,14 +144,27 @@ client_closed_cb(struct evhttp_connection *evcon, void *arg)
 	proxy_free(p);
 }
 
-/* Watches the client while we wait upstream (evhttp does not). */
+/*
+ * Watches the client while we wait upstream (evhttp does not).  A reset
+ * or error means it is gone.  An end of stream may be a half-close (nc,
+ * scripts: shutdown(SHUT_WR) after the request) from a client still
+ * reading, so the request goes on; a client that closed both ways looks
+ * the same from here and is noticed when the reply is written.
+ */
 static void
 client_early_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct preq *p = arg;
 
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	if (what & BEV_EVENT_ERROR)
 		evhttp_connection_free(p->cevcon); /* -> client_closed_cb */
+	else if (what & BEV_EVENT_EOF) {
+		if (log_debug_enabled())
+			log_debug("%s %s: the client closed its side; the "
+				  "request goes on",
+			    p->method, p->uri);
+		halfclose_client(p->creq, bev);
+	}
 }
 
 void
@@ -248,6 +262,16 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	p->status = evhttp_request_get_response_code(ureq);
 	p->streaming = true;
+	if (p->creq->major == 1 && p->creq->minor == 0 &&
+	    evhttp_find_header(out, "Content-Length") == NULL)
+		/*
+		 * An HTTP/1.0 client cannot take chunks, and for one that
+		 * asked for keep-alive evhttp would announce a length of 0
+		 * before the body: without a length the body ends where
+		 * the connection does (RFC 9112 section 6.3).
+		 */
+		evhttp_remove_header(
+		    evhttp_request_get_input_headers(p->creq), "Connection");
 	evhttp_send_reply_start(
 	    p->creq, p->status, evhttp_request_get_response_code_line(ureq));
 	/*

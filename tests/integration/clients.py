@@ -12,6 +12,7 @@ tuple for the raw client) and the target as an absolute URL.
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -239,6 +240,19 @@ class RawConn:
             self.sock.close()
         except OSError:
             pass
+
+    def abort(self):
+        """Close with a reset (SO_LINGER 0): the client is plainly gone."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+            self.sock.close()
+        except OSError:
+            pass
+
+    def half_close(self):
+        """shutdown(SHUT_WR), as nc and some scripts do after a request."""
+        self.sock.shutdown(socket.SHUT_WR)
 
     def __enter__(self):
         return self

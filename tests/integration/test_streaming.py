@@ -99,15 +99,18 @@ def test_breakmid_truncates_never_retries(upstream, proxy):
     assert not upstream.wait_hits("/bm", 2, 0.3), why
 
 
-def test_client_disconnect_during_backoff_stops_retries(upstream, proxy):
+def test_client_reset_during_backoff_stops_retries(upstream, proxy):
+    # A reset is a client plainly gone (a FIN may be a half-close: see
+    # test_client_framing.py).
     px = proxy(section("default", start_timeout="2s", attempts=3))
     upstream.script("/d", ["503"])
     c = RawConn(px.addr)
     c.send_request("GET", upstream.url + "/d")
     assert upstream.wait_hits("/d", 1, 5), describe(upstream, px)
     assert upstream.wait_responded("/d", 1, 5), describe(upstream, px)
-    c.close()
+    c.abort()
     assert not upstream.wait_hits("/d", 2, 2.5), describe(upstream, px)
+    assert px.log_for("/d")["status"] == 499, describe(upstream, px)
 
 
 @pytest.mark.parametrize("n", [8000, 300000])
