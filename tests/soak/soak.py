@@ -14,16 +14,37 @@ random body; POST without Idempotency-Key; POST with one), its body, its
 target and a script of three steps, one per attempt:
 
     ok        200 with a body naming id and attempt
+    big       (route M) 200 with 100 KiB .. 1 MiB of random bytes, a quarter
+              of them holding the mark right after the first line
     slow      200 whose body trickles out (finishes well after per_try_timeout)
     503       503 with a body of 0..128 KiB (above 64 KiB the proxy closes)
+    match     (route M) a short 200 whose body holds the mark
     rst, fin  the request is read, then the connection is reset / closed
     stall     no answer for several per_try_timeouts
     refused   the attempt goes to a port nobody listens on
 
-About 30% of requests get at least one fault.  "refused" attempts come from
+About 32% of requests get at least one fault.  "refused" attempts come from
 the target: port A (a route whose fallback is the origin: attempt 1
 refused), port B (fallbacks: a closed port, then the origin: attempts 1-2
 refused) or port C (nothing, default route: every attempt refused).
+Route M (12% of requests, path prefix /m/ on the origin) has
+`retry_if_body = RPSOAK-RETRY-ME` (MARK): its ok steps are mostly big, its
+faults are match (a 200 with the mark, retried like a 503; the access log
+names the retry by its status, "200"), 503, rst, fin, stall and slow, never
+refused.  A body over 64 KiB is never matched, mark or not: it must arrive
+whole and byte-identical.
+
+Each answered step (ok, big, slow, 503, match) may be decorated; this never
+changes the prediction: 1xx heads before the final one (103 Early Hints
+with a Link field, 102, 100; in the same write, or each apart after a
+pause of 2-15 ms, the first perhaps cut in two), and ok/big/match bodies
+may be chunked (pieces of random size), half of those with trailer fields
+(X-Trailer, Content-Length: 99, X-Soak-Trailer).  The proxy drops every
+1xx but 101, and drops trailers.
+
+A request not on route M keeps the method, body, target and step kinds
+and sizes it had before route M and the decorations were added: those are
+drawn from a second RNG stream ("extra").
 
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
@@ -34,8 +55,15 @@ connection was a reused one.
 
 Checks, per request (predict() is the policy):
   - the client got a complete response (lost = 0) with the predicted status;
-    a 200/503 body is exactly the body of the predicted final attempt;
+    a 200/503 body is exactly the body of the predicted final attempt
+    (wrong bodies = 0; a big one is compared by sha256, and a mismatch
+    says where it parts and whether it is a truncation), with X-Soak-Id
+    and X-Soak-Attempt naming that request and attempt;
     a 502/504 carries the predicted Proxy-Status error;
+  - no response of another request id, by X-Soak-Id or by the body's first
+    line, whatever the status (mix-ups = 0);
+  - no 1xx head reached the client; no trailer field arrived as a header
+    field (or a Content-Length of 99) or as a trailer field;
   - the access log has the predicted attempts and retry reasons;
   - the origin saw exactly the predicted attempts; an attempt hit twice only
     as a stale re-send (first hit on a reused connection and broken before
@@ -57,6 +85,7 @@ import json
 import math
 import multiprocessing
 import random
+import re
 import shlex
 import signal
 import socket
@@ -84,7 +113,42 @@ FAULT_RATE = 0.30
 METHODS = [("GET", 40), ("PUT", 25), ("POST", 20), ("POST+key", 15)]
 PRIMARY = [("503", 26), ("reset", 24), ("stall", 14), ("refused", 16), ("slow", 20)]
 ORIGIN_FAULTS = ["503", "rst", "fin", "stall"]
-FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow")
+# Route M (retry_if_body = MARK, the origin under the path prefix /m/): no
+# refused ports there; a short 200 holding the mark is its own fault.
+M_SHARE = 0.12
+M_FAULT_RATE = 0.45  # (whole fault share: 0.88 * 0.30 + 0.12 * 0.45, about 32%)
+M_PRIMARY = [("match", 40), ("503", 18), ("reset", 18), ("stall", 10), ("slow", 14)]
+M_ORIGIN_FAULTS = ["match", "match", "503", "rst", "fin", "stall"]
+M_BIG = 0.6  # an ok step on route M has a big body (100 KiB .. 1 MiB) ...
+BIG_MARK = 0.25  # ... which holds the mark: past 64 KiB it never matches
+MARK = "RPSOAK-RETRY-ME"
+MARK_B = MARK.encode()
+FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match")
+RESPONSE_KINDS = ("ok", "big", "slow", "503", "match")  # steps the origin answers
+# Decorations of a response step; they never change the prediction.
+INTERIM_RATE = 0.15
+INTERIM_HEADS = {103: b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n",
+                 102: b"HTTP/1.1 102 Processing\r\n\r\n",
+                 100: b"HTTP/1.1 100 Continue\r\n\r\n"}
+CHUNKED_RATE = 0.25  # of ok, big and match steps
+TRAILER_RATE = 0.5  # of chunked ones
+TRAILER_CL = "99"  # a Content-Length trailer field: never the body's length
+TRAILER_NAMES = ("x-trailer", "x-soak-trailer")
+
+
+def trailer_block(rid):
+    return (f"X-Trailer: t\r\nContent-Length: {TRAILER_CL}\r\n"
+            f"X-Soak-Trailer: {rid}\r\n").encode()
+
+
+# One step of the script (one attempt): kind, body length, slow rate
+# (bytes/s), then decorations: interim 1xx codes sent before the final head,
+# pause (s; 0: the 1xx heads go out in one write with the final head, else
+# each is its own write followed by the pause), split (the first 1xx head
+# is itself cut in two writes), chunked, trailers, mark (a big body holding
+# MARK right after its first line).
+Step = collections.namedtuple("Step", "kind n rate interim pause split chunked trailers mark",
+                              defaults=(0, 0, (), 0, False, False, False, False))
 
 
 def _pick(rng, weighted):
@@ -97,6 +161,18 @@ def _pick(rng, weighted):
     return weighted[-1][0]
 
 
+def step_label(s):
+    t = s.kind
+    if s.kind == "big":
+        t += f"({s.n // KiB}K{'+mark' if s.mark else ''})"
+    if s.interim:
+        t = ("+".join(map(str, s.interim)) + (f"/sep{s.pause * 1000:.0f}ms" if s.pause else "")
+             + ("/split" if s.split else "") + ">" + t)
+    if s.chunked:
+        t += "/chunked" + ("+trailers" if s.trailers else "")
+    return t
+
+
 class Plan:
     __slots__ = ("rid", "method", "has_key", "body_len", "close", "path",
                  "route", "steps", "faulty")
@@ -104,22 +180,65 @@ class Plan:
     def describe(self):
         return (f"id={self.rid} {self.method}{'+Idempotency-Key' if self.has_key else ''}"
                 f" body={self.body_len}B route={self.route} "
-                f"steps={[s[0] for s in self.steps]}")
+                f"steps={[step_label(s) for s in self.steps]}")
 
 
 def _step(rng, kind):
-    """A step tuple: (kind, response body length, slow rate bytes/s)."""
     if kind == "ok":
-        return ("ok", rng.randrange(0, 4 * KiB), 0)
+        return Step("ok", rng.randrange(0, 4 * KiB))
     if kind == "slow":
         # 16..48 KiB at 64..128 KiB/s: 0.15..0.75 s, longer than per_try_timeout
         # would allow for headers, but it is body time, so it must finish.
-        return ("slow", rng.randrange(16 * KiB, 48 * KiB), rng.randrange(64 * KiB, 128 * KiB))
+        return Step("slow", rng.randrange(16 * KiB, 48 * KiB), rng.randrange(64 * KiB, 128 * KiB))
     if kind == "503":
         # mostly small (drained, connection kept), sometimes above 64 KiB
         n = rng.randrange(0, 2 * KiB) if rng.random() < 0.8 else rng.randrange(64 * KiB, 128 * KiB)
-        return ("503", n, 0)
-    return (kind, 0, 0)
+        return Step("503", n)
+    if kind == "big":
+        # past the 64 KiB that retry_if_body examines: must arrive whole
+        return Step("big", rng.randrange(100 * KiB, MiB + 1), mark=rng.random() < BIG_MARK)
+    if kind == "match":
+        # a short 200 holding the mark: retried like a 503
+        return Step("match", rng.randrange(0, 8 * KiB))
+    return Step(kind)
+
+
+def _faults(rng, steps, primary, faults):
+    """Put `primary` (not refused) and 0-2 more faults into steps."""
+    nf = _pick(rng, [(1, 70), (2, 20), (3, 10)])
+
+    def origin_fault(kind=None):
+        kind = kind or rng.choice(faults)
+        if kind == "reset":
+            kind = rng.choice(["rst", "fin"])
+        return _step(rng, kind)
+
+    if primary == "slow":
+        for i in range(nf - 1):
+            steps[i] = origin_fault()
+        steps[nf - 1] = _step(rng, "slow")
+    else:
+        steps[0] = origin_fault(primary)
+        for i in range(1, nf):
+            steps[i] = origin_fault()
+        if nf < 3 and rng.random() < 0.2:
+            steps[nf] = _step(rng, "slow")
+
+
+def _decorate(rng, s):
+    if s.kind not in RESPONSE_KINDS:
+        return s
+    kw = {}
+    if rng.random() < INTERIM_RATE:
+        k = _pick(rng, [(1, 60), (2, 25), (3, 15)])
+        kw["interim"] = tuple(rng.choice((103, 102, 100)) for _ in range(k))
+        if rng.random() < 0.5:
+            kw["pause"] = rng.randrange(2, 16) / 1000
+            kw["split"] = rng.random() < 0.3
+    if s.kind in ("ok", "big", "match") and rng.random() < CHUNKED_RATE:
+        kw["chunked"] = True
+        kw["trailers"] = rng.random() < TRAILER_RATE
+    return s._replace(**kw)
 
 
 def make_plan(seed, rid):
@@ -142,31 +261,27 @@ def make_plan(seed, rid):
     p.faulty = rng.random() < FAULT_RATE
     if p.faulty:
         primary = _pick(rng, PRIMARY)
-        nf = _pick(rng, [(1, 70), (2, 20), (3, 10)])
-
-        def origin_fault(kind=None):
-            kind = kind or rng.choice(ORIGIN_FAULTS)
-            if kind == "reset":
-                kind = rng.choice(["rst", "fin"])
-            return _step(rng, kind)
-
         if primary == "refused":
+            nf = _pick(rng, [(1, 70), (2, 20), (3, 10)])
             p.route = {1: "A", 2: "B", 3: "C"}[nf]
             for i in range(nf):
-                steps[i] = ("refused", 0, 0)
+                steps[i] = Step("refused")
             if nf < 3 and rng.random() < 0.3:
-                steps[nf] = origin_fault()
-        elif primary == "slow":
-            for i in range(nf - 1):
-                steps[i] = origin_fault()
-            steps[nf - 1] = _step(rng, "slow")
+                kind = rng.choice(ORIGIN_FAULTS)
+                steps[nf] = _step(rng, kind)
         else:
-            steps[0] = origin_fault(primary)
-            for i in range(1, nf):
-                steps[i] = origin_fault()
-            if nf < 3 and rng.random() < 0.2:
-                steps[nf] = _step(rng, "slow")
-    p.steps = steps
+            _faults(rng, steps, primary, ORIGIN_FAULTS)
+    # Route M and the decorations come from a stream of their own: the
+    # plans above are the ones the soak made before these were added.
+    xr = random.Random(f"{seed}/extra/{rid}")
+    if xr.random() < M_SHARE:
+        p.route = "M"
+        p.path = "/m" + p.path
+        steps = [_step(xr, "big" if xr.random() < M_BIG else "ok") for _ in range(3)]
+        p.faulty = xr.random() < M_FAULT_RATE
+        if p.faulty:
+            _faults(xr, steps, _pick(xr, M_PRIMARY), M_ORIGIN_FAULTS)
+    p.steps = [_decorate(xr, s) for s in steps]
     return p
 
 
@@ -174,16 +289,40 @@ def request_body(seed, rid, n):
     return random.Random(f"{seed}/body/{rid}").randbytes(n)
 
 
-def response_body(seed, rid, attempt, status, n, reqsha):
+# The first line of every body the origin sends: the mix-up check reads it.
+BODY_HEAD = re.compile(rb"(\d{3}) id=(\d+) attempt=(\d+) body=([0-9a-f]{64})\n")
+
+
+def response_body(seed, rid, attempt, status, step, reqsha):
+    """The body of `step` (a Step) answering attempt `attempt`: a first line
+    naming status, request id, attempt and the request body's sha256, then
+    step.n bytes of filler.  Only a match step (or a big one with its mark)
+    holds MARK."""
     head = f"{status} id={rid} attempt={attempt} body={reqsha}\n".encode()
-    if n <= 0:
-        return head
-    unit = hashlib.sha256(f"{seed}/resp/{rid}/{attempt}".encode()).digest()
-    return head + (unit * (n // len(unit) + 1))[:n]
+    n = step.n
+    no_mark = b"x" * len(MARK_B)  # 'x' is not in MARK: no new match can form
+    if step.kind == "big":
+        fill = random.Random(f"{seed}/big/{rid}/{attempt}").randbytes(n).replace(MARK_B, no_mark)
+        if step.mark:  # before any NUL (where the regex's view of a body ends)
+            fill = MARK_B + fill[len(MARK_B):]
+    elif step.kind == "match":
+        # printable, so that no NUL hides the mark from the regex
+        r = random.Random(f"{seed}/match/{rid}/{attempt}")
+        fill = bytes(r.choices(b"abcdefghijklmnopqrstuvwxyz0123456789 \n", k=n))
+        at = r.randrange(0, n + 1)
+        fill = fill[:at] + MARK_B + fill[at:]
+    elif n <= 0:
+        fill = b""
+    else:
+        unit = hashlib.sha256(f"{seed}/resp/{rid}/{attempt}".encode()).digest()
+        fill = (unit * (n // len(unit) + 1))[:n].replace(MARK_B, no_mark)
+    return head + fill
 
 
+# retry reasons in the access log: a status outcome is named by its status
+# (policy_decide), so a retry_if_body match on a 200 is "200"
 RETRY_REASON = {"503": "503", "rst": "reset", "fin": "reset", "stall": "timeout",
-                "refused": "refused"}
+                "refused": "refused", "match": "200"}
 FINAL_FAILURE = {"rst": (502, "connection_terminated"),
                  "fin": (502, "connection_terminated"),
                  "stall": (504, "http_response_timeout"),
@@ -200,23 +339,29 @@ def resendable(plan):
 
 
 def predict(plan, attempts=3):
-    """The outcome SPEC 3 prescribes for this plan (budget never binding)."""
+    """The outcome SPEC 3 prescribes for this plan (budget never binding).
+    1xx heads and trailers change nothing; a big body never matches."""
     pr = Prediction()
     pr.retries = []
     pr.origin_attempts = []
     for k in range(1, attempts + 1):
-        kind = plan.steps[k - 1][0]
+        step = plan.steps[k - 1]
+        kind = step.kind
         if kind != "refused":
             pr.origin_attempts.append(k)
-        pr.attempts, pr.final_step = k, plan.steps[k - 1]
-        if kind in ("ok", "slow"):
+        pr.attempts, pr.final_step = k, step
+        if kind in ("ok", "slow", "big"):
             pr.status, pr.proxy_error = 200, None
             return pr
-        # a failure or a 503: retryable class (all in `errors`, 5xx retried);
-        # may it be re-sent?  connect failures: any method (nothing was sent)
+        # a failure, a 503 or a body match: retryable (all classes are in
+        # `errors`, 5xx retried, the mark is retry_if_body); may it be
+        # re-sent?  connect failures: any method (nothing was sent).  (On
+        # the last attempt a match is not even looked for: it is the answer.)
         may = kind == "refused" or resendable(plan)
         if kind == "503":
             pr.status, pr.proxy_error = 503, None
+        elif kind == "match":
+            pr.status, pr.proxy_error = 200, None
         else:
             pr.status, pr.proxy_error = FINAL_FAILURE[kind]
         if not may or k == attempts:
@@ -328,6 +473,8 @@ class Origin:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return
+        except asyncio.CancelledError:  # the origin stops: nothing to report
+            return
         except Exception as e:  # noqa: BLE001 - reported, never silent
             self.errors.append(f"conn {cid}: {e!r}")
         finally:
@@ -342,36 +489,26 @@ class Origin:
             path = "/" + path.split("/", 1)[1] if "/" in path else "/"
         parts = path.split("?")[0].split("/")
         try:
-            assert parts[1] == "soak"
-            rid = int(parts[2])
+            # /soak/ID/... or, on route M, /m/soak/ID/...
+            i = 2 if parts[1] == "m" else 1
+            assert parts[i] == "soak"
+            rid = int(parts[i + 1])
             attempt = int(hdrs["x-retry-attempt"])
         except Exception:  # noqa: BLE001
             self.errors.append(f"unexpected request {method} {target} {hdrs}")
             writer.write(b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n")
             return True
         plan = self.plan(rid)
-        step = plan.steps[attempt - 1] if 1 <= attempt <= 3 else ("bad-attempt", 0, 0)
-        kind = step[0]
+        step = plan.steps[attempt - 1] if 1 <= attempt <= 3 else Step("bad-attempt")
+        kind = step.kind
         idx = len(self.hits)
         # plain tuples of atomic values: the collector untracks them
         self.hits.append((rid, attempt, method, blen, sha, cid, seq, kind,
                           hdrs.get("idempotency-key"), time.monotonic(), False))
-        if kind in ("ok", "slow", "503"):
+        if kind in RESPONSE_KINDS:
             status = 503 if kind == "503" else 200
-            body = response_body(self.seed, rid, attempt, status, step[1], sha)
-            writer.write(f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}"
-                         f"\r\nContent-Length: {len(body)}\r\nX-Soak-Id: {rid}\r\n"
-                         f"X-Soak-Attempt: {attempt}\r\n\r\n".encode())
-            if kind == "slow":
-                rate = step[2]
-                piece = max(1, len(body) // 8)
-                for i in range(0, len(body), piece):
-                    writer.write(body[i:i + piece])
-                    await writer.drain()
-                    await asyncio.sleep(piece / rate)
-            else:
-                writer.write(body)
-            await writer.drain()
+            body = response_body(self.seed, rid, attempt, status, step, sha)
+            await self.respond(writer, rid, attempt, status, step, body)
             self.hits[idx] = self.hits[idx][:-1] + (True,)
             return True
         if kind == "rst":
@@ -391,16 +528,61 @@ class Origin:
             except ConnectionError:
                 return False
             if data is None:  # the proxy did not time out: answer 200
-                body = response_body(self.seed, rid, attempt, 200, 0, sha)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
-                             + body)
+                body = response_body(self.seed, rid, attempt, 200, Step("ok"), sha)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Soak-Id: %d\r\n"
+                             b"X-Soak-Attempt: %d\r\n\r\n" % (len(body), rid, attempt) + body)
                 await writer.drain()
                 self.hits[idx] = self.hits[idx][:-1] + (True,)
                 return True
             return False
         # an attempt number beyond the script
-        writer.write(b"HTTP/1.1 500 Unexpected Attempt\r\nContent-Length: 0\r\n\r\n")
+        writer.write(b"HTTP/1.1 500 Unexpected Attempt\r\nContent-Length: 0\r\n"
+                     b"X-Soak-Id: %d\r\nX-Soak-Attempt: %d\r\n\r\n" % (rid, attempt))
         return True
+
+    async def respond(self, writer, rid, attempt, status, step, body):
+        """Write the response of a step: its 1xx heads (in the write of the
+        final head, or each apart after a pause, the first perhaps cut in
+        two), the head (Content-Length, or chunked with pieces of random
+        size and perhaps trailer fields) and the body (slow: paced)."""
+        wire = random.Random(f"{self.seed}/wire/{rid}/{attempt}")
+        head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}",
+                f"X-Soak-Id: {rid}", f"X-Soak-Attempt: {attempt}",
+                "Transfer-Encoding: chunked" if step.chunked else f"Content-Length: {len(body)}"]
+        head = ("\r\n".join(head) + "\r\n\r\n").encode()
+        interim = [INTERIM_HEADS[code] for code in step.interim]
+        if step.pause:
+            if step.split:
+                cut = wire.randrange(1, len(interim[0]))
+                interim[0:1] = [interim[0][:cut], interim[0][cut:]]
+            for piece in interim:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(step.pause)
+            interim = []
+        first = b"".join(interim) + head
+        if step.kind == "slow":
+            writer.write(first)
+            rate = step.rate
+            piece = max(1, len(body) // 8)
+            for i in range(0, len(body), piece):
+                if i:
+                    await asyncio.sleep(piece / rate)
+                writer.write(body[i:i + piece])
+                await writer.drain()
+        elif step.chunked:
+            out = [first]
+            top = 64 * KiB if step.kind == "big" else 2 * KiB
+            i = 0
+            while i < len(body):
+                piece = body[i:i + wire.randrange(1, top + 1)]
+                out.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+                i += len(piece)
+            out.append(b"0\r\n" + (trailer_block(rid) if step.trailers else b"") + b"\r\n")
+            writer.write(b"".join(out))
+        else:
+            writer.write(first + body)
+        await writer.drain()
 
     async def main(self, conn):
         server = await asyncio.start_server(self.serve, sock=self.sock, backlog=1024,
@@ -541,6 +723,10 @@ retry_budget_min = 1000000
 [route 127.0.0.1:{closed['B']}]
 fallbacks = http://127.0.0.1:{closed['X']}, http://127.0.0.1:{origin_port}
 retry_budget_min = 1000000
+
+; route M: a 200 whose body (up to 64 KiB) holds the mark is retried
+[route 127.0.0.1:{origin_port}/m/]
+retry_if_body = {MARK}
 """)
     return config
 
@@ -548,25 +734,81 @@ retry_budget_min = 1000000
 # ---------------------------------------------------------------------------
 # The clients
 # ---------------------------------------------------------------------------
+class BodyView:
+    """What the check needs of a received body, without keeping the big ones:
+    length, sha256, the first bytes, and the whole body up to KEEP_BODY or
+    else the sha256 of each BLOCK (to say where a long one differs)."""
+    BLOCK = 16 * KiB
+    KEEP_BODY = 128 * KiB
+    __slots__ = ("len", "sha", "head", "full", "blocks")
+
+    def __init__(self, body=b""):
+        self.len = len(body)
+        self.sha = hashlib.sha256(body).digest()
+        self.head = body[:256]
+        if len(body) <= self.KEEP_BODY:
+            self.full, self.blocks = body, None
+        else:
+            self.full = None
+            self.blocks = [hashlib.sha256(body[i:i + self.BLOCK]).digest()
+                           for i in range(0, len(body), self.BLOCK)]
+
+    def equals(self, want):
+        return self.len == len(want) and self.sha == hashlib.sha256(want).digest()
+
+    def differs(self, want):
+        """Where this body (not `want`) parts from it, in words."""
+        if self.full is not None:
+            got = self.full
+            at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                      min(len(got), len(want)))
+            where = f"first difference at byte {at}"
+        else:
+            bl = self.BLOCK
+            at = next((b * bl for b, h in enumerate(self.blocks)
+                       if hashlib.sha256(want[b * bl:(b + 1) * bl]).digest() != h), self.len)
+            where = f"first difference in the {bl // KiB} KiB block at byte {at}"
+        what = ""
+        if self.len < len(want) and hashlib.sha256(want[:self.len]).digest() == self.sha:
+            what = f"; truncated: the first {self.len} B of the {len(want)} B wanted"
+        elif self.len > len(want) and self.full is not None and self.full.startswith(want):
+            what = f"; {self.len - len(want)} B past the body wanted"
+        return f"{self.len} B, want {len(want)} B; {where}{what}"
+
+
 class Result:
-    __slots__ = ("status", "headers", "body", "error", "elapsed", "reused")
+    __slots__ = ("status", "headers", "pairs", "trailers", "interim", "body", "error",
+                 "elapsed", "reused")
 
 
 async def read_response(reader):
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head[:-4].decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    hdrs = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
+    """(status, headers, header fields, body, trailer fields, 1xx statuses):
+    header names lowercased, `headers` a dict (the last of a name wins),
+    the fields lists of (name, value) pairs; 1xx heads (but 101) are read
+    past, like any client would, and returned (the proxy drops them)."""
+    interim = []
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head[:-4].decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        pairs = []
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            pairs.append((k.strip().lower(), v.strip()))
+        if 100 <= status < 200 and status != 101:
+            interim.append(status)
+            continue
+        break
+    hdrs = dict(pairs)
+    trailers = []
     if "chunked" in hdrs.get("transfer-encoding", "").lower():
         parts = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass
+                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                    k, _, v = line.decode("latin-1").partition(":")
+                    trailers.append((k.strip().lower(), v.strip()))
                 break
             parts.append((await reader.readexactly(size + 2))[:-2])
         body = b"".join(parts)
@@ -575,7 +817,7 @@ async def read_response(reader):
     else:
         body = await reader.read()
         hdrs["connection"] = "close"
-    return status, hdrs, body
+    return status, hdrs, pairs, body, trailers, interim
 
 
 class Soak:
@@ -608,7 +850,8 @@ class Soak:
             hdrs.append("Connection: close")
         data = ("\r\n".join(hdrs) + "\r\n\r\n").encode() + body
         res = Result()
-        res.status, res.headers, res.body, res.error = 0, {}, b"", None
+        res.status, res.headers, res.body, res.error = 0, {}, BodyView(), None
+        res.pairs, res.trailers, res.interim = [], [], []
         t0 = time.monotonic()
         res.reused = conn[0] is not None
         try:
@@ -618,8 +861,11 @@ class Soak:
             reader, writer = conn
             writer.write(data)
             await writer.drain()
-            res.status, res.headers, res.body = await asyncio.wait_for(
-                read_response(reader), self.args.request_timeout)
+            (res.status, res.headers, res.pairs, body, res.trailers,
+             res.interim) = await asyncio.wait_for(read_response(reader),
+                                                   self.args.request_timeout)
+            res.body = BodyView(body)
+            del body
             if plan.close or res.headers.get("connection", "").lower() == "close":
                 writer.close()
                 conn[:] = [None, None]
@@ -694,9 +940,26 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
         pr = predict(plan)
         res = results.get(rid)
         c["method " + plan.method + ("+key" if plan.has_key else "")] += 1
+        reached = [plan.steps[a - 1] for a in pr.origin_attempts]
         for s in plan.steps[:pr.attempts]:
-            if s[0] != "ok":
-                c["fault " + s[0]] += 1
+            if s.kind in FAULT_KINDS:
+                c["fault " + s.kind] += 1
+        for s in reached:
+            if s.kind in RESPONSE_KINDS:
+                if s.interim:
+                    c["interim responses"] += 1
+                    c["interim heads"] += len(s.interim)
+                    c["interim apart"] += bool(s.pause)
+                c["chunked"] += s.chunked
+                c["trailers"] += s.trailers
+        fs = pr.final_step
+        if plan.route == "M":
+            c["route M"] += 1
+            c["match retries"] += pr.retries.count(RETRY_REASON["match"])
+            if fs.kind == "big" and pr.status == 200:
+                c["big"] += 1
+                c["big bytes"] += fs.n
+                c["big mark"] += fs.mark
         if plan.faulty:
             c["faulty requests"] += 1
         # -- the client's view
@@ -705,21 +968,64 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
             bad(rid, f"lost: {res.error if res else 'never sent'}; predicted {pr.status}")
             continue
         c[f"status {res.status}"] += 1
+        if res.interim:
+            c["1xx forwarded"] += 1
+            bad(rid, f"the client got 1xx head(s) {res.interim} before the final "
+                     f"{res.status} (the proxy drops every 1xx but 101); the origin sent "
+                     f"{[list(s.interim) for s in reached if s.kind in RESPONSE_KINDS]}")
+        # whose response is it?  Every response of the origin names its
+        # request id and attempt in X-Soak-Id / X-Soak-Attempt and in the
+        # first line of its body (BODY_HEAD); the proxy's own 502/504 none.
+        hid = [v for k, v in res.pairs if k == "x-soak-id"]
+        hatt = [v for k, v in res.pairs if k == "x-soak-attempt"]
+        m = BODY_HEAD.match(res.body.head)
+        others = {x for x in hid if x != str(rid)}
+        if m and int(m.group(2)) != rid:
+            others.add(m.group(2).decode())
+        if others:
+            c["mixups"] += 1
+            bad(rid, f"mix-up: the client got a response of request id "
+                     f"{', '.join(sorted(others))}: status {res.status}, X-Soak-Id {hid}, "
+                     f"X-Soak-Attempt {hatt}, body ({res.body.len} B) "
+                     f"{res.body.head[:100]!r}; client connection "
+                     f"{'reused' if res.reused else 'new'}")
+        want = None
+        wrong = []
         if res.status != pr.status:
             c["wrong status"] += 1
             bad(rid, f"status {res.status}, predicted {pr.status} after {pr.attempts} "
                      f"attempt(s); Proxy-Status: {res.headers.get('proxy-status')}; "
-                     f"body {res.body[:120]!r}")
+                     f"body ({res.body.len} B) {res.body.head[:120]!r}")
         elif pr.proxy_error is None:
-            want = response_body(args.seed, rid, pr.attempts, pr.status, pr.final_step[1],
-                                 shas[rid])
-            if res.body != want:
-                bad(rid, f"body is not attempt {pr.attempts}'s ({len(res.body)} B, "
-                         f"want {len(want)} B): {res.body[:100]!r}")
+            want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
+            if not res.body.equals(want):
+                wrong.append(f"body is not attempt {pr.attempts}'s ({step_label(fs)}): "
+                             f"{res.body.differs(want)}: {res.body.head[:100]!r}")
+            if hid != [str(rid)] or hatt != [str(pr.attempts)]:
+                wrong.append(f"X-Soak-Id {hid}, X-Soak-Attempt {hatt}: want [{rid}] "
+                             f"[{pr.attempts}] (another attempt's head?)")
         else:
             ps = res.headers.get("proxy-status", "")
             if f"error={pr.proxy_error}" not in ps:
                 bad(rid, f"Proxy-Status {ps!r}, want error={pr.proxy_error}")
+        if wrong:
+            c["wrong bodies"] += 1
+            if not others:  # (a mix-up is said above)
+                for w in wrong:
+                    bad(rid, w)
+        # trailers: dropped, never header fields, never forwarded
+        leaks = [f"header field {k}: {v}" for k, v in res.pairs if k in TRAILER_NAMES]
+        cls = [v for k, v in res.pairs if k == "content-length"]
+        if fs.trailers and want is not None and TRAILER_CL in cls and len(want) != int(TRAILER_CL):
+            leaks.append(f"header field Content-Length: {TRAILER_CL} (the trailer's; "
+                         f"the body is {len(want)} B)")
+        if len(cls) > 1:
+            leaks.append(f"Content-Length given {len(cls)} times: {cls}")
+        leaks += [f"trailer field {k}: {v}" for k, v in res.trailers]
+        if leaks:
+            c["trailers leaked"] += 1
+            bad(rid, f"trailers leaked to the client (final step {step_label(fs)}): "
+                     + "; ".join(leaks))
         # -- the access log
         ents = logs.get(rid, [])
         if len(ents) != 1:
@@ -853,7 +1159,8 @@ def main(argv=None):
         parent_conn.recv()
         oproc.join(5)
         return 2
-    ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"]}
+    ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
+             "M": origin_port}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -955,9 +1262,21 @@ def main(argv=None):
                                   if k.startswith("method "))),
             ("requests with a fault", f"{c['faulty requests']} ({100 * c['faulty requests'] / max(n, 1):.1f}%)"),
             ("faults injected (attempts)", ", ".join(f"{k} {c['fault ' + k]}" for k in FAULT_KINDS)),
+            ("responses decorated (attempts)",
+             f"1xx before {c['interim responses']} ({c['interim heads']} heads, "
+             f"{c['interim apart']} written apart), chunked {c['chunked']} "
+             f"({c['trailers']} with trailers)"),
+            ("retry_if_body route",
+             f"{c['route M']} requests, {c['match retries']} body-match retries, "
+             f"{c['big']} big bodies delivered ({c['big bytes'] / MiB:.0f} MiB, "
+             f"{c['big mark']} holding the mark past 64 KiB)"),
             ("outcomes", ", ".join(f"{k.split(' ', 1)[1]} {c[k]}" for k in sorted(c)
                                    if k.startswith("status "))),
             ("wrong status", str(c["wrong status"])),
+            ("wrong bodies", str(c["wrong bodies"])),
+            ("mix-ups (another request's response)", str(c["mixups"])),
+            ("1xx forwarded to clients", str(c["1xx forwarded"])),
+            ("trailers leaked", str(c["trailers leaked"])),
             ("origin hits", f"{c['origin hits']} on {nconn} connections "
                             f"({c['stale re-sends']} stale keep-alive re-sends)"),
             ("body mismatches", str(c["body mismatches"])),
@@ -974,11 +1293,19 @@ def main(argv=None):
             ("duration", f"{duration:.1f} s ({n / max(duration, 1e-9):.0f} req/s); "
                          f"total {time.monotonic() - t_start:.1f} s"),
             ("violations", str(len(violations)))]
+    verdict = "PASS" if not violations else "FAIL"
+    line = (f"soak {verdict}: {n} requests (seed {args.seed}, concurrency {args.concurrency}), "
+            f"{100 * c['faulty requests'] / max(n, 1):.1f}% with faults: lost {c['lost']}, "
+            f"duplicates {c['duplicates']}, wrong status {c['wrong status']}, "
+            f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
+            f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
+            f"RSS {rss_note or '-'}, {len(violations)} violation(s), {duration:.1f} s")
     print("| soak | |")
     print("|---|---|")
     for k, val in rows:
         print(f"| {k} | {val} |")
     print()
+    print(line)
     if violations:
         print(f"FAILED: {len(violations)} violation(s) (replay one with --seed {args.seed} "
               f"--ids ID); first ones:", file=sys.stderr)
