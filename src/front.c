@@ -230,6 +230,9 @@ reject_cb(evutil_socket_t fd, short what, void *arg)
 	case 408:
 		reason = "Request Timeout";
 		break;
+	case 413:
+		reason = "Content Too Large";
+		break;
 	case 431:
 		reason = "Request Header Fields Too Large";
 		break;
@@ -243,8 +246,11 @@ reject_cb(evutil_socket_t fd, short what, void *arg)
 	log_reject(cc);
 	n = snprintf(resp, sizeof resp,
 	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Proxy-Status: retryproxy; error=%s\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\nretryproxy: %s\n",
-	    cc->status, reason, strlen(cc->why) + 13, cc->why);
+	    cc->status, reason,
+	    cc->status == 408 ? "http_request_timeout" : "http_request_error",
+	    strlen(cc->why) + 13, cc->why);
 	event_del(&cc->head_timer);
 	bufferevent_setcb(
 	    cc->bev, NULL, reject_written_cb, reject_event_cb, cc);
@@ -305,7 +311,7 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		return;
 	}
 	was_in_head = reqscan_in_head(&cc->scan);
-	if (scanbuf_feed_added(&cc->scan, buf, info) != 0) {
+	if (scanbuf_feed_strip(&cc->scan, buf, cc->cbe, info->n_added) != 0) {
 		reject(cc, cc->scan.status, cc->scan.why);
 		/* evhttp must never parse what follows */
 		evbuffer_drain(buf, evbuffer_get_length(buf));
@@ -369,6 +375,9 @@ new_conn_cb(struct event_base *base, void *arg)
 		return NULL;
 	}
 	reqscan_init(&cc->scan, worker_config(w)->proxy.max_header_size);
+	/* (answered at once, before evhttp reads a body it would refuse) */
+	reqscan_set_max_body(
+	    &cc->scan, worker_config(w)->proxy.max_request_body);
 	/* big bodies: write more than libevent's 16 KiB a callback */
 	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
 	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);

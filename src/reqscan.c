@@ -24,6 +24,9 @@ enum {
 	S_ERROR = 11,
 };
 
+/* Longer chunk extensions are refused rather than skipped forever. */
+#define CHUNK_EXT_MAX 4096
+
 static int
 refuse(struct reqscan *s, int status, const char *why)
 {
@@ -45,6 +48,13 @@ reqscan_init_response(struct reqscan *s, uint64_t max_head)
 {
 	reqscan_init(s, max_head);
 	s->head_only = true;
+}
+
+void
+reqscan_set_max_body(struct reqscan *s, uint64_t max_body)
+{
+	s->max_body = max_body;
+	s->limit_body = true;
 }
 
 bool
@@ -99,7 +109,7 @@ header_line(struct reqscan *s)
 	uint64_t cl = 0;
 
 	if (colon == NULL) {
-		if (s->llen > sizeof s->line)
+		if (s->llen > sizeof s->line && s->colon)
 			return 0; /* a long line: its name was checked */
 		return refuse(s, 400, "header line without ':'");
 	}
@@ -151,6 +161,10 @@ end_head(struct reqscan *s)
 	 */
 	if (s->nobody && (s->chunked || (s->has_cl && s->remaining > 0)))
 		return refuse(s, 400, "a body on a HEAD or TRACE request");
+	if (!s->head_only && s->limit_body && s->has_cl &&
+	    s->remaining > s->max_body)
+		return refuse(
+		    s, 413, "request body larger than max_request_body");
 	if (s->connect || s->head_only)
 		s->state = S_PASS;
 	else if (s->chunked)
@@ -198,6 +212,7 @@ start_request(struct reqscan *s)
 	s->first = true;
 	s->connect = s->nobody = s->has_cl = s->chunked = false;
 	s->nhost = 0;
+	s->body_total = 0;
 	s->head_bytes = 0;
 	s->remaining = 0;
 	s->llen = 0;
@@ -252,6 +267,9 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 	if (s->llen == 0 && !s->first && (c == ' ' || c == '\t'))
 		return refuse(s, 400, "obsolete line folding in request head");
 	if (!s->first && !s->colon) {
+		/* a field name is a token: one tchar at least (RFC 9110 5.1) */
+		if (c == ':' && s->llen == 0)
+			return refuse(s, 400, "empty header name");
 		if (c == ':')
 			s->colon = true;
 		else if (!is_tchar(c))
@@ -406,9 +424,11 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 					return refuse(
 					    s, 400, "chunk too large");
 				s->remaining = s->remaining * 16 + (unsigned)h;
-			} else if (s->ndigits > 0 && c == ';')
+			} else if (s->ndigits > 0 && c == ';') {
 				s->state = S_CHUNK_EXT;
-			else if (s->ndigits > 0 && c == '\r')
+				s->ext_len = 0;
+				s->nexts++;
+			} else if (s->ndigits > 0 && c == '\r')
 				s->state = S_CHUNK_SIZE_LF;
 			else
 				return refuse(s, 400, "bad chunk size");
@@ -418,11 +438,18 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 				s->state = S_CHUNK_SIZE_LF;
 			else if ((c < 0x20 && c != '\t') || c == 0x7f)
 				return refuse(s, 400, "bad chunk extension");
+			else if (++s->ext_len > CHUNK_EXT_MAX)
+				return refuse(
+				    s, 400, "chunk extension too long");
 			break;
 		case S_CHUNK_SIZE_LF:
 			if (c != '\n')
 				return refuse(s, 400, "bad chunk size line");
 			s->ndigits = 0;
+			s->body_total += s->remaining;
+			if (s->limit_body && s->body_total > s->max_body)
+				return refuse(s, 413,
+				    "request body larger than max_request_body");
 			if (s->remaining == 0) {
 				s->state = S_TRAILER;
 				s->llen = 0;
@@ -450,4 +477,22 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 		}
 	}
 	return s->state == S_ERROR ? -1 : 0;
+}
+
+ssize_t
+reqscan_strip_ext(struct reqscan *s, const char *buf, size_t len, char *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int before = s->state;
+		if (reqscan_feed(s, buf + i, 1) != 0)
+			return -1;
+		/* the ';' and what follows it up to the CR */
+		if (s->state == S_CHUNK_EXT &&
+		    (before == S_CHUNK_SIZE || before == S_CHUNK_EXT))
+			continue;
+		out[n++] = buf[i];
+	}
+	return (ssize_t)n;
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct reqscan {
 	int state;
@@ -34,6 +35,11 @@ struct reqscan {
 	int status; /* once refused: 400, 431 or 501 */
 	const char *why;
 	int resp_status; /* a response head: its status code, 100-599 */
+	uint64_t max_body; /* a request body's limit */
+	bool limit_body; /* (max_body applies) */
+	uint64_t body_total; /* chunk bytes of the current request so far */
+	unsigned ext_len; /* bytes of the current chunk extension */
+	unsigned nexts; /* chunk extensions seen (they never go on) */
 };
 
 /* Start scanning a connection; max_head bounds each request head. */
@@ -48,10 +54,27 @@ void reqscan_init(struct reqscan *, uint64_t max_head);
  */
 void reqscan_init_response(struct reqscan *, uint64_t max_head);
 /*
+ * Refuse (413) a request whose body is longer than max_body bytes (0:
+ * any body): at the end of its head when Content-Length says so, or at
+ * the chunk that takes a chunked body past it.  Without a call, no limit.
+ */
+void reqscan_set_max_body(struct reqscan *, uint64_t max_body);
+/*
  * Scan the next len bytes.  Returns 0, or -1 once the input is refused
  * (then status and why say how; every later call returns -1 too).
  */
 int reqscan_feed(struct reqscan *, const char *buf, size_t len);
+/*
+ * Scan like reqscan_feed, one byte at a time, and copy to out (room for
+ * len bytes) every byte but the chunk extensions (";name=value" after a
+ * chunk size; RFC 9112 section 7.1.1 lets a recipient ignore them, and
+ * libevent refuses them).  Returns how many bytes were copied, or -1
+ * once refused (as reqscan_feed).  nexts counts the extensions seen, so
+ * a caller can feed with reqscan_feed and come back here only when it
+ * grew.
+ */
+ssize_t reqscan_strip_ext(
+    struct reqscan *, const char *buf, size_t len, char *out);
 /* Is a request head partly received (for the slow-request limit)? */
 bool reqscan_in_head(const struct reqscan *);
 /*

@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "reqscan.h"
+#include "scanbuf.h"
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
@@ -321,39 +322,29 @@ maybe_done(struct tunnel *t)
 static bool
 scan_client(struct tunnel *t, struct evbuffer *in)
 {
-	struct evbuffer_iovec vec[16];
-	int n = evbuffer_peek(in, -1, NULL, vec, 16);
 	char resp[256];
+	int len;
 
-	if (n > 16) {
-		/* (rare: more than 16 pieces; scan them flattened) */
-		size_t len = evbuffer_get_length(in);
-		unsigned char *flat = evbuffer_pullup(in, (ev_ssize_t)len);
-		vec[0].iov_base = flat;
-		vec[0].iov_len = len;
-		n = 1;
-	}
-	for (int i = 0; i < n; i++)
-		if (reqscan_feed(&t->scan, vec[i].iov_base, vec[i].iov_len) !=
-		    0) {
-			int len = snprintf(resp, sizeof resp,
-			    "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
-			    "Connection: close\r\n\r\nretryproxy: %s\n",
-			    t->scan.status,
-			    t->scan.status == 431
-				? "Request Header Fields Too Large"
-				: t->scan.status == 501 ? "Not Implemented"
-							: "Bad Request",
-			    strlen(t->scan.why) + 13, t->scan.why);
-			evbuffer_drain(in, evbuffer_get_length(in));
-			bufferevent_write(t->cside, resp, (size_t)len);
-			t->error = "http_request_error";
-			t->c_eof = t->u_eof = true; /* end once written */
-			bufferevent_disable(t->cside, EV_READ);
-			bufferevent_disable(t->ubev, EV_READ);
-			return false;
-		}
-	return true;
+	/* (everything in `in` is new: splice() moves it all on each time) */
+	if (scanbuf_feed_strip(&t->scan, in, NULL, evbuffer_get_length(in)) ==
+	    0)
+		return true;
+	len = snprintf(resp, sizeof resp,
+	    "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\nretryproxy: %s\n",
+	    t->scan.status,
+	    t->scan.status == 431	? "Request Header Fields Too Large"
+		: t->scan.status == 413 ? "Content Too Large"
+		: t->scan.status == 501 ? "Not Implemented"
+					: "Bad Request",
+	    strlen(t->scan.why) + 13, t->scan.why);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_write(t->cside, resp, (size_t)len);
+	t->error = "http_request_error";
+	t->c_eof = t->u_eof = true; /* end once written */
+	bufferevent_disable(t->cside, EV_READ);
+	bufferevent_disable(t->ubev, EV_READ);
+	return false;
 }
 
 /* Move what `from` read into `to`; pause `from` when `to` is backed up. */
@@ -443,6 +434,7 @@ established(struct tunnel *t)
 		/* from here on the client speaks TLS to us */
 		t->cside = intercept_tls(t->w, t->cbev, t->target.host);
 		reqscan_init(&t->scan, t->cfg->proxy.max_header_size);
+		reqscan_set_max_body(&t->scan, t->cfg->proxy.max_request_body);
 		if (t->cside == NULL) {
 			t->error = "tls_protocol_error";
 			tunnel_free(t);

@@ -25,6 +25,9 @@ static const struct {
 	bool tunnel;
 } rows[] = {
     {"plain GET", H "\r\n", 0, 0, false, false},
+    {"empty header name", H ": smuggled\r\n\r\n", 0, 400, false, false},
+    {"long line, no colon", H R100 "\r\n\r\n", 0, 400, false, false},
+    {"long name, then colon", H R100 ": v\r\n\r\n", 0, 0, false, false},
     {"two pipelined", H "\r\n" H "\r\n", 0, 0, false, false},
     {"partial head", H "X-A: b", 0, 0, true, false},
     {"CL body",
@@ -407,6 +410,255 @@ START_TEST(test_fast_path_random)
 }
 END_TEST
 
+/*
+ * Response status lines (RFC 9112 section 4): "HTTP/1.D SP 3DIGIT", then
+ * the end of the line or SP and a reason (which may be empty); a status
+ * of 100-599; nothing before it, not even an empty line.  head is how
+ * long the head is (0: the whole row); what follows it is body.  Each
+ * row is fed whole, byte by byte and split at every offset: the head
+ * must be refused, or complete exactly at its last byte, with its status
+ * and length.
+ */
+static const struct {
+	const char *name;
+	const char *in;
+	size_t head; /* 0: strlen */
+	int status; /* 0: accepted */
+	int resp_status; /* when accepted */
+} status_rows[] = {
+    {"200 OK", "HTTP/1.1 200 OK\r\n\r\n", 0, 0, 200},
+    {"HTTP/1.0 404", "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0,
+	0, 404},
+    {"no reason", "HTTP/1.1 200\r\n\r\n", 0, 0, 200},
+    {"empty reason", "HTTP/1.1 204 \r\n\r\n", 0, 0, 204},
+    {"reason with tab and obs-text", "HTTP/1.1 200 O\tK \x80\xff\r\n\r\n", 0, 0,
+	200},
+    {"bare LF lines", "HTTP/1.1 200 OK\nX: y\n\n", 0, 0, 200},
+    {"100", "HTTP/1.1 100 Continue\r\n\r\n", 0, 0, 100},
+    {"101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 0,
+	0, 101},
+    {"103", "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n",
+	0, 0, 103},
+    {"599", "HTTP/1.1 599 X\r\n\r\n", 0, 0, 599},
+    {"body after the head", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	38, 0, 200},
+    {"a second head after the head",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 25, 0, 100},
+    {"2x0", "HTTP/1.1 2x0 OK\r\n\r\n", 0, 400, 0},
+    {"999", "HTTP/1.1 999 X\r\n\r\n", 0, 400, 0},
+    {"600", "HTTP/1.1 600 X\r\n\r\n", 0, 400, 0},
+    {"099", "HTTP/1.1 099 X\r\n\r\n", 0, 400, 0},
+    {"HTTP/2.0", "HTTP/2.0 200 OK\r\n\r\n", 0, 400, 0},
+    {"two digits", "HTTP/1.1 20 OK\r\n\r\n", 0, 400, 0},
+    {"two digits, no reason", "HTTP/1.1 20\r\n\r\n", 0, 400, 0},
+    {"four digits", "HTTP/1.1 2000 OK\r\n\r\n", 0, 400, 0},
+    {"HTTP/1.11", "HTTP/1.11 200 OK\r\n\r\n", 0, 400, 0},
+    {"HTTP/1.x", "HTTP/1.x 200 OK\r\n\r\n", 0, 400, 0},
+    {"lower-case version", "http/1.1 200 OK\r\n\r\n", 0, 400, 0},
+    {"no space after the version", "HTTP/1.1x200 OK\r\n\r\n", 0, 400, 0},
+    {"two spaces", "HTTP/1.1  200 OK\r\n\r\n", 0, 400, 0},
+    {"tab after the status", "HTTP/1.1 200\tOK\r\n\r\n", 0, 400, 0},
+    {"version only", "HTTP/1.1\r\n\r\n", 0, 400, 0},
+    {"CRLF before the status line", "\r\nHTTP/1.1 200 OK\r\n\r\n", 0, 400, 0},
+    {"LF before the status line", "\nHTTP/1.1 200 OK\r\n\r\n", 0, 400, 0},
+    {"a request line", "GET / HTTP/1.1\r\n\r\n", 0, 400, 0},
+};
+
+static int
+scan_response(const char *in, size_t len, size_t step, uint64_t max_head,
+    struct reqscan *s)
+{
+	reqscan_init_response(s, max_head);
+	for (size_t off = 0; off < len; off += step) {
+		size_t n = len - off < step ? len - off : step;
+		if (reqscan_feed(s, in + off, n) != 0)
+			return s->status;
+	}
+	return 0;
+}
+
+START_TEST(test_status_rows)
+{
+	for (size_t i = 0; i < RP_NELEM(status_rows); i++) {
+		const char *name = status_rows[i].name;
+		size_t len = strlen(status_rows[i].in);
+		size_t head = status_rows[i].head ? status_rows[i].head : len;
+		int want = status_rows[i].status;
+		struct reqscan s;
+		int got;
+
+		got = scan_response(status_rows[i].in, len, len, 1024, &s);
+		ck_assert_msg(
+		    got == want, "%s: whole: want %d got %d", name, want, got);
+		got = scan_response(status_rows[i].in, len, 1, 1024, &s);
+		ck_assert_msg(got == want, "%s: bytewise: want %d got %d", name,
+		    want, got);
+		for (size_t cut = 1; cut < len; cut++) {
+			struct reqscan t;
+			int rc;
+
+			reqscan_init_response(&t, 1024);
+			rc = reqscan_feed(&t, status_rows[i].in, cut);
+			if (rc == 0 && want == 0)
+				/* complete at its last byte, not before */
+				ck_assert_msg(
+				    reqscan_is_tunnel(&t) == (cut >= head),
+				    "%s: complete after %zu bytes", name, cut);
+			if (rc == 0)
+				rc = reqscan_feed(
+				    &t, status_rows[i].in + cut, len - cut);
+			got = rc != 0 ? t.status : 0;
+			ck_assert_msg(got == want,
+			    "%s: split at %zu: want %d got %d", name, cut, want,
+			    got);
+		}
+		if (want != 0)
+			continue;
+		ck_assert_msg(reqscan_is_tunnel(&s), "%s: complete", name);
+		ck_assert_msg(s.resp_status == status_rows[i].resp_status,
+		    "%s: status %d", name, s.resp_status);
+		ck_assert_msg(s.head_bytes == head,
+		    "%s: head_bytes %llu, want %zu", name,
+		    (unsigned long long)s.head_bytes, head);
+	}
+}
+END_TEST
+
+/* A response head of max_head bytes passes; one byte more gets 431. */
+START_TEST(test_status_head_limit)
+{
+	char in[80];
+	struct reqscan s;
+
+	/* "HTTP/1.1 200 OK\r\n" "X: " 40 x 'a' "\r\n" "\r\n": 64 bytes */
+	memcpy(in, "HTTP/1.1 200 OK\r\nX: ", 20);
+	memset(in + 20, 'a', sizeof in - 20);
+	memcpy(in + 60, "\r\n\r\n", 4);
+	ck_assert_int_eq(scan_response(in, 64, 64, 64, &s), 0);
+	ck_assert(reqscan_is_tunnel(&s));
+	ck_assert_uint_eq(s.head_bytes, 64);
+	ck_assert_int_eq(s.resp_status, 200);
+	ck_assert_int_eq(scan_response(in, 64, 1, 64, &s), 0);
+	ck_assert(reqscan_is_tunnel(&s));
+	/* 41 x 'a': 65 bytes */
+	in[60] = 'a';
+	memcpy(in + 61, "\r\n\r\n", 4);
+	ck_assert_int_eq(scan_response(in, 65, 65, 64, &s), 431);
+	ck_assert_int_eq(scan_response(in, 65, 1, 64, &s), 431);
+	/* a status line that does not end is refused at the limit */
+	memcpy(in, "HTTP/1.1 200 ", 13);
+	memset(in + 13, 'a', sizeof in - 13);
+	reqscan_init_response(&s, 64);
+	ck_assert_int_eq(reqscan_feed(&s, in, 64), 0);
+	ck_assert_int_eq(reqscan_feed(&s, in + 64, 1), -1);
+	ck_assert_int_eq(s.status, 431);
+}
+END_TEST
+
+/* Chunk extensions are dropped from what goes on; the rest is kept. */
+START_TEST(test_strip_ext)
+{
+	static const char in[] =
+	    "PUT http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3;foo=bar\r\nabc\r\n2;q=\"a;b\""
+	    "\r\nde\r\n0;x=y\r\nT: 1\r\n\r\n" H "\r\n";
+	static const char want[] =
+	    "PUT http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n"
+	    "T: 1\r\n\r\n" H "\r\n";
+	char out[sizeof in];
+	struct reqscan s, ref;
+
+	/* whole, and at every split: the same bytes, the same scan */
+	for (size_t cut = 0; cut < sizeof in - 1; cut++) {
+		ssize_t a, b;
+		reqscan_init(&s, 1024);
+		a = reqscan_strip_ext(&s, in, cut, out);
+		ck_assert_int_ge(a, 0);
+		b = reqscan_strip_ext(
+		    &s, in + cut, sizeof in - 1 - cut, out + a);
+		ck_assert_int_ge(b, 0);
+		ck_assert_int_eq(a + b, sizeof want - 1);
+		ck_assert(memcmp(out, want, sizeof want - 1) == 0);
+		ck_assert_uint_eq(s.nexts, 3);
+		reqscan_init(&ref, 1024);
+		ck_assert_int_eq(reqscan_feed(&ref, in, sizeof in - 1), 0);
+		ck_assert_int_eq(s.state, ref.state);
+	}
+	/* no extension: every byte kept, nexts stays 0 */
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(
+	    reqscan_strip_ext(&s, want, sizeof want - 1, out), sizeof want - 1);
+	ck_assert_uint_eq(s.nexts, 0);
+}
+END_TEST
+
+/* An extension longer than 4 KiB is refused, not skipped forever. */
+START_TEST(test_long_ext)
+{
+	static const char head[] =
+	    "PUT http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3;";
+	char *big = malloc(5000);
+	struct reqscan s;
+
+	memset(big, 'x', 5000);
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, head, sizeof head - 1), 0);
+	ck_assert_int_eq(reqscan_feed(&s, big, 4095), 0);
+	ck_assert_int_eq(reqscan_feed(&s, big, 2), -1);
+	ck_assert_int_eq(s.status, 400);
+	free(big);
+}
+END_TEST
+
+/* max_body: a declared length over it at once, a chunked body at the chunk. */
+START_TEST(test_max_body)
+{
+	static const char cl_ok[] =
+	    "POST http://h/ HTTP/1.1\r\nContent-Length: "
+	    "10\r\n\r\n";
+	static const char cl_big[] =
+	    "POST http://h/ HTTP/1.1\r\nContent-Length: "
+	    "11\r\n\r\n";
+	static const char ch[] =
+	    "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n"
+	    "1\r\n";
+	struct reqscan s;
+
+	reqscan_init(&s, 1024);
+	reqscan_set_max_body(&s, 10);
+	ck_assert_int_eq(reqscan_feed(&s, cl_ok, sizeof cl_ok - 1), 0);
+	reqscan_init(&s, 1024);
+	reqscan_set_max_body(&s, 10);
+	ck_assert_int_eq(reqscan_feed(&s, cl_big, sizeof cl_big - 1), -1);
+	ck_assert_int_eq(s.status, 413);
+	/* 10 chunk bytes pass; the chunk that makes 11 is refused */
+	reqscan_init(&s, 1024);
+	reqscan_set_max_body(&s, 10);
+	ck_assert_int_eq(reqscan_feed(&s, ch, sizeof ch - 3), 0);
+	ck_assert_int_eq(reqscan_feed(&s, ch + sizeof ch - 3, 2), -1);
+	ck_assert_int_eq(s.status, 413);
+	/* a limit of 0 allows no body; no limit set allows any */
+	reqscan_init(&s, 1024);
+	reqscan_set_max_body(&s, 0);
+	ck_assert_int_eq(reqscan_feed(&s, cl_ok, sizeof cl_ok - 1), -1);
+	reqscan_init(&s, 1024);
+	ck_assert_int_eq(reqscan_feed(&s, cl_big, sizeof cl_big - 1), 0);
+	/* the count starts again with each request */
+	reqscan_init(&s, 1024);
+	reqscan_set_max_body(&s, 10);
+	ck_assert_int_eq(reqscan_feed(&s,
+			     "POST http://h/ HTTP/1.1\r\n"
+			     "Transfer-Encoding: chunked\r\n\r\n"
+			     "8\r\n12345678\r\n0\r\n\r\n",
+			     73),
+	    0);
+	ck_assert_int_eq(reqscan_feed(&s, ch, sizeof ch - 3), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -421,6 +673,11 @@ main(void)
 	tcase_add_test(tc, test_response_head);
 	tcase_add_test(tc, test_fast_path_every_byte);
 	tcase_add_test(tc, test_fast_path_random);
+	tcase_add_test(tc, test_status_rows);
+	tcase_add_test(tc, test_status_head_limit);
+	tcase_add_test(tc, test_strip_ext);
+	tcase_add_test(tc, test_long_ext);
+	tcase_add_test(tc, test_max_body);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
