@@ -85,3 +85,69 @@ def test_half_closed_client_waits_out_a_retry(upstream, proxy):
     e = px.log_for("/hr")
     assert e["status"] == 200 and e["attempts"] == 2, e
     _next_requests_ok(px, upstream)
+
+
+# ---- request framing: chunk extensions, bodies over the limit -------------
+
+CHUNKED_EXT = (b"3;foo=bar\r\nabc\r\n"
+               b"4;q=\"a;b c\";n\r\ndefg\r\n"
+               b"0;last=1\r\nX-T: 1\r\n\r\n")
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_chunk_extensions_are_accepted(upstream, proxy, method):
+    # RFC 9112 section 7.1.1: a recipient ignores extensions it does not
+    # understand; libevent refused them (413).
+    px = proxy(section("proxy", workers=1))
+    upstream.script("/ext", [{"status": 200, "body": b"ok"}])
+    c = RawConn(px.addr, timeout=5)
+    c.send(f"{method} {upstream.url}/ext HTTP/1.1\r\nHost: x\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n".encode() + CHUNKED_EXT)
+    r = c.read_response(method)
+    why = describe(upstream, px, r)
+    assert r.status == 200 and r.body == b"ok", why
+    hit = upstream.hits("/ext")[0]
+    assert hit.body == b"abcdefg", why
+    assert hit.header("X-T") is None, why  # trailers are never headers
+    # the same connection goes on with its next request
+    upstream.script("/ext2", [{"status": 200, "body": b"two"}])
+    c.send_request("GET", upstream.url + "/ext2")
+    r2 = c.read_response()
+    assert r2.status == 200 and r2.body == b"two", describe(upstream, px, r2)
+    c.close()
+    _next_requests_ok(px, upstream)
+
+
+def test_declared_body_over_the_limit_is_refused_at_once(upstream, proxy):
+    px = proxy(section("proxy", workers=1, max_request_body="1M"))
+    c = RawConn(px.addr, timeout=5)
+    c.send(f"POST {upstream.url}/huge HTTP/1.1\r\nHost: x\r\n"
+           "Content-Length: 20000000\r\n\r\n".encode() + b"x" * 1000)
+    r = c.read_response("POST")
+    why = describe(upstream, px, r) + f"\nafter {r.elapsed:.3f}s"
+    assert r.status == 413, why
+    assert r.elapsed < 1.0, why  # not after client_timeout, nor 1 MiB later
+    assert "retryproxy" in (r.header("Proxy-Status") or ""), why
+    assert r.header("Content-Type").startswith("text/plain"), why
+    assert upstream.count("/huge") == 0, why
+    e = px.wait_log(lambda e: e.get("status") == 413)
+    assert e["error"] == "http_request_error", e
+    c.close()
+    _next_requests_ok(px, upstream)
+
+
+def test_chunked_body_growing_past_the_limit_is_refused(upstream, proxy):
+    px = proxy(section("proxy", workers=1, max_request_body="64K"))
+    c = RawConn(px.addr, timeout=5)
+    c.send(f"PUT {upstream.url}/grow HTTP/1.1\r\nHost: x\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n".encode())
+    for _ in range(3):
+        if not c.send(b"8000\r\n" + b"y" * 0x8000 + b"\r\n"):
+            break
+    r = c.read_response("PUT")
+    why = describe(upstream, px, r)
+    assert r.status == 413, why
+    assert r.header("Content-Type").startswith("text/plain"), why  # ours
+    assert upstream.count("/grow") == 0, why
+    c.close()
+    _next_requests_ok(px, upstream)
