@@ -1,6 +1,6 @@
 /*
- * accesslog: one line per client request, as text or JSON (SPEC section
- * 5).  Pure formatting; log.c writes the line.
+ * accesslog: one line per client request, as text or JSON (the
+ * README, Operations).  Pure formatting; log.c writes the line.
  */
 #ifndef RP_ACCESSLOG_H
 #define RP_ACCESSLOG_H

@@ -1,6 +1,6 @@
 /*
- * main: the command line (SPEC section 1), config loading and checking,
- * --explain, then the server.  Exit codes: 0 clean stop, 64 usage, 78
+ * main: the command line (retryproxy(8) OPTIONS), config loading and
+ * checking, --explain, then the server.  Exit codes: 0 clean stop, 64 usage, 78
  * config error, 1 runtime failure.
  */
 #include <getopt.h>

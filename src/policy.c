@@ -1,5 +1,6 @@
 /*
- * policy: backoff schedules and the retry decision of SPEC section 3.
+ * policy: backoff schedules and the retry decision (retryproxy(8),
+ * RETRY SEMANTICS).
  * These deliberately fix aiohttp-retry's quirks: the first exponential
  * delay is start_timeout, list delays start at timeouts[0], fibonacci is
  * a pure function of the attempt, jitter is clamped, and failures obey

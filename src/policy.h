@@ -1,8 +1,8 @@
 /*
  * policy: a resolved retry policy (the [default] / [route] keys), the five
- * backoff schedules and the retry decision of SPEC section 3.  Pure: the
- * caller passes the clock, a random value and the budget; nothing here
- * sleeps, logs or reads a socket.
+ * backoff schedules and the retry decision (retryproxy(8), RETRY
+ * SEMANTICS).  Pure: the caller passes the clock, a random value and the
+ * budget; nothing here sleeps, logs or reads a socket.
  */
 #ifndef RP_POLICY_H
 #define RP_POLICY_H
@@ -118,9 +118,9 @@ bool policy_status_is_listed(const struct policy *, int status);
 bool policy_method_is_listed(const struct policy *, const char *method);
 
 /*
- * The backoff delay before attempt k+1, after attempt k (k >= 1) has
- * failed, before any Retry-After: the formulas of SPEC section 3, each
- * clamped to max_timeout.  rnd is a uniform random value in [0, 1).
+ * The backoff delay before attempt k+1, after attempt k (k >= 1) has failed,
+ * before any Retry-After: the formulas of retryproxy(8), RETRY SEMANTICS,
+ * each clamped to max_timeout.  rnd is a uniform random value in [0, 1).
  */
 uint64_t policy_backoff_ms(const struct policy *, unsigned k, double rnd);
 /* The smallest and largest value policy_backoff_ms can take for k. */
@@ -182,7 +182,7 @@ struct decision {
 
 /* Is the outcome retryable under rule 2 (ignoring attempts and method)? */
 bool policy_outcome_is_retryable(const struct policy *, const struct outcome *);
-/* Apply the rules of SPEC section 3 to the outcome of one attempt. */
+/* Apply the rules of retryproxy(8) RETRY SEMANTICS to one attempt's outcome. */
 void policy_decide(const struct policy *, const struct outcome *,
     const struct retry_ctx *, struct decision *);
 /*

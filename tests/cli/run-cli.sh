@@ -1,5 +1,5 @@
 #!/bin/sh
-# The command line of SPEC section 1: flags, exit codes (0, 64 usage,
+# The command line of retryproxy(8) OPTIONS: flags, exit codes (0, 64 usage,
 # 78 config), -t and --explain output.
 #
 # Environment (set by "make check"): RETRYPROXY (the binary).

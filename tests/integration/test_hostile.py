@@ -6,12 +6,12 @@ absolute-form target (and a Host header) naming the scripted upstream, so a
 proxy that let it through would show a hit there.  Each test asserts:
 
 - the status (or, where stated, a close without any response);
-- that the daemon closes the connection after refusing (SPEC 3: "400 and
+- that the daemon closes the connection after refusing (retryproxy(8) RETRY SEMANTICS: "400 and
   close"; 413/431 "answered before the connection is closed gracefully");
 - that nothing reached the upstream: no hit and no connection;
 - that the daemon still answers a normal GET with 200 afterwards.
 
-SPEC references: [proxy] limits (max_header_size -> 431, max_request_body ->
+Documented in retryproxy.ini(5) and retryproxy(8): [proxy] limits (max_header_size -> 431, max_request_body ->
 413, allow/deny -> 403), section 3 "Requests are validated before anything
 is sent", the Proxy-Status tokens http_request_denied / proxy_loop_detected,
 and section 5 (the access log).
@@ -165,7 +165,7 @@ CASES = [
         f"Host: {u.authority}"]), (400,)),
     Case("origin_form", lambda u: raw("GET", PATH, [f"Host: {u.authority}"]),
          (400,), body_has=b"HTTP_PROXY"),
-    # SPEC names the token, not the status: any 4xx/5xx with the token.
+    # retryproxy(8) names the token, not the status: any 4xx/5xx with the token.
     Case("via_loop", lambda u: raw("GET", _url(u), [
         f"Host: {u.authority}", "Via: 1.1 retryproxy"]),
         tuple(range(400, 600)), proxy_status="proxy_loop_detected"),

@@ -1,4 +1,4 @@
-"""HTTPS: CONNECT tunnels and TLS origination (SPEC sections 2 and 4).
+"""HTTPS: CONNECT tunnels and TLS origination (retryproxy.ini(5) and retryproxy(8) CONNECT).
 
 - CONNECT host:port: connect_ports, the connect retried under the route's
   policy, "200 Connection established", bytes both ways with backpressure,

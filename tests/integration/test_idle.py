@@ -1,5 +1,5 @@
 """Idle client connections: many of them do not starve a new client, and
-client_timeout closes them (SPEC 2, [proxy] client_timeout: "idle keep-alive
+client_timeout closes them (retryproxy.ini(5), [proxy] client_timeout: "idle keep-alive
 and slow-request limit on client connections").
 
 1,000 connections need 1,000 descriptors in this process and in the daemon:

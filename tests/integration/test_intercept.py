@@ -1,4 +1,4 @@
-"""TLS interception (SPEC section 2 [tls] ca_cert / ca_key, route key
+"""TLS interception (retryproxy.ini(5) [tls] ca_cert / ca_key, route key
 `intercept`; section 4 CONNECT).
 
 - `retryproxy --make-ca DIR`: DIR/ca.pem (CA:TRUE) and DIR/ca.key (0600),

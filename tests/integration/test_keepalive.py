@@ -23,7 +23,7 @@ def test_client_keepalive_several_requests(upstream, proxy):
 
 
 def test_upstream_connection_reused(upstream, proxy):
-    # SPEC 3 speaks of "a reused keep-alive upstream connection": sequential
+    # retryproxy(8) RETRY SEMANTICS speaks of "a reused keep-alive upstream connection": sequential
     # requests to one origin should share one upstream connection.
     px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
     for i in range(3):

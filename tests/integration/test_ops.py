@@ -1,4 +1,4 @@
-"""Operations: the admin endpoint, signals, systemd integration (SPEC 1, 5).
+"""Operations: the admin endpoint, signals, systemd integration (retryproxy(8), README Operations).
 
 - /metrics after retried requests (exact counters; promtool check metrics),
   /healthz, /config;

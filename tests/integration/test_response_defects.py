@@ -1,6 +1,6 @@
 """Upstream responses with framing or header defects are failed attempts
 (http_protocol_error, reset class): never forwarded, retried when the
-request may be re-sent, 502 when not (SPEC section 3)."""
+request may be re-sent, 502 when not (retryproxy(8) RETRY SEMANTICS)."""
 
 import socket
 import threading

@@ -1,4 +1,4 @@
-"""Retry decisions, case by case (SPEC sections 2 and 3).
+"""Retry decisions, case by case (retryproxy.ini(5) and retryproxy(8) RETRY SEMANTICS).
 
 Each Case is declarative: the upstream script for its path, the policy keys
 (in [default], or in a [route] for the upstream), the request, and what the

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fault soak for retryproxy: many requests through the daemon against an
 origin that injects faults, then a per-request check against the retry
-policy of SPEC section 3.
+policy of retryproxy(8) RETRY SEMANTICS.
 
     /usr/bin/python3 tests/soak/soak.py [--requests N] [--concurrency C]
         [--seed S] [--ids 17,4711] [--binary PATH] [--wrapper "valgrind ..."]
@@ -49,7 +49,7 @@ drawn from a second RNG stream ("extra").
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
-response byte is re-sent once without counting an attempt (SPEC 3).  It
+response byte is re-sent once without counting an attempt (retryproxy(8) RETRY SEMANTICS).  It
 records every hit: id, attempt, method, body hash, whether the upstream
 connection was a reused one.
 
@@ -339,7 +339,7 @@ def resendable(plan):
 
 
 def predict(plan, attempts=3):
-    """The outcome SPEC 3 prescribes for this plan (budget never binding).
+    """The outcome retryproxy(8) RETRY SEMANTICS prescribes for this plan (budget never binding).
     1xx heads and trailers change nothing; a big body never matches."""
     pr = Prediction()
     pr.retries = []

@@ -1,6 +1,6 @@
 /*
  * Unit tests for config.c and config-keys.c: the built-in defaults of
- * SPEC section 2, value parsing through the key table, [default] to
+ * retryproxy.ini(5), value parsing through the key table, [default] to
  * [route] inheritance, cross-key validation, route precedence, the INI
  * syntax our line reader accepts (long lines, BOM, CRLF, comments), error
  * messages with their line numbers, warnings and the -t dump round trip.

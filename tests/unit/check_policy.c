@@ -1,8 +1,8 @@
 /*
  * Unit tests for policy.c and budget.c: the five backoff schedules, the
- * retry decision of SPEC section 3 rule by rule, the aiohttp-retry test
- * suite replayed as request loops, and the sliding retry budget.  Tables
- * of rows; every message names the failing row.
+ * retry decision of retryproxy(8) RETRY SEMANTICS rule by rule, the
+ * aiohttp-retry test suite replayed as request loops, and the sliding retry
+ * budget.  Tables of rows; every message names the failing row.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -33,7 +33,7 @@ static uint64_t list10[] = {1000, 0};
 static uint64_t list7[] = {700};
 static uint64_t list111[] = {1000, 1000, 1000};
 
-/* A policy with every key at its SPEC section 2 default. */
+/* A policy with every key at its retryproxy.ini(5) default. */
 static void
 policy_defaults(struct policy *p)
 {
@@ -1341,7 +1341,7 @@ END_TEST
 
 struct why_row {
 	enum decision_why why;
-	const char *name; /* the metrics label of SPEC section 5 */
+	const char *name; /* the metrics label of the README (Operations) */
 };
 
 static const struct why_row why_rows[] = {

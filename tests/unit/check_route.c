@@ -1,6 +1,6 @@
 /*
  * Unit tests for route.c: parsing [route PATTERN] patterns, matching a
- * request's host, port and path, the specificity order of SPEC section 2
+ * request's host, port and path, the specificity order of retryproxy.ini(5)
  * and the choice of the most specific route.  Tables of rows; every
  * message names the failing row.
  */
