@@ -28,7 +28,6 @@
 #include "accesslog.h"
 #include "http.h"
 #include "dnscache.h"
-#include "fields.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -36,6 +35,7 @@
 #include "proxy.h"
 #include "tls.h"
 #include "tunnel.h"
+#include "upreq.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -43,20 +43,6 @@
 
 static void attempt_failed(struct preq *, enum fail_kind);
 static void arm_attempt_timer(struct preq *, uint64_t, enum fail_kind);
-
-/* The Host header value for an origin. */
-static void
-host_header(char *buf, size_t len, const char *host, unsigned port, bool https)
-{
-	bool v6 = strchr(host, ':') != NULL;
-
-	if (port == (https ? 443u : 80u))
-		snprintf(
-		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
-	else
-		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
-		    v6 ? "]" : "", port);
-}
 
 static void
 add_reason(struct preq *p, const char *reason)
@@ -236,7 +222,7 @@ body_matches(struct preq *p)
 	char *s;
 
 	if (n > PEEK_MAX)
-		return false; /* SPEC: up to 64K, then no match */
+		return false; /* retryproxy.ini(5): up to 64K, then no match */
 	s = xmalloc(n + 1);
 	evbuffer_copyout(p->peek, s, n);
 	s[n] = '\0';
@@ -275,33 +261,6 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 	return true;
 }
 
-/*
- * What libevent's response parser lets through and we refuse: header
- * names that are not tokens, control characters in values, Content-Length
- * given twice with different values or together with Transfer-Encoding.
- */
-static bool
-response_head_is_valid(struct evkeyvalq *h)
-{
-	const char *cl = NULL;
-	struct evkeyval *kv;
-	bool te = false;
-
-	TAILQ_FOREACH(kv, h, next)
-	{
-		if (!http_is_token(kv->key) || !http_value_is_valid(kv->value))
-			return false;
-		if (util_strcasecmp(kv->key, "Transfer-Encoding") == 0)
-			te = true;
-		else if (util_strcasecmp(kv->key, "Content-Length") == 0) {
-			if (cl != NULL && strcmp(cl, kv->value) != 0)
-				return false;
-			cl = kv->value;
-		}
-	}
-	return !(te && cl != NULL);
-}
-
 /* Does a response to this request carry a body (RFC 9110 section 6.4.1)? */
 static bool
 response_has_body(const struct preq *p, int status)
@@ -334,8 +293,12 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	p->header_seen = true;
 	event_del(&p->attempt_timer);
-	/* (resphold let no 1xx but 101 through; we asked for no upgrade) */
-	if (!response_head_is_valid(in) || status == 101) {
+	/*
+	 * resphold passed evhttp only a valid, final head (reqscan refuses
+	 * bad names, control characters, two lengths, CL with TE), but a
+	 * 101: we asked for no upgrade.
+	 */
+	if (status == 101) {
 		/*
 		 * Never forwarded: a failed attempt.  Aborting here makes
 		 * evhttp call our callbacks again, so decide from the loop.
@@ -420,7 +383,7 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 		return; /* evhttp drains the buffer after this */
 	if (p->peeking) {
 		evbuffer_add_buffer(p->peek, in);
-		/* SPEC: a body longer than PEEK_MAX does not match */
+		/* retryproxy.ini(5): a body longer than PEEK_MAX does not match */
 		if (evbuffer_get_length(p->peek) > PEEK_MAX &&
 		    !decide_response(p, ureq, false))
 			stop_peeking(p, ureq);
@@ -670,50 +633,6 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 }
 
 static void
-build_request(struct preq *p, struct evhttp_request *ureq, bool https)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
-	struct evbuffer *body = evhttp_request_get_input_buffer(p->creq);
-	char *owned;
-	const char *conn = fields_list(in, "Connection", &owned);
-	const char *ah = p->pol->attempt_header;
-	struct evkeyval *kv;
-	char buf[320];
-	size_t len = evbuffer_get_length(body);
-
-	/* the target's authority wins over any Host the client sent */
-	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
-	evhttp_add_header(out, "Host", buf);
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (http_is_hop_by_hop(kv->key, conn) ||
-		    util_strcasecmp(kv->key, "Host") == 0 ||
-		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
-		    util_strcasecmp(kv->key, "Expect") == 0 ||
-		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
-		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0))
-			continue;
-		evhttp_add_header(out, kv->key, kv->value);
-	}
-	if (p->cfg->proxy.via)
-		evhttp_add_header(out, "Via", "1.1 retryproxy");
-	if (*ah != '\0') {
-		snprintf(buf, sizeof buf, "%u", p->attempt);
-		evhttp_add_header(out, ah, buf);
-	}
-	if (len > 0 || p->cmd == EVHTTP_REQ_POST || p->cmd == EVHTTP_REQ_PUT ||
-	    p->cmd == EVHTTP_REQ_PATCH) {
-		snprintf(buf, sizeof buf, "%zu", len);
-		evhttp_add_header(out, "Content-Length", buf);
-	}
-	if (len > 0)
-		evbuffer_add_buffer_reference(
-		    evhttp_request_get_output_buffer(ureq), body);
-	free(owned);
-}
-
-static void
 send_on(struct preq *p)
 {
 	struct evhttp_request *ureq;
@@ -725,7 +644,7 @@ send_on(struct preq *p)
 	evhttp_request_set_header_cb(ureq, upstream_header_cb);
 	evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
 	evhttp_request_set_error_cb(ureq, upstream_error_cb);
-	build_request(p, ureq, p->up_tls);
+	upreq_build(p, ureq, p->up_tls);
 	/* evhttp's own timeout only backs ours up (and limits body gaps) */
 	tv = rp_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
 			   ? p->pol->per_try_timeout_ms

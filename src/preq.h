@@ -1,8 +1,8 @@
 /*
  * preq: one client request being proxied -- the state proxy.c (the client
  * side: admission, abort detection, the end of a request) and attempt.c
- * (the upstream side: attempts, decisions, the response) share.
- * Private to those two files.
+ * (the upstream side: attempts, decisions, the response) share, and
+ * upreq.c reads.  Private to those three files.
  */
 #ifndef RP_PREQ_H
 #define RP_PREQ_H

@@ -1,0 +1,79 @@
+/*
+ * upreq: the request sent upstream for a client request, attempt by
+ * attempt: the target's Host, the end-to-end fields (hop-by-hop ones,
+ * every Connection field's names included, left out), Via, the attempt
+ * header and the replayed body.
+ */
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fields.h"
+#include "http.h"
+#include "preq.h"
+#include "upreq.h"
+#include "util.h"
+
+/* The Host header value for an origin. */
+static void
+host_header(char *buf, size_t len, const char *host, unsigned port, bool https)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (port == (https ? 443u : 80u))
+		snprintf(
+		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+	else
+		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
+		    v6 ? "]" : "", port);
+}
+
+void
+upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
+	struct evbuffer *body = evhttp_request_get_input_buffer(p->creq);
+	char *owned;
+	const char *conn = fields_list(in, "Connection", &owned);
+	const char *ah = p->pol->attempt_header;
+	struct evkeyval *kv;
+	char buf[320];
+	size_t len = evbuffer_get_length(body);
+
+	/* the target's authority wins over any Host the client sent */
+	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
+	evhttp_add_header(out, "Host", buf);
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (http_is_hop_by_hop(kv->key, conn) ||
+		    util_strcasecmp(kv->key, "Host") == 0 ||
+		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
+		    util_strcasecmp(kv->key, "Expect") == 0 ||
+		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
+		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0))
+			continue;
+		evhttp_add_header(out, kv->key, kv->value);
+	}
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	if (*ah != '\0') {
+		snprintf(buf, sizeof buf, "%u", p->attempt);
+		evhttp_add_header(out, ah, buf);
+	}
+	if (len > 0 || p->cmd == EVHTTP_REQ_POST || p->cmd == EVHTTP_REQ_PUT ||
+	    p->cmd == EVHTTP_REQ_PATCH) {
+		snprintf(buf, sizeof buf, "%zu", len);
+		evhttp_add_header(out, "Content-Length", buf);
+	}
+	if (len > 0)
+		evbuffer_add_buffer_reference(
+		    evhttp_request_get_output_buffer(ureq), body);
+	free(owned);
+}

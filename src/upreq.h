@@ -1,0 +1,18 @@
+/*
+ * upreq: the upstream request for a client request (see upreq.c).
+ */
+#ifndef RP_UPREQ_H
+#define RP_UPREQ_H
+
+#include <stdbool.h>
+
+struct evhttp_request;
+struct preq;
+
+/*
+ * Fill ureq's fields and body from the client request of p, for this
+ * attempt's origin (https: over TLS, so port 443 is the default).
+ */
+void upreq_build(struct preq *p, struct evhttp_request *ureq, bool https);
+
+#endif
