@@ -24,10 +24,12 @@
 
 #include "accesslog.h"
 #include "bodyread.h"
+#include "canned.h"
 #include "eagerwrite.h"
 #include "front.h"
 #include "log.h"
 #include "proxy.h"
+#include "relay.h"
 #include "reqscan.h"
 #include "scanbuf.h"
 #include "util.h"
@@ -39,14 +41,29 @@ struct client_conn {
 	struct worker *w;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* once attached */
-	struct evbuffer_cb_entry *cbe;
+	struct evbuffer_cb_entry *cbe, *out_cbe;
 	struct reqscan scan;
+	/*
+	 * Request-head bytes evhttp must not see yet: the start of a head
+	 * (until the lane is known), or a head for the raw lane and what
+	 * followed it (until evhttp is idle).
+	 */
+	struct evbuffer *held;
+	struct evbuffer *relay_head; /* the raw lane's request head */
+	struct reqscan relay_scan; /* the scan just after that head */
+	struct relay *relay; /* the raw lane has the connection */
+	bool relaying, relay_pending;
+	struct event relay_ev; /* start the raw lane once evhttp is idle */
+	/* evhttp's callbacks on bev, restored after the raw lane */
+	bufferevent_data_cb ev_readcb, ev_writecb;
+	bufferevent_event_cb ev_eventcb;
+	void *ev_arg;
 	struct bodyread body; /* a request body, read in large pieces */
 	struct eagerwrite ew; /* replies written without waiting */
 	struct event attach_ev, reject_ev, head_timer, body_ev;
 	void (*req_cb)(struct evhttp_connection *, void *);
 	void *req_arg;
-	bool attached, rejecting;
+	bool attached, rejecting, moving;
 	int status;
 	const char *why;
 	struct client_conn *hnext;
@@ -113,9 +130,15 @@ conn_free(struct client_conn *cc)
 	event_del(&cc->attach_ev);
 	event_del(&cc->reject_ev);
 	event_del(&cc->head_timer);
+	event_del(&cc->relay_ev);
 	if (cc->cbe != NULL)
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_input(cc->bev), cc->cbe);
+	if (cc->out_cbe != NULL)
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(cc->bev), cc->out_cbe);
+	evbuffer_free(cc->held);
+	evbuffer_free(cc->relay_head);
 	f->nconns--;
 	if (f->paused && !f->starved && f->nconns < f->max_conns &&
 	    !cc->w->stopping)
@@ -129,6 +152,11 @@ conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct client_conn *cc = arg;
 
+	if (cc->relay != NULL) {
+		struct relay *r = cc->relay;
+		cc->relay = NULL;
+		relay_client_gone(r);
+	}
 	if (cc->req_cb != NULL)
 		cc->req_cb(evcon, cc->req_arg);
 	conn_free(cc);
@@ -147,6 +175,9 @@ attach(struct client_conn *cc)
 		return false;
 	cc->evcon = arg;
 	cc->attached = true;
+	/* evhttp's own, waiting for a request line: restored after a relay */
+	bufferevent_getcb(cc->bev, &cc->ev_readcb, &cc->ev_writecb,
+	    &cc->ev_eventcb, &cc->ev_arg);
 	{
 		/* replies go out whole: never wait for an ACK (Nagle) */
 		int one = 1;
@@ -216,9 +247,8 @@ static void
 reject_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client_conn *cc = arg;
-	const char *reason;
-	char resp[512];
-	int n;
+	struct sbuf out = {0};
+	char *body;
 
 	if (!attach(cc))
 		return; /* attach_cb will free it */
@@ -226,37 +256,19 @@ reject_cb(evutil_socket_t fd, short what, void *arg)
 		evhttp_connection_free(cc->evcon);
 		return;
 	}
-	switch (cc->status) {
-	case 408:
-		reason = "Request Timeout";
-		break;
-	case 413:
-		reason = "Content Too Large";
-		break;
-	case 431:
-		reason = "Request Header Fields Too Large";
-		break;
-	case 501:
-		reason = "Not Implemented";
-		break;
-	default:
-		reason = "Bad Request";
-		break;
-	}
 	log_reject(cc);
-	n = snprintf(resp, sizeof resp,
-	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Proxy-Status: retryproxy; error=%s\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\nretryproxy: %s\n",
-	    cc->status, reason,
+	body = xasprintf("retryproxy: %s\n", cc->why);
+	canned_format(&out, cc->status,
 	    cc->status == 408 ? "http_request_timeout" : "http_request_error",
-	    strlen(cc->why) + 13, cc->why);
+	    0, CANNED_CLOSE, body);
+	free(body);
 	event_del(&cc->head_timer);
 	bufferevent_setcb(
 	    cc->bev, NULL, reject_written_cb, reject_event_cb, cc);
 	bufferevent_disable(cc->bev, EV_READ);
 	bufferevent_set_timeouts(cc->bev, NULL, NULL);
-	bufferevent_write(cc->bev, resp, (size_t)n);
+	bufferevent_write(cc->bev, out.s, out.len);
+	sbuf_free(&out);
 	bufferevent_enable(cc->bev, EV_WRITE);
 }
 
@@ -296,6 +308,199 @@ body_left(void *arg)
 	return reqscan_body_left(&cc->scan);
 }
 
+/*
+ * Would evhttp mangle or refuse the request whose head was just scanned?
+ * libevent 2.1.12 knows nine methods (exactly these spellings), reads a
+ * whole body before its callback runs, refuses one over its size limit,
+ * and drops Upgrade.  Those requests take the raw lane (relay.c).
+ */
+static bool
+wants_raw_lane(const struct client_conn *cc)
+{
+	static const char *const known[] = {"GET", "POST", "HEAD", "PUT",
+	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+	const struct reqscan *s = &cc->scan;
+	bool evhttp_knows = false;
+
+	for (size_t i = 0; i < RP_NELEM(known); i++)
+		if (strcmp(s->method, known[i]) == 0)
+			evhttp_knows = true;
+	if (!evhttp_knows)
+		return true;
+	if (s->connect)
+		return false;
+	return s->chunked ||
+	    reqscan_body_left(s) >
+	    worker_config(cc->w)->proxy.max_request_body ||
+	    (s->upgrade && s->conn_upgrade);
+}
+
+/* Move bytes [from, from + n) of buf to the end of dst (quietly). */
+static void
+move_range(struct client_conn *cc, struct evbuffer *buf, size_t from, size_t n,
+    struct evbuffer *dst)
+{
+	struct evbuffer *before = evbuffer_new();
+
+	cc->moving = true;
+	evbuffer_remove_buffer(buf, before, from);
+	evbuffer_remove_buffer(buf, dst, n);
+	evbuffer_prepend_buffer(buf, before);
+	cc->moving = false;
+	evbuffer_free(before);
+}
+
+/* Put the held start of a head back where it was taken from (at). */
+static void
+put_back(struct client_conn *cc, struct evbuffer *buf, size_t at)
+{
+	struct evbuffer *before = evbuffer_new();
+
+	cc->moving = true;
+	evbuffer_remove_buffer(buf, before, at);
+	evbuffer_prepend_buffer(buf, cc->held);
+	evbuffer_prepend_buffer(buf, before);
+	cc->moving = false;
+	evbuffer_free(before);
+}
+
+/* Is evhttp waiting for a request line, with nothing of ours pending? */
+static bool
+evhttp_idle(struct client_conn *cc)
+{
+	bufferevent_data_cb rcb = NULL;
+
+	bufferevent_getcb(cc->bev, &rcb, NULL, NULL, NULL);
+	return cc->req_cb == NULL && rcb == cc->ev_readcb &&
+	    evbuffer_get_length(bufferevent_get_input(cc->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(cc->bev)) == 0;
+}
+
+static void relay_done(void *ctx, enum relay_end how);
+
+/* Start the raw lane once evhttp has finished what came before. */
+static void
+relay_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct evbuffer *in = bufferevent_get_input(cc->bev);
+
+	if (!cc->relay_pending || cc->rejecting)
+		return;
+	if (!attach(cc) || !evhttp_idle(cc)) {
+		/* (also woken when a reply is written or a request ends) */
+		static const struct timeval later = {0, 50000};
+		evtimer_add(&cc->relay_ev, &later);
+		return;
+	}
+	if (cc->out_cbe != NULL) {
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(cc->bev), cc->out_cbe);
+		cc->out_cbe = NULL;
+	}
+	cc->relay_pending = false;
+	cc->relaying = true;
+	event_del(&cc->head_timer);
+	bodyread_stop(&cc->body);
+	/* the body and whatever followed go back where the relay reads */
+	cc->moving = true;
+	evbuffer_prepend_buffer(in, cc->held);
+	cc->moving = false;
+	cc->relay = relay_start(cc->w, cc->evcon, cc->bev, cc->relay_head,
+	    &cc->relay_scan, relay_done, cc);
+	if (!cc->relaying)
+		cc->relay = NULL; /* (it ended already) */
+}
+
+static void
+out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0)
+		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * The head that ends at `at` in buf takes the raw lane: evhttp must see
+ * none of it, nor anything after it.  fresh: where this call's new bytes
+ * begin (a held start of the head continues there).
+ */
+static void
+take_for_relay(struct client_conn *cc, struct evbuffer *buf, size_t at)
+{
+	size_t unheld =
+	    (size_t)cc->scan.head_bytes - evbuffer_get_length(cc->held);
+	size_t start = at - unheld;
+
+	evbuffer_add_buffer(cc->relay_head, cc->held);
+	move_range(cc, buf, start, unheld, cc->relay_head);
+	move_range(cc, buf, start, evbuffer_get_length(buf) - start, cc->held);
+	cc->relay_scan = cc->scan;
+	cc->relay_pending = true;
+	event_del(&cc->head_timer);
+	bodyread_stop(&cc->body);
+	if (cc->out_cbe == NULL)
+		cc->out_cbe = evbuffer_add_cb(
+		    bufferevent_get_output(cc->bev), out_cb, cc);
+	event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+}
+
+/*
+ * Scan the last n bytes of buf, new from the client, deciding each
+ * request's lane at the end of its head; the start of a head not yet
+ * whole is held back (evhttp would start parsing it).
+ */
+static void
+scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
+{
+	size_t len = evbuffer_get_length(buf);
+	size_t at = len - n, fresh = at;
+
+	while (at < len) {
+		struct evbuffer_ptr ptr;
+		struct evbuffer_iovec v;
+		ssize_t k;
+
+		if (evbuffer_ptr_set(buf, &ptr, at, EVBUFFER_PTR_SET) != 0 ||
+		    evbuffer_peek(buf, (ev_ssize_t)(len - at), &ptr, &v, 1) < 1)
+			break;
+		if (v.iov_len > len - at)
+			v.iov_len = len - at;
+		k = reqscan_feed_step(&cc->scan, v.iov_base, v.iov_len);
+		if (k < 0) {
+			reject(cc, cc->scan.status, cc->scan.why);
+			/* evhttp must never parse what follows */
+			evbuffer_drain(buf, evbuffer_get_length(buf));
+			return;
+		}
+		at += (size_t)k;
+		if (cc->scan.head_done) {
+			if (wants_raw_lane(cc)) {
+				take_for_relay(cc, buf, at);
+				return;
+			}
+			if (evbuffer_get_length(cc->held) > 0) {
+				size_t h = evbuffer_get_length(cc->held);
+				put_back(cc, buf, fresh);
+				at += h;
+				len += h;
+			}
+		}
+		if (reqscan_is_tunnel(&cc->scan)) {
+			/* a CONNECT: the rest is tunnel data, not ours to scan */
+			evbuffer_remove_cb_entry(buf, cc->cbe);
+			cc->cbe = NULL;
+			return;
+		}
+	}
+	if (reqscan_in_head(&cc->scan)) {
+		size_t unheld =
+		    (size_t)cc->scan.head_bytes - evbuffer_get_length(cc->held);
+		move_range(cc, buf, len - unheld, unheld, cc->held);
+	}
+}
+
 /* New bytes from the client: scan them before evhttp does. */
 static void
 input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -303,25 +508,24 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	struct client_conn *cc = arg;
 	bool was_in_head;
 
-	if (info->n_added == 0)
-		return;
+	if (info->n_added == 0 || cc->moving || cc->relaying)
+		return; /* (the raw lane reads its own input) */
 	if (cc->rejecting) {
 		/* refused: evhttp must never parse anything after it */
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
 	}
-	was_in_head = reqscan_in_head(&cc->scan);
-	if (scanbuf_feed_strip(&cc->scan, buf, cc->cbe, info->n_added) != 0) {
-		reject(cc, cc->scan.status, cc->scan.why);
-		/* evhttp must never parse what follows */
-		evbuffer_drain(buf, evbuffer_get_length(buf));
+	if (cc->relay_pending) {
+		/* the raw lane's, once it starts */
+		size_t len = evbuffer_get_length(buf);
+		move_range(
+		    cc, buf, len - info->n_added, info->n_added, cc->held);
 		return;
 	}
-	if (reqscan_is_tunnel(&cc->scan)) {
-		/* a CONNECT: the rest is tunnel data, not ours to scan */
-		evbuffer_remove_cb_entry(buf, cc->cbe);
-		cc->cbe = NULL;
-	}
+	was_in_head = reqscan_in_head(&cc->scan);
+	scan_new(cc, buf, info->n_added);
+	if (cc->rejecting || cc->relay_pending || cc->cbe == NULL)
+		return;
 	if (reqscan_in_head(&cc->scan) && !was_in_head) {
 		struct timeval tv =
 		    rp_tv(worker_config(cc->w)->proxy.client_timeout_ms);
@@ -332,6 +536,53 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	    !evtimer_pending(&cc->body_ev, NULL)) {
 		static const struct timeval zero = {0, 0};
 		evtimer_add(&cc->body_ev, &zero);
+	}
+}
+
+/* The raw lane is over: give the connection back to evhttp, or close. */
+static void
+relay_done(void *ctx, enum relay_end how)
+{
+	struct client_conn *cc = ctx;
+	struct evbuffer *in = bufferevent_get_input(cc->bev);
+	const struct config *c = worker_config(cc->w);
+	struct timeval tv;
+
+	cc->relay = NULL;
+	cc->relaying = false;
+	switch (how) {
+	case RELAY_GONE:
+		return;
+	case RELAY_TUNNEL:
+		/* spliced from here on: nothing more to scan */
+		if (cc->cbe != NULL) {
+			evbuffer_remove_cb_entry(in, cc->cbe);
+			cc->cbe = NULL;
+		}
+		return;
+	case RELAY_CLOSE:
+		evhttp_connection_free(cc->evcon); /* -> conn_closed_cb */
+		return;
+	case RELAY_KEEP:
+		break;
+	}
+	tv = rp_tv(c->proxy.client_timeout_ms);
+	bufferevent_setcb(
+	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
+	bufferevent_setwatermark(cc->bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(cc->bev, &tv, &tv);
+	bufferevent_disable(cc->bev, EV_WRITE);
+	bufferevent_enable(cc->bev, EV_READ);
+	reqscan_init(&cc->scan, c->proxy.max_header_size);
+	if (c->proxy.max_upload > 0)
+		reqscan_set_max_body(&cc->scan, c->proxy.max_upload);
+	/* what the client sent after the request is the next one's */
+	if (evbuffer_get_length(in) > 0) {
+		scan_new(cc, in, evbuffer_get_length(in));
+		if (evbuffer_get_length(in) > 0 && !cc->rejecting)
+			bufferevent_trigger(
+			    cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 	}
 }
 
@@ -375,9 +626,12 @@ new_conn_cb(struct event_base *base, void *arg)
 		return NULL;
 	}
 	reqscan_init(&cc->scan, worker_config(w)->proxy.max_header_size);
-	/* (answered at once, before evhttp reads a body it would refuse) */
-	reqscan_set_max_body(
-	    &cc->scan, worker_config(w)->proxy.max_request_body);
+	/* (answered at once, before anything reads a body it would refuse) */
+	if (worker_config(w)->proxy.max_upload > 0)
+		reqscan_set_max_body(
+		    &cc->scan, worker_config(w)->proxy.max_upload);
+	cc->held = evbuffer_new();
+	cc->relay_head = evbuffer_new();
 	/* big bodies: write more than libevent's 16 KiB a callback */
 	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
 	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
@@ -386,6 +640,7 @@ new_conn_cb(struct event_base *base, void *arg)
 	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);
 	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
 	evtimer_assign(&cc->body_ev, base, body_start_cb, cc);
+	evtimer_assign(&cc->relay_ev, base, relay_ev_cb, cc);
 	b = bucket_of(cc->bev);
 	cc->hnext = f->bucket[b];
 	f->bucket[b] = cc;
@@ -465,6 +720,9 @@ front_free(struct worker *w)
 			event_del(&cc->attach_ev);
 			event_del(&cc->reject_ev);
 			event_del(&cc->head_timer);
+			event_del(&cc->relay_ev);
+			evbuffer_free(cc->held);
+			evbuffer_free(cc->relay_head);
 			free(cc);
 		}
 	}
@@ -492,6 +750,8 @@ front_set_closecb(struct evhttp_connection *evcon,
 	}
 	cc->req_cb = cb;
 	cc->req_arg = arg;
+	if (cb == NULL && cc->relay_pending)
+		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
 }
 
 unsigned

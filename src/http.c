@@ -341,3 +341,17 @@ http_parse_retry_after(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 		*ms = (uint64_t)when * 1000 - wall_now_ms;
 	return 0;
 }
+
+void
+http_host_value(
+    char *buf, size_t len, const char *host, unsigned port, bool https)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (port == (https ? 443u : 80u))
+		snprintf(
+		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+	else
+		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
+		    v6 ? "]" : "", port);
+}

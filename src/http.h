@@ -66,6 +66,9 @@ int http_parse_retry_after(
 /* Parse an HTTP-date into Unix seconds; -1 when invalid. */
 int http_parse_date(const char *, int64_t *unix_s);
 
+/* The Host value for an origin (the port left out when it is the default). */
+void http_host_value(
+    char *buf, size_t len, const char *host, unsigned port, bool https);
 /* Is this a valid method token (uppercase conventional, any token)? */
 bool http_method_is_valid(const char *);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "reqscan.h"
+#include "http.h"
 #include "util.h"
 
 enum {
@@ -51,6 +52,15 @@ reqscan_init_response(struct reqscan *s, uint64_t max_head)
 }
 
 void
+reqscan_init_response_msg(
+    struct reqscan *s, uint64_t max_head, bool head_request)
+{
+	reqscan_init_response(s, max_head);
+	s->whole_msg = true;
+	s->head_request = head_request;
+}
+
+void
 reqscan_set_max_body(struct reqscan *s, uint64_t max_body)
 {
 	s->max_body = max_body;
@@ -73,6 +83,13 @@ bool
 reqscan_is_tunnel(const struct reqscan *s)
 {
 	return s->state == S_PASS;
+}
+
+bool
+reqscan_in_data(const struct reqscan *s)
+{
+	return s->state == S_BODY || s->state == S_CHUNK_DATA ||
+	    (s->state == S_PASS && s->whole_msg);
 }
 
 /*
@@ -144,6 +161,15 @@ header_line(struct reqscan *s)
 	} else if (util_strcasecmp(s->line, "Host") == 0) {
 		if (++s->nhost > 1)
 			return refuse(s, 400, "duplicate Host");
+	} else if (util_strcasecmp(s->line, "Upgrade") == 0)
+		s->upgrade = true;
+	else if (util_strcasecmp(s->line, "Connection") == 0) {
+		/* (the value's first bytes: "upgrade" comes early, if at all) */
+		char list[sizeof s->line + 1];
+		memcpy(list, v, (size_t)(e - v));
+		list[e - v] = '\0';
+		if (http_list_has_token(list, "upgrade"))
+			s->conn_upgrade = true;
 	}
 	if (s->has_cl && s->chunked)
 		return refuse(
@@ -163,16 +189,38 @@ end_head(struct reqscan *s)
 		return refuse(s, 400, "a body on a HEAD or TRACE request");
 	if (!s->head_only && s->limit_body && s->has_cl &&
 	    s->remaining > s->max_body)
-		return refuse(
-		    s, 413, "request body larger than max_request_body");
+		return refuse(s, 413, "request body larger than the limit");
+	s->stop = s->head_done = true;
+	if (s->whole_msg) {
+		int st = s->resp_status;
+		if (st == 101)
+			s->state = S_PASS;
+		else if (st < 200) {
+			s->state =
+			    S_START; /* an interim head: another follows */
+		} else if (s->head_request || st == 204 || st == 304 ||
+		    (s->has_cl && s->remaining == 0)) {
+			s->state = S_START;
+			s->msg_done = true;
+		} else if (s->chunked)
+			s->state = S_CHUNK_SIZE;
+		else if (s->has_cl)
+			s->state = S_BODY;
+		else
+			s->state = S_PASS; /* up to the end of the connection */
+		s->ndigits = 0;
+		return 0;
+	}
 	if (s->connect || s->head_only)
 		s->state = S_PASS;
 	else if (s->chunked)
 		s->state = S_CHUNK_SIZE;
 	else if (s->has_cl && s->remaining > 0)
 		s->state = S_BODY;
-	else
+	else {
 		s->state = S_START;
+		s->msg_done = true;
+	}
 	s->ndigits = 0;
 	return 0;
 }
@@ -211,6 +259,8 @@ start_request(struct reqscan *s)
 	s->state = S_HEAD;
 	s->first = true;
 	s->connect = s->nobody = s->has_cl = s->chunked = false;
+	s->upgrade = s->conn_upgrade = false;
+	s->head_done = s->msg_done = false;
 	s->nhost = 0;
 	s->body_total = 0;
 	s->head_bytes = 0;
@@ -239,14 +289,21 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 				return 0; /* (an empty line before it) */
 			if (trailer) {
 				s->state = S_START;
+				s->msg_done = s->stop = true;
 				return 0;
 			}
 			return end_head(s);
 		}
 		if (s->first) {
+			size_t m = 0;
 			s->first = false;
 			if (s->head_only && status_line(s) != 0)
 				return -1;
+			while (!s->head_only && m < s->llen &&
+			    m < sizeof s->method - 1 && s->line[m] != ' ')
+				m++;
+			memcpy(s->method, s->line, m);
+			s->method[m] = '\0';
 			s->connect =
 			    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
 			s->nobody = !s->head_only &&
@@ -373,15 +430,26 @@ skip(struct reqscan *s, size_t avail, int next)
 	size_t take = avail < s->remaining ? avail : (size_t)s->remaining;
 
 	s->remaining -= take;
-	if (s->remaining == 0)
+	if (s->remaining == 0) {
 		s->state = next;
+		if (next == S_START)
+			s->msg_done = true;
+	}
+	s->stop = true; /* (a run of data: a boundary either way) */
 	return take;
 }
 
-int
-reqscan_feed(struct reqscan *s, const char *buf, size_t len)
+/*
+ * The scan.  step: return after the first boundary (s->stop) with the
+ * bytes taken.  Returns the bytes taken, or -1 once refused.
+ */
+static ssize_t
+feed(struct reqscan *s, const char *buf, size_t len, bool step)
 {
+	s->stop = false;
 	for (size_t i = 0; i < len; i++) {
+		if (step && s->stop)
+			return (ssize_t)i;
 		unsigned char c = (unsigned char)buf[i];
 		size_t run;
 		int h;
@@ -390,7 +458,7 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 		case S_ERROR:
 			return -1;
 		case S_PASS:
-			return 0;
+			return (ssize_t)len; /* all of it, unscanned */
 		case S_START:
 			if ((c == '\r' || c == '\n') && s->head_only)
 				return refuse(s, 400,
@@ -449,15 +517,17 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 			s->body_total += s->remaining;
 			if (s->limit_body && s->body_total > s->max_body)
 				return refuse(s, 413,
-				    "request body larger than max_request_body");
+				    "request body larger than the limit");
 			if (s->remaining == 0) {
 				s->state = S_TRAILER;
 				s->llen = 0;
 				s->colon = false;
 				s->first = false;
 				s->cr = false;
-			} else
+			} else {
 				s->state = S_CHUNK_DATA;
+				s->stop = true; /* data starts */
+			}
 			break;
 		case S_CHUNK_DATA:
 			i += skip(s, len - i, S_CHUNK_DATA_CR) - 1;
@@ -476,7 +546,20 @@ reqscan_feed(struct reqscan *s, const char *buf, size_t len)
 			break;
 		}
 	}
-	return s->state == S_ERROR ? -1 : 0;
+	return s->state == S_ERROR ? -1 : (ssize_t)len;
+}
+
+int
+reqscan_feed(struct reqscan *s, const char *buf, size_t len)
+{
+	return feed(s, buf, len, false) < 0 ? -1 : 0;
+}
+
+ssize_t
+reqscan_feed_step(struct reqscan *s, const char *buf, size_t len)
+{
+	s->head_done = s->msg_done = false;
+	return feed(s, buf, len, true);
 }
 
 ssize_t

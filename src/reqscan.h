@@ -40,6 +40,15 @@ struct reqscan {
 	uint64_t body_total; /* chunk bytes of the current request so far */
 	unsigned ext_len; /* bytes of the current chunk extension */
 	unsigned nexts; /* chunk extensions seen (they never go on) */
+	/* what the lanes are decided by (the last request head) */
+	char method[24]; /* its method token (cut at 23 bytes) */
+	bool upgrade; /* an Upgrade field */
+	bool conn_upgrade; /* "upgrade" in a Connection field */
+	/* a whole response (reqscan_init_response_msg) */
+	bool whole_msg, head_request;
+	bool stop; /* (reqscan_feed_step: a boundary was reached) */
+	bool head_done; /* reqscan_feed_step stopped at a head's end */
+	bool msg_done; /* ... at the end of a message (its body) */
 };
 
 /* Start scanning a connection; max_head bounds each request head. */
@@ -53,6 +62,16 @@ void reqscan_init(struct reqscan *, uint64_t max_head);
  * and head_bytes the head's exact length (status line to empty line).
  */
 void reqscan_init_response(struct reqscan *, uint64_t max_head);
+/*
+ * Start scanning one whole response to a request (head_request: a
+ * HEAD): interim heads (1xx but 101) and the final head, then its body
+ * as it is framed (RFC 9112 section 6.3): none (HEAD, 1xx, 204, 304),
+ * Content-Length, chunked, or up to the end of the connection (then,
+ * like after a 101, reqscan_is_tunnel() is true).  reqscan_feed_step
+ * says where each head and the message end.
+ */
+void reqscan_init_response_msg(
+    struct reqscan *, uint64_t max_head, bool head_request);
 /*
  * Refuse (413) a request whose body is longer than max_body bytes (0:
  * any body): at the end of its head when Content-Length says so, or at
@@ -75,6 +94,17 @@ int reqscan_feed(struct reqscan *, const char *buf, size_t len);
  */
 ssize_t reqscan_strip_ext(
     struct reqscan *, const char *buf, size_t len, char *out);
+/*
+ * Scan like reqscan_feed, but stop at the next boundary: right after a
+ * head (head_done), right after a message's last byte (msg_done), and
+ * where body data starts or stops.  Returns how many bytes were taken
+ * (all body data when reqscan_in_data() was true before the call), or
+ * -1 once refused.  With it a caller can forward a message exactly,
+ * or its body data alone (de-chunked).
+ */
+ssize_t reqscan_feed_step(struct reqscan *, const char *buf, size_t len);
+/* Are the next bytes body data (not framing, not a head)? */
+bool reqscan_in_data(const struct reqscan *);
 /* Is a request head partly received (for the slow-request limit)? */
 bool reqscan_in_head(const struct reqscan *);
 /*

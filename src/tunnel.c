@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "canned.h"
+#include "dial.h"
 #include "front.h"
 #include "http.h"
 #include "intercept.h"
@@ -53,11 +55,13 @@ struct tunnel {
 	const struct policy *pol;
 	struct http_url target;
 	const char *uri;
-	unsigned attempt, max_attempts;
-	uint64_t start_ms, wall_ms, attempt_start_ms;
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct event attempt_timer, backoff_timer, idle_timer;
-	bool connecting, established, finished, free_pending;
+	char *uri_owned; /* adopted: a copy of the request's URL */
+	const char *method;
+	char method_buf[24];
+	struct dial dial; /* the attempts (CONNECT) */
+	uint64_t wall_ms;
+	struct event idle_timer;
+	bool established, finished, free_pending;
 	bool c_eof, u_eof;
 	bool intercepting; /* spliced into the interception server */
 	unsigned mitm_token;
@@ -66,22 +70,11 @@ struct tunnel {
 	uint64_t bytes_down, bytes_up;
 	int status;
 	const char *error;
-	char retries[128];
 	char client[64];
 };
 
 static void tunnel_attempt(struct tunnel *);
 static void tunnel_free(struct tunnel *);
-
-static void
-add_reason(struct tunnel *t, const char *reason)
-{
-	size_t n = strlen(t->retries);
-
-	if (n + strlen(reason) + 2 < sizeof t->retries)
-		snprintf(t->retries + n, sizeof t->retries - n, "%s%s",
-		    n ? "," : "", reason);
-}
 
 static void
 tunnel_log(struct tunnel *t)
@@ -93,12 +86,12 @@ tunnel_log(struct tunnel *t)
 	memset(&e, 0, sizeof e);
 	e.wall_ms = t->wall_ms;
 	e.client = t->client;
-	e.method = "CONNECT";
+	e.method = t->method;
 	e.url = t->uri;
 	e.status = t->status;
-	e.attempts = t->attempt;
-	e.retries = t->retries;
-	e.duration_ms = util_now_ms() - t->start_ms;
+	e.attempts = t->dial.attempt;
+	e.retries = t->dial.retries;
+	e.duration_ms = util_now_ms() - t->dial.start_ms;
 	e.bytes = t->bytes_down;
 	e.bytes_in = t->bytes_up;
 	e.tunnel = 1;
@@ -113,17 +106,11 @@ tunnel_log(struct tunnel *t)
 static void
 stop_attempt(struct tunnel *t)
 {
-	event_del(&t->attempt_timer);
-	if (t->dnsreq != NULL) {
-		struct evdns_getaddrinfo_request *r = t->dnsreq;
-		t->dnsreq = NULL;
-		evdns_getaddrinfo_cancel(r);
-	}
+	dial_stop(&t->dial);
 	if (!t->established && t->ubev != NULL) {
 		bufferevent_free(t->ubev);
 		t->ubev = NULL;
 	}
-	t->connecting = false;
 }
 
 static void
@@ -142,14 +129,13 @@ tunnel_free(struct tunnel *t)
 	}
 	if (!t->finished) {
 		t->finished = true;
-		metrics_request(t->route->metrics, t->status, t->attempt,
-		    util_now_ms() - t->start_ms);
+		metrics_request(t->route->metrics, t->status, t->dial.attempt,
+		    util_now_ms() - t->dial.start_ms);
 		if (t->established)
 			metrics_tunnel(-1);
 		tunnel_log(t);
 	}
 	stop_attempt(t);
-	event_del(&t->backoff_timer);
 	event_del(&t->idle_timer);
 	if (t->ubev != NULL)
 		bufferevent_free(t->ubev);
@@ -177,6 +163,7 @@ tunnel_free(struct tunnel *t)
 	}
 	if (t->intercepting)
 		intercept_forget(t->w, t->mitm_token);
+	free(t->uri_owned);
 	config_unref(t->cfg);
 	worker_request_done(t->w);
 	free(t);
@@ -224,30 +211,20 @@ reply_event_cb(struct bufferevent *bev, short what, void *arg)
  * length, which would leave the client waiting.
  */
 static void
-tunnel_reply(struct tunnel *t, int status, const char *reason,
-    const char *token, const char *body)
+tunnel_reply(struct tunnel *t, int status, const char *token, const char *body)
 {
-	struct evbuffer *out = bufferevent_get_output(t->cbev);
-	char ps[160] = "";
+	struct sbuf out = {0};
 
 	t->status = status;
 	t->error = token;
 	stop_attempt(t);
-	if (token != NULL && t->attempt > 0)
-		snprintf(ps, sizeof ps,
-		    "Proxy-Status: retryproxy; error=%s; details=\"%u "
-		    "attempt%s\"\r\n",
-		    token, t->attempt, t->attempt == 1 ? "" : "s");
-	else if (token != NULL)
-		snprintf(ps, sizeof ps,
-		    "Proxy-Status: retryproxy; error=%s\r\n", token);
+	canned_format(&out, status, token, token != NULL ? t->dial.attempt : 0,
+	    CANNED_CLOSE, body);
 	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
 	bufferevent_setcb(t->cbev, NULL, reply_written_cb, reply_event_cb, t);
 	bufferevent_disable(t->cbev, EV_READ);
-	evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    status, reason, ps, strlen(body), body);
+	bufferevent_write(t->cbev, out.s, out.len);
+	sbuf_free(&out);
 	bufferevent_enable(t->cbev, EV_WRITE);
 }
 
@@ -322,24 +299,20 @@ maybe_done(struct tunnel *t)
 static bool
 scan_client(struct tunnel *t, struct evbuffer *in)
 {
-	char resp[256];
-	int len;
+	struct sbuf out = {0};
+	char *body;
 
 	/* (everything in `in` is new: splice() moves it all on each time) */
 	if (scanbuf_feed_strip(&t->scan, in, NULL, evbuffer_get_length(in)) ==
 	    0)
 		return true;
-	len = snprintf(resp, sizeof resp,
-	    "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\nretryproxy: %s\n",
-	    t->scan.status,
-	    t->scan.status == 431	? "Request Header Fields Too Large"
-		: t->scan.status == 413 ? "Content Too Large"
-		: t->scan.status == 501 ? "Not Implemented"
-					: "Bad Request",
-	    strlen(t->scan.why) + 13, t->scan.why);
+	body = xasprintf("retryproxy: %s\n", t->scan.why);
+	canned_format(
+	    &out, t->scan.status, "http_request_error", 0, CANNED_CLOSE, body);
+	free(body);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	bufferevent_write(t->cside, resp, (size_t)len);
+	bufferevent_write(t->cside, out.s, out.len);
+	sbuf_free(&out);
 	t->error = "http_request_error";
 	t->c_eof = t->u_eof = true; /* end once written */
 	bufferevent_disable(t->cside, EV_READ);
@@ -454,232 +427,157 @@ established(struct tunnel *t)
 	touch(t);
 }
 
-/* ---- connecting, with retries -------------------------------------- */
+/* ---- connecting, with retries (dial.c) ---------------------------- */
 
 static void
-backoff_cb(evutil_socket_t fd, short what, void *arg)
+dial_failed_cb(struct dial *d, enum fail_kind kind)
 {
-	tunnel_attempt(arg);
-}
-
-static void
-attempt_failed(struct tunnel *t, enum fail_kind kind)
-{
-	struct outcome o = {0};
-	struct retry_ctx c;
-	struct decision d;
-	struct policy pol = *t->pol;
+	struct tunnel *t = d->arg;
+	struct outcome o = {.fail = kind};
 	char body[400];
 
 	stop_attempt(t);
-	/* only failures before anything was sent are retried for CONNECT */
-	pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);
-	o.fail = kind;
-	c.attempt = t->attempt;
-	c.max_attempts = t->max_attempts;
-	c.method = "CONNECT";
-	c.has_idempotency_key = false;
-	c.now_ms = util_now_ms();
-	c.start_ms = t->start_ms;
-	c.wall_now_ms = util_wall_ms();
-	c.rnd = worker_random(t->w);
-	c.budget = &((struct route *)t->route)->budget;
-	policy_decide(&pol, &o, &c, &d);
-	if (log_debug_enabled())
-		log_debug("CONNECT %s: attempt %u failed: %s; %s", t->uri,
-		    t->attempt, fail_kind_token(kind),
-		    decision_why_name(d.why));
-	if (d.retry)
-		metrics_retry(t->route->metrics, 0, kind);
-	else if (d.why >= WHY_METHOD)
-		metrics_suppressed(t->route->metrics, d.why);
-	if (d.retry) {
-		struct timeval tv = rp_tv(d.delay_ms);
-		add_reason(t, d.reason);
-		evtimer_add(&t->backoff_timer, &tv);
+	/* nothing was sent before a CONNECT is up: not a re-send */
+	if (dial_retry(d, &o, false))
 		return;
-	}
 	snprintf(body, sizeof body,
 	    "retryproxy: %u attempt%s to connect to %s failed; last error: "
 	    "%s\n",
-	    t->attempt, t->attempt == 1 ? "" : "s", t->uri,
+	    d->attempt, d->attempt == 1 ? "" : "s", t->uri,
 	    fail_kind_token(kind));
-	tunnel_reply(t, fail_kind_status(kind),
-	    fail_kind_status(kind) == 504 ? "Gateway Timeout" : "Bad Gateway",
-	    fail_kind_token(kind), body);
+	tunnel_reply(t, fail_kind_status(kind), fail_kind_token(kind), body);
 }
 
 static void
-attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
+dial_denied_cb(struct dial *d)
 {
-	struct tunnel *t = arg;
-	bool deadline =
-	    policy_deadline_passed(t->pol, t->start_ms, util_now_ms());
-
-	attempt_failed(t,
-	    deadline		    ? FK_DEADLINE_CONNECTING
-		: t->dnsreq != NULL ? FK_DNS_TIMEOUT
-				    : FK_CONNECTION_TIMEOUT);
+	tunnel_reply(d->arg, 403, "http_request_denied",
+	    "retryproxy: the destination address is denied by [proxy] deny\n");
 }
 
 static void
-upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+dial_connected_cb(struct dial *d, struct bufferevent *bev)
+{
+	struct tunnel *t = d->arg;
+
+	t->ubev = bev;
+	established(t);
+}
+
+static void
+dial_retry_cb(struct dial *d)
+{
+	tunnel_attempt(d->arg);
+}
+
+/* Our own interception server (no DNS): connected or failed. */
+static void
+intercept_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		dial_disarm(&t->dial);
 		established(t);
-		return;
-	}
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
-		attempt_failed(t, FK_CONNECTION_REFUSED);
-}
-
-static void
-connect_to(struct tunnel *t, const struct sockaddr *sa, int len)
-{
-	if (t->cfg->proxy.deny.n > 0 &&
-	    cidr_set_contains(&t->cfg->proxy.deny, sa)) {
-		tunnel_reply(t, 403, "Forbidden", "http_request_denied",
-		    "retryproxy: the destination address is denied by "
-		    "[proxy] deny\n");
-		return;
-	}
-	t->ubev = bufferevent_socket_new(t->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(t->ubev, NULL, NULL, upstream_event_cb, t);
-	t->busy++;
-	if (bufferevent_socket_connect(t->ubev, sa, len) != 0) {
-		t->busy--;
-		attempt_failed(t, FK_CONNECTION_REFUSED);
-		return;
-	}
-	t->busy--;
-	if (t->free_pending)
-		tunnel_free(t);
-}
-
-static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct tunnel *t = arg;
-	struct evutil_addrinfo *ai;
-	unsigned n = 0, pick;
-
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
-	t->dnsreq = NULL;
-	if (result != 0) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		attempt_failed(t,
-		    result == EVUTIL_EAI_NONAME	     ? FK_DNS_NXDOMAIN
-			: result == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
-						     : FK_DNS_ERROR);
-		return;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (t->cfg->proxy.deny.n > 0 &&
-		    cidr_set_contains(&t->cfg->proxy.deny, ai->ai_addr)) {
-			evutil_freeaddrinfo(res);
-			connect_to(t, ai->ai_addr, (int)ai->ai_addrlen);
-			return;
-		}
-		n++;
-	}
-	pick = n ? (t->attempt - 1) % n : 0;
-	for (ai = res; ai != NULL && pick > 0; ai = ai->ai_next)
-		pick--;
-	if (ai == NULL) {
-		evutil_freeaddrinfo(res);
-		attempt_failed(t, FK_DNS_ERROR);
-		return;
-	}
-	connect_to(t, ai->ai_addr, (int)ai->ai_addrlen);
-	evutil_freeaddrinfo(res);
+	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
+		dial_failed_cb(&t->dial, FK_CONNECTION_REFUSED);
 }
 
 static void
 tunnel_attempt(struct tunnel *t)
 {
-	struct evutil_addrinfo hints;
-	struct evdns_getaddrinfo_request *r;
-	struct sockaddr_storage ss;
-	struct timeval tv;
-	uint64_t ms = t->pol->connect_timeout_ms;
-	int len = sizeof ss;
-	char tmp[300];
+	if (!t->intercepting) {
+		dial_attempt(
+		    &t->dial, t->target.host, t->target.port, false, false);
+		return;
+	}
+	t->dial.attempt++;
+	dial_arm(&t->dial, t->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	intercept_forget(t->w, t->mitm_token);
+	t->ubev = intercept_connect(t->w, t->target.host, t->target.port,
+	    t->target.host_is_ipv6, &t->mitm_token);
+	if (t->ubev == NULL) {
+		/* (from the loop, like every dial failure) */
+		dial_arm(&t->dial, 0, FK_CONNECTION_REFUSED);
+		return;
+	}
+	bufferevent_setcb(t->ubev, NULL, NULL, intercept_event_cb, t);
+}
 
-	t->attempt++;
-	t->attempt_start_ms = util_now_ms();
-	if (t->pol->deadline_ms > 0) {
-		uint64_t end = t->start_ms + t->pol->deadline_ms;
-		uint64_t left =
-		    end > t->attempt_start_ms ? end - t->attempt_start_ms : 0;
-		if (left < ms)
-			ms = left;
-	}
-	tv = rp_tv(ms);
-	evtimer_add(&t->attempt_timer, &tv);
-	t->connecting = true;
-	if (t->intercepting) {
-		/* our own interception server: nothing to resolve */
-		intercept_forget(t->w, t->mitm_token);
-		t->ubev = intercept_connect(t->w, t->target.host,
-		    t->target.port, t->target.host_is_ipv6, &t->mitm_token);
-		if (t->ubev == NULL) {
-			attempt_failed(t, FK_CONNECTION_REFUSED);
-			return;
-		}
-		bufferevent_setcb(t->ubev, NULL, NULL, upstream_event_cb, t);
-		return;
-	}
-	snprintf(tmp, sizeof tmp, t->target.host_is_ipv6 ? "[%s]:%u" : "%s:%u",
-	    t->target.host, t->target.port);
-	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss, &len) ==
-	    0) {
-		connect_to(t, (struct sockaddr *)&ss, len);
-		return;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(tmp, sizeof tmp, "%u", t->target.port);
-	t->busy++;
-	r = evdns_getaddrinfo(
-	    t->w->dns, t->target.host, tmp, &hints, dns_cb, t);
-	t->busy--;
-	if (t->free_pending)
-		tunnel_free(t);
-	else if (r != NULL)
-		t->dnsreq = r;
+static struct tunnel *
+tunnel_new(struct worker *w, struct evhttp_connection *cevcon,
+    struct config *cfg, const char *method)
+{
+	struct tunnel *t = xcalloc(1, sizeof *t);
+
+	t->w = w;
+	t->cevcon = cevcon;
+	t->cbev = evhttp_connection_get_bufferevent(cevcon);
+	t->cfg = cfg;
+	t->route = &t->cfg->defaults;
+	t->pol = &t->route->policy;
+	t->wall_ms = util_wall_ms();
+	snprintf(t->method_buf, sizeof t->method_buf, "%s", method);
+	t->method = t->method_buf;
+	evtimer_assign(&t->idle_timer, w->base, idle_cb, t);
+	dial_init(&t->dial, w, t->cfg, t->route, t->method, t);
+	t->dial.connected_cb = dial_connected_cb;
+	t->dial.failed_cb = dial_failed_cb;
+	t->dial.denied_cb = dial_denied_cb;
+	t->dial.retry_cb = dial_retry_cb;
+	w->active++;
+	front_set_closecb(t->cevcon, client_closed_cb, t, w);
+	return t;
+}
+
+void
+tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
+    struct bufferevent *ubev, const struct tunnel_from *from)
+{
+	struct tunnel *t =
+	    tunnel_new(w, cevcon, config_ref(from->cfg), from->method);
+
+	t->route = from->route;
+	t->pol = &t->route->policy;
+	t->uri_owned = xstrdup(from->uri);
+	t->uri = t->uri_owned;
+	snprintf(t->client, sizeof t->client, "%s", from->client);
+	t->dial.attempt = from->attempts;
+	snprintf(t->dial.retries, sizeof t->dial.retries, "%s", from->retries);
+	t->dial.start_ms = from->start_ms;
+	t->wall_ms = from->wall_ms;
+	t->ubev = ubev;
+	t->established = true;
+	t->status = from->status;
+	metrics_tunnel(1);
+	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
+	bufferevent_setwatermark(t->cbev, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(t->ubev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(t->cbev, NULL, NULL);
+	bufferevent_set_timeouts(t->ubev, NULL, NULL);
+	t->cside = t->cbev;
+	bufferevent_setcb(t->cside, read_cb, write_cb, event_cb, t);
+	bufferevent_setcb(t->ubev, read_cb, write_cb, event_cb, t);
+	bufferevent_enable(t->cside, EV_READ | EV_WRITE);
+	bufferevent_enable(t->ubev, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
+		splice(t, t->cbev, t->ubev, &t->bytes_up); /* early data */
+	touch(t);
 }
 
 void
 tunnel_start(struct worker *w, struct evhttp_request *creq)
 {
-	struct tunnel *t = xcalloc(1, sizeof *t);
+	struct evhttp_connection *cevcon = evhttp_request_get_connection(creq);
+	struct tunnel *t =
+	    tunnel_new(w, cevcon, config_ref(worker_config(w)), "CONNECT");
 	const char *cause;
 
-	t->w = w;
 	t->creq = creq;
-	t->cevcon = evhttp_request_get_connection(creq);
-	t->cbev = evhttp_connection_get_bufferevent(t->cevcon);
-	t->cfg = config_ref(worker_config(w));
-	t->route = &t->cfg->defaults;
-	t->pol = &t->route->policy;
-	t->start_ms = util_now_ms();
-	t->wall_ms = util_wall_ms();
 	t->uri = evhttp_request_get_uri(creq);
 	proxy_client_name(t->cevcon, t->client, sizeof t->client);
-	evtimer_assign(&t->attempt_timer, w->base, attempt_timer_cb, t);
-	evtimer_assign(&t->backoff_timer, w->base, backoff_cb, t);
-	evtimer_assign(&t->idle_timer, w->base, idle_cb, t);
-	w->active++;
-	front_set_closecb(t->cevcon, client_closed_cb, t, w);
-
 	if (!proxy_client_allowed(t->cfg, t->cevcon)) {
-		tunnel_reply(t, 403, "Forbidden", "http_request_denied",
+		tunnel_reply(t, 403, "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
 		return;
@@ -688,17 +586,19 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 		char body[160];
 		snprintf(body, sizeof body,
 		    "retryproxy: bad CONNECT target: %s\n", cause);
-		tunnel_reply(t, 400, "Bad Request", NULL, body);
+		tunnel_reply(t, 400, NULL, body);
 		return;
 	}
 	if (!port_set_contains(&t->cfg->proxy.connect_ports, t->target.port)) {
-		tunnel_reply(t, 403, "Forbidden", "http_request_denied",
+		tunnel_reply(t, 403, "http_request_denied",
 		    "retryproxy: CONNECT to this port is not allowed "
 		    "([proxy] connect_ports)\n");
 		return;
 	}
 	t->route = config_match(t->cfg, t->target.host, t->target.port, "");
 	t->pol = &t->route->policy;
+	t->dial.route = t->route;
+	t->dial.pol = t->pol;
 	if (t->pol->intercept) {
 		if (intercept_ready(w))
 			t->intercepting = true;
@@ -708,10 +608,11 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 				  "log): tunnelling",
 			    t->uri);
 	}
-	t->max_attempts = policy_effective_attempts(t->pol,
+	t->dial.max_attempts = policy_effective_attempts(t->pol,
 	    evhttp_find_header(
 		evhttp_request_get_input_headers(creq), "X-Retry-Attempts"));
-	budget_note_request(&((struct route *)t->route)->budget, t->start_ms);
+	budget_note_request(
+	    &((struct route *)t->route)->budget, t->dial.start_ms);
 	/* watch the client while we connect (evhttp does not) */
 	bufferevent_setcb(t->cbev, NULL, NULL, client_early_event_cb, t);
 	bufferevent_setwatermark(t->cbev, EV_READ, 0, 65536);

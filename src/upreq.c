@@ -20,20 +20,6 @@
 #include "upreq.h"
 #include "util.h"
 
-/* The Host header value for an origin. */
-static void
-host_header(char *buf, size_t len, const char *host, unsigned port, bool https)
-{
-	bool v6 = strchr(host, ':') != NULL;
-
-	if (port == (https ? 443u : 80u))
-		snprintf(
-		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
-	else
-		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
-		    v6 ? "]" : "", port);
-}
-
 void
 upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 {
@@ -48,7 +34,7 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 	size_t len = evbuffer_get_length(body);
 
 	/* the target's authority wins over any Host the client sent */
-	host_header(buf, sizeof buf, p->up_host, p->up_port, https);
+	http_host_value(buf, sizeof buf, p->up_host, p->up_port, https);
 	evhttp_add_header(out, "Host", buf);
 	TAILQ_FOREACH(kv, in, next)
 	{

@@ -119,7 +119,7 @@ def test_chunk_extensions_are_accepted(upstream, proxy, method):
 
 
 def test_declared_body_over_the_limit_is_refused_at_once(upstream, proxy):
-    px = proxy(section("proxy", workers=1, max_request_body="1M"))
+    px = proxy(section("proxy", workers=1, max_upload="1M"))
     c = RawConn(px.addr, timeout=5)
     c.send(f"POST {upstream.url}/huge HTTP/1.1\r\nHost: x\r\n"
            "Content-Length: 20000000\r\n\r\n".encode() + b"x" * 1000)
@@ -137,7 +137,7 @@ def test_declared_body_over_the_limit_is_refused_at_once(upstream, proxy):
 
 
 def test_chunked_body_growing_past_the_limit_is_refused(upstream, proxy):
-    px = proxy(section("proxy", workers=1, max_request_body="64K"))
+    px = proxy(section("proxy", workers=1, max_upload="64K"))
     c = RawConn(px.addr, timeout=5)
     c.send(f"PUT {upstream.url}/grow HTTP/1.1\r\nHost: x\r\n"
            "Transfer-Encoding: chunked\r\n\r\n".encode())

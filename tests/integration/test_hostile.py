@@ -11,7 +11,7 @@ proxy that let it through would show a hit there.  Each test asserts:
 - that nothing reached the upstream: no hit and no connection;
 - that the daemon still answers a normal GET with 200 afterwards.
 
-Documented in retryproxy.ini(5) and retryproxy(8): [proxy] limits (max_header_size -> 431, max_request_body ->
+Documented in retryproxy.ini(5) and retryproxy(8): [proxy] limits (max_header_size -> 431, max_upload ->
 413, allow/deny -> 403), section 3 "Requests are validated before anything
 is sent", the Proxy-Status tokens http_request_denied / proxy_loop_detected,
 and section 5 (the access log).
@@ -224,8 +224,8 @@ def test_header_block_over_max_header_size(upstream, proxy):
 
 
 @pytest.mark.parametrize("framing", ["content_length", "chunked"])
-def test_body_over_max_request_body(framing, upstream, proxy):
-    px = proxy(POLICY, proxy_lines="max_request_body = 1K")
+def test_body_over_max_upload(framing, upstream, proxy):
+    px = proxy(POLICY, proxy_lines="max_upload = 1K")
     body = b"B" * 4096
     if framing == "content_length":
         data = raw("POST", _url(upstream), [f"Host: {upstream.authority}",

@@ -97,7 +97,7 @@ CASES = [
          method="POST", body=POST_BODY, status=200, hits=2),
     Case("put_1mib_body_replayed", ["503", "200"], method="PUT", body=PUT_BODY,
          status=200, hits=2, check=_all_bodies(PUT_BODY)),
-    Case("max_request_body_413", ["200"], proxy_lines="max_request_body = 1K",
+    Case("max_upload_413", ["200"], proxy_lines="max_upload = 1K",
          method="POST", body=b"x" * 2048, status=413, hits=0),
     # -- transport failures ---------------------------------------------
     Case("post_reset_not_resent", ["reset"], method="POST", body=POST_BODY,

@@ -1,0 +1,350 @@
+/*
+ * dial: the shared attempt loop (see dial.h).
+ */
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "config.h"
+#include "dial.h"
+#include "log.h"
+#include "metrics.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+static void
+fail_soon(struct dial *d, enum fail_kind kind)
+{
+	d->timer_kind = kind;
+	event_del(&d->timer);
+	event_active(&d->timer, EV_TIMEOUT, 1);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dial *d = arg;
+	enum fail_kind kind = d->timer_kind;
+
+	if (d->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
+		kind = FK_DNS_TIMEOUT; /* still resolving */
+	dial_stop(d);
+	d->failed_cb(d, kind);
+}
+
+static void
+backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dial *d = arg;
+
+	d->retry_cb(d);
+}
+
+void
+dial_arm(struct dial *d, uint64_t ms, enum fail_kind kind)
+{
+	uint64_t now = util_now_ms();
+	struct timeval tv;
+
+	d->timer_kind = kind;
+	if (d->pol->deadline_ms > 0) {
+		uint64_t end = d->start_ms + d->pol->deadline_ms;
+		uint64_t left = end > now ? end - now : 0;
+		if (left <= ms) {
+			ms = left;
+			if (kind == FK_CONNECTION_TIMEOUT)
+				d->timer_kind = FK_DEADLINE_CONNECTING;
+		}
+	}
+	tv = rp_tv(ms);
+	evtimer_add(&d->timer, &tv);
+}
+
+void
+dial_disarm(struct dial *d)
+{
+	event_del(&d->timer);
+}
+
+void
+dial_stop(struct dial *d)
+{
+	event_del(&d->timer);
+	event_del(&d->backoff);
+	event_del(&d->dns_ev);
+	if (d->dnsreq != NULL) {
+		struct evdns_getaddrinfo_request *r = d->dnsreq;
+		d->dnsreq = NULL;
+		evdns_getaddrinfo_cancel(r);
+	}
+	if (d->bev != NULL) {
+		bufferevent_free(d->bev);
+		d->bev = NULL;
+	}
+}
+
+enum fail_kind
+dial_connect_failure(struct dial *d, struct bufferevent *bev)
+{
+	unsigned long err;
+
+	if (!d->tls)
+		return FK_CONNECTION_REFUSED;
+	if (d->tls_verify_err != 0) {
+		log_warnx("%s:%u: certificate not accepted: %s", d->host,
+		    d->port, tls_verify_error_string(d->tls_verify_err));
+		return FK_TLS_CERTIFICATE_ERROR;
+	}
+	/*
+	 * bufferevent_openssl records a TCP failure during the handshake as
+	 * the bare SSL_ERROR_SYSCALL (no library code): TCP failed, not TLS.
+	 */
+	err = bufferevent_get_openssl_error(bev);
+	return err != 0 && ERR_GET_LIB(err) != 0 ? FK_TLS_PROTOCOL_ERROR
+						 : FK_CONNECTION_REFUSED;
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct dial *d = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		event_del(&d->timer);
+		d->bev = NULL; /* the owner's now */
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		d->connected_cb(d, bev);
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+		enum fail_kind kind = dial_connect_failure(d, bev);
+		dial_stop(d);
+		d->failed_cb(d, kind);
+	}
+}
+
+static bool
+denied(const struct dial *d, const struct sockaddr *sa)
+{
+	return d->cfg->proxy.deny.n > 0 &&
+	    cidr_set_contains(&d->cfg->proxy.deny, sa);
+}
+
+static void
+connect_to(struct dial *d, struct sockaddr_storage *ss)
+{
+	struct event_base *base = d->w->base;
+	struct sockaddr *sa = (struct sockaddr *)ss;
+	socklen_t len;
+
+	/* (the DNS cache keeps addresses without a port) */
+	if (sa->sa_family == AF_INET6) {
+		((struct sockaddr_in6 *)ss)->sin6_port =
+		    htons((uint16_t)d->port);
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)d->port);
+		len = sizeof(struct sockaddr_in);
+	}
+
+	if (d->tls) {
+		SSL_CTX *ctx = worker_tls_ctx(d->w);
+		SSL *ssl = ctx == NULL ? NULL
+				       : tls_client_ssl(ctx, d->host, d->verify,
+					     &d->tls_verify_err);
+		if (ssl == NULL) {
+			fail_soon(d, FK_TLS_PROTOCOL_ERROR);
+			return;
+		}
+		d->bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (d->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(d->bev, 1);
+	} else
+		d->bev =
+		    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (d->bev == NULL) {
+		fail_soon(d, FK_CONNECTION_REFUSED);
+		return;
+	}
+	bufferevent_setcb(d->bev, NULL, NULL, event_cb, d);
+	if (bufferevent_socket_connect(d->bev, sa, (int)len) != 0)
+		fail_soon(d, FK_CONNECTION_REFUSED);
+}
+
+/* Each attempt takes the next address (a retry tries another one). */
+static void
+use_addresses(struct dial *d)
+{
+	for (unsigned i = 0; i < d->naddrs; i++)
+		if (denied(d, (const struct sockaddr *)&d->addrs[i])) {
+			event_del(&d->timer);
+			d->denied_cb(d);
+			return;
+		}
+	connect_to(d, &d->addrs[(d->attempt - 1) % d->naddrs]);
+}
+
+/* The resolver's answer, from the loop (it may answer inside the call). */
+static void
+dns_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dial *d = arg;
+	int r = d->dns_result;
+
+	if (r != 0 || d->naddrs == 0) {
+		dial_stop(d);
+		d->failed_cb(d,
+		    r == EVUTIL_EAI_NONAME	? FK_DNS_NXDOMAIN
+			: r == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
+						: FK_DNS_ERROR);
+		return;
+	}
+	dnscache_put(d->w->dnscache, d->host, d->addrs, d->naddrs,
+	    util_now_ms(), DNSCACHE_TTL_MS);
+	use_addresses(d);
+}
+
+static void
+dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct dial *d = arg;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	d->dnsreq = NULL;
+	d->dns_result = result;
+	d->naddrs = 0;
+	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next)
+		if (d->naddrs < DNSCACHE_ADDRS &&
+		    x->ai_addrlen <= sizeof d->addrs[0]) {
+			memset(&d->addrs[d->naddrs], 0, sizeof d->addrs[0]);
+			memcpy(
+			    &d->addrs[d->naddrs++], x->ai_addr, x->ai_addrlen);
+		}
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	event_active(&d->dns_ev, EV_TIMEOUT, 1);
+}
+
+void
+dial_attempt(
+    struct dial *d, const char *host, unsigned port, bool tls, bool verify)
+{
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *r;
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	char tmp[300];
+
+	d->attempt++;
+	d->attempt_start_ms = util_now_ms();
+	d->host = host;
+	d->port = port;
+	d->tls = tls;
+	d->verify = verify;
+	d->tls_verify_err = 0;
+	dial_arm(d, d->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	/* numeric hosts skip the resolver entirely */
+	snprintf(tmp, sizeof tmp, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+	    port);
+	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss, &len) ==
+	    0) {
+		d->addrs[0] = ss;
+		d->naddrs = 1;
+		use_addresses(d);
+		return;
+	}
+	/* resolved a moment ago (by this worker) */
+	d->naddrs = dnscache_get(
+	    d->w->dnscache, host, util_now_ms(), d->addrs, DNSCACHE_ADDRS);
+	if (d->naddrs > 0) {
+		use_addresses(d);
+		return;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(tmp, sizeof tmp, "%u", port);
+	/* (NULL when it answered inside the call: dns_ev then runs) */
+	r = evdns_getaddrinfo(d->w->dns, host, tmp, &hints, dns_cb, d);
+	if (r != NULL)
+		d->dnsreq = r;
+}
+
+bool
+dial_retry(struct dial *d, const struct outcome *o, bool resend)
+{
+	struct retry_ctx c;
+	struct decision dec;
+	struct policy pol = *d->pol;
+	struct timeval tv;
+	size_t n;
+
+	dial_stop(d);
+	if (!resend) {
+		/* only what failed before anything was sent may go again */
+		pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);
+		if (o->status > 0)
+			return false;
+	}
+	c.attempt = d->attempt;
+	c.max_attempts = d->max_attempts;
+	c.method = d->method;
+	c.has_idempotency_key = d->has_idem;
+	c.now_ms = util_now_ms();
+	c.start_ms = d->start_ms;
+	c.wall_now_ms = util_wall_ms();
+	c.rnd = worker_random(d->w);
+	c.budget = &((struct route *)d->route)->budget;
+	policy_decide(&pol, o, &c, &dec);
+	if (log_debug_enabled())
+		log_debug("%s: attempt %u to %s:%u: %s; %s", d->method,
+		    d->attempt, d->host, d->port,
+		    o->status > 0 ? "a response" : fail_kind_token(o->fail),
+		    decision_why_name(dec.why));
+	if (dec.retry)
+		metrics_retry(d->route->metrics, o->status, o->fail);
+	else if (dec.why >= WHY_METHOD)
+		metrics_suppressed(d->route->metrics, dec.why);
+	if (!dec.retry)
+		return false;
+	n = strlen(d->retries);
+	if (n + strlen(dec.reason) + 2 < sizeof d->retries)
+		snprintf(d->retries + n, sizeof d->retries - n, "%s%s",
+		    n ? "," : "", dec.reason);
+	tv = rp_tv(dec.delay_ms);
+	if (dec.delay_ms == 0)
+		event_active(&d->backoff, EV_TIMEOUT, 1);
+	else
+		evtimer_add(&d->backoff, &tv);
+	return true;
+}
+
+void
+dial_init(struct dial *d, struct worker *w, const struct config *cfg,
+    const struct route *route, const char *method, void *arg)
+{
+	memset(d, 0, sizeof *d);
+	d->w = w;
+	d->cfg = cfg;
+	d->route = route;
+	d->pol = &route->policy;
+	d->method = method;
+	d->arg = arg;
+	d->start_ms = util_now_ms();
+	d->max_attempts = 1;
+	evtimer_assign(&d->timer, w->base, timer_cb, d);
+	evtimer_assign(&d->backoff, w->base, backoff_cb, d);
+	evtimer_assign(&d->dns_ev, w->base, dns_done_cb, d);
+}

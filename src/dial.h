@@ -1,0 +1,92 @@
+/*
+ * dial: the attempt loop of the lanes that talk to the origin over a
+ * bufferevent of their own -- CONNECT tunnels (tunnel.c) and the raw
+ * lane (relay.c).  One attempt after another: resolve the host (numeric
+ * hosts and this worker's DNS cache first), refuse a denied address,
+ * connect (TCP, then TLS when asked) under connect_timeout clamped to
+ * the deadline, classify a failure, ask the policy engine, wait the
+ * backoff.  What happens on the connection is the owner's.
+ *
+ * Every callback runs from the event loop, never from inside a dial_*
+ * call, so an owner may end itself from any of them.
+ */
+#ifndef RP_DIAL_H
+#define RP_DIAL_H
+
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dnscache.h"
+#include "policy.h"
+
+struct bufferevent;
+struct config;
+struct evdns_getaddrinfo_request;
+struct route;
+struct worker;
+
+struct dial {
+	struct worker *w;
+	const struct config *cfg;
+	const struct route *route;
+	const struct policy *pol;
+	const char *method;
+	bool has_idem;
+	unsigned attempt, max_attempts;
+	uint64_t start_ms, attempt_start_ms;
+	char retries[256]; /* the reasons of the retries, comma-separated */
+	/* the attempt in flight */
+	const char *host;
+	unsigned port;
+	bool tls, verify;
+	int tls_verify_err;
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct bufferevent *bev; /* connecting (then the owner's) */
+	struct sockaddr_storage addrs[DNSCACHE_ADDRS];
+	unsigned naddrs;
+	int dns_result;
+	enum fail_kind timer_kind;
+	struct event timer, backoff, dns_ev;
+	/* the connection is up: bev is the owner's to free */
+	void (*connected_cb)(struct dial *, struct bufferevent *bev);
+	/* the attempt failed (the owner calls dial_retry or gives up) */
+	void (*failed_cb)(struct dial *, enum fail_kind);
+	/* an address of the host is in [proxy] deny: nothing was sent */
+	void (*denied_cb)(struct dial *);
+	/* the backoff is over: start the next attempt (dial_attempt) */
+	void (*retry_cb)(struct dial *);
+	void *arg; /* the owner */
+};
+
+void dial_init(struct dial *, struct worker *, const struct config *,
+    const struct route *, const char *method, void *arg);
+/*
+ * Start the next attempt (counted) to host:port; tls: over TLS (verify:
+ * the certificate is checked).  host must outlive the attempt.
+ */
+void dial_attempt(
+    struct dial *, const char *host, unsigned port, bool tls, bool verify);
+/*
+ * Arm the attempt timer: failed_cb(kind) after ms, or sooner at the
+ * deadline (then kind becomes final for a connect).  Also for the
+ * owner's phases (a response awaited).
+ */
+void dial_arm(struct dial *, uint64_t ms, enum fail_kind kind);
+/* Stop the timer armed by dial_arm. */
+void dial_disarm(struct dial *);
+/*
+ * After a failed attempt (o: the failure or the response), may the
+ * request go again?  resend: it may be sent again at all (the whole of
+ * it is still here); when false only failures before anything was sent
+ * (dns, connect) are retried.  True: retry_cb comes after the backoff;
+ * false: the owner gives the final answer.
+ */
+bool dial_retry(struct dial *, const struct outcome *o, bool resend);
+/* Stop the attempt in flight and any backoff (before freeing). */
+void dial_stop(struct dial *);
+/* Why the connection failed before anything was sent (TLS or TCP). */
+enum fail_kind dial_connect_failure(struct dial *, struct bufferevent *);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * msghead: reading and writing one message head (see msghead.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "msghead.h"
+#include "util.h"
+
+static int
+fail(struct msghead *h, const char **cause, const char *why)
+{
+	msghead_free(h);
+	*cause = why;
+	return -1;
+}
+
+/* "HTTP/1.D": the minor version, or -1. */
+static int
+version(const char *v)
+{
+	if (strncmp(v, "HTTP/1.", 7) != 0 || v[7] < '0' || v[7] > '9' ||
+	    v[8] != '\0')
+		return -1;
+	return v[7] - '0';
+}
+
+static int
+start_line(struct msghead *h, char *l, bool response, const char **cause)
+{
+	char *sp1 = strchr(l, ' '), *sp2;
+
+	if (sp1 == NULL)
+		return fail(h, cause, "malformed start line");
+	*sp1 = '\0';
+	if (response) {
+		h->minor = version(l);
+		if (h->minor < 0 || strlen(sp1 + 1) < 3)
+			return fail(h, cause, "malformed status line");
+		h->status = atoi(sp1 + 1);
+		h->reason = sp1[4] == ' ' ? sp1 + 5 : sp1 + 4;
+		if (h->status < 100 || h->status > 599)
+			return fail(h, cause, "malformed status line");
+		return 0;
+	}
+	sp2 = strchr(sp1 + 1, ' ');
+	if (sp2 == NULL || sp1 == l || sp2 == sp1 + 1)
+		return fail(h, cause, "malformed request line");
+	*sp2 = '\0';
+	h->method = l;
+	h->target = sp1 + 1;
+	h->minor = version(sp2 + 1);
+	if (h->minor < 0)
+		return fail(h, cause, "malformed request line");
+	for (const char *m = l; *m != '\0'; m++)
+		if (!http_is_token((char[]){*m, '\0'}))
+			return fail(h, cause, "malformed method");
+	return 0;
+}
+
+int
+msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
+    const char **cause)
+{
+	char *p, *end, *eol;
+	size_t cap = 16;
+	struct sbuf conn = {0};
+
+	memset(h, 0, sizeof *h);
+	h->mem = xmalloc(len + 1);
+	memcpy(h->mem, buf, len);
+	h->mem[len] = '\0';
+	h->f = xmalloc(cap * sizeof *h->f);
+	p = h->mem;
+	end = h->mem + len;
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++; /* (empty lines before a request) */
+	for (bool first = true;; first = false) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			return fail(h, cause, "head without its empty line");
+		*eol = '\0';
+		if (eol > p && eol[-1] == '\r')
+			eol[-1] = '\0';
+		if (*p == '\0' && !first)
+			break;
+		if (first) {
+			if (start_line(h, p, response, cause) != 0)
+				return -1;
+		} else {
+			char *colon = strchr(p, ':');
+			if (colon == NULL || colon == p)
+				return fail(h, cause, "malformed field");
+			*colon = '\0';
+			if (h->n == cap)
+				h->f =
+				    xrealloc(h->f, (cap *= 2) * sizeof *h->f);
+			h->f[h->n].name = p;
+			h->f[h->n++].value = util_trim(colon + 1);
+			if (util_strcasecmp(p, "Connection") == 0) {
+				if (conn.len > 0)
+					sbuf_puts(&conn, ", ");
+				sbuf_puts(&conn, h->f[h->n - 1].value);
+			}
+		}
+		p = eol + 1;
+	}
+	h->conn = conn.s;
+	return 0;
+}
+
+void
+msghead_free(struct msghead *h)
+{
+	free(h->mem);
+	free(h->f);
+	free(h->conn);
+	memset(h, 0, sizeof *h);
+}
+
+const char *
+msghead_get(const struct msghead *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (util_strcasecmp(h->f[i].name, name) == 0)
+			return h->f[i].value;
+	return NULL;
+}
+
+bool
+msghead_conn_has(const struct msghead *h, const char *token)
+{
+	return h->conn != NULL && http_list_has_token(h->conn, token);
+}
+
+/* The end-to-end fields, but for those named in skip and o->drop. */
+static void
+fields(const struct msghead *h, const struct msghead_out *o,
+    const char *const *skip, struct sbuf *out)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		const char *name = h->f[i].name;
+		bool keep = !http_is_hop_by_hop(name, h->conn) ||
+		    (o->upgrade && util_strcasecmp(name, "Upgrade") == 0);
+		for (const char *const *s = skip; keep && *s != NULL; s++)
+			if (util_strcasecmp(name, *s) == 0)
+				keep = false;
+		if (keep && o->drop != NULL &&
+		    util_strcasecmp(name, o->drop) == 0)
+			keep = false;
+		if (keep)
+			sbuf_printf(out, "%s: %s\r\n", name, h->f[i].value);
+	}
+}
+
+static void
+tail(const struct msghead_out *o, struct sbuf *out)
+{
+	if (o->body == MSGHEAD_LENGTH)
+		sbuf_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)o->length);
+	else if (o->body == MSGHEAD_CHUNKED)
+		sbuf_puts(out, "Transfer-Encoding: chunked\r\n");
+	if (o->upgrade)
+		sbuf_puts(out, "Connection: Upgrade\r\n");
+	else if (o->close)
+		sbuf_puts(out, "Connection: close\r\n");
+	if (o->via)
+		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
+	if (o->extra_name != NULL)
+		sbuf_printf(out, "%s: %s\r\n", o->extra_name, o->extra_value);
+	sbuf_puts(out, "\r\n");
+}
+
+void
+msghead_write_request(
+    const struct msghead *h, const struct msghead_out *o, struct sbuf *out)
+{
+	static const char *const skip[] = {
+	    "Host", "Content-Length", "Expect", "X-Retry-Attempts", NULL};
+
+	sbuf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", h->method, o->target,
+	    o->host);
+	fields(h, o, skip, out);
+	tail(o, out);
+}
+
+void
+msghead_write_response(
+    const struct msghead *h, const struct msghead_out *o, struct sbuf *out)
+{
+	static const char *const skip[] = {"Content-Length", NULL};
+
+	sbuf_printf(out, "HTTP/1.1 %03d %s\r\n", h->status, h->reason);
+	fields(h, o, skip, out);
+	tail(o, out);
+}

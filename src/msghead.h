@@ -1,0 +1,87 @@
+/*
+ * msghead: one complete HTTP/1.x message head (request or response), as
+ * bytes that reqscan has already accepted, read into its start line and
+ * fields, and written out again the way a proxy forwards it (RFC 9110
+ * section 7.6: hop-by-hop fields, and every field a Connection field
+ * names, stay behind).  Used where evhttp does not carry a request (the
+ * raw lane, relay.c).  Pure: no I/O.
+ */
+#ifndef RP_MSGHEAD_H
+#define RP_MSGHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct msghead_field {
+	char *name;
+	char *value; /* without surrounding white space */
+};
+
+struct msghead {
+	char *mem; /* a copy of the head, cut up in place */
+	/* a request */
+	char *method;
+	char *target;
+	/* a response */
+	int status;
+	char *reason;
+	int minor; /* HTTP/1.minor */
+	struct msghead_field *f;
+	size_t n;
+	char *conn; /* every Connection field's value, joined; NULL: none */
+};
+
+/*
+ * Read len bytes of a head (start line to the empty line).  Returns 0, or
+ * -1 with *cause when it is not one (reqscan lets nothing of that kind
+ * through; this is a second line of defence).
+ */
+int msghead_parse(struct msghead *, const char *buf, size_t len, bool response,
+    const char **cause);
+void msghead_free(struct msghead *);
+/* The value of the first field called name (case-insensitive), or NULL. */
+const char *msghead_get(const struct msghead *, const char *name);
+/* Does any Connection field list token (case-insensitive)? */
+bool msghead_conn_has(const struct msghead *, const char *token);
+
+/* How a forwarded message's body is framed. */
+enum msghead_body {
+	MSGHEAD_NO_BODY, /* no framing field at all */
+	MSGHEAD_LENGTH, /* Content-Length: length */
+	MSGHEAD_CHUNKED, /* Transfer-Encoding: chunked */
+};
+
+struct msghead_out {
+	const char *target; /* a request: the origin-form target */
+	const char *host; /* a request: the Host value */
+	enum msghead_body body;
+	uint64_t length;
+	bool upgrade; /* keep Upgrade; say "Connection: Upgrade" */
+	bool close; /* say "Connection: close" */
+	bool via; /* add "Via: 1.1 retryproxy" */
+	const char *drop; /* one more field to leave out (or NULL) */
+	const char *extra_name; /* one more field to add (or NULL) */
+	const char *extra_value;
+};
+
+/*
+ * Write the request head to send upstream: "METHOD target HTTP/1.1",
+ * Host, the end-to-end fields (not Host, Content-Length, Expect,
+ * X-Retry-Attempts, nor o->drop), then the framing, Via and extra field
+ * that o asks for.
+ */
+void msghead_write_request(
+    const struct msghead *, const struct msghead_out *o, struct sbuf *out);
+/*
+ * Write the response head to send to the client: "HTTP/1.1 status
+ * reason", the end-to-end fields but Content-Length, then framing
+ * (a HEAD response or a 304 says its length without a body),
+ * Connection, Via and the extra field.
+ */
+void msghead_write_response(
+    const struct msghead *, const struct msghead_out *o, struct sbuf *out);
+
+#endif

@@ -1,0 +1,969 @@
+/*
+ * relay: the raw lane (see relay.h).  One struct relay per request, in
+ * one state at a time (enum relay_state); every way out goes through
+ * relay_end().  The attempt loop is dial.c's; the heads are msghead.c's;
+ * the framing of both bodies is reqscan's.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "accesslog.h"
+#include "canned.h"
+#include "config.h"
+#include "dial.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "msghead.h"
+#include "relay.h"
+#include "tunnel.h"
+#include "util.h"
+#include "worker.h"
+
+#define RELAY_HWM (256 * 1024) /* stop reading a side above this */
+#define RELAY_LWM (64 * 1024) /* resume below this */
+
+enum relay_state {
+	RS_BODY, /* reading a body to hold it whole */
+	RS_CONNECTING, /* dial's attempt: resolving, connecting */
+	RS_EXCHANGE, /* request going out, response head awaited */
+	RS_BACKOFF, /* waiting to try again */
+	RS_RESPONDING, /* the response's body goes to the client */
+	RS_FLUSHING, /* the response is whole; the client has it queued */
+	RS_ENDED,
+};
+
+enum up_body {
+	UB_NONE, /* no body */
+	UB_HELD, /* held whole in r->held: Content-Length */
+	UB_LENGTH, /* streamed, Content-Length as the client said */
+	UB_CHUNKED, /* streamed, in chunks of our own */
+};
+
+struct relay {
+	struct worker *w;
+	struct evhttp_connection *cevcon;
+	struct bufferevent *cbev;
+	struct bufferevent *ubev;
+	struct config *cfg;
+	const struct route *route;
+	struct dial dial;
+	enum relay_state state;
+	struct msghead req;
+	struct http_url url;
+	char *target; /* origin-form, for upstream */
+	char client[64];
+	bool upgrade, client_10, client_close;
+	bool resendable; /* method listed, or an Idempotency-Key */
+	/* the request body */
+	struct reqscan cscan;
+	enum up_body up_body;
+	uint64_t declared; /* its Content-Length */
+	struct evbuffer *held; /* held whole (or its start, while reading) */
+	bool body_done; /* the client sent its last body byte */
+	bool sent_any; /* a byte of this attempt went upstream */
+	bool up_paused, c_paused;
+	/* the response */
+	struct reqscan uscan;
+	struct msghead resp;
+	bool down_chunked; /* re-chunked for an HTTP/1.1 client */
+	bool keep; /* the client connection goes on afterwards */
+	/* outcome */
+	int status;
+	const char *error;
+	uint64_t bytes_down, bytes_up;
+	uint64_t wall_ms;
+	void (*done)(void *, enum relay_end);
+	void *ctx;
+};
+
+static void relay_attempt(struct relay *);
+static void body_complete(struct relay *);
+static void client_read_cb(struct bufferevent *, void *);
+static void up_read_cb(struct bufferevent *, void *);
+
+/* ---- the end ------------------------------------------------------- */
+
+static void
+log_request(struct relay *r)
+{
+	struct access_entry e;
+
+	metrics_request(r->route->metrics, r->status, r->dial.attempt,
+	    util_now_ms() - r->dial.start_ms);
+	if (!log_access_enabled())
+		return;
+	memset(&e, 0, sizeof e);
+	e.wall_ms = r->wall_ms;
+	e.client = r->client;
+	e.method = r->req.method != NULL ? r->req.method : "-";
+	e.url = r->req.target != NULL ? r->req.target : "-";
+	e.status = r->status;
+	e.attempts = r->dial.attempt;
+	e.retries = r->dial.retries;
+	e.duration_ms = util_now_ms() - r->dial.start_ms;
+	e.bytes = r->bytes_down;
+	e.route = r->route->name;
+	e.error = r->error;
+	r->w->line.len = 0;
+	accesslog_format(&e, log_access_json(), &r->w->line);
+	log_access(r->w->line.s, r->w->line.len);
+}
+
+static void
+free_relay(struct relay *r)
+{
+	dial_stop(&r->dial);
+	if (r->ubev != NULL)
+		bufferevent_free(r->ubev);
+	if (r->held != NULL)
+		evbuffer_free(r->held);
+	msghead_free(&r->req);
+	msghead_free(&r->resp);
+	free(r->target);
+	config_unref(r->cfg);
+	worker_request_done(r->w);
+	free(r);
+}
+
+/* The one way out: log, hand the client connection back, free. */
+static void
+relay_end(struct relay *r, enum relay_end how)
+{
+	void (*done)(void *, enum relay_end) = r->done;
+	void *ctx = r->ctx;
+
+	if (r->state == RS_ENDED)
+		return;
+	r->state = RS_ENDED;
+	if (r->status == 0)
+		r->status = 499;
+	log_request(r);
+	if (how != RELAY_TUNNEL && how != RELAY_GONE)
+		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
+	free_relay(r);
+	if (how != RELAY_GONE)
+		done(ctx, how);
+}
+
+void
+relay_client_gone(struct relay *r)
+{
+	if (r->status == 0)
+		r->status = 499;
+	relay_end(r, RELAY_GONE);
+}
+
+static void
+close_written_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay *r = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		relay_end(r, r->keep ? RELAY_KEEP : RELAY_CLOSE);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The response is queued whole: end once the client has it. */
+static void
+finish(struct relay *r)
+{
+	if (r->ubev != NULL) {
+		bufferevent_free(r->ubev);
+		r->ubev = NULL;
+	}
+	dial_stop(&r->dial);
+	r->state = RS_FLUSHING;
+	if (!r->body_done)
+		r->keep = false; /* the rest of its body is in the way */
+	bufferevent_disable(r->cbev, EV_READ);
+	bufferevent_setwatermark(r->cbev, EV_WRITE, 0, 0);
+	bufferevent_setcb(r->cbev, NULL, close_written_cb, client_event_cb, r);
+	bufferevent_enable(r->cbev, EV_WRITE);
+	close_written_cb(r->cbev, r);
+}
+
+/* A reply of our own (nothing of a response was sent yet), then close. */
+static void
+reply(struct relay *r, int status, const char *token, const char *body)
+{
+	struct sbuf out = {0};
+	int flags = CANNED_CLOSE;
+
+	r->status = status;
+	r->error = token;
+	if (status == 502 || status == 504) {
+		if (r->cfg->proxy.via)
+			flags |= CANNED_VIA;
+		if (r->route->policy.report_attempts)
+			flags |= CANNED_ATTEMPTS;
+	}
+	canned_format(&out, status, token,
+	    status == 502 || status == 504 ? r->dial.attempt : 0, flags, body);
+	bufferevent_write(r->cbev, out.s, out.len);
+	sbuf_free(&out);
+	r->keep = false;
+	finish(r);
+}
+
+static void
+reply_failure(struct relay *r, enum fail_kind kind)
+{
+	char body[512];
+
+	snprintf(body, sizeof body,
+	    "retryproxy: %u attempt%s to %s:%u failed; last error: %s\n",
+	    r->dial.attempt, r->dial.attempt == 1 ? "" : "s",
+	    r->dial.host ? r->dial.host : r->url.host,
+	    r->dial.host ? r->dial.port : r->url.port, fail_kind_token(kind));
+	reply(r, fail_kind_status(kind), fail_kind_token(kind), body);
+}
+
+/* ---- attempts ------------------------------------------------------ */
+
+/* May the request go again after something of it was sent? */
+static bool
+may_resend(const struct relay *r)
+{
+	return r->up_body == UB_NONE || r->up_body == UB_HELD;
+}
+
+/* This attempt failed (kind), or its response (status) is retried. */
+static void
+attempt_over(struct relay *r, const struct outcome *o)
+{
+	if (r->ubev != NULL) {
+		bufferevent_free(r->ubev);
+		r->ubev = NULL;
+	}
+	/* a streamed body that started going is gone: nothing may repeat */
+	if (dial_retry(&r->dial, o, may_resend(r) || !r->sent_any)) {
+		r->state = RS_BACKOFF;
+		return;
+	}
+	if (o->status == 0)
+		reply_failure(r, o->fail);
+}
+
+static void
+dial_failed_cb(struct dial *d, enum fail_kind kind)
+{
+	struct relay *r = d->arg;
+	struct outcome o = {.fail = kind};
+
+	if (r->state == RS_RESPONDING) {
+		/* (the body stalled) the response is cut: never spliced */
+		r->error = "connection_terminated";
+		relay_end(r, RELAY_CLOSE);
+		return;
+	}
+	attempt_over(r, &o);
+}
+
+static void
+dial_denied_cb(struct dial *d)
+{
+	struct relay *r = d->arg;
+
+	reply(r, 403, "http_request_denied",
+	    "retryproxy: the destination address is denied by [proxy] deny\n");
+}
+
+static void
+dial_retry_cb(struct dial *d)
+{
+	relay_attempt(d->arg);
+}
+
+/* Body bytes from the client to the origin, as far as they go. */
+static void
+pump_up(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->cbev);
+	struct evbuffer *out;
+
+	if (r->ubev == NULL || r->state != RS_EXCHANGE || r->body_done ||
+	    (r->up_body != UB_LENGTH && r->up_body != UB_CHUNKED))
+		return;
+	out = bufferevent_get_output(r->ubev);
+	while (evbuffer_get_length(in) > 0 && !r->body_done &&
+	    evbuffer_get_length(out) < RELAY_HWM) {
+		struct evbuffer_iovec v;
+		bool data = reqscan_in_data(&r->cscan);
+		ssize_t n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = reqscan_feed_step(&r->cscan, v.iov_base, v.iov_len);
+		if (n < 0) {
+			/* (a bad chunk, or past max_upload): cut both */
+			r->status = r->cscan.status;
+			r->error = "http_request_error";
+			if (r->cscan.status == 413) {
+				reply(r, 413, "http_request_error",
+				    "retryproxy: request body larger than "
+				    "max_upload\n");
+				return;
+			}
+			relay_end(r, RELAY_CLOSE);
+			return;
+		}
+		if (data && n > 0) {
+			if (r->up_body == UB_CHUNKED)
+				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
+			evbuffer_remove_buffer(in, out, (size_t)n);
+			if (r->up_body == UB_CHUNKED)
+				evbuffer_add(out, "\r\n", 2);
+			r->bytes_up += (uint64_t)n;
+		} else
+			evbuffer_drain(in, (size_t)n);
+		if (r->cscan.msg_done) {
+			body_complete(r);
+			if (r->up_body == UB_CHUNKED)
+				evbuffer_add(out, "0\r\n\r\n", 5);
+		}
+	}
+	if (!r->body_done && evbuffer_get_length(out) >= RELAY_HWM) {
+		/* the origin reads slowly: stop reading the client */
+		r->c_paused = true;
+		bufferevent_disable(r->cbev, EV_READ);
+		bufferevent_setwatermark(r->ubev, EV_WRITE, RELAY_LWM, 0);
+	}
+}
+
+static void
+up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->c_paused) {
+		r->c_paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(r->cbev, EV_READ);
+		pump_up(r);
+	}
+	if (r->body_done && r->state == RS_EXCHANGE &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    !evtimer_pending(&r->dial.timer, NULL))
+		/* all of the request is out: time the response */
+		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
+		    FK_RESPONSE_TIMEOUT);
+}
+
+/* The response's body, from the origin to the client, as it comes. */
+static void
+pump_down(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->ubev);
+	struct evbuffer *out = bufferevent_get_output(r->cbev);
+
+	while (evbuffer_get_length(in) > 0 && r->state == RS_RESPONDING) {
+		struct evbuffer_iovec v;
+		bool data = reqscan_in_data(&r->uscan);
+		ssize_t n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = reqscan_feed_step(&r->uscan, v.iov_base, v.iov_len);
+		if (n < 0) {
+			/* a broken chunk: the response is cut */
+			r->error = "http_protocol_error";
+			relay_end(r, RELAY_CLOSE);
+			return;
+		}
+		if (data && n > 0) {
+			if (r->down_chunked)
+				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
+			evbuffer_remove_buffer(in, out, (size_t)n);
+			if (r->down_chunked)
+				evbuffer_add(out, "\r\n", 2);
+			r->bytes_down += (uint64_t)n;
+		} else
+			evbuffer_drain(in, (size_t)n);
+		if (r->uscan.msg_done) {
+			if (r->down_chunked)
+				evbuffer_add(out, "0\r\n\r\n", 5);
+			finish(r);
+			return;
+		}
+	}
+	if (evbuffer_get_length(out) >= RELAY_HWM && !r->up_paused) {
+		/* the client reads slowly: stop reading the origin */
+		r->up_paused = true;
+		bufferevent_disable(r->ubev, EV_READ);
+		bufferevent_setwatermark(r->cbev, EV_WRITE, RELAY_LWM, 0);
+	}
+}
+
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->up_paused && r->ubev != NULL) {
+		r->up_paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(r->ubev, EV_READ);
+		pump_down(r);
+	}
+}
+
+/* A 101: the exchange becomes a tunnel (tunnel.c), logged there. */
+static void
+switch_protocols(struct relay *r)
+{
+	struct tunnel_from from;
+	struct bufferevent *ubev = r->ubev;
+	char retries[sizeof r->dial.retries];
+
+	memset(&from, 0, sizeof from);
+	from.cfg = r->cfg;
+	from.route = r->route;
+	from.method = r->req.method;
+	from.uri = r->req.target;
+	from.client = r->client;
+	from.attempts = r->dial.attempt;
+	memcpy(retries, r->dial.retries, sizeof retries);
+	from.retries = retries;
+	from.start_ms = r->dial.start_ms;
+	from.wall_ms = r->wall_ms;
+	from.status = 101;
+	/* what the origin sent after its 101 is the client's */
+	bufferevent_write_buffer(r->cbev, bufferevent_get_input(ubev));
+	r->ubev = NULL;
+	bufferevent_setcb(ubev, NULL, NULL, NULL, NULL);
+	bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
+	tunnel_adopt(r->w, r->cevcon, ubev, &from);
+	/* (not logged here: the tunnel logs the exchange when it ends) */
+	r->state = RS_ENDED;
+	free_relay(r);
+	r->done(r->ctx, RELAY_TUNNEL);
+}
+
+static bool
+header_matched(const struct policy *pol, const struct msghead *h)
+{
+	for (size_t i = 0; i < pol->nretry_if_header; i++) {
+		const char *v = msghead_get(h, pol->retry_if_header[i].name);
+		if (v != NULL &&
+		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
+			strcmp(pol->retry_if_header[i].value, v) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* The final response head (bytes n of the upstream input). */
+static void
+response_head(struct relay *r, size_t n)
+{
+	struct evbuffer *in = bufferevent_get_input(r->ubev);
+	struct outcome o = {0};
+	struct msghead_out mo = {0};
+	struct sbuf out = {0};
+	const char *cause;
+	char *head = xmalloc(n), na[16];
+	const char *cl;
+
+	evbuffer_remove(in, head, n);
+	msghead_free(&r->resp);
+	if (msghead_parse(&r->resp, head, n, true, &cause) != 0) {
+		free(head);
+		o.fail = FK_HTTP_PROTOCOL_ERROR;
+		attempt_over(r, &o);
+		return;
+	}
+	free(head);
+	if (r->resp.status == 101) {
+		if (!r->upgrade) {
+			o.fail = FK_HTTP_PROTOCOL_ERROR;
+			attempt_over(r, &o);
+			return;
+		}
+		mo.upgrade = true;
+	}
+	dial_disarm(&r->dial);
+	o.status = r->resp.status;
+	o.retry_after = msghead_get(&r->resp, "Retry-After");
+	o.header_matched = header_matched(&r->route->policy, &r->resp);
+	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
+	    may_resend(r) && r->body_done) {
+		if (dial_retry(&r->dial, &o, true)) {
+			/* (the connection is the request's own: just close it) */
+			bufferevent_free(r->ubev);
+			r->ubev = NULL;
+			r->state = RS_BACKOFF;
+			return;
+		}
+	}
+	r->status = r->resp.status;
+	cl = msghead_get(&r->resp, "Content-Length");
+	r->keep = !r->client_10 && !r->client_close;
+	if (r->resp.status == 101) {
+		mo.body = MSGHEAD_NO_BODY;
+	} else if (r->uscan.chunked && !r->uscan.msg_done) {
+		/* re-chunked for 1.1, de-chunked (then closed) for 1.0 */
+		r->down_chunked = !r->client_10;
+		mo.body = r->down_chunked ? MSGHEAD_CHUNKED : MSGHEAD_NO_BODY;
+	} else if (cl != NULL) {
+		mo.body = MSGHEAD_LENGTH;
+		mo.length = strtoull(cl, NULL, 10);
+	} else if (!r->uscan.msg_done) {
+		r->keep = false; /* it ends where the connection does */
+	}
+	if (!r->body_done)
+		r->keep = false;
+	mo.close = !r->keep;
+	mo.via = r->cfg->proxy.via;
+	if (r->route->policy.report_attempts) {
+		snprintf(na, sizeof na, "%u", r->dial.attempt);
+		mo.extra_name = "X-Retry-Attempts";
+		mo.extra_value = na;
+	}
+	msghead_write_response(&r->resp, &mo, &out);
+	bufferevent_write(r->cbev, out.s, out.len);
+	sbuf_free(&out);
+	if (r->resp.status == 101) {
+		switch_protocols(r);
+		return;
+	}
+	r->state = RS_RESPONDING;
+	/* from here on only the body's gaps are timed */
+	{
+		struct timeval tv = rp_tv(r->route->policy.per_try_timeout_ms >
+			    r->route->policy.connect_timeout_ms
+			? r->route->policy.per_try_timeout_ms
+			: r->route->policy.connect_timeout_ms);
+		bufferevent_set_timeouts(r->ubev, &tv, NULL);
+	}
+	if (r->uscan.msg_done) {
+		finish(r);
+		return;
+	}
+	pump_down(r);
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay *r = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (r->state == RS_RESPONDING) {
+		pump_down(r);
+		return;
+	}
+	if (r->state != RS_EXCHANGE)
+		return;
+	/* a head: scan what came, up to its end, without taking it yet */
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_ptr ptr;
+		struct evbuffer_iovec v[4];
+		size_t at = 0, len = evbuffer_get_length(in);
+		bool ended = false;
+
+		/* (the head so far was scanned: feed only what is new) */
+		at = (size_t)r->uscan.head_bytes;
+		if (at >= len)
+			return;
+		evbuffer_ptr_set(in, &ptr, at, EVBUFFER_PTR_SET);
+		while (at < len && !ended) {
+			int nv = evbuffer_peek(
+			    in, (ev_ssize_t)(len - at), &ptr, v, 4);
+			ssize_t k = 0;
+			for (int i = 0; i < nv && i < 4 && !ended; i++) {
+				k = reqscan_feed_step(
+				    &r->uscan, v[i].iov_base, v[i].iov_len);
+				if (k < 0)
+					break;
+				at += (size_t)k;
+				evbuffer_ptr_set(
+				    in, &ptr, (size_t)k, EVBUFFER_PTR_ADD);
+				ended = r->uscan.head_done;
+				if ((size_t)k < v[i].iov_len)
+					break;
+			}
+			if (k < 0) {
+				struct outcome o = {
+				    .fail = r->uscan.status == 431
+					? FK_RESPONSE_HEADER_TOO_BIG
+					: FK_HTTP_PROTOCOL_ERROR};
+				attempt_over(r, &o);
+				return;
+			}
+			if (nv <= 0)
+				break;
+		}
+		if (!ended)
+			return;
+		if (r->uscan.resp_status < 200 && r->uscan.resp_status != 101) {
+			/* an interim response: dropped (as on evhttp's lane) */
+			evbuffer_drain(in, at);
+			r->uscan.head_bytes = 0;
+			continue;
+		}
+		response_head(r, at);
+		return;
+	}
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct outcome o = {0};
+
+	if (r->state == RS_RESPONDING) {
+		if ((what & BEV_EVENT_EOF) && reqscan_is_tunnel(&r->uscan)) {
+			/* a body that ends with the connection: it is whole */
+			pump_down(r);
+			if (r->state == RS_RESPONDING)
+				finish(r);
+			return;
+		}
+		/* the body broke after it started: cut, never spliced */
+		r->error = (what & BEV_EVENT_TIMEOUT) ? "http_response_timeout"
+						      : "connection_terminated";
+		relay_end(r, RELAY_CLOSE);
+		return;
+	}
+	if (r->state != RS_EXCHANGE)
+		return;
+	if (what & BEV_EVENT_TIMEOUT)
+		o.fail = FK_RESPONSE_TIMEOUT;
+	else
+		o.fail = FK_CONNECTION_TERMINATED;
+	attempt_over(r, &o);
+}
+
+/* The connection is up: send the head, then the body. */
+static void
+dial_connected_cb(struct dial *d, struct bufferevent *bev)
+{
+	struct relay *r = d->arg;
+	struct msghead_out mo = {0};
+	struct sbuf out = {0};
+	struct evbuffer *uout;
+	char host[320], na[16];
+	const char *ah = r->route->policy.attempt_header;
+	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
+
+	r->ubev = bev;
+	r->state = RS_EXCHANGE;
+	r->sent_any = false;
+	r->uscan.head_bytes = 0;
+	reqscan_init_response_msg(&r->uscan, r->cfg->proxy.max_header_size,
+	    strcmp(r->req.method, "HEAD") == 0);
+	http_host_value(host, sizeof host, d->host, d->port, d->tls);
+	mo.target = r->target;
+	mo.host = host;
+	mo.upgrade = r->upgrade;
+	mo.close = true; /* the connection is this request's alone */
+	mo.via = r->cfg->proxy.via;
+	mo.drop = *ah != '\0' ? ah : NULL;
+	if (*ah != '\0') {
+		snprintf(na, sizeof na, "%u", d->attempt);
+		mo.extra_name = ah;
+		mo.extra_value = na;
+	}
+	switch (r->up_body) {
+	case UB_NONE:
+		mo.body = MSGHEAD_NO_BODY;
+		break;
+	case UB_HELD:
+		mo.body = MSGHEAD_LENGTH;
+		mo.length = evbuffer_get_length(r->held);
+		break;
+	case UB_LENGTH:
+		mo.body = MSGHEAD_LENGTH;
+		mo.length = r->declared;
+		break;
+	case UB_CHUNKED:
+		mo.body = MSGHEAD_CHUNKED;
+		break;
+	}
+	msghead_write_request(&r->req, &mo, &out);
+	uout = bufferevent_get_output(bev);
+	evbuffer_add(uout, out.s, out.len);
+	sbuf_free(&out);
+	r->sent_any = true;
+	if (r->up_body == UB_HELD)
+		/* a reference: the body stays for another attempt */
+		evbuffer_add_buffer_reference(uout, r->held);
+	else if (r->held != NULL && evbuffer_get_length(r->held) > 0) {
+		/* what was held before the body outgrew the buffer */
+		size_t n = evbuffer_get_length(r->held);
+		evbuffer_add_printf(uout, "%zx\r\n", n);
+		evbuffer_add_buffer(uout, r->held);
+		evbuffer_add(uout, "\r\n", 2);
+		r->bytes_up += n;
+	}
+	bufferevent_setcb(bev, up_read_cb, up_write_cb, up_event_cb, r);
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (r->body_done)
+		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
+		    FK_RESPONSE_TIMEOUT);
+	pump_up(r);
+}
+
+static void
+relay_attempt(struct relay *r)
+{
+	const struct policy *pol = &r->route->policy;
+	unsigned next = r->dial.attempt + 1;
+	const char *host = r->url.host;
+	unsigned port = r->url.port;
+	bool tls = r->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
+
+	if (next >= 2 && pol->nfallbacks > 0) {
+		const struct fallback *fb =
+		    &pol->fallbacks[next - 2 < pol->nfallbacks
+			    ? next - 2
+			    : pol->nfallbacks - 1];
+		host = fb->host;
+		port = fb->port;
+		tls = fb->scheme == HTTP_SCHEME_HTTPS;
+	} else if (pol->tls && !r->url.port_given)
+		port = 443; /* tls = yes: an http:// URL without a port */
+	r->state = RS_CONNECTING;
+	dial_attempt(&r->dial, host, port, tls, pol->verify);
+}
+
+/* ---- the client side ----------------------------------------------- */
+
+/* Hold the body (dechunked) while it fits; start once it is whole. */
+static void
+read_held_body(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->cbev);
+
+	while (evbuffer_get_length(in) > 0 && !r->body_done) {
+		struct evbuffer_iovec v;
+		bool data = reqscan_in_data(&r->cscan);
+		ssize_t n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = reqscan_feed_step(&r->cscan, v.iov_base, v.iov_len);
+		if (n < 0) {
+			reply(r, r->cscan.status, "http_request_error",
+			    r->cscan.status == 413
+				? "retryproxy: request body larger than "
+				  "max_upload\n"
+				: "retryproxy: malformed request body\n");
+			return;
+		}
+		if (data)
+			evbuffer_remove_buffer(in, r->held, (size_t)n);
+		else
+			evbuffer_drain(in, (size_t)n);
+		if (r->cscan.msg_done)
+			body_complete(r);
+		if (!r->body_done &&
+		    evbuffer_get_length(r->held) >
+			r->cfg->proxy.max_request_body) {
+			/* it outgrows the replay buffer: stream the rest */
+			if (log_debug_enabled())
+				log_debug("%s %s: chunked body over "
+					  "max_request_body: streamed",
+				    r->req.method, r->req.target);
+			r->up_body = UB_CHUNKED;
+			relay_attempt(r);
+			return;
+		}
+	}
+	if (r->body_done) {
+		r->up_body = UB_HELD;
+		relay_attempt(r);
+	}
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->state == RS_BODY)
+		read_held_body(r);
+	else
+		pump_up(r);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    r->body_done && r->state != RS_FLUSHING) {
+		/* a half-close after the request: answer, then close */
+		r->keep = false;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    !r->body_done && !r->sent_any && r->state != RS_RESPONDING) {
+		reply(r, 408, "http_request_error",
+		    "retryproxy: the request body stalled for longer than "
+		    "client_timeout\n");
+		return;
+	}
+	/* gone: before a response began, "client closed request" */
+	if (r->state != RS_RESPONDING && r->state != RS_FLUSHING)
+		r->status = 499;
+	relay_end(r, RELAY_CLOSE);
+}
+
+/* The client sent all of its request: from here on only writes are timed. */
+static void
+body_complete(struct relay *r)
+{
+	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
+
+	r->body_done = true;
+	bufferevent_set_timeouts(r->cbev, NULL, &tv);
+}
+
+/* Does a Via list name us ("1.1 retryproxy") as a received-by? */
+static bool
+via_loops(const struct msghead *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (util_strcasecmp(h->f[i].name, "Via") == 0 &&
+		    strstr(h->f[i].value, " retryproxy") != NULL)
+			return true;
+	return false;
+}
+
+struct relay *
+relay_start(struct worker *w, struct evhttp_connection *cevcon,
+    struct bufferevent *bev, struct evbuffer *head, const struct reqscan *scan,
+    void (*done)(void *, enum relay_end), void *ctx)
+{
+	struct relay *r = xcalloc(1, sizeof *r);
+	const struct sockaddr *sa = evhttp_connection_get_addr(cevcon);
+	size_t n = evbuffer_get_length(head);
+	char *bytes = xmalloc(n + 1), *addr = NULL;
+	const char *cause, *xra;
+	ev_uint16_t port = 0;
+	struct timeval tv;
+
+	r->w = w;
+	r->cevcon = cevcon;
+	r->cbev = bev;
+	r->cfg = config_ref(worker_config(w));
+	r->route = &r->cfg->defaults;
+	r->done = done;
+	r->ctx = ctx;
+	r->wall_ms = util_wall_ms();
+	r->cscan = *scan;
+	w->active++;
+	evhttp_connection_get_peer(cevcon, &addr, &port);
+	snprintf(r->client, sizeof r->client,
+	    addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr ? addr : "-",
+	    port);
+	evbuffer_remove(head, bytes, n);
+	dial_init(&r->dial, w, r->cfg, r->route, "-", r);
+	r->dial.connected_cb = dial_connected_cb;
+	r->dial.failed_cb = dial_failed_cb;
+	r->dial.denied_cb = dial_denied_cb;
+	r->dial.retry_cb = dial_retry_cb;
+	r->state = RS_BODY;
+	bufferevent_setcb(
+	    bev, client_read_cb, client_write_cb, client_event_cb, r);
+	bufferevent_setwatermark(bev, EV_READ, 0, RELAY_HWM);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	tv = rp_tv(r->cfg->proxy.client_timeout_ms);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	if (msghead_parse(&r->req, bytes, n, false, &cause) != 0) {
+		char body[160];
+		free(bytes);
+		snprintf(
+		    body, sizeof body, "retryproxy: bad request: %s\n", cause);
+		reply(r, 400, "http_request_error", body);
+		return r;
+	}
+	free(bytes);
+	r->dial.method = r->req.method;
+	r->client_10 = r->req.minor == 0;
+	r->client_close = msghead_conn_has(&r->req, "close") ||
+	    (r->client_10 && !msghead_conn_has(&r->req, "keep-alive"));
+	if (sa != NULL && !cidr_set_contains(&r->cfg->proxy.allow, sa)) {
+		reply(r, 403, "http_request_denied",
+		    "retryproxy: your address may not use this proxy "
+		    "([proxy] allow)\n");
+		return r;
+	}
+	if (via_loops(&r->req)) {
+		reply(r, 508, "proxy_loop_detected",
+		    "retryproxy: this request already passed through "
+		    "retryproxy (Via): a proxy loop\n");
+		return r;
+	}
+	if (r->req.target[0] == '/' || r->req.target[0] == '*') {
+		reply(r, 400, NULL,
+		    "retryproxy is a forward proxy: send absolute-form "
+		    "requests (PROPFIND http://host/path).\n");
+		return r;
+	}
+	if (http_url_parse(r->req.target, &r->url, &cause) != 0) {
+		char body[160];
+		snprintf(body, sizeof body,
+		    "retryproxy: bad request target: %s\n", cause);
+		reply(r, 400, NULL, body);
+		return r;
+	}
+	r->target = xasprintf("%s%.*s", r->url.path_add_slash ? "/" : "",
+	    (int)r->url.path_len, r->url.path);
+	r->route = config_match(r->cfg, r->url.host, r->url.port, r->target);
+	r->dial.route = r->route;
+	r->dial.pol = &r->route->policy;
+	xra = msghead_get(&r->req, "X-Retry-Attempts");
+	r->dial.max_attempts =
+	    policy_effective_attempts(&r->route->policy, xra);
+	r->dial.has_idem = r->route->policy.idempotency_header[0] != '\0' &&
+	    msghead_get(&r->req, r->route->policy.idempotency_header) != NULL;
+	r->resendable = r->dial.has_idem ||
+	    policy_method_is_listed(&r->route->policy, r->req.method);
+	budget_note_request(
+	    &((struct route *)r->route)->budget, r->dial.start_ms);
+	r->upgrade = scan->upgrade && scan->conn_upgrade;
+	r->held = evbuffer_new();
+	if (scan->chunked) {
+		/* held while it fits (it may end early), else streamed */
+		r->up_body = UB_HELD;
+	} else if (scan->has_cl && reqscan_body_left(scan) > 0) {
+		r->declared = reqscan_body_left(scan);
+		r->up_body = r->declared <= r->cfg->proxy.max_request_body
+		    ? UB_HELD
+		    : UB_LENGTH;
+	} else {
+		r->up_body = UB_NONE;
+		body_complete(r);
+	}
+	if (r->up_body != UB_NONE && !r->client_10) {
+		const char *ex = msghead_get(&r->req, "Expect");
+		if (ex != NULL && util_strcasecmp(ex, "100-continue") == 0)
+			/* the body is ours to read (as on evhttp's lane) */
+			bufferevent_write(
+			    bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (r->up_body == UB_HELD) {
+		read_held_body(r);
+		return r;
+	}
+	if (r->up_body == UB_LENGTH && log_debug_enabled())
+		log_debug("%s %s: body over max_request_body: streamed",
+		    r->req.method, r->req.target);
+	relay_attempt(r);
+	return r;
+}
