@@ -54,6 +54,7 @@ struct proxy_config {
 	struct cidr_set deny;
 	uint64_t max_request_body;
 	uint64_t max_upload; /* 0: no limit */
+	uint64_t max_buffered; /* all held request bodies, process-wide */
 	uint64_t max_header_size;
 	unsigned max_connections;
 	uint64_t client_timeout_ms;

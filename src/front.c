@@ -30,6 +30,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "relay.h"
+#include "replaymem.h"
 #include "reqscan.h"
 #include "scanbuf.h"
 #include "util.h"
@@ -52,6 +53,7 @@ struct client_conn {
 	struct evbuffer *relay_head; /* the raw lane's request head */
 	struct reqscan relay_scan; /* the scan just after that head */
 	struct relay *relay; /* the raw lane has the connection */
+	uint64_t reserved; /* replaymem taken for evhttp's bodies */
 	bool relaying, relay_pending;
 	struct event relay_ev; /* start the raw lane once evhttp is idle */
 	/* evhttp's callbacks on bev, restored after the raw lane */
@@ -139,6 +141,7 @@ conn_free(struct client_conn *cc)
 		    bufferevent_get_output(cc->bev), cc->out_cbe);
 	evbuffer_free(cc->held);
 	evbuffer_free(cc->relay_head);
+	replaymem_release(cc->reserved);
 	f->nconns--;
 	if (f->paused && !f->starved && f->nconns < f->max_conns &&
 	    !cc->w->stopping)
@@ -476,10 +479,17 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 		}
 		at += (size_t)k;
 		if (cc->scan.head_done) {
-			if (wants_raw_lane(cc)) {
+			uint64_t body = reqscan_body_left(&cc->scan);
+			const struct config *c = worker_config(cc->w);
+			/* evhttp holds a body whole: only within max_buffered */
+			if (wants_raw_lane(cc) ||
+			    (body > 0 &&
+				!replaymem_reserve(
+				    body, c->proxy.max_buffered))) {
 				take_for_relay(cc, buf, at);
 				return;
 			}
+			cc->reserved += body;
 			if (evbuffer_get_length(cc->held) > 0) {
 				size_t h = evbuffer_get_length(cc->held);
 				put_back(cc, buf, fresh);
@@ -750,6 +760,11 @@ front_set_closecb(struct evhttp_connection *evcon,
 	}
 	cc->req_cb = cb;
 	cc->req_arg = arg;
+	if (cb == NULL && cc->reserved > 0) {
+		/* the request that held its body ended */
+		replaymem_release(cc->reserved);
+		cc->reserved = 0;
+	}
 	if (cb == NULL && cc->relay_pending)
 		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
 }

@@ -16,6 +16,7 @@ static _Atomic uint64_t hist[METRICS_BUCKETS + 1];
 static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
+static _Atomic uint64_t raw_requests, raw_streamed;
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -86,6 +87,15 @@ void
 metrics_tunnel(int delta)
 {
 	atomic_fetch_add_explicit(&tunnels, delta, memory_order_relaxed);
+}
+
+void
+metrics_raw_lane(bool streamed)
+{
+	atomic_fetch_add_explicit(&raw_requests, 1, memory_order_relaxed);
+	if (streamed)
+		atomic_fetch_add_explicit(
+		    &raw_streamed, 1, memory_order_relaxed);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -192,8 +202,23 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "Client requests and tunnels being served.");
 	sbuf_printf(s, "retryproxy_requests_in_flight %llu\n",
 	    (unsigned long long)g->requests_in_flight);
-	head(s, "retryproxy_tunnels", "gauge", "CONNECT tunnels open.");
+	head(s, "retryproxy_tunnels", "gauge",
+	    "CONNECT tunnels and upgraded (101) exchanges open.");
 	sbuf_printf(s, "retryproxy_tunnels %lld\n", (long long)GET(tunnels));
+	head(s, "retryproxy_raw_lane_requests_total", "counter",
+	    "Requests carried by the raw lane (methods, bodies and upgrades "
+	    "libevent cannot carry).");
+	sbuf_printf(s, "retryproxy_raw_lane_requests_total %llu\n",
+	    (unsigned long long)GET(raw_requests));
+	head(s, "retryproxy_streamed_bodies_total", "counter",
+	    "Request bodies streamed, not held (over max_request_body or "
+	    "max_buffered).");
+	sbuf_printf(s, "retryproxy_streamed_bodies_total %llu\n",
+	    (unsigned long long)GET(raw_streamed));
+	head(s, "retryproxy_replay_buffer_bytes", "gauge",
+	    "Request-body bytes held for re-sending (bounded by max_buffered).");
+	sbuf_printf(s, "retryproxy_replay_buffer_bytes %llu\n",
+	    (unsigned long long)g->replay_buffer_bytes);
 	head(s, "retryproxy_upstream_connections", "gauge",
 	    "Upstream connections open (idle and busy).");
 	sbuf_printf(s, "retryproxy_upstream_connections %llu\n",

@@ -8,6 +8,7 @@
 #define RP_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -36,6 +37,8 @@ void metrics_retry(struct route_metrics *, int status, enum fail_kind);
 void metrics_suppressed(struct route_metrics *, enum decision_why);
 void metrics_reload(int ok);
 void metrics_tunnel(int delta);
+/* A request took the raw lane (streamed: its body was not held). */
+void metrics_raw_lane(bool streamed);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {
@@ -43,6 +46,7 @@ struct metrics_gauges {
 	uint64_t upstream_connections;
 	uint64_t upstream_connections_created;
 	uint64_t requests_in_flight;
+	uint64_t replay_buffer_bytes;
 };
 
 /* The whole exposition. */

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "msghead.h"
 #include "relay.h"
+#include "replaymem.h"
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
@@ -66,6 +67,7 @@ struct relay {
 	enum up_body up_body;
 	uint64_t declared; /* its Content-Length */
 	struct evbuffer *held; /* held whole (or its start, while reading) */
+	uint64_t reserved; /* replaymem taken for it */
 	bool body_done; /* the client sent its last body byte */
 	bool sent_any; /* a byte of this attempt went upstream */
 	bool up_paused, c_paused;
@@ -97,6 +99,7 @@ log_request(struct relay *r)
 
 	metrics_request(r->route->metrics, r->status, r->dial.attempt,
 	    util_now_ms() - r->dial.start_ms);
+	metrics_raw_lane(r->up_body == UB_LENGTH || r->up_body == UB_CHUNKED);
 	if (!log_access_enabled())
 		return;
 	memset(&e, 0, sizeof e);
@@ -124,6 +127,7 @@ free_relay(struct relay *r)
 		bufferevent_free(r->ubev);
 	if (r->held != NULL)
 		evbuffer_free(r->held);
+	replaymem_release(r->reserved);
 	msghead_free(&r->req);
 	msghead_free(&r->resp);
 	free(r->target);
@@ -440,6 +444,7 @@ switch_protocols(struct relay *r)
 	r->ubev = NULL;
 	bufferevent_setcb(ubev, NULL, NULL, NULL, NULL);
 	bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
+	metrics_raw_lane(false);
 	tunnel_adopt(r->w, r->cevcon, ubev, &from);
 	/* (not logged here: the tunnel logs the exchange when it ends) */
 	r->state = RS_ENDED;
@@ -704,6 +709,11 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 		evbuffer_add_buffer(uout, r->held);
 		evbuffer_add(uout, "\r\n", 2);
 		r->bytes_up += n;
+		if (r->body_done)
+			evbuffer_add(uout, "0\r\n\r\n", 5);
+		/* (streamed from here on: nothing is held any more) */
+		replaymem_release(r->reserved);
+		r->reserved = 0;
 	}
 	bufferevent_setcb(bev, up_read_cb, up_write_cb, up_event_cb, r);
 	bufferevent_set_timeouts(bev, NULL, &tv);
@@ -744,6 +754,7 @@ static void
 read_held_body(struct relay *r)
 {
 	struct evbuffer *in = bufferevent_get_input(r->cbev);
+	bool overflow = false;
 
 	while (evbuffer_get_length(in) > 0 && !r->body_done) {
 		struct evbuffer_iovec v;
@@ -761,19 +772,31 @@ read_held_body(struct relay *r)
 				: "retryproxy: malformed request body\n");
 			return;
 		}
+		if (data && r->declared == 0) {
+			/* a chunked body: taken from max_buffered as it grows */
+			if (replaymem_reserve(
+				(uint64_t)n, r->cfg->proxy.max_buffered))
+				r->reserved += (uint64_t)n;
+			else
+				overflow = true;
+		}
 		if (data)
 			evbuffer_remove_buffer(in, r->held, (size_t)n);
 		else
 			evbuffer_drain(in, (size_t)n);
 		if (r->cscan.msg_done)
 			body_complete(r);
-		if (!r->body_done &&
-		    evbuffer_get_length(r->held) >
-			r->cfg->proxy.max_request_body) {
+		if (overflow ||
+		    (!r->body_done &&
+			evbuffer_get_length(r->held) >
+			    r->cfg->proxy.max_request_body)) {
 			/* it outgrows the replay buffer: stream the rest */
+			if (overflow)
+				replaymem_warn(r->cfg->proxy.max_buffered);
 			if (log_debug_enabled())
 				log_debug("%s %s: chunked body over "
-					  "max_request_body: streamed",
+					  "max_request_body or max_buffered: "
+					  "streamed",
 				    r->req.method, r->req.target);
 			r->up_body = UB_CHUNKED;
 			relay_attempt(r);
@@ -942,9 +965,16 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		r->up_body = UB_HELD;
 	} else if (scan->has_cl && reqscan_body_left(scan) > 0) {
 		r->declared = reqscan_body_left(scan);
-		r->up_body = r->declared <= r->cfg->proxy.max_request_body
-		    ? UB_HELD
-		    : UB_LENGTH;
+		r->up_body = UB_LENGTH;
+		if (r->declared <= r->cfg->proxy.max_request_body) {
+			/* held whole, while all held bodies fit max_buffered */
+			if (replaymem_reserve(
+				r->declared, r->cfg->proxy.max_buffered)) {
+				r->reserved = r->declared;
+				r->up_body = UB_HELD;
+			} else
+				replaymem_warn(r->cfg->proxy.max_buffered);
+		}
 	} else {
 		r->up_body = UB_NONE;
 		body_complete(r);

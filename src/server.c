@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "replaymem.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
@@ -528,6 +529,7 @@ admin_cb(struct evhttp_request *req, void *arg)
 		    req, 405, "Method Not Allowed", "text/plain", &body);
 	} else if (n == 8 && strncmp(uri, "/metrics", n) == 0) {
 		struct metrics_gauges g = {0};
+		g.replay_buffer_bytes = replaymem_held();
 		for (unsigned i = 0; i < g_nworkers; i++) {
 			struct worker *w = &g_workers[i];
 			g.requests_in_flight += atomic_load(&w->active);
