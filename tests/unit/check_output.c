@@ -75,7 +75,7 @@ END_TEST
 START_TEST(test_metrics_render)
 {
 	struct route_metrics *m = metrics_route("r\"1");
-	struct metrics_gauges g = {3, 4, 5, 6};
+	struct metrics_gauges g = {3, 4, 5, 6, 7};
 	struct sbuf s = {0};
 
 	ck_assert_ptr_eq(metrics_route("r\"1"), m); /* one per name */
@@ -107,6 +107,16 @@ START_TEST(test_metrics_render)
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_request_duration_seconds_count 2\n"));
 	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_client_connections 3\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_replay_buffer_bytes 7\n"));
+	metrics_raw_lane(true);
+	metrics_raw_lane(false);
+	sbuf_free(&s);
+	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_raw_lane_requests_total 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_streamed_bodies_total 1\n"));
 	ck_assert_ptr_nonnull(strstr(
 	    s.s, "retryproxy_config_reloads_total{result=\"success\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(
