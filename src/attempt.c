@@ -42,29 +42,14 @@
 #include "preq.h"
 
 static void attempt_failed(struct preq *, enum fail_kind);
-static void arm_attempt_timer(struct preq *, uint64_t, enum fail_kind);
-
-static void
-add_reason(struct preq *p, const char *reason)
-{
-	size_t n = strlen(p->retries);
-
-	if (n + strlen(reason) + 2 < sizeof p->retries)
-		snprintf(p->retries + n, sizeof p->retries - n, "%s%s",
-		    n ? "," : "", reason);
-}
 
 /* ---- ending an attempt ---------------------------------------------- */
 
 void
 attempt_stop_io(struct preq *p, bool keep_conn)
 {
-	event_del(&p->attempt_timer);
-	if (p->dnsreq != NULL) {
-		struct evdns_getaddrinfo_request *r = p->dnsreq;
-		p->dnsreq = NULL;
-		evdns_getaddrinfo_cancel(r);
-	}
+	/* (the timer, the resolver; never a backoff: none runs with I/O) */
+	dial_stop(&p->dial);
 	if (p->sent_cbe != NULL && p->uc != NULL) {
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_output(
@@ -95,55 +80,14 @@ attempt_stop_io(struct preq *p, bool keep_conn)
 }
 
 static void
-backoff_cb(evutil_socket_t fd, short what, void *arg)
-{
-	attempt_start(arg);
-}
-
-static void
 schedule_retry(struct preq *p, uint64_t delay_ms)
 {
-	struct timeval tv = rp_tv(delay_ms);
-
 	if (p->uri_owned == NULL)
 		proxy_watch_client(p);
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
-		    p->attempt + 1, (unsigned long long)delay_ms);
-	if (delay_ms == 0)
-		/* at once: later in this loop turn, not after another epoll_wait */
-		event_active(&p->backoff_timer, EV_TIMEOUT, 1);
-	else
-		evtimer_add(&p->backoff_timer, &tv);
-}
-
-/* Ask the policy engine about the outcome of the attempt that ended. */
-static void
-decide(struct preq *p, const struct outcome *o, struct decision *d)
-{
-	struct retry_ctx c;
-
-	c.attempt = p->attempt;
-	c.max_attempts = p->max_attempts;
-	c.method = p->method;
-	c.has_idempotency_key = p->has_idem;
-	c.now_ms = util_now_ms();
-	c.start_ms = p->start_ms;
-	c.wall_now_ms = util_wall_ms();
-	c.rnd = worker_random(p->w);
-	c.budget = &((struct route *)p->route)->budget;
-	policy_decide(p->pol, o, &c, d);
-}
-
-/* Count a decision in the route's metrics. */
-static void
-note_decision(
-    struct preq *p, const struct decision *d, int status, enum fail_kind kind)
-{
-	if (d->retry)
-		metrics_retry(p->route->metrics, status, kind);
-	else if (d->why >= WHY_METHOD)
-		metrics_suppressed(p->route->metrics, d->why);
+		    p->dial.attempt + 1, (unsigned long long)delay_ms);
+	dial_backoff(&p->dial, delay_ms);
 }
 
 /* The final failure: 502/504 with Proxy-Status. */
@@ -158,13 +102,13 @@ reply_failure(struct preq *p, enum fail_kind kind)
 	p->error = fail_kind_token(kind);
 	snprintf(ps, sizeof ps,
 	    "retryproxy; error=%s; details=\"%u attempt%s\"", p->error,
-	    p->attempt, p->attempt == 1 ? "" : "s");
+	    p->dial.attempt, p->dial.attempt == 1 ? "" : "s");
 	snprintf(body, sizeof body,
 	    "retryproxy: %u attempt%s to %s:%u failed; last error: %s\n",
-	    p->attempt, p->attempt == 1 ? "" : "s", p->up_host, p->up_port,
-	    p->error);
+	    p->dial.attempt, p->dial.attempt == 1 ? "" : "s", p->up_host,
+	    p->up_port, p->error);
 	if (p->pol->report_attempts) {
-		snprintf(n, sizeof n, "%u", p->attempt);
+		snprintf(n, sizeof n, "%u", p->dial.attempt);
 		evhttp_add_header(out, "X-Retry-Attempts", n);
 	}
 	if (p->cfg->proxy.via)
@@ -181,19 +125,12 @@ static void
 attempt_failed(struct preq *p, enum fail_kind kind)
 {
 	struct outcome o = {0};
-	struct decision d;
+	uint64_t delay;
 
 	attempt_stop_io(p, false);
 	o.fail = kind;
-	decide(p, &o, &d);
-	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u to %s:%u failed: %s; %s",
-		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
-		    fail_kind_token(kind), decision_why_name(d.why));
-	note_decision(p, &d, 0, kind);
-	if (d.retry) {
-		add_reason(p, d.reason);
-		schedule_retry(p, d.delay_ms);
+	if (dial_decide(&p->dial, &o, true, &delay)) {
+		schedule_retry(p, delay);
 		return;
 	}
 	reply_failure(p, kind);
@@ -241,23 +178,16 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	struct outcome o = {0};
-	struct decision d;
+	uint64_t delay;
 
 	o.status = evhttp_request_get_response_code(ureq);
 	o.retry_after = evhttp_find_header(in, "Retry-After");
 	o.header_matched = header_matches(p->pol, in);
 	o.body_matched = body_match;
-	decide(p, &o, &d);
-	if (log_debug_enabled())
-		log_debug("%s %s: attempt %u to %s:%u: %d; %s", p->method,
-		    p->uri, p->attempt, p->up_host, p->up_port, o.status,
-		    decision_why_name(d.why));
-	note_decision(p, &d, o.status, FK_NONE);
-	if (!d.retry)
+	if (!dial_decide(&p->dial, &o, true, &delay))
 		return false;
-	add_reason(p, d.reason);
 	p->discarding = true;
-	p->retry_delay_ms = d.delay_ms; /* taken once the body is gone */
+	p->retry_delay_ms = delay; /* taken once the body is gone */
 	return true;
 }
 
@@ -278,7 +208,7 @@ static void
 arm_body_deadline(struct preq *p)
 {
 	if (p->pol->deadline_ms > 0)
-		arm_attempt_timer(p, p->pol->deadline_ms, FK_RESPONSE_TIMEOUT);
+		dial_arm(&p->dial, p->pol->deadline_ms, FK_RESPONSE_TIMEOUT);
 }
 
 static int
@@ -292,7 +222,7 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	if (p->ureq != ureq)
 		return 0;
 	p->header_seen = true;
-	event_del(&p->attempt_timer);
+	dial_disarm(&p->dial);
 	/*
 	 * resphold passed evhttp only a valid, final head (reqscan refuses
 	 * bad names, control characters, two lengths, CL with TE), but a
@@ -303,10 +233,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		 * Never forwarded: a failed attempt.  Aborting here makes
 		 * evhttp call our callbacks again, so decide from the loop.
 		 */
-		static const struct timeval zero = {0, 0};
 		p->ureq = NULL;
-		p->timer_kind = FK_HTTP_PROTOCOL_ERROR;
-		evtimer_add(&p->attempt_timer, &zero);
+		dial_arm(&p->dial, 0, FK_HTTP_PROTOCOL_ERROR);
 		return -1;
 	}
 	/*
@@ -317,7 +245,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		evhttp_remove_header(in, "Connection");
 	/* what comes after this field is not the head's (trailers) */
 	p->last_field = TAILQ_LAST(in, evkeyvalq);
-	if (p->pol->retry_if_body != NULL && p->attempt < p->max_attempts &&
+	if (p->pol->retry_if_body != NULL &&
+	    p->dial.attempt < p->dial.max_attempts &&
 	    response_has_body(p, status)) {
 		struct outcome o = {.status = status};
 		o.header_matched = header_matches(p->pol, in);
@@ -363,7 +292,7 @@ stop_peeking(struct preq *p, struct evhttp_request *ureq)
 
 	p->peeking = false;
 	p->peek = NULL;
-	event_del(&p->attempt_timer);
+	dial_disarm(&p->dial);
 	proxy_start_reply(p, ureq);
 	proxy_forward_chunk(p, peek);
 	evbuffer_free(peek);
@@ -483,7 +412,7 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		    p->resendable) {
 			p->stale_resent = true;
 			p->force_fresh = true;
-			p->attempt--;
+			p->dial.attempt--;
 			attempt_stop_io(p, false);
 			if (log_debug_enabled())
 				log_debug("%s %s: stale keep-alive "
@@ -506,7 +435,7 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 		return;
 	if (evhttp_request_get_response_code(ureq) == 0 && !p->header_seen) {
 		/* connect failed: refused, unreachable or timed out */
-		uint64_t took = util_now_ms() - p->attempt_start_ms;
+		uint64_t took = util_now_ms() - p->dial.attempt_start_ms;
 		p->ureq = NULL;
 		attempt_failed(p,
 		    took + 5 >= p->pol->connect_timeout_ms
@@ -540,11 +469,14 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 
 /* ---- starting an attempt -------------------------------------------- */
 
+/*
+ * dial's attempt timer ran out (kind: what it meant), or the name did
+ * not resolve.
+ */
 static void
-attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
+dial_failed_cb(struct dial *d, enum fail_kind kind)
 {
-	struct preq *p = arg;
-	enum fail_kind kind = p->timer_kind;
+	struct preq *p = d->arg;
 
 	if (p->peeking && p->ureq != NULL) {
 		/* the deadline, while peeking: what decides now is final */
@@ -561,29 +493,7 @@ attempt_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
 		kind = FK_CONNECTION_TIMEOUT;
-	if (p->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
-		kind = FK_DNS_TIMEOUT; /* still resolving */
 	attempt_failed(p, kind);
-}
-
-static void
-arm_attempt_timer(struct preq *p, uint64_t limit_ms, enum fail_kind kind)
-{
-	uint64_t now = util_now_ms(), ms = limit_ms;
-	struct timeval tv;
-
-	p->timer_kind = kind;
-	if (p->pol->deadline_ms > 0) {
-		uint64_t end = p->start_ms + p->pol->deadline_ms;
-		uint64_t left = end > now ? end - now : 0;
-		if (left <= ms) {
-			ms = left;
-			if (kind == FK_CONNECTION_TIMEOUT)
-				p->timer_kind = FK_DEADLINE_CONNECTING;
-		}
-	}
-	tv = rp_tv(ms);
-	evtimer_add(&p->attempt_timer, &tv);
 }
 
 /*
@@ -600,7 +510,7 @@ head_refused_cb(const struct reqscan *scan, void *arg)
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u to %s:%u: response head refused: "
 			  "%s",
-		    p->method, p->uri, p->attempt, p->up_host, p->up_port,
+		    p->method, p->uri, p->dial.attempt, p->up_host, p->up_port,
 		    scan->why);
 	attempt_failed(p,
 	    scan->status == 431 ? FK_RESPONSE_HEADER_TOO_BIG
@@ -629,7 +539,7 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	p->sent_cbe = NULL;
 	if (p->uc != NULL)
 		p->uc->connected = true;
-	arm_attempt_timer(p, p->pol->per_try_timeout_ms, FK_RESPONSE_TIMEOUT);
+	dial_arm(&p->dial, p->pol->per_try_timeout_ms, FK_RESPONSE_TIMEOUT);
 }
 
 static void
@@ -694,9 +604,12 @@ reply_denied(struct preq *p)
 	proxy_free(p);
 }
 
+/* dial found the address for this attempt: connect (through the pool). */
 static void
-connect_to(struct preq *p, const struct sockaddr *sa)
+dial_resolved_cb(struct dial *d, const struct sockaddr *sa)
 {
+	struct preq *p = d->arg;
+
 	p->uc = upstream_connect(
 	    p->w->pool, &p->origin, sa, p->cfg->proxy.max_header_size);
 	if (p->uc == NULL) {
@@ -707,79 +620,32 @@ connect_to(struct preq *p, const struct sockaddr *sa)
 	send_on(p);
 }
 
-/*
- * Connect to one of the addresses of the attempt's host: each attempt
- * takes the next (a retry tries another address), none if any is denied.
- */
 static void
-use_addresses(struct preq *p, const struct sockaddr_storage *addrs, unsigned n)
+dial_denied_cb(struct dial *d)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (addr_denied(p, (const struct sockaddr *)&addrs[i])) {
-			reply_denied(p);
-			return;
-		}
-	connect_to(p, (const struct sockaddr *)&addrs[(p->attempt - 1) % n]);
+	reply_denied(d->arg);
 }
 
 static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+dial_retry_cb(struct dial *d)
 {
-	struct preq *p = arg;
-	struct sockaddr_storage addrs[DNSCACHE_ADDRS];
-	unsigned n = 0;
-
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
-	p->dnsreq = NULL;
-	if (result != 0) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		attempt_failed(p,
-		    result == EVUTIL_EAI_NONAME	     ? FK_DNS_NXDOMAIN
-			: result == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
-						     : FK_DNS_ERROR);
-		return;
-	}
-	for (struct evutil_addrinfo *x = res; x != NULL; x = x->ai_next) {
-		if (addr_denied(p, x->ai_addr)) {
-			evutil_freeaddrinfo(res);
-			reply_denied(p);
-			return;
-		}
-		if (n < DNSCACHE_ADDRS && x->ai_addrlen <= sizeof addrs[0]) {
-			memset(&addrs[n], 0, sizeof addrs[n]);
-			memcpy(&addrs[n++], x->ai_addr, x->ai_addrlen);
-		}
-	}
-	evutil_freeaddrinfo(res);
-	if (n == 0) {
-		attempt_failed(p, FK_DNS_ERROR);
-		return;
-	}
-	/* the next connection to this name needs no query for a while */
-	dnscache_put(p->w->dnscache, p->up_host, addrs, n, util_now_ms(),
-	    DNSCACHE_TTL_MS);
-	use_addresses(p, addrs, n);
+	attempt_start(d->arg);
 }
 
 void
 attempt_start(struct preq *p)
 {
 	const struct policy *pol = p->pol;
-	struct evutil_addrinfo hints;
-	struct evdns_getaddrinfo_request *r;
 	struct upstream_origin origin;
 	bool fresh;
 
-	p->attempt++;
+	dial_begin(&p->dial);
 	p->sent = p->header_seen = p->reused = false;
 	p->discarding = p->peeking = false;
-	p->attempt_start_ms = util_now_ms();
-	if (p->attempt >= 2 && pol->nfallbacks > 0) {
+	if (p->dial.attempt >= 2 && pol->nfallbacks > 0) {
 		const struct fallback *fb =
-		    &pol->fallbacks[p->attempt - 2 < pol->nfallbacks
-			    ? p->attempt - 2
+		    &pol->fallbacks[p->dial.attempt - 2 < pol->nfallbacks
+			    ? p->dial.attempt - 2
 			    : pol->nfallbacks - 1];
 		p->up_host = fb->host;
 		p->up_port = fb->port;
@@ -801,7 +667,7 @@ attempt_start(struct preq *p)
 		return;
 	}
 	p->origin = origin;
-	arm_attempt_timer(p, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	dial_arm(&p->dial, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/*
 	 * A request that may not be re-sent never rides a reused
 	 * connection: a stale one would leave it lost or doubled.
@@ -822,53 +688,15 @@ attempt_start(struct preq *p)
 			return;
 		}
 	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	{
-		/* numeric hosts skip the resolver entirely */
-		struct sockaddr_storage ss;
-		int len = sizeof ss;
-		char tmp[300];
-		snprintf(tmp, sizeof tmp,
-		    strchr(p->up_host, ':') ? "[%s]:%u" : "%s:%u", p->up_host,
-		    p->up_port);
-		if (evutil_parse_sockaddr_port(
-			tmp, (struct sockaddr *)&ss, &len) == 0) {
-			if (addr_denied(p, (struct sockaddr *)&ss)) {
-				reply_denied(p);
-				return;
-			}
-			connect_to(p, (struct sockaddr *)&ss);
-			return;
-		}
-	}
-	{
-		/* resolved a moment ago (by this worker) */
-		struct sockaddr_storage addrs[DNSCACHE_ADDRS];
-		unsigned n = dnscache_get(p->w->dnscache, p->up_host,
-		    util_now_ms(), addrs, DNSCACHE_ADDRS);
-		if (n > 0) {
-			use_addresses(p, addrs, n);
-			return;
-		}
-	}
-	/* the callback may run (and even end the request) before it returns */
-	p->busy++;
-	r = evdns_getaddrinfo(p->w->dns, p->up_host, NULL, &hints, dns_cb, p);
-	p->busy--;
-	if (p->free_pending)
-		proxy_free(p);
-	else if (r != NULL)
-		p->dnsreq = r;
+	dial_resolve(&p->dial, p->up_host, p->up_port);
 }
 
 void
 attempt_init(struct preq *p)
 {
-	struct event_base *base = p->w->base;
-
-	evtimer_assign(&p->attempt_timer, base, attempt_timer_cb, p);
-	evtimer_assign(&p->backoff_timer, base, backoff_cb, p);
+	dial_init(&p->dial, p->w, p->cfg, p->route, p->method, p);
+	p->dial.failed_cb = dial_failed_cb;
+	p->dial.denied_cb = dial_denied_cb;
+	p->dial.retry_cb = dial_retry_cb;
+	p->dial.resolved_cb = dial_resolved_cb;
 }

@@ -191,6 +191,12 @@ use_addresses(struct dial *d)
 			d->denied_cb(d);
 			return;
 		}
+	if (d->resolved_cb != NULL) {
+		d->resolved_cb(d,
+		    (const struct sockaddr *)&d
+			->addrs[(d->attempt - 1) % d->naddrs]);
+		return;
+	}
 	connect_to(d, &d->addrs[(d->attempt - 1) % d->naddrs]);
 }
 
@@ -237,8 +243,14 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 }
 
 void
-dial_attempt(
-    struct dial *d, const char *host, unsigned port, bool tls, bool verify)
+dial_begin(struct dial *d)
+{
+	d->attempt++;
+	d->attempt_start_ms = util_now_ms();
+}
+
+void
+dial_resolve(struct dial *d, const char *host, unsigned port)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *r;
@@ -246,14 +258,8 @@ dial_attempt(
 	int len = sizeof ss;
 	char tmp[300];
 
-	d->attempt++;
-	d->attempt_start_ms = util_now_ms();
 	d->host = host;
 	d->port = port;
-	d->tls = tls;
-	d->verify = verify;
-	d->tls_verify_err = 0;
-	dial_arm(d, d->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/* numeric hosts skip the resolver entirely */
 	snprintf(tmp, sizeof tmp, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 	    port);
@@ -282,16 +288,27 @@ dial_attempt(
 		d->dnsreq = r;
 }
 
+void
+dial_attempt(
+    struct dial *d, const char *host, unsigned port, bool tls, bool verify)
+{
+	dial_begin(d);
+	d->tls = tls;
+	d->verify = verify;
+	d->tls_verify_err = 0;
+	dial_arm(d, d->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	dial_resolve(d, host, port);
+}
+
 bool
-dial_retry(struct dial *d, const struct outcome *o, bool resend)
+dial_decide(
+    struct dial *d, const struct outcome *o, bool resend, uint64_t *delay_ms)
 {
 	struct retry_ctx c;
 	struct decision dec;
 	struct policy pol = *d->pol;
-	struct timeval tv;
 	size_t n;
 
-	dial_stop(d);
 	if (!resend) {
 		/* only what failed before anything was sent may go again */
 		pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);
@@ -310,7 +327,7 @@ dial_retry(struct dial *d, const struct outcome *o, bool resend)
 	policy_decide(&pol, o, &c, &dec);
 	if (log_debug_enabled())
 		log_debug("%s: attempt %u to %s:%u: %s; %s", d->method,
-		    d->attempt, d->host, d->port,
+		    d->attempt, d->host ? d->host : "-", d->port,
 		    o->status > 0 ? "a response" : fail_kind_token(o->fail),
 		    decision_why_name(dec.why));
 	if (dec.retry)
@@ -323,11 +340,31 @@ dial_retry(struct dial *d, const struct outcome *o, bool resend)
 	if (n + strlen(dec.reason) + 2 < sizeof d->retries)
 		snprintf(d->retries + n, sizeof d->retries - n, "%s%s",
 		    n ? "," : "", dec.reason);
-	tv = rp_tv(dec.delay_ms);
-	if (dec.delay_ms == 0)
+	*delay_ms = dec.delay_ms;
+	return true;
+}
+
+void
+dial_backoff(struct dial *d, uint64_t delay_ms)
+{
+	struct timeval tv = rp_tv(delay_ms);
+
+	if (delay_ms == 0)
+		/* at once: later in this loop turn, not after another wait */
 		event_active(&d->backoff, EV_TIMEOUT, 1);
 	else
 		evtimer_add(&d->backoff, &tv);
+}
+
+bool
+dial_retry(struct dial *d, const struct outcome *o, bool resend)
+{
+	uint64_t delay;
+
+	dial_stop(d);
+	if (!dial_decide(d, o, resend, &delay))
+		return false;
+	dial_backoff(d, delay);
 	return true;
 }
 

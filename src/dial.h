@@ -57,6 +57,11 @@ struct dial {
 	void (*denied_cb)(struct dial *);
 	/* the backoff is over: start the next attempt (dial_attempt) */
 	void (*retry_cb)(struct dial *);
+	/*
+	 * With dial_resolve: the address this attempt uses (each attempt
+	 * the next of the host's); the owner connects.  NULL: dial does.
+	 */
+	void (*resolved_cb)(struct dial *, const struct sockaddr *);
 	void *arg; /* the owner */
 };
 
@@ -68,6 +73,14 @@ void dial_init(struct dial *, struct worker *, const struct config *,
  */
 void dial_attempt(
     struct dial *, const char *host, unsigned port, bool tls, bool verify);
+/* Count the next attempt (dial_attempt does; an owner that connects by
+ * itself, from a pool, calls it). */
+void dial_begin(struct dial *);
+/*
+ * Find the address for this attempt of host:port: resolved_cb, or
+ * denied_cb, or failed_cb (a DNS failure) follows.
+ */
+void dial_resolve(struct dial *, const char *host, unsigned port);
 /*
  * Arm the attempt timer: failed_cb(kind) after ms, or sooner at the
  * deadline (then kind becomes final for a connect).  Also for the
@@ -84,6 +97,14 @@ void dial_disarm(struct dial *);
  * false: the owner gives the final answer.
  */
 bool dial_retry(struct dial *, const struct outcome *o, bool resend);
+/*
+ * dial_retry in two steps, for an owner that retries only later (once
+ * a retried response's body is gone): the decision (counted in the
+ * metrics, its reason recorded) and *delay_ms; then the backoff.
+ */
+bool dial_decide(
+    struct dial *, const struct outcome *o, bool resend, uint64_t *delay_ms);
+void dial_backoff(struct dial *, uint64_t delay_ms);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dial.h"
 #include "http.h"
 #include "policy.h"
 #include "upstream.h"
@@ -35,11 +36,10 @@ struct preq {
 	const struct policy *pol;
 	const char *method;
 	enum evhttp_cmd_type cmd;
-	unsigned max_attempts;
-	unsigned attempt;
+	struct dial dial; /* the attempts, their decisions and backoff */
 	bool has_idem;
 	bool resendable;
-	uint64_t start_ms, wall_ms;
+	uint64_t wall_ms;
 	struct http_url url;
 	char *target; /* origin-form target sent upstream */
 	const char *uri; /* absolute URL, for the log */
@@ -52,26 +52,20 @@ struct preq {
 	struct upstream_origin origin;
 	struct upstream_conn *uc;
 	struct evhttp_request *ureq;
-	struct evdns_getaddrinfo_request *dnsreq;
 	struct evbuffer_cb_entry *sent_cbe;
 	bool sent, header_seen, reused, force_fresh, stale_resent;
 	bool discarding, peeking, streaming, paused, finished;
 	bool free_pending;
 	unsigned busy; /* inside a call that may end the request */
-	uint64_t attempt_start_ms;
 	uint64_t retry_delay_ms; /* decided while a retried body drains */
-	enum fail_kind timer_kind; /* what the attempt timer means */
 	struct evbuffer *peek;
 	struct evkeyval *last_field; /* the head's last (then trailers) */
-	struct event attempt_timer;
-	struct event backoff_timer;
 	bool watching;
 
 	/* outcome */
 	int status;
 	const char *error; /* Proxy-Status token of the final failure */
 	uint64_t bytes;
-	char retries[256]; /* comma-separated reasons */
 	char client[INET6_ADDRSTRLEN + 8];
 };
 
@@ -94,7 +88,7 @@ void proxy_forward_chunk(struct preq *, struct evbuffer *);
 void proxy_finish_reply(struct preq *);
 
 /* attempt.c: the upstream side. */
-/* Set up a new request's timers. */
+/* Set up a new request's attempt loop (after route and policy). */
 void attempt_init(struct preq *);
 /* Start the next attempt (counting it). */
 void attempt_start(struct preq *);

@@ -257,7 +257,7 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	if (p->pol->report_attempts) {
-		snprintf(n, sizeof n, "%u", p->attempt);
+		snprintf(n, sizeof n, "%u", p->dial.attempt);
 		evhttp_add_header(out, "X-Retry-Attempts", n);
 	}
 	p->status = evhttp_request_get_response_code(ureq);
@@ -327,11 +327,11 @@ proxy_done(struct preq *p)
 		return;
 	p->finished = true;
 	attempt_stop_io(p, false);
-	event_del(&p->backoff_timer);
+	dial_stop(&p->dial);
 	if (p->cevcon != NULL)
 		front_set_closecb(p->cevcon, NULL, NULL, p->w);
-	metrics_request(p->route->metrics, p->status, p->attempt,
-	    util_now_ms() - p->start_ms);
+	metrics_request(p->route->metrics, p->status, p->dial.attempt,
+	    util_now_ms() - p->dial.start_ms);
 	if (log_access_enabled()) {
 		memset(&e, 0, sizeof e);
 		e.wall_ms = p->wall_ms;
@@ -339,9 +339,9 @@ proxy_done(struct preq *p)
 		e.method = p->method;
 		e.url = p->uri;
 		e.status = p->status;
-		e.attempts = p->attempt;
-		e.retries = p->retries;
-		e.duration_ms = util_now_ms() - p->start_ms;
+		e.attempts = p->dial.attempt;
+		e.retries = p->dial.retries;
+		e.duration_ms = util_now_ms() - p->dial.start_ms;
 		e.bytes = p->bytes;
 		e.route = p->route->name;
 		e.error = p->error;
@@ -405,7 +405,6 @@ proxy_start(
 	p->creq = creq;
 	p->cevcon = evhttp_request_get_connection(creq);
 	p->cfg = config_ref(worker_config(w));
-	p->start_ms = util_now_ms();
 	p->wall_ms = util_wall_ms();
 	p->cmd = evhttp_request_get_command(creq);
 	p->method = cmd_name(p->cmd);
@@ -456,12 +455,16 @@ proxy_start(
 	p->route = config_match(p->cfg, p->url.host, p->url.port, p->target);
 	p->pol = &p->route->policy;
 	xra = evhttp_find_header(in, "X-Retry-Attempts");
-	p->max_attempts = policy_effective_attempts(p->pol, xra);
+	p->dial.route = p->route;
+	p->dial.pol = p->pol;
+	p->dial.max_attempts = policy_effective_attempts(p->pol, xra);
 	p->has_idem = p->pol->idempotency_header[0] != '\0' &&
 	    evhttp_find_header(in, p->pol->idempotency_header) != NULL;
+	p->dial.has_idem = p->has_idem;
 	p->resendable =
 	    p->has_idem || policy_method_is_listed(p->pol, p->method);
-	budget_note_request(&((struct route *)p->route)->budget, p->start_ms);
+	budget_note_request(
+	    &((struct route *)p->route)->budget, p->dial.start_ms);
 	if (p->uri_owned == NULL)
 		/*
 		 * Watch for the client leaving from the start.  It also saves

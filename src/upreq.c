@@ -50,7 +50,7 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	if (*ah != '\0') {
-		snprintf(buf, sizeof buf, "%u", p->attempt);
+		snprintf(buf, sizeof buf, "%u", p->dial.attempt);
 		evhttp_add_header(out, ah, buf);
 	}
 	if (len > 0 || p->cmd == EVHTTP_REQ_POST || p->cmd == EVHTTP_REQ_PUT ||
