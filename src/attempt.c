@@ -138,18 +138,16 @@ attempt_failed(struct preq *p, enum fail_kind kind)
 
 /* ---- the response --------------------------------------------------- */
 
+static const char *
+find_field(const char *name, void *h)
+{
+	return evhttp_find_header(h, name);
+}
+
 static bool
 header_matches(const struct policy *pol, struct evkeyvalq *h)
 {
-	for (size_t i = 0; i < pol->nretry_if_header; i++) {
-		const char *v =
-		    evhttp_find_header(h, pol->retry_if_header[i].name);
-		if (v != NULL &&
-		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
-			strcmp(pol->retry_if_header[i].value, v) == 0))
-			return true;
-	}
-	return false;
+	return policy_header_matches(pol, find_field, h);
 }
 
 static bool

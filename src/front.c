@@ -237,9 +237,7 @@ log_reject(struct client_conn *cc)
 	e.route = "-";
 	e.error =
 	    cc->status == 408 ? "http_request_timeout" : "http_request_error";
-	cc->w->line.len = 0;
-	accesslog_format(&e, log_access_json(), &cc->w->line);
-	log_access(cc->w->line.s, cc->w->line.len);
+	log_access_entry(&cc->w->line, &e);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "log.h"
 #include "util.h"
 
@@ -174,4 +175,12 @@ int
 log_access_json(void)
 {
 	return atomic_load_explicit(&access_json, memory_order_relaxed);
+}
+
+void
+log_access_entry(struct sbuf *line, const struct access_entry *e)
+{
+	line->len = 0;
+	accesslog_format(e, log_access_json(), line);
+	log_access(line->s, line->len);
 }

@@ -26,6 +26,13 @@ int log_debug_enabled(void);
 void log_access(const char *line, size_t len);
 /* Is the access log on, and is it JSON? */
 int log_access_enabled(void);
+struct access_entry;
+struct sbuf;
+/*
+ * Format e (text or JSON, as configured) into line and write it: every
+ * lane's one way to the access log.
+ */
+void log_access_entry(struct sbuf *line, const struct access_entry *e);
 int log_access_json(void);
 
 #endif

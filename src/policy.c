@@ -94,6 +94,20 @@ policy_status_is_listed(const struct policy *p, int status)
 }
 
 bool
+policy_header_matches(const struct policy *pol,
+    const char *(*get)(const char *name, void *arg), void *arg)
+{
+	for (size_t i = 0; i < pol->nretry_if_header; i++) {
+		const char *v = get(pol->retry_if_header[i].name, arg);
+		if (v != NULL &&
+		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
+			strcmp(pol->retry_if_header[i].value, v) == 0))
+			return true;
+	}
+	return false;
+}
+
+bool
 policy_method_is_listed(const struct policy *p, const char *method)
 {
 	size_t i;

@@ -114,6 +114,12 @@ struct policy {
 };
 
 bool policy_status_is_listed(const struct policy *, int status);
+/*
+ * Does a response match a retry_if_header entry?  get(name, arg) gives
+ * the response's first value of a field, or NULL.
+ */
+bool policy_header_matches(const struct policy *,
+    const char *(*get)(const char *name, void *arg), void *arg);
 /* May this method be re-sent under the policy (ignoring failures)? */
 bool policy_method_is_listed(const struct policy *, const char *method);
 

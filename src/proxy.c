@@ -345,9 +345,7 @@ proxy_done(struct preq *p)
 		e.bytes = p->bytes;
 		e.route = p->route->name;
 		e.error = p->error;
-		p->w->line.len = 0;
-		accesslog_format(&e, log_access_json(), &p->w->line);
-		log_access(p->w->line.s, p->w->line.len);
+		log_access_entry(&p->w->line, &e);
 	}
 }
 

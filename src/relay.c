@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +115,7 @@ log_request(struct relay *r)
 	e.bytes = r->bytes_down;
 	e.route = r->route->name;
 	e.error = r->error;
-	r->w->line.len = 0;
-	accesslog_format(&e, log_access_json(), &r->w->line);
-	log_access(r->w->line.s, r->w->line.len);
+	log_access_entry(&r->w->line, &e);
 }
 
 static void
@@ -286,55 +285,74 @@ dial_retry_cb(struct dial *d)
 	relay_attempt(d->arg);
 }
 
+/*
+ * Move a message's body from in to out: its data only, each run framed as
+ * a chunk of our own when chunk, up to the message's end (the rest of in
+ * is the next message's), while out holds less than limit.  Returns -1
+ * (the scan refused the bytes), 1 (the message ended: with chunk, its
+ * last chunk is written) or 0 (more to come).
+ */
+static int
+move_body(struct reqscan *s, struct evbuffer *in, struct evbuffer *out,
+    bool chunk, size_t limit, uint64_t *count)
+{
+	while (
+	    evbuffer_get_length(in) > 0 && evbuffer_get_length(out) < limit) {
+		struct evbuffer_iovec v;
+		bool data = reqscan_in_data(s);
+		ssize_t n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = reqscan_feed_step(s, v.iov_base, v.iov_len);
+		if (n < 0)
+			return -1;
+		if (data && n > 0) {
+			if (chunk)
+				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
+			evbuffer_remove_buffer(in, out, (size_t)n);
+			if (chunk)
+				evbuffer_add(out, "\r\n", 2);
+			*count += (uint64_t)n;
+		} else
+			evbuffer_drain(in, (size_t)n);
+		if (s->msg_done) {
+			if (chunk)
+				evbuffer_add(out, "0\r\n\r\n", 5);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Body bytes from the client to the origin, as far as they go. */
 static void
 pump_up(struct relay *r)
 {
-	struct evbuffer *in = bufferevent_get_input(r->cbev);
 	struct evbuffer *out;
+	int rc;
 
 	if (r->ubev == NULL || r->state != RS_EXCHANGE || r->body_done ||
 	    (r->up_body != UB_LENGTH && r->up_body != UB_CHUNKED))
 		return;
 	out = bufferevent_get_output(r->ubev);
-	while (evbuffer_get_length(in) > 0 && !r->body_done &&
-	    evbuffer_get_length(out) < RELAY_HWM) {
-		struct evbuffer_iovec v;
-		bool data = reqscan_in_data(&r->cscan);
-		ssize_t n;
-
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		n = reqscan_feed_step(&r->cscan, v.iov_base, v.iov_len);
-		if (n < 0) {
-			/* (a bad chunk, or past max_upload): cut both */
-			r->status = r->cscan.status;
-			r->error = "http_request_error";
-			if (r->cscan.status == 413) {
-				reply(r, 413, "http_request_error",
-				    "retryproxy: request body larger than "
-				    "max_upload\n");
-				return;
-			}
-			relay_end(r, RELAY_CLOSE);
+	rc = move_body(&r->cscan, bufferevent_get_input(r->cbev), out,
+	    r->up_body == UB_CHUNKED, RELAY_HWM, &r->bytes_up);
+	if (rc < 0) {
+		/* (a bad chunk, or past max_upload): cut both */
+		r->error = "http_request_error";
+		if (r->cscan.status == 413) {
+			reply(r, 413, "http_request_error",
+			    "retryproxy: request body larger than max_upload\n");
 			return;
 		}
-		if (data && n > 0) {
-			if (r->up_body == UB_CHUNKED)
-				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
-			evbuffer_remove_buffer(in, out, (size_t)n);
-			if (r->up_body == UB_CHUNKED)
-				evbuffer_add(out, "\r\n", 2);
-			r->bytes_up += (uint64_t)n;
-		} else
-			evbuffer_drain(in, (size_t)n);
-		if (r->cscan.msg_done) {
-			body_complete(r);
-			if (r->up_body == UB_CHUNKED)
-				evbuffer_add(out, "0\r\n\r\n", 5);
-		}
+		r->status = r->cscan.status;
+		relay_end(r, RELAY_CLOSE);
+		return;
 	}
-	if (!r->body_done && evbuffer_get_length(out) >= RELAY_HWM) {
+	if (rc == 1)
+		body_complete(r);
+	else if (evbuffer_get_length(out) >= RELAY_HWM) {
 		/* the origin reads slowly: stop reading the client */
 		r->c_paused = true;
 		bufferevent_disable(r->cbev, EV_READ);
@@ -365,38 +383,23 @@ up_write_cb(struct bufferevent *bev, void *arg)
 static void
 pump_down(struct relay *r)
 {
-	struct evbuffer *in = bufferevent_get_input(r->ubev);
 	struct evbuffer *out = bufferevent_get_output(r->cbev);
+	int rc;
 
-	while (evbuffer_get_length(in) > 0 && r->state == RS_RESPONDING) {
-		struct evbuffer_iovec v;
-		bool data = reqscan_in_data(&r->uscan);
-		ssize_t n;
-
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		n = reqscan_feed_step(&r->uscan, v.iov_base, v.iov_len);
-		if (n < 0) {
-			/* a broken chunk: the response is cut */
-			r->error = "http_protocol_error";
-			relay_end(r, RELAY_CLOSE);
-			return;
-		}
-		if (data && n > 0) {
-			if (r->down_chunked)
-				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
-			evbuffer_remove_buffer(in, out, (size_t)n);
-			if (r->down_chunked)
-				evbuffer_add(out, "\r\n", 2);
-			r->bytes_down += (uint64_t)n;
-		} else
-			evbuffer_drain(in, (size_t)n);
-		if (r->uscan.msg_done) {
-			if (r->down_chunked)
-				evbuffer_add(out, "0\r\n\r\n", 5);
-			finish(r);
-			return;
-		}
+	if (r->state != RS_RESPONDING)
+		return;
+	/* (all that was read: a read is at most a few tens of KiB) */
+	rc = move_body(&r->uscan, bufferevent_get_input(r->ubev), out,
+	    r->down_chunked, SIZE_MAX, &r->bytes_down);
+	if (rc < 0) {
+		/* a broken chunk: the response is cut */
+		r->error = "http_protocol_error";
+		relay_end(r, RELAY_CLOSE);
+		return;
+	}
+	if (rc == 1) {
+		finish(r);
+		return;
 	}
 	if (evbuffer_get_length(out) >= RELAY_HWM && !r->up_paused) {
 		/* the client reads slowly: stop reading the origin */
@@ -452,17 +455,10 @@ switch_protocols(struct relay *r)
 	r->done(r->ctx, RELAY_TUNNEL);
 }
 
-static bool
-header_matched(const struct policy *pol, const struct msghead *h)
+static const char *
+find_field(const char *name, void *h)
 {
-	for (size_t i = 0; i < pol->nretry_if_header; i++) {
-		const char *v = msghead_get(h, pol->retry_if_header[i].name);
-		if (v != NULL &&
-		    (strcmp(pol->retry_if_header[i].value, "*") == 0 ||
-			strcmp(pol->retry_if_header[i].value, v) == 0))
-			return true;
-	}
-	return false;
+	return msghead_get(h, name);
 }
 
 /* The final response head (bytes n of the upstream input). */
@@ -497,7 +493,8 @@ response_head(struct relay *r, size_t n)
 	dial_disarm(&r->dial);
 	o.status = r->resp.status;
 	o.retry_after = msghead_get(&r->resp, "Retry-After");
-	o.header_matched = header_matched(&r->route->policy, &r->resp);
+	o.header_matched =
+	    policy_header_matches(&r->route->policy, find_field, &r->resp);
 	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
 	    may_resend(r) && r->body_done) {
 		if (dial_retry(&r->dial, &o, true)) {

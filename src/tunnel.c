@@ -97,9 +97,7 @@ tunnel_log(struct tunnel *t)
 	e.tunnel = 1;
 	e.route = t->route->name;
 	e.error = t->error;
-	t->w->line.len = 0;
-	accesslog_format(&e, log_access_json(), &t->w->line);
-	log_access(t->w->line.s, t->w->line.len);
+	log_access_entry(&t->w->line, &e);
 }
 
 /* Stop the attempt in flight (resolver, connect, timers). */
