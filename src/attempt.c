@@ -31,7 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "front.h"
+#include "client.h"
 #include "proxy.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -84,6 +84,7 @@ schedule_retry(struct preq *p, uint64_t delay_ms)
 {
 	if (p->uri_owned == NULL)
 		proxy_watch_client(p);
+	p->state = PQ_BACKOFF;
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u in %llums", p->method, p->uri,
 		    p->dial.attempt + 1, (unsigned long long)delay_ms);
@@ -115,7 +116,7 @@ reply_failure(struct preq *p, enum fail_kind kind)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	proxy_restore_client(p);
 	proxy_done(p);
-	proxy_reply_text(p->creq, status,
+	client_reply_text(p->creq, status,
 	    status == 504 ? "Gateway Timeout" : "Bad Gateway", ps, false, body);
 	proxy_free(p);
 }
@@ -184,7 +185,7 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 	o.body_matched = body_match;
 	if (!dial_decide(&p->dial, &o, true, &delay))
 		return false;
-	p->discarding = true;
+	p->state = PQ_DISCARDING;
 	p->retry_delay_ms = delay; /* taken once the body is gone */
 	return true;
 }
@@ -219,7 +220,7 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 
 	if (p->ureq != ureq)
 		return 0;
-	p->header_seen = true;
+	p->state = PQ_HEAD;
 	dial_disarm(&p->dial);
 	/*
 	 * resphold passed evhttp only a valid, final head (reqscan refuses
@@ -249,7 +250,7 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		struct outcome o = {.status = status};
 		o.header_matched = header_matches(p->pol, in);
 		if (!policy_outcome_is_retryable(p->pol, &o)) {
-			p->peeking = true;
+			p->state = PQ_PEEKING;
 			p->peek = evbuffer_new();
 			arm_body_deadline(p);
 			return 0;
@@ -263,7 +264,6 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 			p->ureq = NULL; /* the abort calls error_cb: ignore */
 			upstream_discard(p->uc);
 			p->uc = NULL;
-			p->discarding = false;
 			schedule_retry(p, delay);
 			return -1;
 		}
@@ -288,7 +288,7 @@ stop_peeking(struct preq *p, struct evhttp_request *ureq)
 {
 	struct evbuffer *peek = p->peek;
 
-	p->peeking = false;
+	p->state = PQ_HEAD;
 	p->peek = NULL;
 	dial_disarm(&p->dial);
 	proxy_start_reply(p, ureq);
@@ -306,9 +306,9 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 
 	if (p->ureq != ureq)
 		return;
-	if (p->discarding)
+	if (p->state == PQ_DISCARDING)
 		return; /* evhttp drains the buffer after this */
-	if (p->peeking) {
+	if (p->state == PQ_PEEKING) {
 		evbuffer_add_buffer(p->peek, in);
 		/* retryproxy.ini(5): a body longer than PEEK_MAX does not match */
 		if (evbuffer_get_length(p->peek) > PEEK_MAX &&
@@ -316,7 +316,7 @@ upstream_chunk_cb(struct evhttp_request *ureq, void *arg)
 			stop_peeking(p, ureq);
 		return;
 	}
-	if (p->streaming)
+	if (p->state == PQ_STREAMING)
 		/*
 		 * Straight on: eagerwrite sends what a loop turn queued in
 		 * one write, and bodyread reads big bodies in big pieces.
@@ -358,10 +358,10 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 	struct preq *p = arg;
 	enum fail_kind kind;
 
-	if (p->ureq == NULL || p->finished)
+	if (p->ureq == NULL || p->state == PQ_DONE)
 		return; /* ours: a cancel or an abort already handled */
 	p->ureq = NULL; /* evhttp frees it */
-	if (p->streaming) {
+	if (p->state == PQ_STREAMING) {
 		/* the body broke after it started: truncate, never splice */
 		if (p->cevcon != NULL) {
 			upstream_discard(p->uc);
@@ -373,9 +373,8 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		}
 		return;
 	}
-	if (p->discarding) {
+	if (p->state == PQ_DISCARDING) {
 		uint64_t delay = p->retry_delay_ms;
-		p->discarding = false;
 		upstream_discard(p->uc);
 		p->uc = NULL;
 		schedule_retry(p, delay);
@@ -383,18 +382,18 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 	}
 	switch (err) {
 	case EVREQ_HTTP_TIMEOUT:
-		kind = p->header_seen || p->sent ? FK_RESPONSE_TIMEOUT
-						 : FK_CONNECTION_TIMEOUT;
+		kind = p->state >= PQ_SENT ? FK_RESPONSE_TIMEOUT
+					   : FK_CONNECTION_TIMEOUT;
 		break;
 	case EVREQ_HTTP_INVALID_HEADER:
 		kind = FK_HTTP_PROTOCOL_ERROR;
 		break;
 	case EVREQ_HTTP_DATA_TOO_LONG:
-		kind = p->header_seen ? FK_HTTP_PROTOCOL_ERROR
-				      : FK_RESPONSE_HEADER_TOO_BIG;
+		kind = p->state >= PQ_HEAD ? FK_HTTP_PROTOCOL_ERROR
+					   : FK_RESPONSE_HEADER_TOO_BIG;
 		break;
 	default:
-		if (!p->sent) {
+		if (p->state == PQ_CONNECTING) {
 			/* nothing went out: a connect or handshake failure */
 			kind = connect_failure(p);
 			break;
@@ -406,7 +405,7 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		 * a fresh connection, without counting an attempt, if the
 		 * request may be re-sent at all.
 		 */
-		if (p->reused && !p->header_seen && !p->stale_resent &&
+		if (p->reused && p->state < PQ_HEAD && !p->stale_resent &&
 		    p->resendable) {
 			p->stale_resent = true;
 			p->force_fresh = true;
@@ -429,9 +428,9 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 {
 	struct preq *p = arg;
 
-	if (ureq == NULL || p->ureq != ureq || p->finished)
+	if (ureq == NULL || p->ureq != ureq || p->state == PQ_DONE)
 		return;
-	if (evhttp_request_get_response_code(ureq) == 0 && !p->header_seen) {
+	if (evhttp_request_get_response_code(ureq) == 0 && p->state < PQ_HEAD) {
 		/* connect failed: refused, unreachable or timed out */
 		uint64_t took = util_now_ms() - p->dial.attempt_start_ms;
 		p->ureq = NULL;
@@ -442,18 +441,16 @@ upstream_done_cb(struct evhttp_request *ureq, void *arg)
 		return;
 	}
 	p->ureq = NULL; /* evhttp frees it after this callback */
-	if (p->discarding) {
+	if (p->state == PQ_DISCARDING) {
 		uint64_t delay = p->retry_delay_ms;
-		p->discarding = false;
 		attempt_stop_io(p, true);
 		schedule_retry(p, delay);
 		return;
 	}
-	if (p->peeking) {
-		p->peeking = false;
+	if (p->state == PQ_PEEKING) {
+		p->state = PQ_HEAD;
 		if (decide_response(p, ureq, body_matches(p))) {
 			uint64_t delay = p->retry_delay_ms;
-			p->discarding = false;
 			attempt_stop_io(p, true);
 			schedule_retry(p, delay);
 			return;
@@ -476,20 +473,20 @@ dial_failed_cb(struct dial *d, enum fail_kind kind)
 {
 	struct preq *p = d->arg;
 
-	if (p->peeking && p->ureq != NULL) {
+	if (p->state == PQ_PEEKING && p->ureq != NULL) {
 		/* the deadline, while peeking: what decides now is final */
 		if (!decide_response(p, p->ureq, body_matches(p)))
 			stop_peeking(p, p->ureq);
 		return;
 	}
-	if (p->discarding) {
+	if (p->state == PQ_DISCARDING) {
 		/* the deadline, while a retried body drained: no retry */
 		attempt_stop_io(p, false);
 		reply_failure(p, FK_RESPONSE_TIMEOUT);
 		return;
 	}
 
-	if (!p->sent && kind == FK_RESPONSE_TIMEOUT)
+	if (p->state == PQ_CONNECTING && kind == FK_RESPONSE_TIMEOUT)
 		kind = FK_CONNECTION_TIMEOUT;
 	attempt_failed(p, kind);
 }
@@ -503,7 +500,7 @@ head_refused_cb(const struct reqscan *scan, void *arg)
 {
 	struct preq *p = arg;
 
-	if (p->finished || p->uc == NULL)
+	if (p->state == PQ_DONE || p->uc == NULL)
 		return;
 	if (log_debug_enabled())
 		log_debug("%s %s: attempt %u to %s:%u: response head refused: "
@@ -521,9 +518,9 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct preq *p = arg;
 
-	if (info->n_added == 0 || p->sent)
+	if (info->n_added == 0 || p->state != PQ_CONNECTING)
 		return;
-	p->sent = true;
+	p->state = PQ_SENT;
 	if (p->uc != NULL && !p->uc->nodelay) {
 		/* requests go out whole: never wait for an ACK (Nagle) */
 		int one = 1;
@@ -559,7 +556,6 @@ send_on(struct preq *p)
 			   : p->pol->connect_timeout_ms) +
 	    1000);
 	upstream_set_timeout(p->uc, &tv);
-	p->sent = false;
 	upstream_expect_response(
 	    p->uc, p->cfg->proxy.max_header_size, head_refused_cb, p);
 	p->sent_cbe = evbuffer_add_cb(
@@ -596,7 +592,7 @@ reply_denied(struct preq *p)
 	p->error = "http_request_denied";
 	proxy_restore_client(p);
 	proxy_done(p);
-	proxy_reply_text(p->creq, 403, "Forbidden",
+	client_reply_text(p->creq, 403, "Forbidden",
 	    "retryproxy; error=http_request_denied", false,
 	    "retryproxy: the destination address is denied by [proxy] deny\n");
 	proxy_free(p);
@@ -638,8 +634,8 @@ attempt_start(struct preq *p)
 	bool fresh;
 
 	dial_begin(&p->dial);
-	p->sent = p->header_seen = p->reused = false;
-	p->discarding = p->peeking = false;
+	p->state = PQ_CONNECTING;
+	p->reused = false;
 	if (p->dial.attempt >= 2 && pol->nfallbacks > 0) {
 		const struct fallback *fb =
 		    &pol->fallbacks[p->dial.attempt - 2 < pol->nfallbacks

@@ -28,7 +28,7 @@
 #include "eagerwrite.h"
 #include "front.h"
 #include "log.h"
-#include "proxy.h"
+#include "client.h"
 #include "relay.h"
 #include "replaymem.h"
 #include "reqscan.h"
@@ -227,7 +227,7 @@ log_reject(struct client_conn *cc)
 
 	if (!log_access_enabled())
 		return;
-	proxy_client_name(cc->evcon, client, sizeof client);
+	client_name(cc->evcon, client, sizeof client);
 	memset(&e, 0, sizeof e);
 	e.wall_ms = util_wall_ms();
 	e.client = client;
@@ -705,12 +705,42 @@ front_watch_listener(struct worker *w, struct evconnlistener *l)
 		evconnlistener_set_error_cb(l, accept_error_cb);
 }
 
+/* (worker->set_closecb: client_set_closecb comes here) */
+static void
+set_closecb(struct evhttp_connection *evcon,
+    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *w)
+{
+	struct client_conn *cc =
+	    lookup(w, evhttp_connection_get_bufferevent(evcon));
+
+	if (cc == NULL) {
+		/* not a front connection (an intercepted tunnel's inside) */
+		evhttp_connection_set_closecb(evcon, cb, arg);
+		return;
+	}
+	if (!cc->attached) {
+		cc->evcon = evcon;
+		cc->attached = true;
+		evhttp_connection_set_closecb(evcon, conn_closed_cb, cc);
+	}
+	cc->req_cb = cb;
+	cc->req_arg = arg;
+	if (cb == NULL && cc->reserved > 0) {
+		/* the request that held its body ended */
+		replaymem_release(cc->reserved);
+		cc->reserved = 0;
+	}
+	if (cb == NULL && cc->relay_pending)
+		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+}
+
 void
 front_init(struct worker *w, unsigned max_conns)
 {
 	w->front = xcalloc(1, sizeof *w->front);
 	w->front->max_conns = max_conns > 0 ? max_conns : 1;
 	evtimer_assign(&w->front->retry_accept, w->base, retry_accept_cb, w);
+	w->set_closecb = set_closecb;
 	evhttp_set_bevcb(w->http, new_conn_cb, w);
 }
 
@@ -737,34 +767,6 @@ front_free(struct worker *w)
 	event_del(&w->front->retry_accept);
 	free(w->front);
 	w->front = NULL;
-}
-
-void
-front_set_closecb(struct evhttp_connection *evcon,
-    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *w)
-{
-	struct client_conn *cc =
-	    lookup(w, evhttp_connection_get_bufferevent(evcon));
-
-	if (cc == NULL) {
-		/* not a front connection (an intercepted tunnel's inside) */
-		evhttp_connection_set_closecb(evcon, cb, arg);
-		return;
-	}
-	if (!cc->attached) {
-		cc->evcon = evcon;
-		cc->attached = true;
-		evhttp_connection_set_closecb(evcon, conn_closed_cb, cc);
-	}
-	cc->req_cb = cb;
-	cc->req_arg = arg;
-	if (cb == NULL && cc->reserved > 0) {
-		/* the request that held its body ended */
-		replaymem_release(cc->reserved);
-		cc->reserved = 0;
-	}
-	if (cb == NULL && cc->relay_pending)
-		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
 }
 
 unsigned

@@ -23,13 +23,6 @@ void front_thread_init(struct worker *);
 void front_watch_listener(struct worker *, struct evconnlistener *l);
 /* After evhttp_free. */
 void front_free(struct worker *);
-/*
- * The request now using the connection wants cb when the connection goes
- * away (NULL: not any more).  Use this, never
- * evhttp_connection_set_closecb, on client connections.
- */
-void front_set_closecb(struct evhttp_connection *,
-    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *);
 /* Has any client connection replies not yet written (for a clean stop)? */
 bool front_output_pending(struct worker *);
 /* Client connections open on this worker. */

@@ -20,5 +20,13 @@ struct evhttp_request;
 
 /* The client of req (on bev) half-closed: answer it, then close. */
 void halfclose_client(struct evhttp_request *req, struct bufferevent *bev);
+/*
+ * The reply to req is about to be written: an end of stream read while
+ * it is (a client that half-closes just then) must not cut it, so reading
+ * is suspended until evhttp has written the whole reply (its
+ * on-complete callback), then resumes for the next request.  A client
+ * that is really gone shows as a failed write instead.
+ */
+void halfclose_guard_reply(struct evhttp_request *req, struct bufferevent *bev);
 
 #endif

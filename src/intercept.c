@@ -22,7 +22,7 @@
 
 #include "intercept.h"
 #include "log.h"
-#include "proxy.h"
+#include "client.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -94,17 +94,17 @@ request_cb(struct evhttp_request *req, void *arg)
 
 	if (e == NULL) {
 		char name[INET6_ADDRSTRLEN + 8];
-		proxy_client_name(evcon, name, sizeof name);
+		client_name(evcon, name, sizeof name);
 		log_info("%s: refused on the interception listener: not one "
 			 "of our tunnels",
 		    name);
-		proxy_reply_text(req, 403, "Forbidden",
+		client_reply_text(req, 403, "Forbidden",
 		    "retryproxy; error=http_request_denied", 1,
 		    "retryproxy: only intercepted tunnels may use this "
 		    "listener\n");
 		return;
 	}
-	proxy_request_intercepted(req, w, e->host, e->ipv6, e->target_port);
+	w->intercept_request(req, w, e->host, e->ipv6, e->target_port);
 }
 
 int

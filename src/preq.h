@@ -27,6 +27,26 @@ struct evhttp_request;
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LWM (64 * 1024) /* and resume below this */
 
+/*
+ * Where a request is.  attempt.c moves it on: CONNECTING (attempt_start)
+ * -> SENT (the first byte written) -> HEAD (a final head arrived) ->
+ * PEEKING (retry_if_body reads its body) or DISCARDING (retried: its body
+ * drains first) or STREAMING (proxy_start_reply: the client's now); a
+ * failed attempt or a retried response -> BACKOFF -> CONNECTING; and
+ * DONE (proxy_done: logged) from anywhere.  The order counts: a state
+ * at or past SENT has written the request.
+ */
+enum preq_state {
+	PQ_CONNECTING,
+	PQ_SENT,
+	PQ_HEAD,
+	PQ_PEEKING,
+	PQ_DISCARDING,
+	PQ_BACKOFF,
+	PQ_STREAMING,
+	PQ_DONE,
+};
+
 struct preq {
 	struct worker *w;
 	struct evhttp_request *creq;
@@ -53,8 +73,8 @@ struct preq {
 	struct upstream_conn *uc;
 	struct evhttp_request *ureq;
 	struct evbuffer_cb_entry *sent_cbe;
-	bool sent, header_seen, reused, force_fresh, stale_resent;
-	bool discarding, peeking, streaming, paused, finished;
+	enum preq_state state;
+	bool reused, force_fresh, stale_resent, paused;
 	bool free_pending;
 	unsigned busy; /* inside a call that may end the request */
 	uint64_t retry_delay_ms; /* decided while a retried body drains */

@@ -30,7 +30,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "fields.h"
-#include "front.h"
+#include "client.h"
 #include "halfclose.h"
 #include "proxy.h"
 #include "tls.h"
@@ -66,23 +66,6 @@ cmd_name(enum evhttp_cmd_type t)
 	return "GET";
 }
 
-void
-proxy_reply_text(struct evhttp_request *req, int status, const char *reason,
-    const char *proxy_status, int close, const char *body)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evbuffer_new();
-
-	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
-	if (proxy_status != NULL)
-		evhttp_add_header(out, "Proxy-Status", proxy_status);
-	if (close)
-		evhttp_add_header(out, "Connection", "close");
-	evbuffer_add(buf, body, strlen(body));
-	evhttp_send_reply(req, status, reason, buf);
-	evbuffer_free(buf);
-}
-
 /* Refuse a request before anything is sent upstream, and log it. */
 static void
 refuse(struct preq *p, int status, const char *reason, const char *token,
@@ -96,7 +79,7 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
 	proxy_restore_client(p);
 	proxy_done(p);
-	proxy_reply_text(
+	client_reply_text(
 	    p->creq, status, reason, token ? ps : NULL, true, body);
 	proxy_free(p);
 }
@@ -173,7 +156,7 @@ proxy_watch_client(struct preq *p)
 	struct bufferevent *bev;
 
 	/* (once the reply started, evhttp itself sees the client go) */
-	if (p->watching || p->streaming || p->cevcon == NULL)
+	if (p->watching || p->state == PQ_STREAMING || p->cevcon == NULL)
 		return;
 	p->watching = true;
 	bev = evhttp_connection_get_bufferevent(p->cevcon);
@@ -193,11 +176,12 @@ proxy_restore_client(struct preq *p)
 		return;
 	bev = evhttp_connection_get_bufferevent(p->cevcon);
 	tv = rp_tv(p->cfg->proxy.client_timeout_ms);
+	halfclose_guard_reply(p->creq, bev);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	/* evhttp must see the reply finished only once it is all written */
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(bev, &tv, &tv);
-	front_set_closecb(p->cevcon, NULL, NULL, p->w);
+	client_set_closecb(p->cevcon, NULL, NULL, p->w);
 	/*
 	 * The final reply may finish the exchange at once and even start
 	 * the next pipelined request or free the connection: never touch
@@ -261,7 +245,7 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 		evhttp_add_header(out, "X-Retry-Attempts", n);
 	}
 	p->status = evhttp_request_get_response_code(ureq);
-	p->streaming = true;
+	p->state = PQ_STREAMING;
 	if (p->creq->major == 1 && p->creq->minor == 0 &&
 	    evhttp_find_header(out, "Content-Length") == NULL)
 		/*
@@ -281,6 +265,7 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	cbev = evhttp_connection_get_bufferevent(p->cevcon);
 	wtv = rp_tv(p->cfg->proxy.client_timeout_ms);
 	bufferevent_set_timeouts(cbev, NULL, &wtv);
+	halfclose_guard_reply(p->creq, cbev);
 }
 
 void
@@ -323,13 +308,13 @@ proxy_done(struct preq *p)
 {
 	struct access_entry e;
 
-	if (p->finished)
+	if (p->state == PQ_DONE)
 		return;
-	p->finished = true;
+	p->state = PQ_DONE;
 	attempt_stop_io(p, false);
 	dial_stop(&p->dial);
 	if (p->cevcon != NULL)
-		front_set_closecb(p->cevcon, NULL, NULL, p->w);
+		client_set_closecb(p->cevcon, NULL, NULL, p->w);
 	metrics_request(p->route->metrics, p->status, p->dial.attempt,
 	    util_now_ms() - p->dial.start_ms);
 	if (log_access_enabled()) {
@@ -365,25 +350,6 @@ proxy_free(struct preq *p)
 	free(p);
 }
 
-int
-proxy_client_allowed(const struct config *c, struct evhttp_connection *evcon)
-{
-	const struct sockaddr *sa = evhttp_connection_get_addr(evcon);
-
-	return sa == NULL || cidr_set_contains(&c->proxy.allow, sa);
-}
-
-void
-proxy_client_name(struct evhttp_connection *evcon, char *buf, size_t len)
-{
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-
-	evhttp_connection_get_peer(evcon, &addr, &port);
-	snprintf(buf, len, addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
-	    addr ? addr : "-", port);
-}
-
 /*
  * Start proxying one request whose absolute URL is uri (the client's own
  * request-target, or, for an intercepted tunnel, one we built: owned is
@@ -411,14 +377,14 @@ proxy_start(
 	p->route = &p->cfg->defaults;
 	attempt_init(p);
 	w->active++;
-	front_set_closecb(p->cevcon, client_closed_cb, p, w);
-	proxy_client_name(p->cevcon, p->client, sizeof p->client);
+	client_set_closecb(p->cevcon, client_closed_cb, p, w);
+	client_name(p->cevcon, p->client, sizeof p->client);
 
 	/* absolute-form requests keep the client connection alive */
 	creq->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_remove_header(in, "Proxy-Connection");
 
-	if (owned == NULL && !proxy_client_allowed(p->cfg, p->cevcon)) {
+	if (owned == NULL && !client_allowed(p->cfg, p->cevcon)) {
 		refuse(p, 403, "Forbidden", "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
@@ -493,7 +459,7 @@ proxy_request_intercepted(struct evhttp_request *creq, struct worker *w,
 	char *uri;
 
 	if (path[0] != '/') {
-		proxy_reply_text(creq, 400, "Bad Request", NULL, 1,
+		client_reply_text(creq, 400, "Bad Request", NULL, 1,
 		    "retryproxy: expected an origin-form request inside the "
 		    "tunnel\n");
 		return;

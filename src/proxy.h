@@ -18,12 +18,4 @@ void proxy_request_cb(struct evhttp_request *, void *arg);
  */
 void proxy_request_intercepted(struct evhttp_request *, struct worker *,
     const char *host, int ipv6, unsigned port);
-/* A short text/plain reply from the proxy itself. */
-void proxy_reply_text(struct evhttp_request *, int status, const char *reason,
-    const char *proxy_status, int close, const char *body);
-/* May this client use the proxy ([proxy] allow)? */
-int proxy_client_allowed(const struct config *, struct evhttp_connection *);
-/* "addr:port" of the client, for the access log. */
-void proxy_client_name(struct evhttp_connection *, char *, size_t);
-
 #endif

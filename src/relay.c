@@ -72,6 +72,7 @@ struct relay {
 	bool body_done; /* the client sent its last body byte */
 	bool sent_any; /* a byte of this attempt went upstream */
 	bool up_paused, c_paused;
+	bool c_eof; /* the client sent its end of stream */
 	/* the response */
 	struct reqscan uscan;
 	struct msghead resp;
@@ -135,6 +136,12 @@ free_relay(struct relay *r)
 	free(r);
 }
 
+static void
+free_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	free_relay(arg);
+}
+
 /* The one way out: log, hand the client connection back, free. */
 static void
 relay_end(struct relay *r, enum relay_end how)
@@ -150,7 +157,18 @@ relay_end(struct relay *r, enum relay_end how)
 	log_request(r);
 	if (how != RELAY_TUNNEL && how != RELAY_GONE)
 		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
-	free_relay(r);
+	/* no more I/O; the memory goes once the callbacks under way unwind */
+	dial_stop(&r->dial);
+	if (r->ubev != NULL) {
+		bufferevent_free(r->ubev);
+		r->ubev = NULL;
+	}
+	{
+		static const struct timeval zero = {0, 0};
+		if (event_base_once(r->w->base, -1, EV_TIMEOUT, free_later_cb,
+			r, &zero) != 0)
+			free_relay(r); /* (out of memory: now, then) */
+	}
 	if (how != RELAY_GONE)
 		done(ctx, how);
 }
@@ -368,8 +386,11 @@ up_write_cb(struct bufferevent *bev, void *arg)
 	if (r->c_paused) {
 		r->c_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(r->cbev, EV_READ);
-		pump_up(r);
+		if (!r->c_eof)
+			bufferevent_enable(r->cbev, EV_READ);
+		client_read_cb(r->cbev, r);
+		if (r->state == RS_ENDED)
+			return;
 	}
 	if (r->body_done && r->state == RS_EXCHANGE &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
@@ -815,6 +836,12 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		read_held_body(r);
 	else
 		pump_up(r);
+	if (r->state != RS_ENDED && r->c_eof && !r->body_done &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+		/* it ended before its body did: gone */
+		r->status = 499;
+		relay_end(r, RELAY_CLOSE);
+	}
 }
 
 static void
@@ -823,10 +850,15 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct relay *r = arg;
 
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    r->body_done && r->state != RS_FLUSHING) {
-		/* a half-close after the request: answer, then close */
+	    r->state != RS_FLUSHING) {
+		/*
+		 * A half-close after the request (what it sent may still
+		 * wait in the input): answer, then close.
+		 */
 		r->keep = false;
+		r->c_eof = true;
 		bufferevent_disable(bev, EV_READ);
+		client_read_cb(bev, r);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&

@@ -311,6 +311,15 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 				 memcmp(s->line, "HEAD ", 5) == 0) ||
 				(s->llen >= 6 &&
 				    memcmp(s->line, "TRACE ", 6) == 0));
+		} else if (trailer) {
+			/*
+			 * A trailer field frames nothing (RFC 9110 section
+			 * 6.5.1): a Content-Length or Host there is no
+			 * second one.  Its name was checked byte by byte.
+			 */
+			if (!s->colon)
+				return refuse(
+				    s, 400, "trailer line without ':'");
 		} else if (header_line(s) != 0)
 			return -1;
 		s->llen = 0;

@@ -420,6 +420,7 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	if (w->dns == NULL)
 		return -1;
 	evdns_base_set_option(w->dns, "randomize-case:", "0");
+	w->intercept_request = proxy_request_intercepted;
 	intercept_init(w, c);
 	w->http = evhttp_new(w->base);
 	if (w->http == NULL)

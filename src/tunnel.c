@@ -26,13 +26,12 @@
 #include "accesslog.h"
 #include "canned.h"
 #include "dial.h"
-#include "front.h"
+#include "client.h"
 #include "http.h"
 #include "intercept.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "proxy.h"
 #include "reqscan.h"
 #include "scanbuf.h"
 #include "tunnel.h"
@@ -156,7 +155,7 @@ tunnel_free(struct tunnel *t)
 	}
 	if (t->cevcon != NULL) {
 		/* frees the client socket and the CONNECT request */
-		front_set_closecb(t->cevcon, NULL, NULL, t->w);
+		client_set_closecb(t->cevcon, NULL, NULL, t->w);
 		evhttp_connection_free(t->cevcon);
 	}
 	if (t->intercepting)
@@ -524,7 +523,7 @@ tunnel_new(struct worker *w, struct evhttp_connection *cevcon,
 	t->dial.denied_cb = dial_denied_cb;
 	t->dial.retry_cb = dial_retry_cb;
 	w->active++;
-	front_set_closecb(t->cevcon, client_closed_cb, t, w);
+	client_set_closecb(t->cevcon, client_closed_cb, t, w);
 	return t;
 }
 
@@ -573,8 +572,8 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 
 	t->creq = creq;
 	t->uri = evhttp_request_get_uri(creq);
-	proxy_client_name(t->cevcon, t->client, sizeof t->client);
-	if (!proxy_client_allowed(t->cfg, t->cevcon)) {
+	client_name(t->cevcon, t->client, sizeof t->client);
+	if (!client_allowed(t->cfg, t->cevcon)) {
 		tunnel_reply(t, 403, "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");

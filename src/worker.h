@@ -19,6 +19,8 @@ struct event;
 struct event_base;
 struct evdns_base;
 struct evhttp;
+struct evhttp_connection;
+struct evhttp_request;
 struct evhttp_bound_socket;
 struct upstream_pool;
 struct dnscache;
@@ -38,7 +40,14 @@ struct worker {
 	struct upstream_pool *pool;
 	struct dnscache *dnscache; /* names this worker resolved */
 	struct front *front;
+	/* front's hand-over of a connection's close callback (client.h) */
+	void (*set_closecb)(struct evhttp_connection *,
+	    void (*)(struct evhttp_connection *, void *), void *,
+	    struct worker *);
 	struct intercept *intercept; /* NULL unless a route intercepts */
+	/* where a request from inside an intercepted tunnel goes (proxy.c) */
+	void (*intercept_request)(struct evhttp_request *, struct worker *,
+	    const char *host, int ipv6, unsigned port);
 	struct config *cfg; /* this worker's reference to the snapshot */
 	unsigned cfg_gen;
 	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */

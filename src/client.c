@@ -1,0 +1,63 @@
+/*
+ * client: what every lane does with a client connection -- its name for
+ * the log, the [proxy] allow check, a short reply of our own through
+ * evhttp, and who hears of the connection going away.
+ */
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "config.h"
+#include "worker.h"
+
+void
+client_reply_text(struct evhttp_request *req, int status, const char *reason,
+    const char *proxy_status, int close, const char *body)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+
+	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
+	if (proxy_status != NULL)
+		evhttp_add_header(out, "Proxy-Status", proxy_status);
+	if (close)
+		evhttp_add_header(out, "Connection", "close");
+	evbuffer_add(buf, body, strlen(body));
+	evhttp_send_reply(req, status, reason, buf);
+	evbuffer_free(buf);
+}
+
+int
+client_allowed(const struct config *c, struct evhttp_connection *evcon)
+{
+	const struct sockaddr *sa = evhttp_connection_get_addr(evcon);
+
+	return sa == NULL || cidr_set_contains(&c->proxy.allow, sa);
+}
+
+void
+client_name(struct evhttp_connection *evcon, char *buf, size_t len)
+{
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(evcon, &addr, &port);
+	snprintf(buf, len, addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
+	    addr ? addr : "-", port);
+}
+
+void
+client_set_closecb(struct evhttp_connection *evcon,
+    void (*cb)(struct evhttp_connection *, void *), void *arg, struct worker *w)
+{
+	if (w->set_closecb != NULL)
+		w->set_closecb(
+		    evcon, cb, arg, w); /* front's, on its listener */
+	else
+		evhttp_connection_set_closecb(evcon, cb, arg);
+}
