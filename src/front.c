@@ -231,7 +231,7 @@ log_reject(struct client_conn *cc)
 	memset(&e, 0, sizeof e);
 	e.wall_ms = util_wall_ms();
 	e.client = client;
-	e.method = "-";
+	e.method = cc->scan.method[0] != '\0' ? cc->scan.method : "-";
 	e.url = "-";
 	e.status = cc->status;
 	e.route = "-";

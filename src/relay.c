@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "bodyread.h"
 #include "canned.h"
 #include "config.h"
 #include "dial.h"
@@ -73,6 +74,8 @@ struct relay {
 	bool sent_any; /* a byte of this attempt went upstream */
 	bool up_paused, c_paused;
 	bool c_eof; /* the client sent its end of stream */
+	/* bodies read in large pieces (libevent reads 4 KiB at a time) */
+	struct bodyread cread, uread;
 	/* the response */
 	struct reqscan uscan;
 	struct msghead resp;
@@ -88,6 +91,31 @@ struct relay {
 };
 
 static void relay_attempt(struct relay *);
+
+/* The upstream connection is done with: stop reading it, close it. */
+static void
+close_upstream(struct relay *r)
+{
+	bodyread_stop(&r->uread);
+	if (r->ubev != NULL) {
+		bufferevent_free(r->ubev);
+		r->ubev = NULL;
+	}
+}
+
+/* Stop or resume reading a side (its bodyread when one is on). */
+static void
+reading(struct bufferevent *bev, struct bodyread *br, bool on)
+{
+	if (br->on && on)
+		bodyread_resume(br);
+	else if (br->on)
+		bodyread_pause(br);
+	else if (on)
+		bufferevent_enable(bev, EV_READ);
+	else
+		bufferevent_disable(bev, EV_READ);
+}
 static void body_complete(struct relay *);
 static void client_read_cb(struct bufferevent *, void *);
 static void up_read_cb(struct bufferevent *, void *);
@@ -123,8 +151,8 @@ static void
 free_relay(struct relay *r)
 {
 	dial_stop(&r->dial);
-	if (r->ubev != NULL)
-		bufferevent_free(r->ubev);
+	close_upstream(r);
+	bodyread_stop(&r->cread);
 	if (r->held != NULL)
 		evbuffer_free(r->held);
 	replaymem_release(r->reserved);
@@ -158,11 +186,9 @@ relay_end(struct relay *r, enum relay_end how)
 	if (how != RELAY_TUNNEL && how != RELAY_GONE)
 		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
 	/* no more I/O; the memory goes once the callbacks under way unwind */
+	bodyread_stop(&r->cread);
 	dial_stop(&r->dial);
-	if (r->ubev != NULL) {
-		bufferevent_free(r->ubev);
-		r->ubev = NULL;
-	}
+	close_upstream(r);
 	{
 		static const struct timeval zero = {0, 0};
 		if (event_base_once(r->w->base, -1, EV_TIMEOUT, free_later_cb,
@@ -196,14 +222,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void
 finish(struct relay *r)
 {
-	if (r->ubev != NULL) {
-		bufferevent_free(r->ubev);
-		r->ubev = NULL;
-	}
+	close_upstream(r);
 	dial_stop(&r->dial);
 	r->state = RS_FLUSHING;
 	if (!r->body_done)
 		r->keep = false; /* the rest of its body is in the way */
+	bodyread_stop(&r->cread);
 	bufferevent_disable(r->cbev, EV_READ);
 	bufferevent_setwatermark(r->cbev, EV_WRITE, 0, 0);
 	bufferevent_setcb(r->cbev, NULL, close_written_cb, client_event_cb, r);
@@ -260,10 +284,7 @@ may_resend(const struct relay *r)
 static void
 attempt_over(struct relay *r, const struct outcome *o)
 {
-	if (r->ubev != NULL) {
-		bufferevent_free(r->ubev);
-		r->ubev = NULL;
-	}
+	close_upstream(r);
 	/* a streamed body that started going is gone: nothing may repeat */
 	if (dial_retry(&r->dial, o, may_resend(r) || !r->sent_any)) {
 		r->state = RS_BACKOFF;
@@ -373,7 +394,7 @@ pump_up(struct relay *r)
 	else if (evbuffer_get_length(out) >= RELAY_HWM) {
 		/* the origin reads slowly: stop reading the client */
 		r->c_paused = true;
-		bufferevent_disable(r->cbev, EV_READ);
+		reading(r->cbev, &r->cread, false);
 		bufferevent_setwatermark(r->ubev, EV_WRITE, RELAY_LWM, 0);
 	}
 }
@@ -387,7 +408,7 @@ up_write_cb(struct bufferevent *bev, void *arg)
 		r->c_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		if (!r->c_eof)
-			bufferevent_enable(r->cbev, EV_READ);
+			reading(r->cbev, &r->cread, true);
 		client_read_cb(r->cbev, r);
 		if (r->state == RS_ENDED)
 			return;
@@ -425,7 +446,7 @@ pump_down(struct relay *r)
 	if (evbuffer_get_length(out) >= RELAY_HWM && !r->up_paused) {
 		/* the client reads slowly: stop reading the origin */
 		r->up_paused = true;
-		bufferevent_disable(r->ubev, EV_READ);
+		reading(r->ubev, &r->uread, false);
 		bufferevent_setwatermark(r->cbev, EV_WRITE, RELAY_LWM, 0);
 	}
 }
@@ -438,7 +459,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	if (r->up_paused && r->ubev != NULL) {
 		r->up_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(r->ubev, EV_READ);
+		reading(r->ubev, &r->uread, true);
 		pump_down(r);
 	}
 }
@@ -520,8 +541,7 @@ response_head(struct relay *r, size_t n)
 	    may_resend(r) && r->body_done) {
 		if (dial_retry(&r->dial, &o, true)) {
 			/* (the connection is the request's own: just close it) */
-			bufferevent_free(r->ubev);
-			r->ubev = NULL;
+			close_upstream(r);
 			r->state = RS_BACKOFF;
 			return;
 		}
@@ -565,6 +585,8 @@ response_head(struct relay *r, size_t n)
 			? r->route->policy.per_try_timeout_ms
 			: r->route->policy.connect_timeout_ms);
 		bufferevent_set_timeouts(r->ubev, &tv, NULL);
+		if (!r->dial.tls && !r->uscan.msg_done)
+			bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
 	}
 	if (r->uscan.msg_done) {
 		finish(r);
@@ -680,6 +702,8 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 
 	r->ubev = bev;
 	r->state = RS_EXCHANGE;
+	/* bodies go out in large writes (libevent's default: 16 KiB) */
+	bufferevent_set_max_single_write(bev, RELAY_HWM);
 	r->sent_any = false;
 	r->uscan.head_bytes = 0;
 	reqscan_init_response_msg(&r->uscan, r->cfg->proxy.max_header_size,
@@ -857,6 +881,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		 */
 		r->keep = false;
 		r->c_eof = true;
+		bodyread_stop(&r->cread);
 		bufferevent_disable(bev, EV_READ);
 		client_read_cb(bev, r);
 		return;
@@ -882,6 +907,12 @@ body_complete(struct relay *r)
 
 	r->body_done = true;
 	bufferevent_set_timeouts(r->cbev, NULL, &tv);
+	if (r->cread.on) {
+		/* (what follows is the next request's: libevent's reads do) */
+		bodyread_stop(&r->cread);
+		if (!r->c_eof)
+			bufferevent_enable(r->cbev, EV_READ);
+	}
 }
 
 /* Does a Via list name us ("1.1 retryproxy") as a received-by? */
@@ -1016,6 +1047,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 			    bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (!r->body_done)
+		bodyread_start(&r->cread, bev, &tv, NULL, NULL);
 	if (r->up_body == UB_HELD) {
 		read_held_body(r);
 		return r;
