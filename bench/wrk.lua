@@ -6,7 +6,9 @@
 --                     target instead (the 503 path of the retry scenario)
 --   BENCH_HOST        Host header (the upstream's host:port, never the proxy's)
 --   BENCH_METHOD      GET (default) or POST
---   BENCH_BODY_BYTES  request body size (POST)
+--   BENCH_BODY_BYTES  request body size (POST): 65536 in post64k, 25165824
+--                     in upload24m (built once per thread, sent whole on
+--                     every request)
 --   BENCH_CLOSE       1: "Connection: close" on every request
 --   BENCH_IDEMPOTENCY 1: an "Idempotency-Key" header on every request
 -- done() prints one machine-readable line that bench/run parses.
