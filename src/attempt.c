@@ -652,6 +652,8 @@ attempt_start(struct preq *p)
 		if (pol->tls && !p->url.port_given)
 			p->up_port = 443;
 	}
+	p->dial.host = p->up_host; /* (for its log lines) */
+	p->dial.port = p->up_port;
 	origin.host = p->up_host;
 	origin.port = p->up_port;
 	origin.verify = pol->verify;

@@ -210,6 +210,7 @@ http_url_parse(const char *s, struct http_url *u, const char **cause)
 			return -1;
 		}
 	}
+	u->has_fragment = *p == '#';
 	if (*p == '#') {
 		for (const char *q = p; *q != '\0'; q++)
 			if (!is_target_char((unsigned char)*q)) {

@@ -30,6 +30,7 @@ struct http_url {
 	const char *path; /* into the input: path and query, or "/" */
 	size_t path_len;
 	bool path_add_slash; /* "http://h?q": send "/" before path ("?q") */
+	bool has_fragment; /* a "#..." (never in a request-target) */
 };
 
 /*

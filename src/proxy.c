@@ -414,6 +414,17 @@ proxy_start(
 		refuse(p, 400, "Bad Request", NULL, body);
 		return;
 	}
+	if (p->url.has_fragment) {
+		/*
+		 * RFC 9112 section 3.2: a request-target has no fragment.
+		 * Dropping it would act on another resource (DELETE /c/#x
+		 * would delete /c/), so refuse, as origin servers do.
+		 */
+		refuse(p, 400, "Bad Request", NULL,
+		    "retryproxy: bad request target: a fragment (#...) in "
+		    "it\n");
+		return;
+	}
 	p->target = xasprintf("%s%.*s", p->url.path_add_slash ? "/" : "",
 	    (int)p->url.path_len, p->url.path);
 	p->route = config_match(p->cfg, p->url.host, p->url.port, p->target);

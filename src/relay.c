@@ -1004,6 +1004,13 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		reply(r, 400, NULL, body);
 		return r;
 	}
+	if (r->url.has_fragment) {
+		/* (as on evhttp's lane: RFC 9112 section 3.2) */
+		reply(r, 400, NULL,
+		    "retryproxy: bad request target: a fragment (#...) in "
+		    "it\n");
+		return r;
+	}
 	r->target = xasprintf("%s%.*s", r->url.path_add_slash ? "/" : "",
 	    (int)r->url.path_len, r->url.path);
 	r->route = config_match(r->cfg, r->url.host, r->url.port, r->target);

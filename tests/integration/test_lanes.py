@@ -1150,3 +1150,20 @@ def test_http10_propfind_gets_no_chunks_then_close(answer_framing, keepalive, or
     c.close()
     r2 = request(px.addr, "GET", origin.url + "/after10", timeout=5)
     assert r2.status == 200 and r2.body == own_body("GET", "/after10"), explain(origin, px, r2)
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PROPFIND"])
+def test_fragment_in_target_is_refused(method, origin, proxy):
+    # RFC 9112 section 3.2: a request-target carries no fragment.  Dropping
+    # "#ment" from "DELETE /frag/#ment" would delete /frag/ itself (litmus
+    # checks this), so both lanes answer 400 and send nothing.
+    px = start(proxy)
+    c = RawConn(px.addr, timeout=5)
+    c.send(f"{method} {origin.url}/frag/#ment HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    r = c.read_response(method)
+    why = explain(origin, px, r)
+    assert r.status == 400, why
+    assert b"fragment" in r.body, why
+    assert origin.count("/frag/") == 0, why
+    goes_on(px, origin, c, r, "frag", keep=None)
+    c.close()
