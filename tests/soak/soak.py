@@ -46,6 +46,34 @@ A request not on route M keeps the method, body, target and step kinds
 and sizes it had before route M and the decorations were added: those are
 drawn from a second RNG stream ("extra").
 
+The raw lane (retryproxy(8) "The raw lane"; max_request_body = 64K here).
+A third stream ("raw", _raw_variant) keeps the script and turns 30% of the
+requests into what evhttp cannot carry:
+    ext       an extension method token (PROPFIND, MKCOL, REPORT, PURGE,
+              LOCK, M-SEARCH, BASELINE-CONTROL, some lower-case), 40% without
+              a body, else a small or large one, Content-Length or chunked;
+              20% with an Idempotency-Key
+    chunked   a PUT/POST upload, chunked: small (up to 64 KiB: held whole,
+              sent on with a Content-Length, re-sendable as its method
+              allows) or large (past 64 KiB: streamed in chunks)
+    large     a PUT/POST with a Content-Length past 64 KiB (streamed)
+    upgrade   Upgrade: websocket, which the origin does not take (an
+              ordinary response)
+Chunked uploads come in pieces of random size, some with chunk extensions,
+some with trailer fields (half of those with a Content-Length one): the
+origin must see neither.  Bodies are 1 B .. 1 MiB, with 64 KiB and 64 KiB + 1
+(the edges of the replay buffer) on purpose.  Of ext (and POST) variants on
+the plain origin, 35% go to route S (path prefix /s/, `methods = *`), where
+every method is re-sent like GET.  A streamed body is sent again only after
+a failure where nothing of it left (refused): after a 503, reset, stall or
+body match the client gets that outcome (503, 502, 504, the 200) and the
+origin saw the request once.  The raw lane does not apply retry_if_body:
+a match step there is the answer.  Apart from that, 7% of all requests
+come from HTTP/1.0 clients (no chunked response; the connection closes
+after the response) and 7% from clients that half-close (shutdown(SHUT_WR))
+right after their request (they get their response, then the close); both
+on a connection of their own.
+
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
@@ -69,8 +97,14 @@ Checks, per request (predict() is the policy):
     as a stale re-send (first hit on a reused connection and broken before
     any response byte, second on a fresh connection, request re-sendable);
   - every hit carried the byte-identical body (sha256) and the method;
-  - a POST without Idempotency-Key reached the origin at most once
-    (duplicates = 0), and never on a reused connection;
+  - a request that may not be re-sent (a POST or extension method without
+    Idempotency-Key off route S, a streamed upload) reached the origin at
+    most once (duplicates = 0), never on a reused connection; a raw-lane
+    request never rides a reused upstream connection;
+  - no chunk extension or trailer field of an upload reached the origin; a
+    held chunked body arrived with a Content-Length, a streamed one chunked;
+  - an HTTP/1.0 client got no Transfer-Encoding; HTTP/1.0 and half-closing
+    clients saw the connection close within CLOSE_WAIT after the response;
 and overall: nothing hangs (a global time limit), the daemon is alive at
 the end and exits 0 on SIGTERM, VmRSS after warm-up and at the end differ
 by less than --rss-bound MiB.  Exit status 0 when all hold, 1 otherwise.
@@ -105,6 +139,7 @@ from harness import daemon_path, free_port, unused_port_socket  # noqa: E402
 KiB = 1024
 MiB = 1024 * KiB
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+CLOSE_WAIT = 3.0  # s: an HTTP/1.0 or half-closed client's connection must close by then
 
 # ---------------------------------------------------------------------------
 # The plan of one request: everything derived from (seed, request id).
@@ -175,12 +210,26 @@ def step_label(s):
 
 class Plan:
     __slots__ = ("rid", "method", "has_key", "body_len", "close", "path",
-                 "route", "steps", "faulty")
+                 "route", "steps", "faulty", "raw_kind", "framing", "client",
+                 "upgrade", "chunk_ext", "req_trailers")
 
     def describe(self):
+        extra = []
+        if self.raw_kind:
+            extra.append(f"raw={self.raw_kind}")
+        if self.framing == "chunked":
+            extra.append("chunked" + ("+ext" if self.chunk_ext else "")
+                         + ("+trailers" if self.req_trailers else ""))
+        if self.body_len > MAX_REQUEST_BODY:
+            extra.append("streamed")
+        if self.upgrade:
+            extra.append("Upgrade")
+        if self.client != "1.1":
+            extra.append({"1.0": "HTTP/1.0", "halfclose": "half-close"}[self.client])
         return (f"id={self.rid} {self.method}{'+Idempotency-Key' if self.has_key else ''}"
                 f" body={self.body_len}B route={self.route} "
-                f"steps={[step_label(s) for s in self.steps]}")
+                + (f"({', '.join(extra)}) " if extra else "")
+                + f"steps={[step_label(s) for s in self.steps]}")
 
 
 def _step(rng, kind):
@@ -282,7 +331,124 @@ def make_plan(seed, rid):
         if p.faulty:
             _faults(xr, steps, _pick(xr, M_PRIMARY), M_ORIGIN_FAULTS)
     p.steps = [_decorate(xr, s) for s in steps]
+    _raw_variant(seed, p)
     return p
+
+
+# ---------------------------------------------------------------------------
+# The raw lane (retryproxy(8) "The raw lane"): what libevent's evhttp cannot
+# carry: another method token, a chunked body, a body over max_request_body
+# (64K here), Upgrade.  A third RNG stream ("raw") turns RAW_SHARE of the
+# requests into one of these, keeping the step script above; and, apart,
+# makes CLIENT_10 of all requests HTTP/1.0 clients and CLIENT_HALF of them
+# clients that half-close (shutdown(SHUT_WR)) right after their request.
+# ---------------------------------------------------------------------------
+MAX_REQUEST_BODY = 64 * KiB  # [proxy] max_request_body in the soak's config
+EVHTTP_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE",
+                  "CONNECT", "PATCH")  # what evhttp parses (case-sensitive)
+# Extension method tokens; none of them is in the default `methods` (whose
+# case is ignored), so on the default route none may be re-sent once sent.
+EXT_METHODS = ("PROPFIND", "MKCOL", "REPORT", "PURGE", "LOCK", "M-SEARCH",
+               "BASELINE-CONTROL", "propfind", "purge", "mkcol", "Report")
+DEFAULT_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
+RAW_SHARE = 0.30
+RAW_KINDS = [("ext", 40), ("chunked", 30), ("large", 20), ("upgrade", 10)]
+RAW_LARGE = 0.35  # of bodies on the raw lane: over max_request_body (streamed)
+S_SHARE = 0.35  # of ext (and POST) raw variants on the default origin: route S
+CLIENT_10 = 0.07
+CLIENT_HALF = 0.07
+
+
+def _large_len(rng):
+    """A body over max_request_body: just past it, or up to 1 MiB."""
+    if rng.random() < 0.15:
+        return MAX_REQUEST_BODY + 1
+    return int(math.exp(rng.uniform(math.log(MAX_REQUEST_BODY + 2), math.log(MiB))))
+
+
+def _small_len(rng):
+    """A body the proxy holds: 1 B .. max_request_body, often right at it."""
+    if rng.random() < 0.1:
+        return MAX_REQUEST_BODY
+    return min(MAX_REQUEST_BODY, max(1, int(math.exp(rng.uniform(0, math.log(MAX_REQUEST_BODY))))))
+
+
+def _raw_variant(seed, p):
+    rr = random.Random(f"{seed}/raw/{p.rid}")
+    p.raw_kind = None
+    p.framing = "length" if p.method != "GET" else "none"
+    p.upgrade = p.chunk_ext = p.req_trailers = False
+    x = rr.random()
+    p.client = "1.0" if x < CLIENT_10 else "halfclose" if x < CLIENT_10 + CLIENT_HALF else "1.1"
+    if rr.random() >= RAW_SHARE:
+        return
+    kind = _pick(rr, RAW_KINDS)
+    p.raw_kind = kind
+    if kind == "upgrade":
+        # an Upgrade the origin does not take: an ordinary response
+        p.upgrade = True
+        if p.client == "1.0":
+            p.client = "1.1"  # (Upgrade is HTTP/1.1's)
+        return
+    if kind == "ext":
+        p.method = rr.choice(EXT_METHODS)
+        p.has_key = rr.random() < 0.2
+        p.body_len = 0 if rr.random() < 0.4 else (
+            _large_len(rr) if rr.random() < RAW_LARGE else _small_len(rr))
+        if p.body_len:
+            p.framing = "chunked" if rr.random() < 0.5 else "length"
+        else:
+            p.framing = "none"
+    else:
+        if p.method == "GET":
+            p.method = "PUT"
+        if kind == "chunked":
+            p.framing = "chunked"
+            p.body_len = _large_len(rr) if rr.random() < RAW_LARGE else _small_len(rr)
+        else:  # large: Content-Length over max_request_body
+            p.framing = "length"
+            p.body_len = _large_len(rr)
+    if p.framing == "chunked":
+        if p.client == "1.0":
+            p.framing = "length"  # (HTTP/1.0 has no chunked framing)
+        else:
+            p.chunk_ext = rr.random() < 0.3
+            p.req_trailers = rr.random() < 0.3
+    if p.route == "origin" and (kind == "ext" or p.method == "POST") and rr.random() < S_SHARE:
+        p.route = "S"  # methods = *: every method re-sendable
+        p.path = "/s" + p.path
+
+
+def streamed(plan):
+    """A body over max_request_body streams: sent again only if nothing left."""
+    return plan.body_len > MAX_REQUEST_BODY
+
+
+def raw_lane(plan):
+    return (plan.method not in EVHTTP_METHODS or plan.framing == "chunked"
+            or streamed(plan) or plan.upgrade)
+
+
+def chunk_pieces(seed, plan, body):
+    """The chunked encoding of a request body (pieces of random size,
+    perhaps with chunk extensions and trailer fields)."""
+    r = random.Random(f"{seed}/chunks/{plan.rid}")
+    top = 16 * KiB if r.random() < 0.5 else 512
+    out = []
+    i = 0
+    while i < len(body):
+        piece = body[i:i + r.randrange(1, top + 1)]
+        ext = b";soak=%d" % r.randrange(1000) if plan.chunk_ext and r.random() < 0.5 else b""
+        out.append(b"%x%s\r\n%s\r\n" % (len(piece), ext, piece))
+        i += len(piece)
+    out.append(b"0\r\n")
+    if plan.req_trailers:
+        # half of them with a Content-Length trailer field: never the
+        # body's framing, dropped like any trailer field
+        out.append(f"X-Soak-Req-Trailer: {plan.rid}\r\n".encode()
+                   + (b"Content-Length: 7\r\n" if r.random() < 0.5 else b""))
+    out.append(b"\r\n")
+    return b"".join(out)
 
 
 def request_body(seed, rid, n):
@@ -335,7 +501,11 @@ class Prediction:
 
 
 def resendable(plan):
-    return plan.method in ("GET", "PUT") or plan.has_key
+    """May the request be sent again after something of it was sent?"""
+    if streamed(plan):
+        return False
+    return (plan.method.upper() in DEFAULT_METHODS or plan.has_key
+            or plan.route == "S")
 
 
 def predict(plan, attempts=3):
@@ -350,7 +520,8 @@ def predict(plan, attempts=3):
         if kind != "refused":
             pr.origin_attempts.append(k)
         pr.attempts, pr.final_step = k, step
-        if kind in ("ok", "slow", "big"):
+        if kind in ("ok", "slow", "big") or (kind == "match" and raw_lane(plan)):
+            # (the raw lane does not apply retry_if_body: a match is an answer)
             pr.status, pr.proxy_error = 200, None
             return pr
         # a failure, a 503 or a body match: retryable (all classes are in
@@ -415,7 +586,7 @@ class LagMonitor:
 # The origin: asyncio, in a child process; hits come back over a pipe.
 # ---------------------------------------------------------------------------
 HIT_FIELDS = ("rid", "attempt", "method", "body_len", "sha", "conn", "seq",
-              "step", "key", "t", "responded")
+              "step", "key", "t", "framing", "leak", "responded")
 Hit = collections.namedtuple("Hit", HIT_FIELDS)
 
 
@@ -451,24 +622,35 @@ class Origin:
                     hdrs[k.strip().lower()] = v.strip()
                 sha = hashlib.sha256()
                 blen = 0
+                # what the proxy must not pass on of a chunked upload: its
+                # chunk extensions and trailer fields (as either kind of field)
+                leak = []
+                if "x-soak-req-trailer" in hdrs:
+                    leak.append("X-Soak-Req-Trailer as a header field")
                 if "chunked" in hdrs.get("transfer-encoding", "").lower():
+                    framing = "chunked"
                     while True:
-                        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                        line = await reader.readuntil(b"\r\n")
+                        if b";" in line:
+                            leak.append(f"chunk extension {line[:40]!r}")
+                        size = int(line.split(b";")[0], 16)
                         if size == 0:
-                            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                                pass
+                            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                                leak.append(f"trailer field {line[:40]!r}")
                             break
                         data = await reader.readexactly(size + 2)
                         sha.update(data[:-2])
                         blen += size
                 else:
+                    framing = "length" if "content-length" in hdrs else "none"
                     n = int(hdrs.get("content-length", "0"))
                     if n:
                         data = await reader.readexactly(n)
                         sha.update(data)
                         blen = n
                 keep = await self.answer(reader, writer, cid, seq, method, target,
-                                         hdrs, blen, sha.hexdigest())
+                                         hdrs, blen, sha.hexdigest(), framing,
+                                         "; ".join(leak))
                 if not keep:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -483,14 +665,15 @@ class Origin:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def answer(self, reader, writer, cid, seq, method, target, hdrs, blen, sha):
+    async def answer(self, reader, writer, cid, seq, method, target, hdrs, blen, sha,
+                     framing, leak):
         path = target.split("://", 1)[1] if "://" in target else target
         if "://" in target:
             path = "/" + path.split("/", 1)[1] if "/" in path else "/"
         parts = path.split("?")[0].split("/")
         try:
-            # /soak/ID/... or, on route M, /m/soak/ID/...
-            i = 2 if parts[1] == "m" else 1
+            # /soak/ID/... or, on route M (S), /m/soak/ID/... (/s/soak/ID/...)
+            i = 2 if parts[1] in ("m", "s") else 1
             assert parts[i] == "soak"
             rid = int(parts[i + 1])
             attempt = int(hdrs["x-retry-attempt"])
@@ -504,7 +687,8 @@ class Origin:
         idx = len(self.hits)
         # plain tuples of atomic values: the collector untracks them
         self.hits.append((rid, attempt, method, blen, sha, cid, seq, kind,
-                          hdrs.get("idempotency-key"), time.monotonic(), False))
+                          hdrs.get("idempotency-key"), time.monotonic(), framing, leak,
+                          False))
         if kind in RESPONSE_KINDS:
             status = 503 if kind == "503" else 200
             body = response_body(self.seed, rid, attempt, status, step, sha)
@@ -711,6 +895,9 @@ access_log_format = json
 admin = 127.0.0.1:{admin}
 shutdown_timeout = 5s
 log_level = warn
+; the replay buffer: larger uploads stream (the raw lane), re-sent only
+; when nothing of them left
+max_request_body = {MAX_REQUEST_BODY // KiB}K
 
 [default]
 {default}
@@ -727,6 +914,10 @@ retry_budget_min = 1000000
 ; route M: a 200 whose body (up to 64 KiB) holds the mark is retried
 [route 127.0.0.1:{origin_port}/m/]
 retry_if_body = {MARK}
+
+; route S: every method may be re-sent (PROPFIND like GET)
+[route 127.0.0.1:{origin_port}/s/]
+methods = *
 """)
     return config
 
@@ -778,7 +969,7 @@ class BodyView:
 
 class Result:
     __slots__ = ("status", "headers", "pairs", "trailers", "interim", "body", "error",
-                 "elapsed", "reused")
+                 "elapsed", "reused", "after", "send_error")
 
 
 async def read_response(reader):
@@ -836,37 +1027,78 @@ class Soak:
         port = self.ports[plan.route]
         return f"http://127.0.0.1:{port}{plan.path}"
 
-    async def one(self, plan, conn):
-        body = request_body(self.args.seed, plan.rid, plan.body_len) if plan.body_len else b""
-        self.sha[plan.rid] = hashlib.sha256(body).hexdigest()
+    def request_bytes(self, plan, body):
         url = self.url(plan)
-        hdrs = [f"{plan.method} {url} HTTP/1.1", f"Host: {url.split('/')[2]}",
+        version = "HTTP/1.0" if plan.client == "1.0" else "HTTP/1.1"
+        hdrs = [f"{plan.method} {url} {version}", f"Host: {url.split('/')[2]}",
                 f"User-Agent: retryproxy-soak", f"X-Soak-Id: {plan.rid}"]
-        if plan.method != "GET":
+        if plan.framing == "chunked":
+            hdrs.append("Transfer-Encoding: chunked")
+            body = chunk_pieces(self.args.seed, plan, body)
+        elif plan.framing == "length":
             hdrs.append(f"Content-Length: {len(body)}")
         if plan.has_key:
             hdrs.append(f"Idempotency-Key: soak-{self.args.seed}-{plan.rid}")
-        if plan.close:
+        if plan.upgrade:
+            hdrs.append("Upgrade: websocket")
+            hdrs.append("Connection: Upgrade" + (", close" if plan.close else ""))
+        elif plan.close:
             hdrs.append("Connection: close")
-        data = ("\r\n".join(hdrs) + "\r\n\r\n").encode() + body
+        return ("\r\n".join(hdrs) + "\r\n\r\n").encode() + body
+
+    async def one(self, plan, conn):
+        body = request_body(self.args.seed, plan.rid, plan.body_len) if plan.body_len else b""
+        self.sha[plan.rid] = hashlib.sha256(body).hexdigest()
+        data = self.request_bytes(plan, body)
+        del body
         res = Result()
         res.status, res.headers, res.body, res.error = 0, {}, BodyView(), None
         res.pairs, res.trailers, res.interim = [], [], []
+        res.after = res.send_error = None
+        # an HTTP/1.0 or half-closing client has a connection of its own
+        own = plan.client != "1.1"
+        if own:
+            conn = [None, None]
         t0 = time.monotonic()
         res.reused = conn[0] is not None
+        sender = None
         try:
             if conn[0] is None:
                 conn[:] = await asyncio.open_connection("127.0.0.1", self.proxy_port,
                                                         limit=256 * KiB)
             reader, writer = conn
-            writer.write(data)
-            await writer.drain()
+
+            async def send():
+                # (apart from reading: an answer may come before the body is
+                # all sent, e.g. a streamed upload whose attempts all failed)
+                writer.write(data)
+                await writer.drain()
+                if plan.client == "halfclose":
+                    writer.write_eof()
+
+            sender = asyncio.create_task(send())
             (res.status, res.headers, res.pairs, body, res.trailers,
              res.interim) = await asyncio.wait_for(read_response(reader),
                                                    self.args.request_timeout)
             res.body = BodyView(body)
             del body
-            if plan.close or res.headers.get("connection", "").lower() == "close":
+            if own:
+                # then the proxy closes: EOF, nothing more
+                try:
+                    more = await asyncio.wait_for(reader.read(1), CLOSE_WAIT)
+                    res.after = "closed" if more == b"" else f"more bytes {more!r}"
+                except asyncio.TimeoutError:
+                    res.after = f"still open {CLOSE_WAIT:g} s after the response"
+                except (ConnectionError, OSError):
+                    res.after = "closed"  # (reset after the response: closed too)
+            if sender.done():
+                e = sender.exception()
+                if e is not None:
+                    res.send_error = f"{type(e).__name__}: {e}"
+            else:
+                res.send_error = "the request was not all sent when the response came"
+            if (own or plan.close or res.send_error is not None
+                    or res.headers.get("connection", "").lower() == "close"):
                 writer.close()
                 conn[:] = [None, None]
         except asyncio.TimeoutError:
@@ -874,6 +1106,16 @@ class Soak:
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError,
                 IndexError) as e:
             res.error = f"{type(e).__name__}: {e}"
+            if sender is not None and sender.done() and sender.exception() is not None:
+                res.error += (f" (sending the request: {type(sender.exception()).__name__}: "
+                              f"{sender.exception()})")
+        if sender is not None and not sender.done():
+            sender.cancel()
+        if sender is not None:
+            try:
+                await sender
+            except BaseException:  # noqa: BLE001 - said above, or cancelled
+                pass
         if res.error is not None and conn[0] is not None:
             conn[1].close()
             conn[:] = [None, None]
@@ -962,70 +1204,110 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
                 c["big mark"] += fs.mark
         if plan.faulty:
             c["faulty requests"] += 1
-        # -- the client's view
-        if res is None or res.error is not None:
+        raw = raw_lane(plan)
+        c["raw lane"] += raw
+        if plan.method not in EVHTTP_METHODS:
+            c["raw ext"] += 1
+            c["raw ext body"] += plan.body_len > 0
+            c["raw ext S"] += plan.route == "S"
+        elif plan.route == "S":
+            c["raw S other"] += 1
+        if plan.framing == "chunked":
+            c["raw chunked streamed" if streamed(plan) else "raw chunked held"] += 1
+        elif streamed(plan):
+            c["raw length streamed"] += 1
+        if plan.upgrade:
+            c["raw upgrade"] += 1
+        if raw and plan.route == "M":
+            c["raw M"] += 1
+        c["client " + plan.client] += 1
+        if streamed(plan):
+            c["streamed bytes"] += plan.body_len
+        # a retryable outcome the policy does not retry: the request may not
+        # be sent again (its method, or a streamed body)
+        if pr.attempts < 3 and pr.final_step.kind in ("503", "rst", "fin", "stall", "match") \
+                and not (pr.final_step.kind == "match" and raw):
+            c["held back " + ("streamed" if streamed(plan) else
+                              "ext" if plan.method not in EVHTTP_METHODS else "POST")] += 1
+        # -- the client's view (of a lost request, the access log's and the
+        # origin's views are still checked: a lost request may be duplicated)
+        lost = res is None or res.error is not None
+        if lost:
             c["lost"] += 1
             bad(rid, f"lost: {res.error if res else 'never sent'}; predicted {pr.status}")
-            continue
-        c[f"status {res.status}"] += 1
-        if res.interim:
-            c["1xx forwarded"] += 1
-            bad(rid, f"the client got 1xx head(s) {res.interim} before the final "
-                     f"{res.status} (the proxy drops every 1xx but 101); the origin sent "
-                     f"{[list(s.interim) for s in reached if s.kind in RESPONSE_KINDS]}")
-        # whose response is it?  Every response of the origin names its
-        # request id and attempt in X-Soak-Id / X-Soak-Attempt and in the
-        # first line of its body (BODY_HEAD); the proxy's own 502/504 none.
-        hid = [v for k, v in res.pairs if k == "x-soak-id"]
-        hatt = [v for k, v in res.pairs if k == "x-soak-attempt"]
-        m = BODY_HEAD.match(res.body.head)
-        others = {x for x in hid if x != str(rid)}
-        if m and int(m.group(2)) != rid:
-            others.add(m.group(2).decode())
-        if others:
-            c["mixups"] += 1
-            bad(rid, f"mix-up: the client got a response of request id "
-                     f"{', '.join(sorted(others))}: status {res.status}, X-Soak-Id {hid}, "
-                     f"X-Soak-Attempt {hatt}, body ({res.body.len} B) "
-                     f"{res.body.head[:100]!r}; client connection "
-                     f"{'reused' if res.reused else 'new'}")
-        want = None
-        wrong = []
-        if res.status != pr.status:
-            c["wrong status"] += 1
-            bad(rid, f"status {res.status}, predicted {pr.status} after {pr.attempts} "
-                     f"attempt(s); Proxy-Status: {res.headers.get('proxy-status')}; "
-                     f"body ({res.body.len} B) {res.body.head[:120]!r}")
-        elif pr.proxy_error is None:
-            want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
-            if not res.body.equals(want):
-                wrong.append(f"body is not attempt {pr.attempts}'s ({step_label(fs)}): "
-                             f"{res.body.differs(want)}: {res.body.head[:100]!r}")
-            if hid != [str(rid)] or hatt != [str(pr.attempts)]:
-                wrong.append(f"X-Soak-Id {hid}, X-Soak-Attempt {hatt}: want [{rid}] "
-                             f"[{pr.attempts}] (another attempt's head?)")
         else:
-            ps = res.headers.get("proxy-status", "")
-            if f"error={pr.proxy_error}" not in ps:
-                bad(rid, f"Proxy-Status {ps!r}, want error={pr.proxy_error}")
-        if wrong:
-            c["wrong bodies"] += 1
-            if not others:  # (a mix-up is said above)
-                for w in wrong:
-                    bad(rid, w)
-        # trailers: dropped, never header fields, never forwarded
-        leaks = [f"header field {k}: {v}" for k, v in res.pairs if k in TRAILER_NAMES]
-        cls = [v for k, v in res.pairs if k == "content-length"]
-        if fs.trailers and want is not None and TRAILER_CL in cls and len(want) != int(TRAILER_CL):
-            leaks.append(f"header field Content-Length: {TRAILER_CL} (the trailer's; "
-                         f"the body is {len(want)} B)")
-        if len(cls) > 1:
-            leaks.append(f"Content-Length given {len(cls)} times: {cls}")
-        leaks += [f"trailer field {k}: {v}" for k, v in res.trailers]
-        if leaks:
-            c["trailers leaked"] += 1
-            bad(rid, f"trailers leaked to the client (final step {step_label(fs)}): "
-                     + "; ".join(leaks))
+            c[f"status {res.status}"] += 1
+            if res.interim:
+                c["1xx forwarded"] += 1
+                bad(rid, f"the client got 1xx head(s) {res.interim} before the final "
+                         f"{res.status} (the proxy drops every 1xx but 101); the origin sent "
+                         f"{[list(s.interim) for s in reached if s.kind in RESPONSE_KINDS]}")
+            # whose response is it?  Every response of the origin names its
+            # request id and attempt in X-Soak-Id / X-Soak-Attempt and in the
+            # first line of its body (BODY_HEAD); the proxy's own 502/504 none.
+            hid = [v for k, v in res.pairs if k == "x-soak-id"]
+            hatt = [v for k, v in res.pairs if k == "x-soak-attempt"]
+            m = BODY_HEAD.match(res.body.head)
+            others = {x for x in hid if x != str(rid)}
+            if m and int(m.group(2)) != rid:
+                others.add(m.group(2).decode())
+            if others:
+                c["mixups"] += 1
+                bad(rid, f"mix-up: the client got a response of request id "
+                         f"{', '.join(sorted(others))}: status {res.status}, X-Soak-Id {hid}, "
+                         f"X-Soak-Attempt {hatt}, body ({res.body.len} B) "
+                         f"{res.body.head[:100]!r}; client connection "
+                         f"{'reused' if res.reused else 'new'}")
+            want = None
+            wrong = []
+            if res.status != pr.status:
+                c["wrong status"] += 1
+                bad(rid, f"status {res.status}, predicted {pr.status} after {pr.attempts} "
+                         f"attempt(s); Proxy-Status: {res.headers.get('proxy-status')}; "
+                         f"body ({res.body.len} B) {res.body.head[:120]!r}")
+            elif pr.proxy_error is None:
+                want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
+                if not res.body.equals(want):
+                    wrong.append(f"body is not attempt {pr.attempts}'s ({step_label(fs)}): "
+                                 f"{res.body.differs(want)}: {res.body.head[:100]!r}")
+                if hid != [str(rid)] or hatt != [str(pr.attempts)]:
+                    wrong.append(f"X-Soak-Id {hid}, X-Soak-Attempt {hatt}: want [{rid}] "
+                                 f"[{pr.attempts}] (another attempt's head?)")
+            else:
+                ps = res.headers.get("proxy-status", "")
+                if f"error={pr.proxy_error}" not in ps:
+                    bad(rid, f"Proxy-Status {ps!r}, want error={pr.proxy_error}")
+            if wrong:
+                c["wrong bodies"] += 1
+                if not others:  # (a mix-up is said above)
+                    for w in wrong:
+                        bad(rid, w)
+            # trailers: dropped, never header fields, never forwarded
+            leaks = [f"header field {k}: {v}" for k, v in res.pairs if k in TRAILER_NAMES]
+            cls = [v for k, v in res.pairs if k == "content-length"]
+            if fs.trailers and want is not None and TRAILER_CL in cls and len(want) != int(TRAILER_CL):
+                leaks.append(f"header field Content-Length: {TRAILER_CL} (the trailer's; "
+                             f"the body is {len(want)} B)")
+            if len(cls) > 1:
+                leaks.append(f"Content-Length given {len(cls)} times: {cls}")
+            leaks += [f"trailer field {k}: {v}" for k, v in res.trailers]
+            if leaks:
+                c["trailers leaked"] += 1
+                bad(rid, f"trailers leaked to the client (final step {step_label(fs)}): "
+                         + "; ".join(leaks))
+            # -- HTTP/1.0 and half-closing clients: a response they can read, then
+            # the connection closes
+            if plan.client == "1.0":
+                te = [v for k, v in res.pairs if k == "transfer-encoding"]
+                if te:
+                    c["client violations"] += 1
+                    bad(rid, f"HTTP/1.0 client got Transfer-Encoding {te}")
+            if plan.client != "1.1" and res.after != "closed":
+                c["client violations"] += 1
+                bad(rid, f"{'HTTP/1.0' if plan.client == '1.0' else 'half-closed'} client "
+                         f"connection after the {res.status}: {res.after}")
+            if res.send_error is not None:
+                c["answered before sent"] += 1
         # -- the access log
         ents = logs.get(rid, [])
         if len(ents) != 1:
@@ -1043,19 +1325,40 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
         for h in hs:
             if h.method != plan.method:
                 bad(rid, f"origin saw method {h.method}")
+            if h.leak:
+                c["request trailers leaked"] += 1
+                bad(rid, f"attempt {h.attempt}: the origin got {h.leak}")
+            # a chunked body held whole goes with a Content-Length, a streamed
+            # one in chunks (retryproxy(8) The raw lane); a streamed
+            # Content-Length one as it came
+            if plan.framing == "chunked":
+                want_f = "chunked" if streamed(plan) else "length"
+            elif plan.framing == "length" and plan.body_len > 0:
+                want_f = "length"
+            else:
+                want_f = None
+            if want_f is not None and h.framing != want_f:
+                bad(rid, f"attempt {h.attempt}: the origin got the body framed by "
+                         f"{h.framing}, want {want_f}")
+            if raw and h.seq > 1:
+                bad(rid, f"attempt {h.attempt} (raw lane) rode a reused upstream connection "
+                         f"(conn {h.conn}/{h.seq}): its connection is its own")
             if h.sha != shas[rid] or h.body_len != plan.body_len:
                 c["body mismatches"] += 1
                 bad(rid, f"attempt {h.attempt} body {h.body_len} B sha {h.sha[:12]}, "
                          f"sent {plan.body_len} B sha {shas[rid][:12]}")
             if plan.has_key and h.key != f"soak-{args.seed}-{rid}":
                 bad(rid, f"attempt {h.attempt} Idempotency-Key {h.key!r}")
-        if plan.method == "POST" and not plan.has_key:
+        if not resendable(plan):
+            what = ("a streamed upload" if streamed(plan) else
+                    f"{plan.method} without Idempotency-Key"
+                    + (" (a method not in `methods`)" if plan.method != "POST" else ""))
             if len(hs) > 1:
                 c["duplicates"] += 1
-                bad(rid, f"POST without Idempotency-Key reached the origin {len(hs)} times "
-                         f"(attempts {[h.attempt for h in hs]})")
+                bad(rid, f"{what} reached the origin {len(hs)} times "
+                         f"(attempts {[h.attempt for h in hs]}, steps {[h.step for h in hs]})")
             if any(h.seq > 1 for h in hs):
-                bad(rid, "POST without Idempotency-Key sent on a reused upstream connection")
+                bad(rid, f"{what} sent on a reused upstream connection")
         per = collections.defaultdict(list)
         for h in hs:
             per[h.attempt].append(h)
@@ -1160,7 +1463,7 @@ def main(argv=None):
         oproc.join(5)
         return 2
     ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
-             "M": origin_port}
+             "M": origin_port, "S": origin_port}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -1270,6 +1573,20 @@ def main(argv=None):
              f"{c['route M']} requests, {c['match retries']} body-match retries, "
              f"{c['big']} big bodies delivered ({c['big bytes'] / MiB:.0f} MiB, "
              f"{c['big mark']} holding the mark past 64 KiB)"),
+            ("raw lane",
+             f"{c['raw lane']} requests: extension methods {c['raw ext']} ({c['raw ext body']} "
+             f"with a body, {c['raw ext S']} on the methods=* route, plus {c['raw S other']} "
+             f"others there), chunked uploads held {c['raw chunked held']} / streamed "
+             f"{c['raw chunked streamed']}, Content-Length uploads streamed "
+             f"{c['raw length streamed']} ({c['streamed bytes'] / MiB:.0f} MiB streamed in all), "
+             f"Upgrade {c['raw upgrade']}, on the retry_if_body route {c['raw M']}"),
+            ("not re-sent after a sent failure (policy)",
+             f"POST {c['held back POST']}, extension methods {c['held back ext']}, "
+             f"streamed uploads {c['held back streamed']}"),
+            ("clients",
+             f"HTTP/1.1 {c['client 1.1']}, HTTP/1.0 {c['client 1.0']}, half-closing "
+             f"{c['client halfclose']}; answered before the request was all sent "
+             f"{c['answered before sent']}; 1.0/half-close violations {c['client violations']}"),
             ("outcomes", ", ".join(f"{k.split(' ', 1)[1]} {c[k]}" for k in sorted(c)
                                    if k.startswith("status "))),
             ("wrong status", str(c["wrong status"])),
@@ -1280,7 +1597,9 @@ def main(argv=None):
             ("origin hits", f"{c['origin hits']} on {nconn} connections "
                             f"({c['stale re-sends']} stale keep-alive re-sends)"),
             ("body mismatches", str(c["body mismatches"])),
-            ("duplicates (POST without key)", str(c["duplicates"])),
+            ("request trailers / chunk extensions leaked", str(c["request trailers leaked"])),
+            ("duplicates (not re-sendable: POST, extension methods, streamed)",
+             str(c["duplicates"])),
             ("lost", str(c["lost"])),
             ("retries suppressed by budget", f"{budget_hits:.0f}"),
             ("daemon RSS after warm-up / end", f"{fmt_mib(rss['warm'])} (after {args.warmup}) / "
@@ -1297,6 +1616,7 @@ def main(argv=None):
     line = (f"soak {verdict}: {n} requests (seed {args.seed}, concurrency {args.concurrency}), "
             f"{100 * c['faulty requests'] / max(n, 1):.1f}% with faults: lost {c['lost']}, "
             f"duplicates {c['duplicates']}, wrong status {c['wrong status']}, "
+            f"raw lane {c['raw lane']}, "
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
             f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
             f"RSS {rss_note or '-'}, {len(violations)} violation(s), {duration:.1f} s")
