@@ -35,9 +35,10 @@ struct msghead {
 };
 
 /*
- * Read len bytes of a head (start line to the empty line).  Returns 0, or
- * -1 with *cause when it is not one (reqscan lets nothing of that kind
- * through; this is a second line of defence).
+ * Read len bytes of a head (start line to the empty line) that reqscan
+ * accepted.  Returns 0, or -1 with *cause when it is not one: reqscan
+ * checks fields and status lines, not request lines, so a malformed
+ * request line (RFC 9112 section 3) is refused here.
  */
 int msghead_parse(struct msghead *, const char *buf, size_t len, bool response,
     const char **cause);

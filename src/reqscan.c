@@ -165,9 +165,13 @@ header_line(struct reqscan *s)
 		s->upgrade = true;
 	else if (util_strcasecmp(s->line, "Connection") == 0) {
 		/* (the value's first bytes: "upgrade" comes early, if at all) */
-		char list[sizeof s->line + 1];
+		char list[sizeof s->line + 1], *cut;
 		memcpy(list, v, (size_t)(e - v));
 		list[e - v] = '\0';
+		/* a longer line: its last token here may be cut short */
+		if (s->llen > sizeof s->line)
+			*((cut = strrchr(list, ',')) != NULL ? cut : list) =
+			    '\0';
 		if (http_list_has_token(list, "upgrade"))
 			s->conn_upgrade = true;
 	}
@@ -473,8 +477,17 @@ feed(struct reqscan *s, const char *buf, size_t len, bool step)
 				return refuse(s, 400,
 				    "empty line before the "
 				    "status line");
-			if (c == '\r' || c == '\n')
+			if (c == '\r') {
+				s->cr = true;
+				break;
+			}
+			if (c == '\n') {
+				s->cr = false;
 				break; /* empty lines between requests */
+			}
+			if (s->cr)
+				return refuse(
+				    s, 400, "bare CR in request head");
 			start_request(s);
 			if (head_byte(s, c, false) != 0)
 				return -1;
@@ -529,6 +542,7 @@ feed(struct reqscan *s, const char *buf, size_t len, bool step)
 				    "request body larger than the limit");
 			if (s->remaining == 0) {
 				s->state = S_TRAILER;
+				s->head_bytes = 0; /* (its own max_head) */
 				s->llen = 0;
 				s->colon = false;
 				s->first = false;

@@ -15,6 +15,7 @@
 /* 100 name characters: longer than the scanner keeps of a line */
 #define R10 "abcdefghij"
 #define R100 R10 R10 R10 R10 R10 R10 R10 R10 R10 R10
+#define R75 R10 R10 R10 R10 R10 R10 R10 "aaaaa"
 
 static const struct {
 	const char *name;
@@ -85,6 +86,10 @@ static const struct {
     {"NUL in value", H "X-A: a\0b\r\n\r\n", sizeof(H) - 1 + 12, 400, false,
 	false},
     {"bare CR", H "X-A: a\rb\r\n\r\n", 0, 400, false, false},
+    /* libevent would read the method "\rGET" (RFC 9112 section 2.2) */
+    {"bare CR before the request line", "\r" H "\r\n", 0, 400, false, false},
+    {"bare CR between requests", H "\r\n\r" H "\r\n", 0, 400, false, false},
+    {"CRLF between requests", H "\r\n\r\n" H "\r\n", 0, 0, false, false},
     {"control char",
 	H "X-A: a\x01"
 	  "b\r\n\r\n",
@@ -249,6 +254,13 @@ START_TEST(test_head_limit)
 		ck_assert_int_eq(reqscan_feed(&s, big + 100, 560), 0);
 		ck_assert_int_eq(reqscan_feed(&s, "\r\n\r\n", 4), 0);
 	}
+	/* trailer fields have a limit of their own, not the head's rest */
+	reqscan_init(&s, 60);
+	ck_assert_int_eq(reqscan_feed(&s,
+			     "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: "
+			     "chunked\r\n\r\n0\r\nX: 1\r\n\r\n",
+			     62),
+	    0);
 	/* sticky: nothing is accepted after a refusal */
 	reqscan_init(&s, 1024);
 	ck_assert_int_eq(reqscan_feed(&s, "GET x\r\nA\0", 9), -1);
@@ -659,6 +671,335 @@ START_TEST(test_max_body)
 }
 END_TEST
 
+/*
+ * The step API (reqscan_feed_step), requests and whole responses.  In
+ * each row '^' marks where a head ends (head_done) and '$' where a
+ * message ends (msg_done); they are taken out before the bytes are fed
+ * (no row uses them otherwise).  data is what a step took while
+ * reqscan_in_data() was true before it: the bodies de-chunked (RFC 9112
+ * section 7.1), back to back.  Every row is fed whole, a byte per call,
+ * and cut at every offset: the same boundaries, the same data, the same
+ * verdict.
+ */
+enum { M_REQ, M_RESP, M_RESP_HEAD };
+
+#define POST "POST http://h/ HTTP/1.1\r\nHost: h\r\n"
+#define CHUNKED "Transfer-Encoding: chunked\r\n\r\n^"
+#define OK "HTTP/1.1 200 OK\r\n"
+
+static const struct {
+	const char *name;
+	int mode;
+	const char *in;
+	const char *data;
+	int status; /* 0: accepted */
+	bool tunnel; /* after the input */
+	int resp_status; /* the last head's, when accepted */
+} step_rows[] = {
+    {"no body", M_REQ, H "\r\n^$", "", 0, false, 0},
+    {"Content-Length", M_REQ, POST "Content-Length: 5\r\n\r\n^hello$", "hello",
+	0, false, 0},
+    {"Content-Length 0", M_REQ, POST "Content-Length: 0\r\n\r\n^$", "", 0,
+	false, 0},
+    {"chunked", M_REQ, POST CHUNKED "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n$",
+	"hello world", 0, false, 0},
+    {"chunked, extensions and trailers", M_REQ,
+	POST CHUNKED "3;a=b\r\nabc\r\nA;x;y=\"q;r\"\r\n0123456789\r\n"
+		     "0;z\r\nT: 1\r\nU: 2\r\n\r\n$",
+	"abc0123456789", 0, false, 0},
+    {"pipelined", M_REQ,
+	POST "Content-Length: 3\r\n\r\n^abc$" POST CHUNKED
+	     "2\r\nde\r\n0\r\n\r\n$" H "\r\n^$" POST
+	     "Content-Length: 1\r\n\r\n^f$",
+	"abcdef", 0, false, 0},
+    {"empty lines between requests", M_REQ, H "\r\n^$\r\n\r\n" H "\r\n^$", "",
+	0, false, 0},
+    {"bare LF", M_REQ, "GET http://h/ HTTP/1.1\nHost: h\n\n^$", "", 0, false,
+	0},
+    {"HEAD, CL 0, then GET", M_REQ,
+	"HEAD http://h/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n^$" H "\r\n^$", "",
+	0, false, 0},
+    {"CONNECT: the rest is not data", M_REQ,
+	"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n^\x16\x03\x01 x\r\n", "",
+	0, true, 0},
+    {"head in progress", M_REQ, H "\r\n^$" POST "Content-Le", "", 0, false, 0},
+    {"body in progress", M_REQ, POST "Content-Length: 9\r\n\r\n^abc", "abc", 0,
+	false, 0},
+    /* RFC 9110 section 6.5.1: trailer fields frame nothing */
+    {"framing fields as trailers", M_REQ,
+	POST CHUNKED "1\r\na\r\n0\r\nContent-Length: 3\r\nHost: x\r\n"
+		     "Transfer-Encoding: gzip\r\n\r\n$" H "\r\n^$",
+	"a", 0, false, 0},
+    {"trailer without a colon", M_REQ, POST CHUNKED "0\r\nT\r\n\r\n", "", 400,
+	false, 0},
+    {"bad chunk size", M_REQ, POST CHUNKED "zz\r\n", "", 400, false, 0},
+    {"chunk without CRLF", M_REQ, POST CHUNKED "2\r\nabX", "ab", 400, false, 0},
+    {"bad second request", M_REQ, POST "Content-Length: 1\r\n\r\n^x$" H "\x01",
+	"x", 400, false, 0},
+    /* RFC 9110 section 15.2: interim heads, then the final one */
+    {"100, then 200 with CL", M_RESP,
+	"HTTP/1.1 100 Continue\r\n\r\n^" OK "Content-Length: 2\r\n\r\n^ok$",
+	"ok", 0, false, 200},
+    {"103 and 100, then 204 with CL", M_RESP,
+	"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n^"
+	"HTTP/1.1 100 Continue\r\n\r\n^"
+	"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n^$",
+	"", 0, false, 204},
+    /* RFC 9112 section 6.3: 1xx, 204 and 304 never have a body */
+    {"1xx with CL", M_RESP,
+	"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n^" OK
+	"Content-Length: 0\r\n\r\n^$",
+	"", 0, false, 200},
+    {"304 with CL", M_RESP,
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n^$", "", 0,
+	false, 304},
+    {"304 chunked", M_RESP, "HTTP/1.1 304 Not Modified\r\n" CHUNKED "$", "", 0,
+	false, 304},
+    {"HEAD: CL", M_RESP_HEAD, OK "Content-Length: 10\r\n\r\n^$", "", 0, false,
+	200},
+    {"HEAD: chunked", M_RESP_HEAD, OK CHUNKED "$", "", 0, false, 200},
+    {"HEAD: no framing", M_RESP_HEAD, OK "\r\n^$", "", 0, false, 200},
+    {"HEAD: 100 first", M_RESP_HEAD,
+	"HTTP/1.1 100 Continue\r\n\r\n^" OK "Content-Length: 3\r\n\r\n^$", "",
+	0, false, 200},
+    {"101: a tunnel", M_RESP,
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	"Connection: Upgrade\r\n\r\n^\x81\x05hello",
+	"\x81\x05hello", 0, true, 101},
+    {"100, then 101", M_RESP,
+	"HTTP/1.1 100 Continue\r\n\r\n^HTTP/1.1 101 Switching\r\n\r\n^ab", "ab",
+	0, true, 101},
+    {"CL", M_RESP, OK "Content-Length: 5\r\n\r\n^hello$", "hello", 0, false,
+	200},
+    {"CL 0", M_RESP, OK "Content-Length: 0\r\n\r\n^$", "", 0, false, 200},
+    {"chunked, trailers", M_RESP,
+	OK CHUNKED "4;e=1\r\nWiki\r\n5\r\npedia\r\n0\r\nExpires: x\r\n"
+		   "X: y\r\n\r\n$",
+	"Wikipedia", 0, false, 200},
+    {"chunked, in progress", M_RESP, OK CHUNKED "5\r\nhel", "hel", 0, false,
+	200},
+    {"close-delimited", M_RESP,
+	"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n^"
+	"all of it\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n\x01",
+	"all of it\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n\x01", 0, true, 200},
+    {"Content-Length as a trailer", M_RESP,
+	OK CHUNKED "0\r\nContent-Length: 0\r\n\r\n$", "", 0, false, 200},
+    {"bad status", M_RESP, "HTTP/1.1 2x0 OK\r\n\r\n", "", 400, false, 0},
+    {"bad final after 100", M_RESP,
+	"HTTP/1.1 100 Continue\r\n\r\n^HTTP/2 200 OK\r\n\r\n", "", 400, false,
+	0},
+    {"empty line between heads", M_RESP,
+	"HTTP/1.1 100 Continue\r\n\r\n^\r\n" OK "\r\n", "", 400, false, 0},
+    {"CL and TE", M_RESP,
+	OK "Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "", 400,
+	false, 0},
+    {"two CL", M_RESP, OK "Content-Length: 1\r\nContent-Length: 1\r\n\r\n", "",
+	400, false, 0},
+    {"TE gzip", M_RESP, OK "Transfer-Encoding: gzip\r\n\r\n", "", 501, false,
+	0},
+    {"obs-fold", M_RESP, OK "X: a\r\n b\r\n\r\n", "", 400, false, 0},
+    {"bad chunk size", M_RESP, OK CHUNKED "0x5\r\n", "", 400, false, 0},
+    {"chunk without CRLF", M_RESP, OK CHUNKED "1\r\naX", "a", 400, false, 0},
+    {"bare CR in a trailer", M_RESP, OK CHUNKED "0\r\nX: 1\r2\r\n\r\n", "", 400,
+	false, 0},
+};
+
+struct stepped {
+	int status;
+	struct sbuf data;
+	size_t head[8], nhead, msg[8], nmsg;
+};
+
+/* Feed [from, to) of in a step at a time, at most step bytes a call. */
+static void
+feed_steps(struct reqscan *s, const char *in, size_t from, size_t to,
+    size_t step, struct stepped *o)
+{
+	size_t off = from;
+
+	while (off < to && o->status == 0) {
+		size_t len = to - off < step ? to - off : step;
+		bool data = reqscan_in_data(s);
+		ssize_t n = reqscan_feed_step(s, in + off, len);
+
+		if (n < 0) {
+			o->status = s->status;
+			return;
+		}
+		ck_assert_msg(
+		    n > 0 && (size_t)n <= len, "took %zd of %zu", n, len);
+		if (data)
+			sbuf_add(&o->data, in + off, (size_t)n);
+		off += (size_t)n;
+		if (s->head_done && o->nhead < RP_NELEM(o->head))
+			o->head[o->nhead++] = off;
+		if (s->msg_done && o->nmsg < RP_NELEM(o->msg))
+			o->msg[o->nmsg++] = off;
+	}
+}
+
+static void
+init_mode(struct reqscan *s, int mode)
+{
+	if (mode == M_REQ)
+		reqscan_init(s, 1024);
+	else
+		reqscan_init_response_msg(s, 1024, mode == M_RESP_HEAD);
+}
+
+START_TEST(test_step_rows)
+{
+	for (size_t i = 0; i < RP_NELEM(step_rows); i++) {
+		const char *name = step_rows[i].name, *m = step_rows[i].in;
+		char in[512];
+		size_t len = 0, head[8], nhead = 0, msg[8], nmsg = 0;
+
+		for (; *m != '\0'; m++)
+			if (len == sizeof in)
+				ck_abort_msg("%s: too long", name);
+			else if (*m == '^')
+				head[nhead++] = len;
+			else if (*m == '$')
+				msg[nmsg++] = len;
+			else
+				in[len++] = *m;
+		/* at every cut (len: none), whole and a byte per call */
+		for (size_t cut = 0; cut <= len; cut++)
+			for (int k = 0; k < 2; k++) {
+				size_t step = k == 0 ? len : 1;
+				struct stepped o = {0};
+				struct reqscan s;
+
+				init_mode(&s, step_rows[i].mode);
+				feed_steps(&s, in, 0, cut, step, &o);
+				feed_steps(&s, in, cut, len, step, &o);
+				ck_assert_msg(o.status == step_rows[i].status,
+				    "%s (cut %zu, step %zu): status %d", name,
+				    cut, step, o.status);
+				ck_assert_msg(
+				    o.data.len == strlen(step_rows[i].data) &&
+					(o.data.len == 0 ||
+					    memcmp(o.data.s, step_rows[i].data,
+						o.data.len) == 0),
+				    "%s (cut %zu, step %zu): data \"%.*s\"",
+				    name, cut, step, (int)o.data.len,
+				    o.data.s ? o.data.s : "");
+				ck_assert_msg(o.nhead == nhead &&
+					memcmp(o.head, head,
+					    nhead * sizeof *head) == 0,
+				    "%s (cut %zu, step %zu): %zu head ends, "
+				    "the first at %zu",
+				    name, cut, step, o.nhead,
+				    o.nhead ? o.head[0] : 0);
+				ck_assert_msg(o.nmsg == nmsg &&
+					memcmp(o.msg, msg,
+					    nmsg * sizeof *msg) == 0,
+				    "%s (cut %zu, step %zu): %zu message ends, "
+				    "the first at %zu",
+				    name, cut, step, o.nmsg,
+				    o.nmsg ? o.msg[0] : 0);
+				sbuf_free(&o.data);
+				if (o.status != 0)
+					continue;
+				ck_assert_msg(reqscan_is_tunnel(&s) ==
+					step_rows[i].tunnel,
+				    "%s: tunnel", name);
+				if (step_rows[i].mode != M_REQ)
+					ck_assert_msg(s.resp_status ==
+						step_rows[i].resp_status,
+					    "%s: status %d", name,
+					    s.resp_status);
+			}
+	}
+}
+END_TEST
+
+/*
+ * What the lanes are decided by, as it stands at each head's end: the
+ * method token (cut at 23 bytes), an Upgrade field, and "upgrade" in a
+ * Connection field (RFC 9110 sections 7.6.1 and 7.8: a list, in any
+ * case, over any number of fields).  Each row is a request head, or two
+ * back to back: the second's fields must not inherit the first's; the
+ * fields of a trailer section are not the head's (RFC 9110 6.5.1).
+ */
+static const struct {
+	const char *name;
+	const char *in;
+	const char *method;
+	bool upgrade, conn_upgrade;
+	size_t heads; /* how many */
+} lane_rows[] = {
+    {"plain GET", H "\r\n", "GET", false, false, 1},
+    {"extension method", "PROPFIND /d HTTP/1.1\r\nHost: h\r\n\r\n", "PROPFIND",
+	false, false, 1},
+    {"23 bytes", "ABCDEFGHIJKLMNOPQRSTUVW / HTTP/1.1\r\n\r\n",
+	"ABCDEFGHIJKLMNOPQRSTUVW", false, false, 1},
+    {"cut at 23", "ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n\r\n",
+	"ABCDEFGHIJKLMNOPQRSTUVW", false, false, 1},
+    {"WebSocket",
+	H "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+	"GET", true, true, 1},
+    {"upgrade in a second Connection field",
+	H "upgrade: h2c\r\nConnection: keep-alive\r\nconnection: UPGRADE\r\n"
+	  "\r\n",
+	"GET", true, true, 1},
+    {"Connection: upgrade without Upgrade", H "Connection: upgrade\r\n\r\n",
+	"GET", false, true, 1},
+    {"Upgrade without Connection", H "Upgrade: h2c\r\n\r\n", "GET", true, false,
+	1},
+    {"not the token upgrade",
+	H "Upgrade: h2c\r\nConnection: upgrade-h2c, xupgrade\r\n\r\n", "GET",
+	true, false, 1},
+    {"X-Upgrade is not Upgrade", H "X-Upgrade: h2c\r\n\r\n", "GET", false,
+	false, 1},
+    /* the line's first 96 bytes end inside "upgrade-h2c": not the token */
+    {"a token cut short",
+	H "Connection: " R75 ", upgrade-h2c\r\n"
+	  "Upgrade: h2c\r\n\r\n",
+	"GET", true, false, 1},
+    {"the second request's own",
+	H "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	  "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+	"OPTIONS", false, false, 2},
+    {"trailers are not the head's",
+	"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	"0\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n",
+	"POST", false, false, 1},
+};
+
+START_TEST(test_lane_fields)
+{
+	for (size_t i = 0; i < RP_NELEM(lane_rows); i++) {
+		const char *in = lane_rows[i].in, *name = lane_rows[i].name;
+		size_t len = strlen(in);
+
+		for (size_t step = len; step > 0; step = step == 1 ? 0 : 1) {
+			struct reqscan s;
+			size_t off = 0, heads = 0;
+
+			reqscan_init(&s, 1024);
+			while (off < len) {
+				size_t n = len - off < step ? len - off : step;
+				ssize_t k = reqscan_feed_step(&s, in + off, n);
+				ck_assert_msg(k > 0, "%s: refused", name);
+				off += (size_t)k;
+				heads += s.head_done;
+			}
+			ck_assert_msg(heads == lane_rows[i].heads,
+			    "%s: %zu heads", name, heads);
+			ck_assert_msg(
+			    strcmp(s.method, lane_rows[i].method) == 0,
+			    "%s: method \"%s\"", name, s.method);
+			ck_assert_msg(s.upgrade == lane_rows[i].upgrade,
+			    "%s: upgrade", name);
+			ck_assert_msg(
+			    s.conn_upgrade == lane_rows[i].conn_upgrade,
+			    "%s: conn_upgrade", name);
+		}
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -678,6 +1019,8 @@ main(void)
 	tcase_add_test(tc, test_strip_ext);
 	tcase_add_test(tc, test_long_ext);
 	tcase_add_test(tc, test_max_body);
+	tcase_add_test(tc, test_step_rows);
+	tcase_add_test(tc, test_lane_fields);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
