@@ -63,7 +63,6 @@ struct relay {
 	char *target; /* origin-form, for upstream */
 	char client[64];
 	bool upgrade, client_10, client_close;
-	bool resendable; /* method listed, or an Idempotency-Key */
 	/* the request body */
 	struct reqscan cscan;
 	enum up_body up_body;
@@ -1021,8 +1020,6 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	    policy_effective_attempts(&r->route->policy, xra);
 	r->dial.has_idem = r->route->policy.idempotency_header[0] != '\0' &&
 	    msghead_get(&r->req, r->route->policy.idempotency_header) != NULL;
-	r->resendable = r->dial.has_idem ||
-	    policy_method_is_listed(&r->route->policy, r->req.method);
 	budget_note_request(
 	    &((struct route *)r->route)->budget, r->dial.start_ms);
 	r->upgrade = scan->upgrade && scan->conn_upgrade;
