@@ -483,6 +483,8 @@ switch_protocols(struct relay *r)
 	from.start_ms = r->dial.start_ms;
 	from.wall_ms = r->wall_ms;
 	from.status = 101;
+	bodyread_stop(&r->cread);
+	bodyread_stop(&r->uread);
 	/* what the origin sent after its 101 is the client's */
 	bufferevent_write_buffer(r->cbev, bufferevent_get_input(ubev));
 	r->ubev = NULL;
@@ -492,8 +494,12 @@ switch_protocols(struct relay *r)
 	tunnel_adopt(r->w, r->cevcon, ubev, &from);
 	/* (not logged here: the tunnel logs the exchange when it ends) */
 	r->state = RS_ENDED;
-	free_relay(r);
-	r->done(r->ctx, RELAY_TUNNEL);
+	{
+		void (*done)(void *, enum relay_end) = r->done;
+		void *ctx = r->ctx;
+		free_relay(r);
+		done(ctx, RELAY_TUNNEL);
+	}
 }
 
 static const char *
