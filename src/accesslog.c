@@ -95,6 +95,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"error\":");
 			put_json(e->error, out);
 		}
+		if (e->conn != NULL) {
+			sbuf_puts(out, ",\"conn\":");
+			put_json(e->conn, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -116,6 +120,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	if (e->error != NULL) {
 		sbuf_puts(out, " error=");
 		put_text(e->error, out);
+	}
+	if (e->conn != NULL) {
+		sbuf_puts(out, " conn=");
+		put_text(e->conn, out);
 	}
 	sbuf_puts(out, "\n");
 }

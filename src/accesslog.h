@@ -23,6 +23,12 @@ struct access_entry {
 	int tunnel; /* a CONNECT tunnel: print bytes_in too */
 	const char *route;
 	const char *error; /* Proxy-Status error token, or NULL */
+	/*
+	 * The final attempt's upstream connection: "reused" (pooled),
+	 * "warm" (pooled, for a request that may not be re-sent), or NULL
+	 * (a new one; not printed).
+	 */
+	const char *conn;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -222,6 +222,11 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	p->state = PQ_HEAD;
 	dial_disarm(&p->dial);
+	/* how long the origin keeps the connection idle, if it says */
+	if (p->uc != NULL)
+		upstream_note_keepalive(p->uc,
+		    http_keepalive_timeout_ms(
+			evhttp_find_header(in, "Keep-Alive")));
 	/*
 	 * resphold passed evhttp only a valid, final head (reqscan refuses
 	 * bad names, control characters, two lengths, CL with TE), but a
@@ -401,10 +406,13 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		kind = FK_CONNECTION_TERMINATED;
 		/*
 		 * A reused keep-alive connection that breaks before any
-		 * response byte: the server had closed it.  Re-send once on
-		 * a fresh connection, without counting an attempt, if the
-		 * request may be re-sent at all.
+		 * response byte: the server had closed it (learned, for the
+		 * next warm_reuse).  Re-send once on a fresh connection,
+		 * without counting an attempt, if the request may be re-sent
+		 * at all; one that may not (warm_reuse) fails here.
 		 */
+		if (p->reused && p->state < PQ_HEAD && p->uc != NULL)
+			upstream_note_stale(p->uc);
 		if (p->reused && p->state < PQ_HEAD && !p->stale_resent &&
 		    p->resendable) {
 			p->stale_resent = true;
@@ -626,6 +634,18 @@ dial_retry_cb(struct dial *d)
 	attempt_start(d->arg);
 }
 
+/* A warm pooled connection for a request that may not be re-sent. */
+static struct upstream_conn *
+take_warm(struct preq *p)
+{
+	enum warm_outcome why;
+	struct upstream_conn *uc =
+	    upstream_take_warm(p->w->pool, &p->origin, &why);
+
+	metrics_warm_reuse(why);
+	return uc;
+}
+
 void
 attempt_start(struct preq *p)
 {
@@ -636,6 +656,7 @@ attempt_start(struct preq *p)
 	dial_begin(&p->dial);
 	p->state = PQ_CONNECTING;
 	p->reused = false;
+	p->warm = false;
 	if (p->dial.attempt >= 2 && pol->nfallbacks > 0) {
 		const struct fallback *fb =
 		    &pol->fallbacks[p->dial.attempt - 2 < pol->nfallbacks
@@ -665,13 +686,17 @@ attempt_start(struct preq *p)
 	p->origin = origin;
 	dial_arm(&p->dial, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/*
-	 * A request that may not be re-sent never rides a reused
-	 * connection: a stale one would leave it lost or doubled.
+	 * A request that may not be re-sent rides a pooled connection only
+	 * when it is warm (upstream_take_warm): one the origin is closing
+	 * would lose it, and it may not be sent again.
 	 */
-	fresh = p->force_fresh || !p->resendable;
+	fresh = p->force_fresh || (!p->resendable && !pol->warm_reuse);
 	p->force_fresh = false;
 	if (!fresh) {
-		p->uc = upstream_take_idle(p->w->pool, &p->origin);
+		if (p->resendable)
+			p->uc = upstream_take_idle(p->w->pool, &p->origin);
+		else
+			p->uc = take_warm(p);
 		/* opened before a reload that denies its address: not used */
 		if (p->uc != NULL &&
 		    addr_denied(p, (const struct sockaddr *)&p->uc->peer)) {
@@ -680,6 +705,7 @@ attempt_start(struct preq *p)
 		}
 		if (p->uc != NULL) {
 			p->reused = p->uc->connected;
+			p->warm = p->reused && !p->resendable;
 			send_on(p);
 			return;
 		}

@@ -558,7 +558,9 @@ p_methods(struct config *c, const struct key_def *k, void *b, const char *v,
 			*cause = xasprintf("'%s' is not a method", items[i]);
 			return -1;
 		}
-		util_upper(items[i]);
+		/* "get" is GET; any other token is kept as written */
+		if (http_method_standard(items[i]) != NULL)
+			util_upper(items[i]);
 	}
 	p->methods = items;
 	p->nmethods = n;
@@ -912,6 +914,10 @@ const struct key_def config_keys[] = {
     K("attempt_header", SCOPE_POLICY, "",
 	"a header carrying the 1-based attempt number upstream", p_header_name,
 	o_string, PO(attempt_header), 0, 0),
+    K("warm_reuse", SCOPE_POLICY, "yes",
+	"requests that may not be re-sent may ride a pooled connection idle "
+	"for less than half the origin's keep-alive",
+	p_bool, o_bool, PO(warm_reuse), 0, 0),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

@@ -92,6 +92,17 @@ explain_request(const struct config *c, const char *method, const char *url,
 	    resend || p->idempotency_header[0] == '\0'
 		? ""
 		: " (unless it carries the idempotency header)");
+	if (resend)
+		sbuf_puts(out, "upstream connection: pooled, or new\n");
+	else if (p->warm_reuse)
+		sbuf_puts(out,
+		    "upstream connection: pooled only when warm (idle "
+		    "under half the origin's keep-alive, probed), "
+		    "else new\n");
+	else
+		sbuf_puts(out,
+		    "upstream connection: always new (warm_reuse = "
+		    "no)\n");
 	sbuf_puts(out, "\npolicy:\n");
 	config_dump_policy(p, out);
 	sbuf_printf(out, "\nschedule (%u attempts, %s backoff):\n", p->attempts,

@@ -38,6 +38,19 @@ http_method_is_valid(const char *s)
 	return http_is_token(s);
 }
 
+const char *
+http_method_standard(const char *s)
+{
+	/* RFC 9110 section 9.3, and PATCH (RFC 5789) */
+	static const char *const std[] = {"GET", "HEAD", "POST", "PUT",
+	    "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+	for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
+		if (util_strcasecmp(s, std[i]) == 0)
+			return std[i];
+	return NULL;
+}
+
 bool
 http_value_is_valid(const char *s)
 {
@@ -70,6 +83,45 @@ http_list_has_token(const char *list, const char *token)
 			return true;
 	}
 	return false;
+}
+
+uint64_t
+http_keepalive_timeout_ms(const char *v)
+{
+	const char *p = v;
+
+	while (p != NULL && *p != '\0') {
+		uint64_t n = 0;
+		bool quoted, digits = false;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (util_strncasecmp(p, "timeout", 7) != 0 ||
+		    (p[7] != '=' && p[7] != ' ' && p[7] != '\t')) {
+			p = strchr(p, ',');
+			continue;
+		}
+		p += 7;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p++ != '=')
+			return 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		quoted = *p == '"';
+		p += quoted;
+		for (; *p >= '0' && *p <= '9'; p++, digits = true)
+			if ((n = n * 10 + (uint64_t)(*p - '0')) > 86400)
+				return 0;
+		if (quoted && *p++ != '"')
+			return 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!digits || (*p != '\0' && *p != ','))
+			return 0;
+		return n * 1000;
+	}
+	return 0;
 }
 
 bool

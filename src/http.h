@@ -55,6 +55,12 @@ bool http_value_is_valid(const char *);
 bool http_is_hop_by_hop(const char *name, const char *conn);
 /* Does the comma-separated list contain token (case-insensitive)? */
 bool http_list_has_token(const char *list, const char *token);
+/*
+ * The timeout= of a Keep-Alive field value ("timeout=5, max=100": how long
+ * the server keeps an idle connection, RFC 2068 section 19.7.1.1), in
+ * ms; 0 when v is NULL, has none, or it is malformed or over a day.
+ */
+uint64_t http_keepalive_timeout_ms(const char *v);
 
 /*
  * Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850 and
@@ -72,5 +78,11 @@ void http_host_value(
     char *buf, size_t len, const char *host, unsigned port, bool https);
 /* Is this a valid method token (uppercase conventional, any token)? */
 bool http_method_is_valid(const char *);
+/*
+ * The standard method (RFC 9110 section 9.3, or PATCH) that s names in
+ * any case, in upper case; NULL for any other token.  For the config
+ * only: on the wire, method names are case-sensitive.
+ */
+const char *http_method_standard(const char *s);
 
 #endif

@@ -17,6 +17,7 @@ static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
 static _Atomic uint64_t raw_requests, raw_streamed;
+static _Atomic uint64_t warm[WARM_OUTCOMES];
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -96,6 +97,13 @@ metrics_raw_lane(bool streamed)
 	if (streamed)
 		atomic_fetch_add_explicit(
 		    &raw_streamed, 1, memory_order_relaxed);
+}
+
+void
+metrics_warm_reuse(enum warm_outcome o)
+{
+	if ((unsigned)o < WARM_OUTCOMES)
+		INC(warm[o]);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -223,6 +231,22 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "Upstream connections open (idle and busy).");
 	sbuf_printf(s, "retryproxy_upstream_connections %llu\n",
 	    (unsigned long long)g->upstream_connections);
+	head(s, "retryproxy_warm_reuse_total", "counter",
+	    "Requests that may not be re-sent, by what the connection pool "
+	    "gave them (warm_reuse).");
+	{
+		static const char *const outcome[WARM_OUTCOMES] = {
+		    [WARM_REUSED] = "reused",
+		    [WARM_NONE] = "none_idle",
+		    [WARM_TOO_IDLE] = "too_idle",
+		    [WARM_PROBE_FAILED] = "probe_failed",
+		};
+		for (int i = 0; i < WARM_OUTCOMES; i++)
+			sbuf_printf(s,
+			    "retryproxy_warm_reuse_total{outcome=\"%s\"} "
+			    "%llu\n",
+			    outcome[i], (unsigned long long)GET(warm[i]));
+	}
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

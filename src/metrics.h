@@ -40,6 +40,19 @@ void metrics_tunnel(int delta);
 /* A request took the raw lane (streamed: its body was not held). */
 void metrics_raw_lane(bool streamed);
 
+/*
+ * What a request that may not be re-sent found in the pool (warm_reuse,
+ * retryproxy.ini(5)).
+ */
+enum warm_outcome {
+	WARM_REUSED, /* a warm connection: it rode it */
+	WARM_NONE, /* no idle connection to the origin */
+	WARM_TOO_IDLE, /* idle too long to be safe: a new one */
+	WARM_PROBE_FAILED, /* the origin had closed or written: a new one */
+};
+#define WARM_OUTCOMES 4
+void metrics_warm_reuse(enum warm_outcome);
+
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {
 	uint64_t client_connections;

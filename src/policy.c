@@ -114,8 +114,9 @@ policy_method_is_listed(const struct policy *p, const char *method)
 
 	if (p->methods_all)
 		return true;
+	/* method names are case-sensitive (RFC 9110 section 9.1) */
 	for (i = 0; i < p->nmethods; i++)
-		if (util_strcasecmp(p->methods[i], method) == 0)
+		if (strcmp(p->methods[i], method) == 0)
 			return true;
 	return false;
 }

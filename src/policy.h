@@ -111,6 +111,7 @@ struct policy {
 	unsigned attempts_limit;
 	bool report_attempts;
 	char *attempt_header; /* "" = none */
+	bool warm_reuse; /* not re-sendable: may ride a warm connection */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);

@@ -75,6 +75,7 @@ struct preq {
 	struct evbuffer_cb_entry *sent_cbe;
 	enum preq_state state;
 	bool reused, force_fresh, stale_resent, paused;
+	bool warm; /* not re-sendable, on a pooled connection (warm_reuse) */
 	bool free_pending;
 	unsigned busy; /* inside a call that may end the request */
 	uint64_t retry_delay_ms; /* decided while a retried body drains */

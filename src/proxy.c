@@ -330,6 +330,7 @@ proxy_done(struct preq *p)
 		e.bytes = p->bytes;
 		e.route = p->route->name;
 		e.error = p->error;
+		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
 		log_access_entry(&p->w->line, &e);
 	}
 }

@@ -10,12 +10,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/util.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "bodyread.h"
 #include "log.h"
@@ -25,10 +27,26 @@
 
 #define NBUCKETS 256
 #define IO_CHUNK (128 * 1024)
+#define LEARNED_MAX 4096 /* origins remembered; past it, all forgotten */
+#define LEARNED_FOR_MS (10 * 60 * 1000) /* an observation is kept this long */
+
+/*
+ * What an origin showed of its idle timeout: the shortest time a pooled
+ * connection to it had idled when it closed it (recently).
+ */
+struct learned {
+	struct learned *next;
+	unsigned hash;
+	uint64_t close_ms; /* the shortest idle close seen */
+	uint64_t seen_ms; /* when it was first seen, for expiry */
+	char key[];
+};
 
 struct upstream_pool {
 	struct event_base *base;
 	struct upstream_conn *idle[NBUCKETS];
+	struct learned *learned[NBUCKETS];
+	unsigned nlearned;
 	unsigned nidle, max_idle;
 	_Atomic unsigned open; /* (read by the admin thread) */
 	_Atomic uint64_t created;
@@ -48,11 +66,91 @@ key_hash(const char *s)
 
 static void body_stop(struct upstream_conn *);
 
+/* ---- what origins showed of their idle timeouts ------------------- */
+
+static void
+learned_clear(struct upstream_pool *pool)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct learned *l, *next;
+		for (l = pool->learned[b]; l != NULL; l = next) {
+			next = l->next;
+			free(l);
+		}
+		pool->learned[b] = NULL;
+	}
+	pool->nlearned = 0;
+}
+
+static struct learned *
+learned_find(struct upstream_pool *pool, const struct upstream_conn *uc)
+{
+	struct learned *l;
+
+	for (l = pool->learned[uc->hash % NBUCKETS]; l != NULL; l = l->next)
+		if (l->hash == uc->hash && strcmp(l->key, uc->key) == 0)
+			return l;
+	return NULL;
+}
+
+/* The origin of uc closed a connection that had idled idle_ms. */
+static void
+learn_close(struct upstream_conn *uc, uint64_t idle_ms)
+{
+	struct upstream_pool *pool = uc->pool;
+	struct learned *l = learned_find(pool, uc);
+	uint64_t now = util_now_ms();
+
+	if (l != NULL && now - l->seen_ms < LEARNED_FOR_MS) {
+		if (idle_ms < l->close_ms)
+			l->close_ms = idle_ms;
+	} else if (l != NULL) {
+		l->close_ms = idle_ms;
+		l->seen_ms = now;
+	} else {
+		size_t len = strlen(uc->key) + 1;
+		if (pool->nlearned >= LEARNED_MAX)
+			learned_clear(pool);
+		l = xmalloc(sizeof *l + len);
+		memcpy(l->key, uc->key, len);
+		l->hash = uc->hash;
+		l->close_ms = idle_ms;
+		l->seen_ms = now;
+		l->next = pool->learned[uc->hash % NBUCKETS];
+		pool->learned[uc->hash % NBUCKETS] = l;
+		pool->nlearned++;
+	}
+	if (log_debug_enabled())
+		log_debug("%s: closed a connection idle for %llums "
+			  "(shortest seen: %llums)",
+		    uc->key + 3, (unsigned long long)idle_ms,
+		    (unsigned long long)l->close_ms);
+}
+
+/* How long the origin of uc keeps an idle connection, as far as known. */
+static uint64_t
+idle_limit_ms(struct upstream_pool *pool, const struct upstream_conn *uc)
+{
+	const struct learned *l = learned_find(pool, uc);
+	uint64_t limit =
+	    uc->keepalive_ms > 0 ? uc->keepalive_ms : UPSTREAM_WARM_ASSUMED_MS;
+
+	if (l != NULL && util_now_ms() - l->seen_ms < LEARNED_FOR_MS &&
+	    (uc->keepalive_ms == 0 || l->close_ms < limit))
+		limit = l->close_ms;
+	return limit;
+}
+
+/* ---- connections ---------------------------------------------------- */
+
 static void
 conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct upstream_conn *uc = arg;
 
+	/* an idle one: the origin closed it (ours are freed, not closed) */
+	if (uc->idle && uc->connected)
+		learn_close(uc, util_now_ms() - uc->idle_since_ms);
 	/* (evhttp is about to close the socket our body reader watches) */
 	body_stop(uc);
 	uc->connected = false;
@@ -94,6 +192,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		while ((uc = *pp) != NULL) {
 			if (now - uc->idle_since_ms >= pool->idle_timeout_ms) {
 				*pp = uc->next;
+				uc->idle = false;
 				pool->nidle--;
 				conn_free_later(uc);
 			} else
@@ -133,6 +232,7 @@ upstream_pool_free(struct upstream_pool *pool)
 			free(uc);
 		}
 	}
+	learned_clear(pool);
 	event_free(pool->sweep);
 	free(pool);
 }
@@ -160,11 +260,93 @@ upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o)
 		if (uc->hash == h && strcmp(uc->key, key) == 0) {
 			*pp = uc->next;
 			uc->next = NULL;
+			uc->idle = false;
+			uc->idle_taken_ms = util_now_ms() - uc->idle_since_ms;
 			pool->nidle--;
 			return uc;
 		}
 	}
 	return NULL;
+}
+
+static void
+idle_push(struct upstream_conn *uc)
+{
+	struct upstream_pool *pool = uc->pool;
+	struct upstream_conn **head = &pool->idle[uc->hash % NBUCKETS];
+
+	uc->next = *head;
+	*head = uc;
+	uc->idle = true;
+	pool->nidle++;
+}
+
+/*
+ * Has the origin closed or written since the last exchange?  A peek at
+ * the socket, without waiting: an end of stream, an error or any byte
+ * (nothing is owed on an idle connection) condemns it.
+ */
+static bool
+probe_quiet(struct upstream_conn *uc)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(uc->evcon);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	char c;
+
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		return false;
+	if (fd < 0)
+		return true; /* no socket yet: evhttp opens a new one */
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct upstream_conn *
+upstream_take_warm(struct upstream_pool *pool, const struct upstream_origin *o,
+    enum warm_outcome *why)
+{
+	struct upstream_conn *uc = upstream_take_idle(pool, o);
+
+	*why = WARM_REUSED;
+	if (uc == NULL) {
+		*why = WARM_NONE;
+		return NULL;
+	}
+	if (!uc->connected) {
+		/* the origin closed it: evhttp connects it afresh */
+		*why = WARM_NONE;
+		return uc;
+	}
+	/* (the most recently used of the origin's: the others idled longer) */
+	if (uc->idle_taken_ms * 2 >= idle_limit_ms(pool, uc)) {
+		uc->idle_taken_ms = 0;
+		idle_push(uc);
+		*why = WARM_TOO_IDLE;
+		return NULL;
+	}
+	if (!probe_quiet(uc)) {
+		if (log_debug_enabled())
+			log_debug("%s: an idle connection was closed or "
+				  "written to: not used",
+			    uc->key + 3);
+		learn_close(uc, uc->idle_taken_ms);
+		conn_free_later(uc);
+		*why = WARM_PROBE_FAILED;
+		return NULL;
+	}
+	return uc;
+}
+
+void
+upstream_note_keepalive(struct upstream_conn *uc, uint64_t timeout_ms)
+{
+	uc->keepalive_ms = timeout_ms;
+}
+
+void
+upstream_note_stale(struct upstream_conn *uc)
+{
+	learn_close(uc, uc->idle_taken_ms);
 }
 
 struct upstream_conn *
@@ -302,7 +484,6 @@ void
 upstream_release(struct upstream_conn *uc)
 {
 	struct upstream_pool *pool = uc->pool;
-	struct upstream_conn **head;
 
 	body_stop(uc);
 	resphold_cancel(&uc->hold);
@@ -320,10 +501,7 @@ upstream_release(struct upstream_conn *uc)
 		return;
 	}
 	uc->idle_since_ms = util_now_ms();
-	head = &pool->idle[uc->hash % NBUCKETS];
-	uc->next = *head;
-	*head = uc;
-	pool->nidle++;
+	idle_push(uc);
 }
 
 void

@@ -16,6 +16,7 @@
 
 #include "bodyread.h"
 #include "eagerwrite.h"
+#include "metrics.h"
 #include "resphold.h"
 
 struct event_base;
@@ -28,6 +29,9 @@ struct upstream_conn {
 	struct upstream_pool *pool;
 	struct upstream_conn *next; /* in the idle list */
 	uint64_t idle_since_ms;
+	uint64_t idle_taken_ms; /* how long it had idled when taken */
+	uint64_t keepalive_ms; /* the origin's Keep-Alive: timeout=, or 0 */
+	bool idle; /* in the idle list */
 	struct sockaddr_storage peer; /* the address it was opened to */
 	unsigned requests; /* exchanges completed on it */
 	bool connected; /* a live socket, as far as we know */
@@ -61,6 +65,30 @@ void upstream_pool_free(struct upstream_pool *);
 /* An idle connection to the origin, or NULL. */
 struct upstream_conn *upstream_take_idle(
     struct upstream_pool *, const struct upstream_origin *);
+
+/*
+ * An idle connection that a request which may not be re-sent can ride
+ * (the README, "Connections"): idle for less than half of how long the
+ * origin keeps an idle connection -- its Keep-Alive: timeout=, else the
+ * shortest idle time at which it was seen closing one (forgotten after
+ * ten minutes), else UPSTREAM_WARM_ASSUMED_MS -- and a non-blocking read
+ * of its socket shows neither an end of stream nor stray bytes.  NULL
+ * otherwise (why says why: enum warm_outcome, metrics.h); a connection the
+ * probe condemned is closed.
+ */
+#define UPSTREAM_WARM_ASSUMED_MS 2000
+struct upstream_conn *upstream_take_warm(struct upstream_pool *,
+    const struct upstream_origin *, enum warm_outcome *why);
+/*
+ * The response on uc said Keep-Alive: timeout= (ms; 0: it did not); kept
+ * for the connection's next idle time.
+ */
+void upstream_note_keepalive(struct upstream_conn *, uint64_t timeout_ms);
+/*
+ * A connection taken from the pool broke before any response byte: the
+ * origin had closed it after it idled idle_taken_ms.  Learned.
+ */
+void upstream_note_stale(struct upstream_conn *);
 /* A new connection to the origin at the address sa (AF_INET or AF_INET6). */
 struct upstream_conn *upstream_connect(struct upstream_pool *,
     const struct upstream_origin *, const struct sockaddr *sa,

@@ -15,6 +15,8 @@ Step kinds (a string or a dict):
                                # saying "Connection: close" (a stale keep-alive)
      "drop_next": True}        # the next request read on this connection is
                                # dropped: connection closed, nothing answered
+    (up.idle_close = 0.4: a kept connection idle 0.4 s is closed, counted in
+    up.idle_closed)
     "reset"                    read the request, close with SO_LINGER 0 (RST)
     "close"                    read the request, close cleanly, no answer
     "stall:3"                  wait 3 s, then answer 200 unless the peer left
@@ -195,6 +197,8 @@ class Upstream:
         self._hits = []
         self.dropped = []          # requests dropped by a drop_next step
         self.connections = 0       # connections accepted
+        self.idle_close = None     # s: close a kept connection idle this long
+        self.idle_closed = 0       # connections closed so
         self._conns = {}
         self._threads = []
         self._stopping = threading.Event()
@@ -339,6 +343,13 @@ class Upstream:
         drop_next = False
         try:
             while not self._stopping.is_set():
+                if nreq and self.idle_close is not None and not buf:
+                    r, _, _ = select.select([conn], [], [], self.idle_close)
+                    if not r:  # idle too long: close, as servers do
+                        with self._cond:
+                            self.idle_closed += 1
+                            self._cond.notify_all()
+                        break
                 req = self._read_request(conn, buf)
                 if req is None:
                     break

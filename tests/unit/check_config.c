@@ -211,6 +211,7 @@ START_TEST(test_defaults_policy)
 	ck_assert_uint_eq(p->attempts_limit, 10);
 	ck_assert(!p->report_attempts);
 	ck_assert_str_eq(p->attempt_header, "");
+	ck_assert(p->warm_reuse);
 	config_unref(c);
 }
 END_TEST
@@ -432,6 +433,8 @@ START_TEST(test_value_lists)
 		    "status %d", st);
 	ck_assert(p->methods_all);
 	ck_assert(policy_method_is_listed(p, "PATCH"));
+	ck_assert_str_eq(p->methods[0], "GET");
+	ck_assert_str_eq(p->methods[1], "POST");
 	ck_assert_uint_eq(p->nretry_if_header, 2);
 	ck_assert_str_eq(p->retry_if_header[0].name, "X-Retry");
 	ck_assert_str_eq(p->retry_if_header[0].value, "yes");
@@ -482,8 +485,9 @@ START_TEST(test_bools)
 
 	snprintf(text, sizeof text,
 	    "[proxy]\nvia = %s\n[default]\nreport_attempts = %s\n"
-	    "retry_all_server_errors = %s\n[route a.example]\ntls = %s\n",
-	    r->spelling, r->spelling, r->spelling, r->spelling);
+	    "retry_all_server_errors = %s\n[route a.example]\ntls = %s\n"
+	    "warm_reuse = %s\n",
+	    r->spelling, r->spelling, r->spelling, r->spelling, r->spelling);
 	c = load_ok(text);
 	ck_assert_msg(c->proxy.via == (r->want != 0), "via = %s", r->spelling);
 	ck_assert_msg(c->defaults.policy.report_attempts == (r->want != 0),
@@ -495,6 +499,8 @@ START_TEST(test_bools)
 	ck_assert_str_eq(rt->name, "a.example");
 	ck_assert_msg(
 	    rt->policy.tls == (r->want != 0), "tls = %s", r->spelling);
+	ck_assert_msg(rt->policy.warm_reuse == (r->want != 0),
+	    "warm_reuse = %s", r->spelling);
 	ck_assert_msg(!c->defaults.policy.tls, "tls leaked into [default]");
 	config_unref(c);
 }
@@ -545,7 +551,7 @@ START_TEST(test_route_override_keeps_rest)
 				   "[route a.example]\n"
 				   "attempts = 7\n"
 				   "[route b.example]\n"
-				   "methods = POST, PUT\n");
+				   "methods = POST, put, PROPFIND, fooBar\n");
 	const struct route *a = match(c, "a.example");
 	const struct route *b = match(c, "b.example");
 
@@ -556,9 +562,15 @@ START_TEST(test_route_override_keeps_rest)
 	ck_assert_str_eq(a->policy.retry_if_body_src, "busy");
 	ck_assert_ptr_nonnull(a->policy.retry_if_body);
 	ck_assert_uint_eq(b->policy.attempts, 5);
-	ck_assert_uint_eq(b->policy.nmethods, 2);
+	ck_assert_uint_eq(b->policy.nmethods, 4);
 	ck_assert_str_eq(b->policy.methods[0], "POST");
+	/* a standard method in any case; other tokens as written */
 	ck_assert_str_eq(b->policy.methods[1], "PUT");
+	ck_assert_str_eq(b->policy.methods[2], "PROPFIND");
+	ck_assert_str_eq(b->policy.methods[3], "fooBar");
+	ck_assert(policy_method_is_listed(&b->policy, "fooBar"));
+	ck_assert(!policy_method_is_listed(&b->policy, "FOOBAR"));
+	ck_assert(!policy_method_is_listed(&b->policy, "propfind"));
 	ck_assert_uint_eq(b->policy.deadline_ms, 20000);
 	ck_assert_uint_eq(c->defaults.policy.attempts, 5);
 	ck_assert_uint_eq(c->defaults.policy.nmethods, 1);
@@ -1444,7 +1456,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 52);
+	ck_assert_uint_eq(config_nkeys(), 53);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

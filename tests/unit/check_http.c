@@ -338,6 +338,48 @@ START_TEST(test_list_has_token)
 }
 END_TEST
 
+START_TEST(test_keepalive_timeout)
+{
+	static const struct {
+		const char *in;
+		uint64_t want_ms;
+	} t[] = {
+	    {NULL, 0},
+	    {"", 0},
+	    {"timeout=5", 5000},
+	    {"timeout=5, max=100", 5000},
+	    {"max=100, timeout=15", 15000},
+	    {"Timeout=2", 2000},
+	    {"TIMEOUT = 3 ,max=1", 3000},
+	    {"timeout=\"4\"", 4000},
+	    {"timeout=\"4", 0},
+	    {"timeout=0", 0},
+	    {"timeout=", 0},
+	    {"timeout=x", 0},
+	    {"timeout=5x", 0},
+	    {"timeout=-5", 0},
+	    {"timeout=86400", 86400000},
+	    {"timeout=86401", 0},
+	    {"timeout=99999999999999999999999", 0},
+	    {"timeouts=9, timeout=1", 1000},
+	    {"xtimeout=9", 0},
+	    {"max=5", 0},
+	    {"timeout", 0},
+	    {",,timeout=7", 7000},
+	    {"\ttimeout=7\t", 7000},
+	};
+
+	for (size_t i = 0; i < RP_NELEM(t); i++) {
+		uint64_t got = http_keepalive_timeout_ms(t[i].in);
+
+		ck_assert_msg(got == t[i].want_ms,
+		    "row %zu \"%s\": want %llu, got %llu", i,
+		    t[i].in != NULL ? t[i].in : "(null)",
+		    (unsigned long long)t[i].want_ms, (unsigned long long)got);
+	}
+}
+END_TEST
+
 START_TEST(test_parse_retry_after)
 {
 	static const struct {
@@ -524,6 +566,7 @@ http_suite(void)
 	tcase_add_test(tc, test_value_is_valid);
 	tcase_add_test(tc, test_is_hop_by_hop);
 	tcase_add_test(tc, test_list_has_token);
+	tcase_add_test(tc, test_keepalive_timeout);
 	tcase_add_test(tc, test_parse_retry_after);
 	tcase_add_test(tc, test_parse_retry_after_huge);
 	tcase_add_test(tc, test_parse_date);

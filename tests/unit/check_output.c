@@ -41,6 +41,11 @@ START_TEST(test_accesslog_text)
 	ck_assert_ptr_nonnull(strstr(s.s, " retries=- "));
 	ck_assert_ptr_nonnull(strstr(s.s, " error=connection_refused\n"));
 	sbuf_free(&s);
+	e.conn = "warm";
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, " error=connection_refused conn=warm\n"));
+	sbuf_free(&s);
 }
 END_TEST
 
@@ -68,6 +73,11 @@ START_TEST(test_accesslog_json)
 	    "\"status\":200,\"attempts\":2,\"retries\":[\"refused\"],"
 	    "\"duration_ms\":5,\"bytes\":10,\"route\":\"default\","
 	    "\"bytes_in\":20}\n");
+	sbuf_free(&s);
+	e.conn = "reused";
+	accesslog_format(&e, 1, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, ",\"bytes_in\":20,\"conn\":\"reused\"}\n"));
 	sbuf_free(&s);
 }
 END_TEST
@@ -111,8 +121,20 @@ START_TEST(test_metrics_render)
 	    strstr(s.s, "retryproxy_replay_buffer_bytes 7\n"));
 	metrics_raw_lane(true);
 	metrics_raw_lane(false);
+	metrics_warm_reuse(WARM_REUSED);
+	metrics_warm_reuse(WARM_REUSED);
+	metrics_warm_reuse(WARM_PROBE_FAILED);
+	metrics_warm_reuse((enum warm_outcome)99); /* ignored */
 	sbuf_free(&s);
 	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_warm_reuse_total{outcome=\"reused\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_warm_reuse_total{outcome=\"none_idle\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_warm_reuse_total{outcome=\"too_idle\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_warm_reuse_total{outcome=\"probe_failed\"} 1\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_raw_lane_requests_total 2\n"));
 	ck_assert_ptr_nonnull(
@@ -151,8 +173,18 @@ START_TEST(test_explain)
 		"http://a/v1/x",
 		{"route: [route a/v1/] (t.ini:1)",
 		    "POST may be re-sent after a response or a reset: no",
-		    "schedule (3 attempts, list backoff)",
+		    "upstream connection: pooled only when warm",
 		    "attempt 2 after 1s\nattempt 3 after 2s\n"}},
+	    {"[default]\nwarm_reuse = no\n", "POST", "http://a/",
+		{"POST may be re-sent after a response or a reset: no",
+		    "upstream connection: always new (warm_reuse = no)",
+		    "warm_reuse = no", ""}},
+	    {"[default]\nwarm_reuse = no\n", "PUT", "http://a/",
+		{"PUT may be re-sent after a response or a reset: yes",
+		    "upstream connection: pooled, or new\n", "", ""}},
+	    {"[default]\n", "put", "http://a/",
+		{"put may be re-sent after a response or a reset: no", "", "",
+		    ""}},
 	    {"[default]\nbackoff = random\nmin_timeout = 1s\nmax_timeout = "
 	     "3s\n",
 		"GET", "http://a/",
