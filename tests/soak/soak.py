@@ -346,8 +346,8 @@ def make_plan(seed, rid):
 MAX_REQUEST_BODY = 64 * KiB  # [proxy] max_request_body in the soak's config
 EVHTTP_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE",
                   "CONNECT", "PATCH")  # what evhttp parses (case-sensitive)
-# Extension method tokens; none of them is in the default `methods` (whose
-# case is ignored), so on the default route none may be re-sent once sent.
+# Extension method tokens; none of them is in the default `methods` (names are
+# case-sensitive), so on the default route none may be re-sent once sent.
 EXT_METHODS = ("PROPFIND", "MKCOL", "REPORT", "PURGE", "LOCK", "M-SEARCH",
                "BASELINE-CONTROL", "propfind", "purge", "mkcol", "Report")
 DEFAULT_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
@@ -504,7 +504,7 @@ def resendable(plan):
     """May the request be sent again after something of it was sent?"""
     if streamed(plan):
         return False
-    return (plan.method.upper() in DEFAULT_METHODS or plan.has_key
+    return (plan.method in DEFAULT_METHODS or plan.has_key
             or plan.route == "S")
 
 
@@ -880,7 +880,11 @@ def daemon_config(args, work, origin_port, closed):
     policy = {"attempts": "3", "start_timeout": "10ms",
               "per_try_timeout": f"{args.per_try_timeout_ms}ms",
               "connect_timeout": f"{args.per_try_timeout_ms}ms",
-              "retry_budget": "100%", "attempt_header": "X-Retry-Attempt"}
+              "retry_budget": "100%", "attempt_header": "X-Retry-Attempt",
+              # the checks below say a request that may not be re-sent
+              # never rides a reused connection: warm_reuse (yes by
+              # default) is not in this soak's mix yet (--set to try it)
+              "warm_reuse": "no"}
     for kv in args.set:
         k, _, val = kv.partition("=")
         policy[k.strip()] = val.strip()
