@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
 #include "config.h"
 #include "explain.h"
 #include "http.h"
@@ -161,7 +164,12 @@ main(int argc, char **argv)
 			verbose++;
 			break;
 		case 'V':
-			printf("retryproxy %s\n", PACKAGE_VERSION);
+			/* The libraries as loaded, not as built against: a
+			 * security update of either changes these lines, not
+			 * the first. */
+			printf("retryproxy %s\nlibevent %s\n%s\n",
+			    PACKAGE_VERSION, event_get_version(),
+			    OpenSSL_version(OPENSSL_VERSION));
 			return EX_OK_;
 		case 'h':
 			usage(stdout);
