@@ -93,10 +93,12 @@ def test_name_resolves_and_is_proxied(dns, upstream, proxy):
 
 
 def test_resolved_name_is_reused_for_new_connections(dns, upstream, proxy):
-    # A POST without an idempotency key never rides a pooled connection:
-    # each one opens a new upstream connection.  The name is resolved for
-    # the first and remembered (10 s) for the ones after it.
-    px = proxy(section("default", start_timeout="20ms"), "workers = 1")
+    # With warm_reuse = no a POST without an idempotency key never rides a
+    # pooled connection: each one opens a new upstream connection.  The
+    # name is resolved for the first and remembered (10 s) for the ones
+    # after it.
+    px = proxy(section("default", start_timeout="20ms", warm_reuse="no"),
+               "workers = 1")
     for i in range(4):
         r = request(px.addr, "POST", f"http://ok.test:{upstream.port}/p{i}",
                     body=b"x" * 10)
