@@ -130,34 +130,33 @@ def worker(a, nconn, start, wfd):
         st["requests"] += 1
         send(c)
 
-    def readable(c):
-        if c.dead:  # dropped earlier in this round of events
-            return
-        if c.in_body:
-            try:
-                n = c.sock.recv_into(sview, min(c.remaining, BODY_CHUNK))
-            except BlockingIOError:
-                return
-            except OSError:
-                n = 0
-            if n == 0:
-                drop(c, "err_read")
-                return
-            st["bytes"] += n
-            c.remaining -= n
-            if c.remaining == 0:
-                done(c)
-            return
+    def receive(c, view):
+        """Bytes read into view (counted); 0 when there is nothing yet or
+        the connection was dropped (an end or an error)."""
         try:
-            n = c.sock.recv_into(memoryview(c.hbuf)[c.hlen:])
+            n = c.sock.recv_into(view)
         except BlockingIOError:
-            return
+            return 0
         except OSError:
             n = 0
         if n == 0:
             drop(c, "err_read")
-            return
+            return 0
         st["bytes"] += n
+        return n
+
+    def readable(c):
+        if c.dead:  # dropped earlier in this round of events
+            return
+        if c.in_body:
+            n = receive(c, sview[:min(c.remaining, BODY_CHUNK)])
+            c.remaining -= n
+            if n and c.remaining == 0:
+                done(c)
+            return
+        n = receive(c, memoryview(c.hbuf)[c.hlen:])
+        if n == 0:
+            return
         c.hlen += n
         end = c.hbuf.find(b"\r\n\r\n", 0, c.hlen)
         if end < 0:

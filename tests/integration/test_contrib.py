@@ -13,7 +13,6 @@
 
 import ctypes
 import ctypes.util
-import http.client
 import json
 import re
 import shutil
@@ -22,11 +21,11 @@ import time
 
 import pytest
 
-from harness import (REPO_ROOT, DaemonError, Proxy, daemon_factory,
-                     daemon_path, describe, free_port, section)
+from harness import (REPO_ROOT, DaemonError, daemon_factory, daemon_path,
+                     describe, section)
 from clients import request
+from test_ops import OpsProxy  # [proxy] admin on a free port, scrape()
 
-HOST = "127.0.0.1"
 CONTRIB = REPO_ROOT / "contrib"
 DASHBOARD = CONTRIB / "retryproxy-grafana.json"
 RULES = CONTRIB / "retryproxy.rules.yml"
@@ -37,29 +36,9 @@ TARGET_LABELS = {"instance", "job"}
 PROMETHEUS_SERIES = {"up"}
 
 
-class AdminProxy(Proxy):
-    """A Proxy with [proxy] admin on a fresh free port at every start try."""
-
-    def config_text(self, port):
-        self.admin_port = free_port(HOST)
-        return super().config_text(port).replace(
-            "[proxy]\n", f"[proxy]\nadmin = {HOST}:{self.admin_port}\n", 1)
-
-    def scrape(self):
-        c = http.client.HTTPConnection(HOST, self.admin_port, timeout=5)
-        try:
-            c.request("GET", "/metrics")
-            r = c.getresponse()
-            body = r.read().decode()
-        finally:
-            c.close()
-        assert r.status == 200, f"/metrics answered {r.status}: {body}"
-        return body
-
-
 @pytest.fixture
 def admin_proxy(upstream, make_upstream, tmp_path):
-    yield from daemon_factory(AdminProxy, tmp_path, "contrib")
+    yield from daemon_factory(OpsProxy, tmp_path, "contrib")
 
 
 # ---- what the kit queries --------------------------------------------------

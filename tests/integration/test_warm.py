@@ -113,8 +113,9 @@ def test_idle_close_learned(upstream, ops_proxy):
     why = describe(upstream, px, r)
     assert own_answer(r, "/l1", 1) and upstream.hits("/l1")[0].conn_id == 1, why
     assert upstream.wait_for(lambda: upstream.idle_closed == 1, 3), why
-    time.sleep(0.1)  # (the proxy notices the close)
-    r = request(px.addr, "GET", upstream.url + "/l2")  # learned: 0.4 s
+    # learned 0.4 s: from the close on the idle connection, or, if that is
+    # not read yet, from this GET's stale re-send on it
+    r = request(px.addr, "GET", upstream.url + "/l2")
     assert own_answer(r, "/l2", 1) and upstream.hits("/l2")[0].conn_id == 2, \
         describe(upstream, px, r)
     r = post(px, upstream, "/l3")  # at once: warm
@@ -149,11 +150,14 @@ def test_origin_drops_the_post_on_a_warm_connection(upstream, ops_proxy):
     assert own_answer(r, "/d3", 1), describe(upstream, px, r)
 
 
-def test_probe_or_close_seen_before_the_next_post(upstream, ops_proxy):
-    # The origin answers and closes at once (no Connection: close): two
-    # POSTs pipelined in one write.  The second must not be written to the
-    # closing connection: the proxy has seen the close, or the peek at the
-    # socket sees it.  Both answered, each sent once.
+def test_origin_closing_after_answering(upstream, ops_proxy):
+    # The origin answers and closes at once (no Connection: close), and two
+    # POSTs come pipelined in one write.  The second is taken the moment
+    # the first is answered: if the close is already there (read by the
+    # proxy, or seen by the peek) it goes on a new connection; if the FIN
+    # is still on its way it rides the closing connection and fails -- the
+    # race warm_reuse leaves, here in a few runs in ten.  Either way: sent
+    # at most once, logged as such, and the next request is answered.
     px = ops_proxy(section("default", start_timeout="20ms"), ONE_WORKER)
     assert own_answer(request(px.addr, "GET", upstream.url + "/p0"), "/p0")
     upstream.script("/p1", [{"status": 200, "close_after": True}])
@@ -166,8 +170,18 @@ def test_probe_or_close_seen_before_the_next_post(upstream, ops_proxy):
         r1 = c.read_response("POST")
         r2 = c.read_response("POST")
     why = describe(upstream, px, r2)
-    assert own_answer(r1, "/p1", 1) and own_answer(r2, "/p2", 1), why
-    assert upstream.count("/p1") == 1 and upstream.count("/p2") == 1, why
-    assert upstream.hits("/p2")[0].conn_id == 2, why
+    assert own_answer(r1, "/p1", 1), why
+    e = px.log_for("/p2")
     c = warm_counts(px)
-    assert c["reused"] == 1 and c["probe_failed"] + c["none_idle"] == 1, c
+    if r2.status == 502:  # rode the closing connection: lost, never re-sent
+        assert e.get("conn") == "warm" and e["error"] == "connection_terminated", why
+        assert upstream.count("/p2") == 0, why
+        assert c["reused"] == 2, c
+    else:
+        assert own_answer(r2, "/p2", 1), why
+        assert upstream.count("/p2") == 1 and upstream.hits("/p2")[0].conn_id == 2, why
+        assert "conn" not in e, why
+        assert c["reused"] == 1 and c["probe_failed"] + c["none_idle"] == 1, c
+    r = request(px.addr, "GET", upstream.url + "/p3")
+    assert own_answer(r, "/p3", 1), describe(upstream, px, r)
+    assert upstream.count("/p2") <= 1
