@@ -571,7 +571,7 @@ send_on(struct preq *p)
 	    sent_cb, p);
 	p->ureq = ureq;
 	p->busy++;
-	rc = evhttp_make_request(evcon, ureq, p->cmd, p->target);
+	rc = upstream_make_request(p->uc, ureq, p->cmd, p->target);
 	p->busy--;
 	if (p->free_pending) {
 		proxy_free(p);

@@ -139,3 +139,16 @@ bodyread_resume(struct bodyread *br)
 		event_add(&br->ev, timeout_of(br));
 	br->paused = false;
 }
+
+void
+bodyread_reading(struct bodyread *br, struct bufferevent *bev, bool on)
+{
+	if (br->on && on)
+		bodyread_resume(br);
+	else if (br->on)
+		bodyread_pause(br);
+	else if (on)
+		bufferevent_enable(bev, EV_READ);
+	else
+		bufferevent_disable(bev, EV_READ);
+}

@@ -46,5 +46,10 @@ void bodyread_stop(struct bodyread *);
 /* Stop and resume reading for a while (backpressure). */
 void bodyread_pause(struct bodyread *);
 void bodyread_resume(struct bodyread *);
+/*
+ * Stop or resume reading bev (backpressure): through br while br is on,
+ * else with the bufferevent's own reading.
+ */
+void bodyread_reading(struct bodyread *br, struct bufferevent *bev, bool on);
 
 #endif

@@ -159,8 +159,8 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 	if (d->tls) {
 		SSL_CTX *ctx = worker_tls_ctx(d->w);
 		SSL *ssl = ctx == NULL ? NULL
-				       : tls_client_ssl(ctx, d->host, d->verify,
-					     &d->tls_verify_err);
+				       : tls_client_ssl(ctx, d->host, d->port,
+					     d->verify, &d->tls_verify_err);
 		if (ssl == NULL) {
 			fail_soon(d, FK_TLS_PROTOCOL_ERROR);
 			return;

@@ -18,6 +18,7 @@ static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
 static _Atomic uint64_t raw_requests, raw_streamed;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
+static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -104,6 +105,12 @@ metrics_warm_reuse(enum warm_outcome o)
 {
 	if ((unsigned)o < WARM_OUTCOMES)
 		INC(warm[o]);
+}
+
+void
+metrics_tls_handshake(bool resumed)
+{
+	INC(tls_handshakes[resumed ? 1 : 0]);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -247,6 +254,15 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 			    "%llu\n",
 			    outcome[i], (unsigned long long)GET(warm[i]));
 	}
+	head(s, "retryproxy_upstream_tls_handshakes_total", "counter",
+	    "Upstream TLS handshakes completed, by whether they resumed a "
+	    "session.");
+	sbuf_printf(s,
+	    "retryproxy_upstream_tls_handshakes_total{session=\"new\"} %llu\n"
+	    "retryproxy_upstream_tls_handshakes_total{session=\"resumed\"} "
+	    "%llu\n",
+	    (unsigned long long)GET(tls_handshakes[0]),
+	    (unsigned long long)GET(tls_handshakes[1]));
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

@@ -52,6 +52,8 @@ enum warm_outcome {
 };
 #define WARM_OUTCOMES 4
 void metrics_warm_reuse(enum warm_outcome);
+/* An upstream TLS handshake finished: a resumed session, or a new one. */
+void metrics_tls_handshake(bool resumed);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {

@@ -102,19 +102,6 @@ close_upstream(struct relay *r)
 	}
 }
 
-/* Stop or resume reading a side (its bodyread when one is on). */
-static void
-reading(struct bufferevent *bev, struct bodyread *br, bool on)
-{
-	if (br->on && on)
-		bodyread_resume(br);
-	else if (br->on)
-		bodyread_pause(br);
-	else if (on)
-		bufferevent_enable(bev, EV_READ);
-	else
-		bufferevent_disable(bev, EV_READ);
-}
 static void body_complete(struct relay *);
 static void client_read_cb(struct bufferevent *, void *);
 static void up_read_cb(struct bufferevent *, void *);
@@ -393,7 +380,7 @@ pump_up(struct relay *r)
 	else if (evbuffer_get_length(out) >= RELAY_HWM) {
 		/* the origin reads slowly: stop reading the client */
 		r->c_paused = true;
-		reading(r->cbev, &r->cread, false);
+		bodyread_reading(&r->cread, r->cbev, false);
 		bufferevent_setwatermark(r->ubev, EV_WRITE, RELAY_LWM, 0);
 	}
 }
@@ -407,7 +394,7 @@ up_write_cb(struct bufferevent *bev, void *arg)
 		r->c_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		if (!r->c_eof)
-			reading(r->cbev, &r->cread, true);
+			bodyread_reading(&r->cread, r->cbev, true);
 		client_read_cb(r->cbev, r);
 		if (r->state == RS_ENDED)
 			return;
@@ -445,7 +432,7 @@ pump_down(struct relay *r)
 	if (evbuffer_get_length(out) >= RELAY_HWM && !r->up_paused) {
 		/* the client reads slowly: stop reading the origin */
 		r->up_paused = true;
-		reading(r->ubev, &r->uread, false);
+		bodyread_reading(&r->uread, r->ubev, false);
 		bufferevent_setwatermark(r->cbev, EV_WRITE, RELAY_LWM, 0);
 	}
 }
@@ -458,7 +445,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	if (r->up_paused && r->ubev != NULL) {
 		r->up_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		reading(r->ubev, &r->uread, true);
+		bodyread_reading(&r->uread, r->ubev, true);
 		pump_down(r);
 	}
 }

@@ -1,6 +1,7 @@
 /*
- * tls: OpenSSL glue.  For now: validation of the interception CA, as
- * `retryproxy -t` and a start both require.
+ * tls: OpenSSL glue: the client context for upstream TLS (verification,
+ * and a session cache so new connections to an origin resume), the
+ * interception CA and its minted leaves.
  */
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <stdio.h>
 
+#include "metrics.h"
 #include "tls.h"
 #include "util.h"
 
@@ -80,7 +82,174 @@ out:
 	return rc;
 }
 
-static int ex_idx = -1;
+static int ex_idx = -1; /* SSL: the caller's verify_err slot */
+static int note_idx = -1; /* SSL: struct conn_note */
+static int cache_idx = -1; /* SSL_CTX: struct sess_cache */
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Client sessions.  OpenSSL's client side keeps no cache it would look up
+ * by itself: the sessions (TLS 1.2) and tickets (TLS 1.3) an origin gives
+ * are kept here, per context (one per worker thread: no locks), and
+ * offered to the next new connection to the same host, port and verify
+ * setting.  A TLS 1.3 ticket is offered once (RFC 8446 appendix C.4: a
+ * client should not reuse one), so a few are kept per origin; a TLS 1.2
+ * session is offered until it expires.  A resumed session was verified
+ * when it was made, against this context's trust and the same name.
+ */
+#define SESS_SLOTS 256 /* origins per context (direct-mapped) */
+#define SESS_PER_SLOT 4 /* TLS 1.3 tickets kept per origin */
+
+struct sess_slot {
+	char *key;
+	SSL_SESSION *s[SESS_PER_SLOT];
+	unsigned n;
+};
+
+struct sess_cache {
+	struct sess_slot slot[SESS_SLOTS];
+};
+
+/* What a client connection remembers: its origin's key, once counted. */
+struct conn_note {
+	bool counted;
+	char key[];
+};
+
+static void
+slot_clear(struct sess_slot *sl)
+{
+	for (unsigned i = 0; i < sl->n; i++)
+		SSL_SESSION_free(sl->s[i]);
+	sl->n = 0;
+	free(sl->key);
+	sl->key = NULL;
+}
+
+static void
+cache_free_cb(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct sess_cache *c = ptr;
+
+	if (c == NULL)
+		return;
+	for (unsigned i = 0; i < SESS_SLOTS; i++)
+		slot_clear(&c->slot[i]);
+	free(c);
+}
+
+static void
+note_free_cb(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	free(ptr);
+}
+
+static void
+make_indexes(void)
+{
+	ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	note_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, note_free_cb);
+	cache_idx =
+	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, cache_free_cb);
+}
+
+static struct sess_slot *
+slot_of(SSL_CTX *ctx, const char *key)
+{
+	struct sess_cache *c = SSL_CTX_get_ex_data(ctx, cache_idx);
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	if (c == NULL)
+		return NULL;
+	for (const char *p = key; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &c->slot[h % SESS_SLOTS];
+}
+
+/*
+ * OpenSSL made a session (or got a ticket): keep a copy for the next
+ * connection.  A copy, because the SSL's own is marked not resumable when
+ * evhttp reuses the SSL without having shut it down (SSL_clear).
+ */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *orig)
+{
+	struct conn_note *note = SSL_get_ex_data(ssl, note_idx);
+	struct sess_slot *sl;
+	SSL_SESSION *sess;
+
+	if (note == NULL || !SSL_SESSION_is_resumable(orig))
+		return 0;
+	sl = slot_of(SSL_get_SSL_CTX(ssl), note->key);
+	if (sl == NULL || (sess = SSL_SESSION_dup(orig)) == NULL)
+		return 0;
+	if (sl->key == NULL || strcmp(sl->key, note->key) != 0) {
+		slot_clear(sl); /* another origin had the slot */
+		sl->key = xstrdup(note->key);
+	}
+	/* a TLS 1.2 session serves every new connection: the one to keep */
+	if (SSL_SESSION_get_protocol_version(sess) < TLS1_3_VERSION)
+		for (; sl->n > 0; sl->n--)
+			SSL_SESSION_free(sl->s[sl->n - 1]);
+	if (sl->n == SESS_PER_SLOT) {
+		SSL_SESSION_free(sl->s[0]);
+		memmove(sl->s, sl->s + 1, sizeof sl->s[0] * --sl->n);
+	}
+	sl->s[sl->n++] = sess;
+	return 0; /* (orig stays OpenSSL's) */
+}
+
+/*
+ * Offer the newest live session for key to ssl, if there is one: a TLS 1.3
+ * ticket is handed over (used once); a TLS 1.2 session stays, and ssl
+ * gets a copy (the SSL_clear that ends ssl's use would mark ours too).
+ */
+static void
+offer_session(SSL_CTX *ctx, SSL *ssl, const char *key)
+{
+	struct sess_slot *sl = slot_of(ctx, key);
+	time_t now = time(NULL);
+
+	if (sl == NULL || sl->key == NULL || strcmp(sl->key, key) != 0)
+		return;
+	while (sl->n > 0) {
+		SSL_SESSION *s = sl->s[sl->n - 1];
+		bool once =
+		    SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION;
+		bool live =
+		    SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) > now;
+		SSL_SESSION *give = !live || !SSL_SESSION_is_resumable(s) ? NULL
+		    : once						  ? s
+			   : SSL_SESSION_dup(s);
+		int ok = give != NULL && SSL_set_session(ssl, give) == 1;
+
+		if (give != NULL && give != s)
+			SSL_SESSION_free(give); /* ssl holds its own */
+		if (ok && !once)
+			return;
+		SSL_SESSION_free(s);
+		sl->n--;
+		if (ok)
+			return;
+	}
+}
+
+/* A client handshake finished: count it, new or resumed (once). */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct conn_note *note;
+
+	if (!(where & SSL_CB_HANDSHAKE_DONE))
+		return;
+	note = SSL_get_ex_data(ssl, note_idx);
+	if (note == NULL || note->counted)
+		return;
+	note->counted = true; /* (TLS 1.3 tickets end "handshakes" too) */
+	metrics_tls_handshake(SSL_session_reused((SSL *)ssl) == 1);
+}
 
 /* Remember why verification failed: evhttp resets the SSL before telling. */
 static int
@@ -108,8 +277,13 @@ tls_client_ctx_new(const char *trust, char **cause)
 		*cause = ssl_cause("cannot create a TLS context", "");
 		return NULL;
 	}
-	if (ex_idx == -1)
-		ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	pthread_once(&idx_once, make_indexes);
+	SSL_CTX_set_ex_data(
+	    ctx, cache_idx, xcalloc(1, sizeof(struct sess_cache)));
+	SSL_CTX_set_session_cache_mode(
+	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* real servers often end a body without close_notify */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -136,16 +310,23 @@ tls_ctx_free(SSL_CTX *ctx)
 }
 
 SSL *
-tls_client_ssl(SSL_CTX *ctx, const char *host, bool verify, int *verify_err)
+tls_client_ssl(
+    SSL_CTX *ctx, const char *host, unsigned port, bool verify, int *verify_err)
 {
 	SSL *ssl = SSL_new(ctx);
 	unsigned char buf[16];
 	bool ip = inet_pton(AF_INET, host, buf) == 1 ||
 	    inet_pton(AF_INET6, host, buf) == 1;
+	size_t len = strlen(host) + 16;
+	struct conn_note *note;
 
 	if (ssl == NULL)
 		return NULL;
 	SSL_set_ex_data(ssl, ex_idx, verify_err);
+	note = xcalloc(1, sizeof *note + len);
+	snprintf(note->key, len, "%s:%u:%c", host, port, verify ? 'v' : '-');
+	SSL_set_ex_data(ssl, note_idx, note);
+	offer_session(ctx, ssl, note->key);
 	if (!ip)
 		SSL_set_tlsext_host_name(ssl, host);
 	if (!verify)
@@ -155,6 +336,18 @@ tls_client_ssl(SSL_CTX *ctx, const char *host, bool verify, int *verify_err)
 	else
 		SSL_set1_host(ssl, host);
 	return ssl;
+}
+
+void
+tls_client_reconnected(SSL *ssl)
+{
+	struct conn_note *note = SSL_get_ex_data(ssl, note_idx);
+
+	/* (only an SSL reset for a new connection, not one in use) */
+	if (note == NULL || !note->counted || !SSL_in_before(ssl))
+		return;
+	note->counted = false;
+	offer_session(SSL_get_SSL_CTX(ssl), ssl, note->key);
 }
 
 const char *

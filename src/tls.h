@@ -11,8 +11,6 @@
  */
 int tls_check_ca(const char *cert_path, const char *key_path, char **cause);
 
-#endif
-
 #include <stdbool.h>
 
 struct ssl_ctx_st;
@@ -25,12 +23,22 @@ struct ssl_st;
 struct ssl_ctx_st *tls_client_ctx_new(const char *trust, char **cause);
 void tls_ctx_free(struct ssl_ctx_st *);
 /*
- * A connection for host (a name or an IP literal): SNI for names, and,
- * with verify, the chain and the name or address are checked.  A failed
- * check stores its X509_V_ERR code in *verify_err.
+ * A connection for host (a name or an IP literal) and port: SNI for names,
+ * and, with verify, the chain and the name or address are checked.  A
+ * failed check stores its X509_V_ERR code in *verify_err.  It offers the
+ * session the context kept from an earlier connection to the same host,
+ * port and verify setting, if any (resumption, RFC 8446 section 2.2).
  */
-struct ssl_st *tls_client_ssl(
-    struct ssl_ctx_st *, const char *host, bool verify, int *verify_err);
+struct ssl_st *tls_client_ssl(struct ssl_ctx_st *, const char *host,
+    unsigned port, bool verify, int *verify_err);
+/*
+ * evhttp reconnects a closed connection with the same SSL, reset for a
+ * new handshake (SSL_clear, which forgets a session not shut down with
+ * close_notify, as evhttp never does): offer it a kept session again.
+ * Call after each request is handed to evhttp; a no-op unless the SSL
+ * was reset.
+ */
+void tls_client_reconnected(struct ssl_st *);
 /* Describe an X509_V_ERR code. */
 const char *tls_verify_error_string(int err);
 
@@ -57,3 +65,5 @@ struct ssl_st *tls_mitm_ssl(struct tls_mitm *, const char *host);
  * and ca.key (mode 0600).  Returns 0, or -1 with *cause.
  */
 int tls_make_ca(const char *dir, char **cause);
+
+#endif

@@ -368,7 +368,7 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	if (o->tls != NULL) {
 		/* the bufferevent gets its socket when evhttp connects */
 		SSL *ssl = tls_client_ssl(
-		    o->tls, o->host, o->verify, &uc->tls_verify_err);
+		    o->tls, o->host, o->port, o->verify, &uc->tls_verify_err);
 		struct bufferevent *bev = ssl == NULL
 		    ? NULL
 		    : bufferevent_openssl_socket_new(pool->base, -1, ssl,
@@ -413,6 +413,18 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	pool->open++;
 	pool->created++;
 	return uc;
+}
+
+int
+upstream_make_request(struct upstream_conn *uc, struct evhttp_request *req,
+    enum evhttp_cmd_type cmd, const char *target)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(uc->evcon);
+	int rc = evhttp_make_request(uc->evcon, req, cmd, target);
+
+	if (uc->tls)
+		tls_client_reconnected(bufferevent_openssl_get_ssl(bev));
+	return rc;
 }
 
 void

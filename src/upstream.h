@@ -94,6 +94,12 @@ struct upstream_conn *upstream_connect(struct upstream_pool *,
     const struct upstream_origin *, const struct sockaddr *sa,
     uint64_t max_header_bytes);
 /*
+ * evhttp_make_request on uc (which reconnects it if it was closed; a TLS
+ * one then offers a kept session again, tls.h).
+ */
+int upstream_make_request(struct upstream_conn *, struct evhttp_request *,
+    enum evhttp_cmd_type, const char *target);
+/*
  * A request is about to go out: its response head (up to max_head bytes)
  * reaches evhttp only complete, valid and final (resphold.h); when it is
  * refused instead, refused_cb(scan, arg) runs from the event loop.

@@ -27,7 +27,8 @@ import urllib.request
 import pytest
 
 from clients import RawConn, clean_env, curl, request
-from harness import describe, section, unused_port_socket
+from harness import daemon_factory, describe, section, unused_port_socket
+from test_ops import OpsProxy, samples
 from upstream import Upstream, pattern_chunks, pattern_sha256
 
 MiB = 1024 * 1024
@@ -100,6 +101,7 @@ class TLSUpstream(Upstream):
         self.ctx = ctx
         self.handshakes = 0        # handshakes begun (= TCP connections)
         self.handshakes_ok = 0
+        self.resumed = 0           # handshakes that resumed a session
         self.tls_errors = []       # server-side handshake failures
 
     @property
@@ -131,6 +133,7 @@ class TLSUpstream(Upstream):
             return
         with self._cond:
             self.handshakes_ok += 1
+            self.resumed += s.session_reused
             self._conns[cid] = s   # so stop() shuts the right socket down
             self._cond.notify_all()
         super()._serve(s, cid)
@@ -522,6 +525,48 @@ def test_tls_origination(certs, servers, proxy):
     why = describe(origin, px, r) + "\n" + origin.describe()
     assert r.status == 200 and r.body == b"ip san\n", why
     assert origin.tls_errors == [], why
+
+
+@pytest.fixture
+def ops_proxy(servers, tmp_path):
+    yield from daemon_factory(OpsProxy, tmp_path, "tls-ops")
+
+
+def tls_handshakes(px):
+    return {lbl["session"]: v for lbl, v in
+            samples(px.metrics(), "retryproxy_upstream_tls_handshakes_total")}
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_tls_sessions_resume(certs, servers, ops_proxy, version):
+    """A new upstream connection resumes the session (TLS 1.2) or a ticket
+    (TLS 1.3, each used once) of an earlier one to the same origin."""
+    ctx = server_ctx(certs.good)
+    if version == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    origin = servers(TLSUpstream(ctx, name=f"tls{version}-origin")).start()
+    authority = f"localhost:{origin.port}"
+    n = 6
+    for i in range(n):  # each answer closes its connection: 6 handshakes
+        origin.script(f"/s{i}", [{"status": 200, "body": f"s{i}\n".encode(),
+                                  "close_after": True}])
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section(f"route {authority}", tls=True), "workers = 1")
+    for i in range(n):
+        r = request(px.addr, "GET", f"http://{authority}/s{i}")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 200 and r.body == f"s{i}\n".encode(), why
+    why = f"{origin.describe()}\n{tls_handshakes(px)}"
+    assert origin.handshakes_ok == n and origin.tls_errors == [], why
+    # the first is a full handshake; each later one offers what it was given
+    assert origin.resumed == n - 1, why
+    assert tls_handshakes(px) == {"new": 1, "resumed": n - 1}, why
+    # a POST (never re-sent) and the next GET still get their own answers
+    origin.script("/p", [{"status": 200, "body": b"posted\n"}])
+    r = request(px.addr, "POST", f"http://{authority}/p", body=b"x")
+    assert r.status == 200 and r.body == b"posted\n", describe(origin, px, r)
+    r = request(px.addr, "GET", f"http://{authority}/s0")
+    assert r.status == 200 and r.body == b"s0\n", describe(origin, px, r)
 
 
 # ---- 6. certificates that do not verify ---------------------------------------

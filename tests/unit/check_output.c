@@ -125,6 +125,9 @@ START_TEST(test_metrics_render)
 	metrics_warm_reuse(WARM_REUSED);
 	metrics_warm_reuse(WARM_PROBE_FAILED);
 	metrics_warm_reuse((enum warm_outcome)99); /* ignored */
+	metrics_tls_handshake(false);
+	metrics_tls_handshake(true);
+	metrics_tls_handshake(true);
 	sbuf_free(&s);
 	metrics_render(&g, &s);
 	ck_assert_ptr_nonnull(
@@ -135,6 +138,11 @@ START_TEST(test_metrics_render)
 	    s.s, "retryproxy_warm_reuse_total{outcome=\"too_idle\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(
 	    s.s, "retryproxy_warm_reuse_total{outcome=\"probe_failed\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_upstream_tls_handshakes_total{session=\"new\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_upstream_tls_handshakes_total{session=\"resumed\"} "
+	    "2\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_raw_lane_requests_total 2\n"));
 	ck_assert_ptr_nonnull(
