@@ -27,6 +27,7 @@
 
 #define NBUCKETS 256
 #define IO_CHUNK (128 * 1024)
+#define STALE_TEACHES_MS 250 /* see upstream_note_stale */
 #define LEARNED_MAX 4096 /* origins remembered; past it, all forgotten */
 #define LEARNED_FOR_MS (10 * 60 * 1000) /* an observation is kept this long */
 
@@ -343,10 +344,20 @@ upstream_note_keepalive(struct upstream_conn *uc, uint64_t timeout_ms)
 	uc->keepalive_ms = timeout_ms;
 }
 
+/*
+ * A reused connection broke before any response byte.  Either the origin
+ * closed it for idling (what warm_reuse must learn) or the request itself
+ * made the origin reset or close (a crash, a refusal), which says nothing
+ * about its idle limit.  A connection that had idled only moments cannot
+ * tell them apart, and learning "0 ms" would end warm reuse to the origin
+ * for LEARNED_FOR_MS: only a longer idle teaches.  (A close seen while
+ * the connection sat in the pool, or by the probe, always teaches.)
+ */
 void
 upstream_note_stale(struct upstream_conn *uc)
 {
-	learn_close(uc, uc->idle_taken_ms);
+	if (uc->idle_taken_ms >= STALE_TEACHES_MS)
+		learn_close(uc, uc->idle_taken_ms);
 }
 
 struct upstream_conn *

@@ -5,6 +5,7 @@ policy of retryproxy(8) RETRY SEMANTICS.
 
     /usr/bin/python3 tests/soak/soak.py [--requests N] [--concurrency C]
         [--seed S] [--ids 17,4711] [--binary PATH] [--wrapper "valgrind ..."]
+        [--idle-close FRACTION[:MAX_S]] [--set KEY=VALUE ...]
 
 Everything is decided by a seeded RNG keyed on the request id, so a failure
 names the id, and `--ids ID --seed S` replays exactly that request.
@@ -74,12 +75,61 @@ after the response) and 7% from clients that half-close (shutdown(SHUT_WR))
 right after their request (they get their response, then the close); both
 on a connection of their own.
 
+Warm reuse and idle closes.  The daemon runs with its default warm_reuse =
+yes (retryproxy.ini(5)): a request that may not be re-sent (a POST without
+Idempotency-Key off route S; extension methods and streamed uploads take
+the raw lane, which never pools) may ride a pooled connection when it is
+warm: idle for less than half of the origin's idle timeout (the soak's
+origin sends no Keep-Alive: timeout=N, so the shortest idle close the
+worker saw of that origin host:port, else 2 s) and a peek shows no end of
+stream.  The access log then says conn=warm (conn=reused: a re-sendable
+request on a pooled connection).  The origin closes idle connections
+(--idle-close FRACTION[:MAX_S], default 0.5:2): FRACTION of its
+connections, drawn per connection, have a keep-alive timeout of their own,
+log-uniform in 1 ms .. MAX_S s; kept idle that long after a response, the
+connection is closed, whatever arrives meanwhile (what of a request the
+origin had read then, it drops and records; a request arriving after the
+close meets a reset).  The idle-close race: the origin closes a warm
+connection just as the request is written; the request never reaches the
+origin's handler, the daemon sees the connection end before any response
+byte, may not re-send, and answers 502 connection_terminated, logged
+conn=warm.  The other case, "the origin read the request and the response
+was lost", does not come from an idle close here (the idle timer runs only
+between a response and the next request head; once a head is read it is
+served): it is a scripted rst or fin on a warm ride, predicted like any
+(502, the origin saw it once), and a 502 after a hit whose step answers is
+a wrong status.  A re-sendable request that meets a closed pooled
+connection is re-sent once on a new connection without counting an
+attempt, as for a scripted rst or fin; a second such break in the same
+request costs an attempt (retried as "reset"; the final one gives 502,
+logged conn=reused).
+
+Route W: the origin again, on a port of its own, gets W_SHARE (40%) of the
+requests left on the plain origin whose scripts hold no rst or fin step
+(a stream of its own, "w": only their port changes).  The daemon learns
+idle closes per worker and origin host:port, and it cannot tell a scripted
+rst or fin on a reused connection (after the origin read the request) from
+an idle close: each one teaches it an idle limit of that connection's idle
+time, often 0 ms, and 0 ms ends warm reuse to that origin for up to ten
+minutes.  On the plain origin, warm rides end within a second or two of
+the start; on W only the origin's idle closes and the races teach it.  A
+race teaches it the idle time at which it lost the request, which at
+least halves the warm window: races are few by design, mostly in the
+first second.  (--idle-close 1:0, an origin that closes every connection
+right after its response without saying so, makes nearly every warm ride
+a race.)  A race is a matter of timing: the summary names the ids it
+met, but replaying one with --ids does not replay the race.  Compare a run
+with the same seed and --set warm_reuse=no: a request that may not be
+re-sent then never rides a pooled connection, and no idle-close race may
+occur (the soak asserts it).
+
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
 response byte is re-sent once without counting an attempt (retryproxy(8) RETRY SEMANTICS).  It
 records every hit: id, attempt, method, body hash, whether the upstream
-connection was a reused one.
+connection was a reused one; and every idle close: connection, idle time,
+the bytes of a request it dropped and whose they were.
 
 Checks, per request (predict() is the policy):
   - the client got a complete response (lost = 0) with the predicted status;
@@ -96,18 +146,32 @@ Checks, per request (predict() is the policy):
   - the origin saw exactly the predicted attempts; an attempt hit twice only
     as a stale re-send (first hit on a reused connection and broken before
     any response byte, second on a fresh connection, request re-sendable);
+  - with --idle-close, an attempt the access log counts that never reached
+    the origin (idle_lost) is one lost to an idle close: predicted like a
+    reset; for a request that may not be re-sent only its final attempt,
+    logged conn=warm (an idle-close race, counted, not a violation); for
+    a re-sendable one only after an earlier attempt went out on a new
+    connection (the one stale re-send was spent), and a lost final
+    attempt logged conn=reused;
   - every hit carried the byte-identical body (sha256) and the method;
   - a request that may not be re-sent (a POST or extension method without
     Idempotency-Key off route S, a streamed upload) reached the origin at
-    most once (duplicates = 0), never on a reused connection; a raw-lane
-    request never rides a reused upstream connection;
+    most once (duplicates = 0), on a reused connection only when the access
+    log says conn=warm (and conn=warm only on a reused one, never with
+    warm_reuse = no); conn=warm never for a re-sendable request; a raw-lane
+    request never rides a reused upstream connection, nor logs a conn;
   - no chunk extension or trailer field of an upload reached the origin; a
     held chunked body arrived with a Content-Length, a streamed one chunked;
   - an HTTP/1.0 client got no Transfer-Encoding; HTTP/1.0 and half-closing
     clients saw the connection close within CLOSE_WAIT after the response;
 and overall: nothing hangs (a global time limit), the daemon is alive at
 the end and exits 0 on SIGTERM, VmRSS after warm-up and at the end differ
-by less than --rss-bound MiB.  Exit status 0 when all hold, 1 otherwise.
+by less than --rss-bound MiB, retryproxy_warm_reuse_total{outcome="reused"}
+equals the access log's conn=warm count, and with warm_reuse = no there is
+no idle-close race.  The summary counts the requests that may not be
+re-sent, their warm rides (and on W), the races, the idle closes and what
+the pool gave (the warm_reuse metric).  Exit status 0 when all hold, 1
+otherwise.
 """
 
 import argparse
@@ -140,6 +204,12 @@ KiB = 1024
 MiB = 1024 * KiB
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 CLOSE_WAIT = 3.0  # s: an HTTP/1.0 or half-closed client's connection must close by then
+# --idle-close: the share of the origin's connections with a keep-alive
+# timeout of their own, and the longest such timeout (s); the shortest is
+# IDLE_MIN, and they are log-uniform in between: as many close after the
+# milliseconds a pooled connection idles under load as after long pauses
+IDLE_CLOSE = "0.5:2"
+IDLE_MIN = 0.001
 
 # ---------------------------------------------------------------------------
 # The plan of one request: everything derived from (seed, request id).
@@ -332,7 +402,27 @@ def make_plan(seed, rid):
             _faults(xr, steps, _pick(xr, M_PRIMARY), M_ORIGIN_FAULTS)
     p.steps = [_decorate(xr, s) for s in steps]
     _raw_variant(seed, p)
+    _route_w(seed, p)
     return p
+
+
+# Route W: the same origin on a port of its own, so that the daemon keeps
+# its pooled connections and what it learned of their idle closes apart
+# (per origin host:port).  A stream of its own ("w") sends W_SHARE of the
+# requests left on the plain origin there, if their scripts hold no rst or
+# fin: a connection the origin breaks after reading a request on it (rst,
+# fin) is, for the daemon, an origin closing a kept connection, and it
+# learns the idle time of that connection (often 0 ms) as the origin's idle
+# close.  On the plain origin that ends warm reuse within a second or two
+# of the start; on W only the origin's idle closes (--idle-close) and races
+# teach it.
+W_SHARE = 0.4
+
+
+def _route_w(seed, p):
+    if p.route == "origin" and not any(s.kind in ("rst", "fin") for s in p.steps) \
+            and random.Random(f"{seed}/w/{p.rid}").random() < W_SHARE:
+        p.route = "W"
 
 
 # ---------------------------------------------------------------------------
@@ -487,10 +577,13 @@ def response_body(seed, rid, attempt, status, step, reqsha):
 
 # retry reasons in the access log: a status outcome is named by its status
 # (policy_decide), so a retry_if_body match on a 200 is "200"
+# ("lost": an attempt written on a pooled connection the origin was closing
+# idle (--idle-close): it broke before any response byte, like a reset)
 RETRY_REASON = {"503": "503", "rst": "reset", "fin": "reset", "stall": "timeout",
-                "refused": "refused", "match": "200"}
+                "refused": "refused", "match": "200", "lost": "reset"}
 FINAL_FAILURE = {"rst": (502, "connection_terminated"),
                  "fin": (502, "connection_terminated"),
+                 "lost": (502, "connection_terminated"),
                  "stall": (504, "http_response_timeout"),
                  "refused": (502, "connection_refused")}
 
@@ -508,16 +601,21 @@ def resendable(plan):
             or plan.route == "S")
 
 
-def predict(plan, attempts=3):
+def predict(plan, attempts=3, lost=frozenset()):
     """The outcome retryproxy(8) RETRY SEMANTICS prescribes for this plan (budget never binding).
-    1xx heads and trailers change nothing; a big body never matches."""
+    1xx heads and trailers change nothing; a big body never matches.
+    `lost`: attempts that went out on a pooled connection the origin was
+    closing idle (--idle-close, idle_lost): they never reached it, and broke
+    before any response byte."""
     pr = Prediction()
     pr.retries = []
     pr.origin_attempts = []
     for k in range(1, attempts + 1):
         step = plan.steps[k - 1]
+        if k in lost:
+            step = Step("lost")
         kind = step.kind
-        if kind != "refused":
+        if kind not in ("refused", "lost"):
             pr.origin_attempts.append(k)
         pr.attempts, pr.final_step = k, step
         if kind in ("ok", "slow", "big") or (kind == "match" and raw_lane(plan)):
@@ -539,6 +637,20 @@ def predict(plan, attempts=3):
             return pr
         pr.retries.append(RETRY_REASON[kind])
     return pr
+
+
+def idle_lost(args, plan, entry, seen):
+    """With --idle-close: the attempts the access log counts that never
+    reached the origin although the script sends them there (seen: the
+    attempts it saw).  Such an attempt was written on a pooled connection
+    the origin closed idle just then (the idle-close race); whether that
+    is plausible, check() says (conn=warm or reused, a stale re-send
+    already spent)."""
+    n = entry.get("attempts")
+    if not args.idle_frac or not isinstance(n, int):
+        return frozenset()
+    return frozenset(k for k in range(1, min(n, 3) + 1)
+                     if plan.steps[k - 1].kind != "refused" and k not in seen)
 
 
 class LagMonitor:
@@ -590,12 +702,22 @@ HIT_FIELDS = ("rid", "attempt", "method", "body_len", "sha", "conn", "seq",
 Hit = collections.namedtuple("Hit", HIT_FIELDS)
 
 
+IDLE_CLOSE_FIELDS = ("cid", "seq", "limit", "idle", "discarded", "rid", "attempt", "t")
+IdleClose = collections.namedtuple("IdleClose", IDLE_CLOSE_FIELDS)
+# what the origin had read of a request when it closed its connection idle:
+# the request id (its target) and, once that far, the attempt
+DISCARDED_RID = re.compile(rb"^\S+ \S*/soak/(\d+)/")
+DISCARDED_ATTEMPT = re.compile(rb"\r\nx-retry-attempt:[ \t]*(\d+)\r\n", re.I)
+
+
 class Origin:
-    def __init__(self, seed, sock, stall_s):
+    def __init__(self, seed, socks, stall_s, idle_close=(0.0, 0.0)):
         self.seed = seed
-        self.sock = sock
+        self.socks = socks
         self.stall_s = stall_s
+        self.idle_frac, self.idle_max = idle_close
         self.hits = []
+        self.idle_closes = []
         self.errors = []
         self.nconn = 0
 
@@ -607,10 +729,26 @@ class Origin:
         self.nconn += 1
         cid = self.nconn
         seq = 0
+        # --idle-close: a share of the connections, drawn per connection,
+        # has a keep-alive timeout of its own (log-uniform in IDLE_MIN ..
+        # idle_max s): kept idle that long after a response, it is closed,
+        # whatever arrives meanwhile.
+        ir = random.Random(f"{self.seed}/idleconn/{cid}")
+        idle_s = None
+        if ir.random() < self.idle_frac:
+            idle_s = self.idle_max if self.idle_max <= IDLE_MIN else \
+                math.exp(ir.uniform(math.log(IDLE_MIN), math.log(self.idle_max)))
         try:
             while True:
+                t_idle = time.monotonic()
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    if seq and idle_s is not None:
+                        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_s)
+                    else:
+                        head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.TimeoutError:
+                    self.idle_close(cid, seq, idle_s, t_idle, reader)
+                    return
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 seq += 1
@@ -664,6 +802,20 @@ class Origin:
                 writer.close()
             except Exception:  # noqa: BLE001
                 pass
+
+    def idle_close(self, cid, seq, limit, t_idle, reader):
+        """Record a close of an idle kept connection (the finally of serve
+        closes it): what of a request the origin had read and now drops
+        with it (the StreamReader's buffer; a private name, but the only
+        view of it), which request that was.  Bytes that arrive after the
+        close are refused by the kernel (RST) and never seen here."""
+        t = time.monotonic()
+        buf = bytes(getattr(reader, "_buffer", b""))
+        m = DISCARDED_RID.match(buf)
+        a = DISCARDED_ATTEMPT.search(buf)
+        self.idle_closes.append((cid, seq, limit, t - t_idle, len(buf),
+                                 int(m.group(1)) if m else None,
+                                 int(a.group(1)) if a else None, t))
 
     async def answer(self, reader, writer, cid, seq, method, target, hdrs, blen, sha,
                      framing, leak):
@@ -769,8 +921,8 @@ class Origin:
         await writer.drain()
 
     async def main(self, conn):
-        server = await asyncio.start_server(self.serve, sock=self.sock, backlog=1024,
-                                            limit=256 * KiB)
+        servers = [await asyncio.start_server(self.serve, sock=sock, backlog=1024,
+                                              limit=256 * KiB) for sock in self.socks]
         loop = asyncio.get_running_loop()
         lag = LagMonitor()
         lag_task = asyncio.create_task(lag.run())
@@ -780,15 +932,16 @@ class Origin:
         await stop
         loop.remove_reader(conn.fileno())
         conn.recv()
-        server.close()
+        for server in servers:
+            server.close()
         lag_task.cancel()
-        conn.send((self.nconn, self.errors, self.hits,
+        conn.send((self.nconn, self.errors, self.hits, self.idle_closes,
                    (lag.max, lag.events, lag.gc_max)))
 
 
-def origin_process(seed, sock, stall_s, conn):
+def origin_process(seed, socks, stall_s, idle_close, conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(Origin(seed, sock, stall_s).main(conn))
+    asyncio.run(Origin(seed, socks, stall_s, idle_close).main(conn))
 
 
 # ---------------------------------------------------------------------------
@@ -876,18 +1029,27 @@ class Daemon:
         return "\n".join(lines[-n:])
 
 
+def set_keys(args):
+    """The [default] keys --set gives, in order (the last one of a key wins)."""
+    keys = {}
+    for kv in args.set:
+        k, _, val = kv.partition("=")
+        keys[k.strip()] = val.strip()
+    return keys
+
+
+def warm_reuse_on(args):
+    """Does the run have warm_reuse = yes (the default)?"""
+    return set_keys(args).get("warm_reuse", "yes").lower() not in ("no", "false", "off", "0")
+
+
 def daemon_config(args, work, origin_port, closed):
     policy = {"attempts": "3", "start_timeout": "10ms",
               "per_try_timeout": f"{args.per_try_timeout_ms}ms",
               "connect_timeout": f"{args.per_try_timeout_ms}ms",
-              "retry_budget": "100%", "attempt_header": "X-Retry-Attempt",
-              # the checks below say a request that may not be re-sent
-              # never rides a reused connection: warm_reuse (yes by
-              # default) is not in this soak's mix yet (--set to try it)
-              "warm_reuse": "no"}
-    for kv in args.set:
-        k, _, val = kv.partition("=")
-        policy[k.strip()] = val.strip()
+              "retry_budget": "100%", "attempt_header": "X-Retry-Attempt"}
+    # (warm_reuse: the daemon's default, yes, unless --set says otherwise)
+    policy.update(set_keys(args))
     default = "".join(f"{k} = {val}\n" for k, val in policy.items())
 
     def config(port, admin):
@@ -1035,7 +1197,7 @@ class Soak:
         url = self.url(plan)
         version = "HTTP/1.0" if plan.client == "1.0" else "HTTP/1.1"
         hdrs = [f"{plan.method} {url} {version}", f"Host: {url.split('/')[2]}",
-                f"User-Agent: retryproxy-soak", f"X-Soak-Id: {plan.rid}"]
+                "User-Agent: retryproxy-soak", f"X-Soak-Id: {plan.rid}"]
         if plan.framing == "chunked":
             hdrs.append("Transfer-Encoding: chunked")
             body = chunk_pieces(self.args.seed, plan, body)
@@ -1153,14 +1315,19 @@ class Soak:
 # ---------------------------------------------------------------------------
 # Checking
 # ---------------------------------------------------------------------------
-def check(args, ids, plans, results, shas, hits, log_entries, lags):
-    """Violations (list of strings) and counters for the summary."""
+def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=()):
+    """Violations (list of strings), counters for the summary and the ids
+    of requests met by an idle close (to replay: --seed S --ids ...)."""
     origin_lag, client_lag = lags
     v = []
     c = collections.Counter()
+    met = collections.defaultdict(list)
+    warm = warm_reuse_on(args)
     by_rid = collections.defaultdict(list)
     for h in hits:
         by_rid[h.rid].append(h)
+    # the requests the origin had read (some of) when it closed idle
+    dropped = {(x.rid, x.attempt) for x in idle_closes if x.rid is not None}
     logs = collections.defaultdict(list)
     for e in log_entries:
         try:
@@ -1183,7 +1350,11 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
 
     for rid in ids:
         plan = plans[rid]
-        pr = predict(plan)
+        ents = logs.get(rid, [])
+        entry = ents[0] if len(ents) == 1 else {}
+        hs = sorted(by_rid.get(rid, []), key=lambda h: h.t)
+        unseen = idle_lost(args, plan, entry, {h.attempt for h in hs})
+        pr = predict(plan, lost=unseen)
         res = results.get(rid)
         c["method " + plan.method + ("+key" if plan.has_key else "")] += 1
         reached = [plan.steps[a - 1] for a in pr.origin_attempts]
@@ -1210,6 +1381,10 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
             c["faulty requests"] += 1
         raw = raw_lane(plan)
         c["raw lane"] += raw
+        if not resendable(plan):
+            c["not resendable"] += 1
+            c["not resendable pooled"] += not raw  # (the raw lane never pools)
+            c["not resendable pooled W"] += not raw and plan.route == "W"
         if plan.method not in EVHTTP_METHODS:
             c["raw ext"] += 1
             c["raw ext body"] += plan.body_len > 0
@@ -1313,7 +1488,6 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
             if res.send_error is not None:
                 c["answered before sent"] += 1
         # -- the access log
-        ents = logs.get(rid, [])
         if len(ents) != 1:
             bad(rid, f"{len(ents)} access log entries")
         else:
@@ -1323,8 +1497,51 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
                 bad(rid, f"access log status={e.get('status')} attempts={e.get('attempts')} "
                          f"retries={e.get('retries')}, predicted status={pr.status} "
                          f"attempts={pr.attempts} retries={pr.retries}")
+        conn = entry.get("conn")
+        if conn is not None:
+            c["log conn " + str(conn)] += 1
+        if raw and conn is not None:
+            bad(rid, f"access log conn={conn} for a raw-lane request (its connection is "
+                     f"its own)")
+        if conn == "warm" and (resendable(plan) or not warm):
+            bad(rid, "access log conn=warm for a request that "
+                     + ("may be re-sent (conn=reused wanted)" if resendable(plan)
+                        else "may not be re-sent, with warm_reuse = no"))
+        # -- the idle-close race: attempts that never reached the origin
+        if unseen:
+            kinds = [plan.steps[k - 1].kind for k in sorted(unseen)]
+            c["lost attempts"] += len(unseen)
+            if not resendable(plan):
+                # its one attempt that reached out rode a warm connection
+                # the origin closed as the request came: 502, never re-sent
+                if conn == "warm" and unseen == {pr.attempts}:
+                    c["idle races"] += 1
+                    met["idle races"].append(rid)
+                    c["idle races W"] += plan.route == "W"
+                    c["idle races confirmed"] += (rid, pr.attempts) in dropped
+                else:
+                    bad(rid, f"attempt(s) {sorted(unseen)} (steps {kinds}) never reached the "
+                             f"origin, access log attempts={entry.get('attempts')} "
+                             f"conn={conn}: only an attempt on a warm connection "
+                             f"(conn=warm) may be lost to an idle close")
+            else:
+                # a stale break is re-sent once on a new connection (not an
+                # attempt): only a later one costs an attempt, and that
+                # re-send went out on a new connection (seq 1) before
+                c["resendable lost"] += 1
+                met["resendable lost"].append(rid)
+                for k in sorted(unseen):
+                    if not any(h.seq == 1 for h in hs if h.attempt < k):
+                        bad(rid, f"attempt {k} ({plan.steps[k - 1].kind}) never reached the "
+                                 f"origin, yet no earlier attempt was re-sent on a new "
+                                 f"connection (a reused connection that breaks before any "
+                                 f"response byte is re-sent once, not counted)")
+                c["resendable lost final"] += max(unseen) == pr.attempts
+                if max(unseen) == pr.attempts and conn != "reused":
+                    bad(rid, f"the final attempt {max(unseen)} never reached the origin, "
+                             f"access log conn={conn}: only one on a pooled connection "
+                             f"(conn=reused) may be lost to an idle close")
         # -- the origin's view
-        hs = sorted(by_rid.get(rid, []), key=lambda h: h.t)
         c["origin hits"] += len(hs)
         for h in hs:
             if h.method != plan.method:
@@ -1361,8 +1578,17 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
                 c["duplicates"] += 1
                 bad(rid, f"{what} reached the origin {len(hs)} times "
                          f"(attempts {[h.attempt for h in hs]}, steps {[h.step for h in hs]})")
-            if any(h.seq > 1 for h in hs):
-                bad(rid, f"{what} sent on a reused upstream connection")
+            if any(h.seq > 1 for h in hs) and conn != "warm":
+                bad(rid, f"{what} sent on a reused upstream connection (access log "
+                         f"conn={conn}, want warm)")
+            if conn == "warm":
+                c["warm rides"] += 1
+                c["warm rides W"] += plan.route == "W"
+                if hs and hs[-1].seq == 1:
+                    bad(rid, f"access log conn=warm, but the origin saw {what} on a new "
+                             f"connection (conn {hs[-1].conn}/{hs[-1].seq})")
+                if hs and hs[-1].step in ("rst", "fin"):
+                    c["warm rides broken after read"] += 1
         per = collections.defaultdict(list)
         for h in hs:
             per[h.attempt].append(h)
@@ -1378,9 +1604,12 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags):
             else:
                 bad(rid, f"attempt {a} reached the origin {len(lst)} times: "
                          + ", ".join(f"conn {h.conn}/{h.seq} step {h.step}" for h in lst))
+    if not warm and c["idle races"]:
+        v.append(f"{c['idle races']} idle-close race(s) with warm_reuse = no: a request "
+                 f"that may not be re-sent rode a pooled connection")
     c["lost"] += 0
     c["duplicates"] += 0
-    return v, c
+    return v, c, met
 
 
 # ---------------------------------------------------------------------------
@@ -1407,8 +1636,23 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a [default] key, to see the checks fail "
-                         "(e.g. --set methods=* must give duplicates)")
+                         "(e.g. --set methods=* must give duplicates), or to compare "
+                         "(--set warm_reuse=no: no idle-close race may remain)")
+    ap.add_argument("--idle-close", default=IDLE_CLOSE, metavar="FRACTION[:MAX_S]",
+                    help="the share of the origin's connections that close when kept "
+                         "idle past a timeout of their own, log-uniform in "
+                         f"{IDLE_MIN * 1000:g} ms..MAX_S seconds (MAX_S below that: "
+                         f"exactly MAX_S; 0: as soon as idle) (default {IDLE_CLOSE}; 0: "
+                         "the origin never closes an idle connection)")
     a = ap.parse_args(argv)
+    try:
+        frac, _, top = a.idle_close.partition(":")
+        a.idle_frac, a.idle_max = float(frac), float(top or IDLE_CLOSE.split(":")[1])
+        if not (0 <= a.idle_frac <= 1 and a.idle_max >= 0):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--idle-close {a.idle_close!r}: want FRACTION[:MAX_S], "
+                 f"0 <= FRACTION <= 1, MAX_S >= 0")
     pt = a.per_try_timeout_ms / 1000
     if a.request_timeout is None:
         a.request_timeout = 3 * pt + 3 * 0.9 + 10
@@ -1438,17 +1682,23 @@ def main(argv=None):
     # closed ports: bound, never listening (refused, and nobody can take them)
     closed_socks = {k: unused_port_socket() for k in ("A", "B", "X", "C")}
     closed = {k: s.getsockname()[1] for k, s in closed_socks.items()}
-    osock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    osock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    osock.bind(("127.0.0.1", 0))
-    osock.listen(1024)
-    origin_port = osock.getsockname()[1]
+    # the origin: its port, and W, the same origin on a port of its own
+    osocks = []
+    for _ in range(2):
+        osock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        osock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        osock.bind(("127.0.0.1", 0))
+        osock.listen(1024)
+        osocks.append(osock)
+    origin_port, w_port = (s.getsockname()[1] for s in osocks)
     ctx = multiprocessing.get_context("fork")
     parent_conn, child_conn = ctx.Pipe()
     oproc = ctx.Process(target=origin_process,
-                        args=(args.seed, osock, args.stall_s, child_conn), daemon=True)
+                        args=(args.seed, osocks, args.stall_s, (args.idle_frac, args.idle_max),
+                              child_conn), daemon=True)
     oproc.start()
-    osock.close()
+    for osock in osocks:
+        osock.close()
     if not parent_conn.poll(10) or parent_conn.recv() != "ready":
         print("soak: origin did not start", file=sys.stderr)
         return 2
@@ -1467,7 +1717,7 @@ def main(argv=None):
         oproc.join(5)
         return 2
     ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
-             "M": origin_port, "S": origin_port}
+             "M": origin_port, "S": origin_port, "W": w_port}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -1517,11 +1767,12 @@ def main(argv=None):
                           + "\n" + d.stderr_tail())
 
     parent_conn.send("stop")
-    nconn, oerrors, raw_hits, (olag_max, olag_events, ogc_max) = parent_conn.recv()
+    nconn, oerrors, raw_hits, raw_idle, (olag_max, olag_events, ogc_max) = parent_conn.recv()
     origin_lag = LagMonitor()
     origin_lag.max, origin_lag.events, origin_lag.gc_max = olag_max, olag_events, ogc_max
     oproc.join(5)
     hits = [Hit(*h) for h in raw_hits]
+    idle_closes = [IdleClose(*x) for x in raw_idle]
     for e in oerrors:
         violations.append(f"origin: {e}")
 
@@ -1533,8 +1784,8 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         violations.append(f"access log unreadable: {e}")
 
-    pv, c = check(args, ids, plans, soak.results, soak.sha, hits, entries,
-                  (origin_lag, client_lag))
+    pv, c, met = check(args, ids, plans, soak.results, soak.sha, hits, entries,
+                       (origin_lag, client_lag), idle_closes)
     violations.extend(pv)
 
     supp = {}
@@ -1543,6 +1794,17 @@ def main(argv=None):
             route = line.split("route=\"", 1)[1].split("\"", 1)[0] if "route=\"" in line else "?"
             supp[route] = float(line.rsplit(" ", 1)[1])
     budget_hits = sum(supp.values())
+    # what the pool gave requests that may not be re-sent (warm_reuse)
+    warm_m = {}
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_warm_reuse_total{"):
+            outcome = line.split("outcome=\"", 1)[1].split("\"", 1)[0]
+            warm_m[outcome] = int(float(line.rsplit(" ", 1)[1]))
+    if warm_m and warm_m.get("reused", 0) != c["log conn warm"]:
+        violations.append(f"retryproxy_warm_reuse_total{{outcome=\"reused\"}} is "
+                          f"{warm_m.get('reused', 0)}, but {c['log conn warm']} access log "
+                          f"entries say conn=warm")
+    warm_note = ", ".join(f"{k} {val}" for k, val in warm_m.items()) or "unavailable"
     if budget_hits:
         violations.append(f"the retry budget suppressed {budget_hits:.0f} retries "
                           f"(the predictions assume it never binds): {supp}")
@@ -1563,6 +1825,14 @@ def main(argv=None):
         rss_note = "not checked (--no-rss)"
 
     # ---- summary
+    def ids_note(what, n=10):
+        ids_ = met.get(what)
+        if not ids_:
+            return ""
+        return f" (ids {','.join(map(str, ids_[:n]))}{', ...' if len(ids_) > n else ''})"
+
+    idle_range = (f"{IDLE_MIN * 1000:g} ms..{args.idle_max:g} s" if args.idle_max > IDLE_MIN
+                  else f"{args.idle_max:g} s")
     n = len(ids)
     rows = [("requests", f"{n} (concurrency {args.concurrency}, seed {args.seed})"),
             ("methods", ", ".join(f"{k.split(' ', 1)[1]} {c[k]}" for k in sorted(c)
@@ -1600,6 +1870,23 @@ def main(argv=None):
             ("trailers leaked", str(c["trailers leaked"])),
             ("origin hits", f"{c['origin hits']} on {nconn} connections "
                             f"({c['stale re-sends']} stale keep-alive re-sends)"),
+            ("idle closes (origin)",
+             f"{args.idle_frac:g} of its connections close when kept idle past {idle_range}: "
+             f"{len(idle_closes)} closed ({sum(1 for x in idle_closes if x.discarded)} "
+             f"dropping bytes of a request they had read)" if args.idle_frac
+             else "off (--idle-close 0)"),
+            (f"warm reuse (warm_reuse = {'yes' if warm_reuse_on(args) else 'no'})",
+             f"{c['not resendable']} requests may not be re-sent ({c['not resendable pooled']} "
+             f"off the raw lane, {c['not resendable pooled W']} on port W); "
+             f"{c['warm rides']} rode a warm connection ({c['warm rides W']} on W) "
+             f"({c['warm rides broken after read']} broken by the script after the origin "
+             f"read them); pool: {warm_note}"),
+            ("idle-close races (502, conn=warm, the origin never saw it)",
+             f"{c['idle races']} ({c['idle races W']} on W; {c['idle races confirmed']} "
+             f"of them read and dropped by the origin){ids_note('idle races')}; "
+             f"re-sendable requests that lost an attempt past the one stale re-send "
+             f"{c['resendable lost']}{ids_note('resendable lost')}, "
+             f"{c['resendable lost final']} of them their final attempt (502)"),
             ("body mismatches", str(c["body mismatches"])),
             ("request trailers / chunk extensions leaked", str(c["request trailers leaked"])),
             ("duplicates (not re-sendable: POST, extension methods, streamed)",
@@ -1620,6 +1907,7 @@ def main(argv=None):
     line = (f"soak {verdict}: {n} requests (seed {args.seed}, concurrency {args.concurrency}), "
             f"{100 * c['faulty requests'] / max(n, 1):.1f}% with faults: lost {c['lost']}, "
             f"duplicates {c['duplicates']}, wrong status {c['wrong status']}, "
+            f"warm rides {c['warm rides']}, idle-close races {c['idle races']}, "
             f"raw lane {c['raw lane']}, "
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
             f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
@@ -1630,6 +1918,9 @@ def main(argv=None):
         print(f"| {k} | {val} |")
     print()
     print(line)
+    if warm_reuse_on(args) and args.idle_frac:
+        print(f"(to compare: the same run with --seed {args.seed} --set warm_reuse=no "
+              f"must have no idle-close race)")
     if violations:
         print(f"FAILED: {len(violations)} violation(s) (replay one with --seed {args.seed} "
               f"--ids ID); first ones:", file=sys.stderr)
