@@ -130,6 +130,66 @@ def test_idle_close_learned(upstream, ops_proxy):
     assert c["reused"] == 2 and c["too_idle"] == 1, c
 
 
+def test_quick_stale_resend_not_learned(upstream, ops_proxy):
+    # A GET on a connection pooled a moment ago is reset by the origin
+    # without an answer: that is the request's doing (a crash, a refusal),
+    # not an idle timeout, and is re-sent on a new connection.  Learned as
+    # an idle close of "0 ms", it would end warm reuse to the origin for
+    # ten minutes; below 250 ms of idle it teaches nothing, so a POST after
+    # 0.4 s (< 2 s assumed / 2) still rides the pooled connection.
+    px = ops_proxy(section("default", start_timeout="20ms"), ONE_WORKER)
+    upstream.script("/q1", ["reset", "200"])
+    assert own_answer(request(px.addr, "GET", upstream.url + "/q0"), "/q0")
+    r = request(px.addr, "GET", upstream.url + "/q1")
+    why = describe(upstream, px, r)
+    assert own_answer(r, "/q1", 2), why
+    # (the premise: the reset came on the pooled connection, the re-send
+    # on a new one, uncounted)
+    assert [h.conn_id for h in upstream.hits("/q1")] == [1, 2], why
+    assert px.log_for("/q1")["attempts"] == 1, why
+    time.sleep(0.4)
+    r = post(px, upstream, "/q2")
+    why = describe(upstream, px, r)
+    assert own_answer(r, "/q2", 1), why
+    assert upstream.hits("/q2")[0].conn_id == 2, \
+        "the reset of a just-pooled connection was learned as an idle limit\n" + why
+    assert px.log_for("/q2").get("conn") == "warm", why
+    r = request(px.addr, "GET", upstream.url + "/q3")
+    assert own_answer(r, "/q3", 1) and upstream.connections == 2, describe(upstream, px, r)
+    c = warm_counts(px)
+    assert c["reused"] == 1 and c["too_idle"] == 0 and c["probe_failed"] == 0, c
+
+
+def test_stale_resend_after_idling_learned(upstream, ops_proxy):
+    # The counterpart: a connection that idled 0.3 s (>= 250 ms) and is
+    # reset when reused may well have been closed for idling, and that
+    # teaches 0.3 s.  A POST on a connection idle 0.4 s (>= 0.3 s / 2, but
+    # < 2 s assumed / 2) then gets a new connection; one at once is warm.
+    px = ops_proxy(section("default", start_timeout="20ms"), ONE_WORKER)
+    upstream.script("/m1", ["reset", "200"])
+    assert own_answer(request(px.addr, "GET", upstream.url + "/m0"), "/m0")
+    time.sleep(0.3)
+    r = request(px.addr, "GET", upstream.url + "/m1")
+    why = describe(upstream, px, r)
+    assert own_answer(r, "/m1", 2), why
+    assert [h.conn_id for h in upstream.hits("/m1")] == [1, 2], why
+    time.sleep(0.4)
+    r = post(px, upstream, "/m2")
+    why = describe(upstream, px, r)
+    assert own_answer(r, "/m2", 1), why
+    assert upstream.hits("/m2")[0].conn_id == 3, "the stale re-send was not learned\n" + why
+    assert "conn" not in px.log_for("/m2"), why
+    r = request(px.addr, "GET", upstream.url + "/m3")
+    assert own_answer(r, "/m3", 1), describe(upstream, px, r)
+    # learned 0.3 s, not "never": a POST right after rides warm
+    r = post(px, upstream, "/m4")
+    why = describe(upstream, px, r)
+    assert own_answer(r, "/m4", 1) and upstream.connections == 3, why
+    assert px.log_for("/m4").get("conn") == "warm", why
+    c = warm_counts(px)
+    assert c["reused"] == 1 and c["too_idle"] == 1 and c["probe_failed"] == 0, c
+
+
 def test_origin_drops_the_post_on_a_warm_connection(upstream, ops_proxy):
     # The race warm_reuse leaves open, made certain: the origin reads the
     # POST on the kept connection and closes without an answer.  502, sent
