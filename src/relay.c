@@ -2,7 +2,8 @@
  * relay: the raw lane (see relay.h).  One struct relay per request, in
  * one state at a time (enum relay_state); every way out goes through
  * relay_end().  The attempt loop is dial.c's; the heads are msghead.c's;
- * the framing of both bodies is reqscan's.
+ * the request body is rawbody.c's; the framing of both bodies is
+ * reqscan's.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -23,8 +24,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "msghead.h"
+#include "rawbody.h"
 #include "relay.h"
-#include "replaymem.h"
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
@@ -42,13 +43,6 @@ enum relay_state {
 	RS_ENDED,
 };
 
-enum up_body {
-	UB_NONE, /* no body */
-	UB_HELD, /* held whole in r->held: Content-Length */
-	UB_LENGTH, /* streamed, Content-Length as the client said */
-	UB_CHUNKED, /* streamed, in chunks of our own */
-};
-
 struct relay {
 	struct worker *w;
 	struct evhttp_connection *cevcon;
@@ -63,18 +57,11 @@ struct relay {
 	char *target; /* origin-form, for upstream */
 	char client[64];
 	bool upgrade, client_10, client_close;
-	/* the request body */
-	struct reqscan cscan;
-	enum up_body up_body;
-	uint64_t declared; /* its Content-Length */
-	struct evbuffer *held; /* held whole (or its start, while reading) */
-	uint64_t reserved; /* replaymem taken for it */
-	bool body_done; /* the client sent its last body byte */
+	struct rawbody body; /* the request's */
 	bool sent_any; /* a byte of this attempt went upstream */
-	bool up_paused, c_paused;
-	bool c_eof; /* the client sent its end of stream */
-	/* bodies read in large pieces (libevent reads 4 KiB at a time) */
-	struct bodyread cread, uread;
+	bool up_paused; /* the origin waits for the client */
+	/* the response read in large pieces (libevent reads 4 KiB at a time) */
+	struct bodyread uread;
 	/* the response */
 	struct reqscan uscan;
 	struct msghead resp;
@@ -83,7 +70,7 @@ struct relay {
 	/* outcome */
 	int status;
 	const char *error;
-	uint64_t bytes_down, bytes_up;
+	uint64_t bytes_down;
 	uint64_t wall_ms;
 	void (*done)(void *, enum relay_end);
 	void *ctx;
@@ -102,7 +89,6 @@ close_upstream(struct relay *r)
 	}
 }
 
-static void body_complete(struct relay *);
 static void client_read_cb(struct bufferevent *, void *);
 static void up_read_cb(struct bufferevent *, void *);
 
@@ -115,7 +101,7 @@ log_request(struct relay *r)
 
 	metrics_request(r->route->metrics, r->status, r->dial.attempt,
 	    util_now_ms() - r->dial.start_ms);
-	metrics_raw_lane(r->up_body == UB_LENGTH || r->up_body == UB_CHUNKED);
+	metrics_raw_lane(rawbody_is_streamed(&r->body));
 	if (!log_access_enabled())
 		return;
 	memset(&e, 0, sizeof e);
@@ -138,10 +124,7 @@ free_relay(struct relay *r)
 {
 	dial_stop(&r->dial);
 	close_upstream(r);
-	bodyread_stop(&r->cread);
-	if (r->held != NULL)
-		evbuffer_free(r->held);
-	replaymem_release(r->reserved);
+	rawbody_free(&r->body);
 	msghead_free(&r->req);
 	msghead_free(&r->resp);
 	free(r->target);
@@ -172,7 +155,7 @@ relay_end(struct relay *r, enum relay_end how)
 	if (how != RELAY_TUNNEL && how != RELAY_GONE)
 		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
 	/* no more I/O; the memory goes once the callbacks under way unwind */
-	bodyread_stop(&r->cread);
+	rawbody_stop(&r->body);
 	dial_stop(&r->dial);
 	close_upstream(r);
 	{
@@ -211,9 +194,9 @@ finish(struct relay *r)
 	close_upstream(r);
 	dial_stop(&r->dial);
 	r->state = RS_FLUSHING;
-	if (!r->body_done)
+	if (!r->body.done)
 		r->keep = false; /* the rest of its body is in the way */
-	bodyread_stop(&r->cread);
+	rawbody_stop(&r->body);
 	bufferevent_disable(r->cbev, EV_READ);
 	bufferevent_setwatermark(r->cbev, EV_WRITE, 0, 0);
 	bufferevent_setcb(r->cbev, NULL, close_written_cb, client_event_cb, r);
@@ -263,7 +246,7 @@ reply_failure(struct relay *r, enum fail_kind kind)
 static bool
 may_resend(const struct relay *r)
 {
-	return r->up_body == UB_NONE || r->up_body == UB_HELD;
+	return !rawbody_is_streamed(&r->body);
 }
 
 /* This attempt failed (kind), or its response (status) is retried. */
@@ -310,78 +293,32 @@ dial_retry_cb(struct dial *d)
 	relay_attempt(d->arg);
 }
 
-/*
- * Move a message's body from in to out: its data only, each run framed as
- * a chunk of our own when chunk, up to the message's end (the rest of in
- * is the next message's), while out holds less than limit.  Returns -1
- * (the scan refused the bytes), 1 (the message ended: with chunk, its
- * last chunk is written) or 0 (more to come).
- */
-static int
-move_body(struct reqscan *s, struct evbuffer *in, struct evbuffer *out,
-    bool chunk, size_t limit, uint64_t *count)
-{
-	while (
-	    evbuffer_get_length(in) > 0 && evbuffer_get_length(out) < limit) {
-		struct evbuffer_iovec v;
-		bool data = reqscan_in_data(s);
-		ssize_t n;
-
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		n = reqscan_feed_step(s, v.iov_base, v.iov_len);
-		if (n < 0)
-			return -1;
-		if (data && n > 0) {
-			if (chunk)
-				evbuffer_add_printf(out, "%zx\r\n", (size_t)n);
-			evbuffer_remove_buffer(in, out, (size_t)n);
-			if (chunk)
-				evbuffer_add(out, "\r\n", 2);
-			*count += (uint64_t)n;
-		} else
-			evbuffer_drain(in, (size_t)n);
-		if (s->msg_done) {
-			if (chunk)
-				evbuffer_add(out, "0\r\n\r\n", 5);
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* Body bytes from the client to the origin, as far as they go. */
 static void
 pump_up(struct relay *r)
 {
-	struct evbuffer *out;
-	int rc;
-
-	if (r->ubev == NULL || r->state != RS_EXCHANGE || r->body_done ||
-	    (r->up_body != UB_LENGTH && r->up_body != UB_CHUNKED))
+	if (r->ubev == NULL || r->state != RS_EXCHANGE)
 		return;
-	out = bufferevent_get_output(r->ubev);
-	rc = move_body(&r->cscan, bufferevent_get_input(r->cbev), out,
-	    r->up_body == UB_CHUNKED, RELAY_HWM, &r->bytes_up);
-	if (rc < 0) {
+	switch (rawbody_stream(
+	    &r->body, bufferevent_get_output(r->ubev), RELAY_HWM)) {
+	case RAWBODY_REFUSED:
 		/* (a bad chunk, or past max_upload): cut both */
 		r->error = "http_request_error";
-		if (r->cscan.status == 413) {
+		if (r->body.scan.status == 413) {
 			reply(r, 413, "http_request_error",
 			    "retryproxy: request body larger than max_upload\n");
 			return;
 		}
-		r->status = r->cscan.status;
+		r->status = r->body.scan.status;
 		relay_end(r, RELAY_CLOSE);
 		return;
-	}
-	if (rc == 1)
-		body_complete(r);
-	else if (evbuffer_get_length(out) >= RELAY_HWM) {
-		/* the origin reads slowly: stop reading the client */
-		r->c_paused = true;
-		bodyread_reading(&r->cread, r->cbev, false);
+	case RAWBODY_FULL:
+		/* (the client's reading is paused) until the origin catches up */
 		bufferevent_setwatermark(r->ubev, EV_WRITE, RELAY_LWM, 0);
+		return;
+	case RAWBODY_CONTINUE:
+	case RAWBODY_SEND:
+		return;
 	}
 }
 
@@ -390,16 +327,14 @@ up_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct relay *r = arg;
 
-	if (r->c_paused) {
-		r->c_paused = false;
+	if (r->body.paused) {
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (!r->c_eof)
-			bodyread_reading(&r->cread, r->cbev, true);
+		rawbody_resume(&r->body);
 		client_read_cb(r->cbev, r);
 		if (r->state == RS_ENDED)
 			return;
 	}
-	if (r->body_done && r->state == RS_EXCHANGE &&
+	if (r->body.done && r->state == RS_EXCHANGE &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
 	    !evtimer_pending(&r->dial.timer, NULL))
 		/* all of the request is out: time the response */
@@ -417,7 +352,7 @@ pump_down(struct relay *r)
 	if (r->state != RS_RESPONDING)
 		return;
 	/* (all that was read: a read is at most a few tens of KiB) */
-	rc = move_body(&r->uscan, bufferevent_get_input(r->ubev), out,
+	rc = rawbody_move(&r->uscan, bufferevent_get_input(r->ubev), out,
 	    r->down_chunked, SIZE_MAX, &r->bytes_down);
 	if (rc < 0) {
 		/* a broken chunk: the response is cut */
@@ -470,7 +405,7 @@ switch_protocols(struct relay *r)
 	from.start_ms = r->dial.start_ms;
 	from.wall_ms = r->wall_ms;
 	from.status = 101;
-	bodyread_stop(&r->cread);
+	rawbody_stop(&r->body);
 	bodyread_stop(&r->uread);
 	/* what the origin sent after its 101 is the client's */
 	bufferevent_write_buffer(r->cbev, bufferevent_get_input(ubev));
@@ -530,7 +465,7 @@ response_head(struct relay *r, size_t n)
 	o.header_matched =
 	    policy_header_matches(&r->route->policy, find_field, &r->resp);
 	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
-	    may_resend(r) && r->body_done) {
+	    may_resend(r) && r->body.done) {
 		if (dial_retry(&r->dial, &o, true)) {
 			/* (the connection is the request's own: just close it) */
 			close_upstream(r);
@@ -553,7 +488,7 @@ response_head(struct relay *r, size_t n)
 	} else if (!r->uscan.msg_done) {
 		r->keep = false; /* it ends where the connection does */
 	}
-	if (!r->body_done)
+	if (!r->body.done)
 		r->keep = false;
 	mo.close = !r->keep;
 	mo.via = r->cfg->proxy.via;
@@ -712,47 +647,17 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 		mo.extra_name = ah;
 		mo.extra_value = na;
 	}
-	switch (r->up_body) {
-	case UB_NONE:
-		mo.body = MSGHEAD_NO_BODY;
-		break;
-	case UB_HELD:
-		mo.body = MSGHEAD_LENGTH;
-		mo.length = evbuffer_get_length(r->held);
-		break;
-	case UB_LENGTH:
-		mo.body = MSGHEAD_LENGTH;
-		mo.length = r->declared;
-		break;
-	case UB_CHUNKED:
-		mo.body = MSGHEAD_CHUNKED;
-		break;
-	}
+	rawbody_frame(&r->body, &mo);
 	msghead_write_request(&r->req, &mo, &out);
 	uout = bufferevent_get_output(bev);
 	evbuffer_add(uout, out.s, out.len);
 	sbuf_free(&out);
 	r->sent_any = true;
-	if (r->up_body == UB_HELD)
-		/* a reference: the body stays for another attempt */
-		evbuffer_add_buffer_reference(uout, r->held);
-	else if (r->held != NULL && evbuffer_get_length(r->held) > 0) {
-		/* what was held before the body outgrew the buffer */
-		size_t n = evbuffer_get_length(r->held);
-		evbuffer_add_printf(uout, "%zx\r\n", n);
-		evbuffer_add_buffer(uout, r->held);
-		evbuffer_add(uout, "\r\n", 2);
-		r->bytes_up += n;
-		if (r->body_done)
-			evbuffer_add(uout, "0\r\n\r\n", 5);
-		/* (streamed from here on: nothing is held any more) */
-		replaymem_release(r->reserved);
-		r->reserved = 0;
-	}
+	rawbody_add_held(&r->body, uout);
 	bufferevent_setcb(bev, up_read_cb, up_write_cb, up_event_cb, r);
 	bufferevent_set_timeouts(bev, NULL, &tv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	if (r->body_done)
+	if (r->body.done)
 		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
 		    FK_RESPONSE_TIMEOUT);
 	pump_up(r);
@@ -783,63 +688,25 @@ relay_attempt(struct relay *r)
 
 /* ---- the client side ----------------------------------------------- */
 
-/* Hold the body (dechunked) while it fits; start once it is whole. */
+/* What the request body asks for before the first attempt. */
 static void
-read_held_body(struct relay *r)
+body_next(struct relay *r, enum rawbody_next next)
 {
-	struct evbuffer *in = bufferevent_get_input(r->cbev);
-	bool overflow = false;
+	int status = r->body.scan.status;
 
-	while (evbuffer_get_length(in) > 0 && !r->body_done) {
-		struct evbuffer_iovec v;
-		bool data = reqscan_in_data(&r->cscan);
-		ssize_t n;
-
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		n = reqscan_feed_step(&r->cscan, v.iov_base, v.iov_len);
-		if (n < 0) {
-			reply(r, r->cscan.status, "http_request_error",
-			    r->cscan.status == 413
-				? "retryproxy: request body larger than "
-				  "max_upload\n"
-				: "retryproxy: malformed request body\n");
-			return;
-		}
-		if (data && r->declared == 0) {
-			/* a chunked body: taken from max_buffered as it grows */
-			if (replaymem_reserve(
-				(uint64_t)n, r->cfg->proxy.max_buffered))
-				r->reserved += (uint64_t)n;
-			else
-				overflow = true;
-		}
-		if (data)
-			evbuffer_remove_buffer(in, r->held, (size_t)n);
-		else
-			evbuffer_drain(in, (size_t)n);
-		if (r->cscan.msg_done)
-			body_complete(r);
-		if (overflow ||
-		    (!r->body_done &&
-			evbuffer_get_length(r->held) >
-			    r->cfg->proxy.max_request_body)) {
-			/* it outgrows the replay buffer: stream the rest */
-			if (overflow)
-				replaymem_warn(r->cfg->proxy.max_buffered);
-			if (log_debug_enabled())
-				log_debug("%s %s: chunked body over "
-					  "max_request_body or max_buffered: "
-					  "streamed",
-				    r->req.method, r->req.target);
-			r->up_body = UB_CHUNKED;
-			relay_attempt(r);
-			return;
-		}
-	}
-	if (r->body_done) {
-		r->up_body = UB_HELD;
+	switch (next) {
+	case RAWBODY_SEND:
 		relay_attempt(r);
+		return;
+	case RAWBODY_REFUSED:
+		reply(r, status, "http_request_error",
+		    status == 413 ? "retryproxy: request body larger than "
+				    "max_upload\n"
+				  : "retryproxy: malformed request body\n");
+		return;
+	case RAWBODY_CONTINUE:
+	case RAWBODY_FULL:
+		return;
 	}
 }
 
@@ -849,11 +716,10 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	struct relay *r = arg;
 
 	if (r->state == RS_BODY)
-		read_held_body(r);
+		body_next(r, rawbody_hold(&r->body));
 	else
 		pump_up(r);
-	if (r->state != RS_ENDED && r->c_eof && !r->body_done &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+	if (r->state != RS_ENDED && rawbody_is_cut(&r->body)) {
 		/* it ended before its body did: gone */
 		r->status = 499;
 		relay_end(r, RELAY_CLOSE);
@@ -872,14 +738,12 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * wait in the input): answer, then close.
 		 */
 		r->keep = false;
-		r->c_eof = true;
-		bodyread_stop(&r->cread);
-		bufferevent_disable(bev, EV_READ);
+		rawbody_eof(&r->body);
 		client_read_cb(bev, r);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    !r->body_done && !r->sent_any && r->state != RS_RESPONDING) {
+	    !r->body.done && !r->sent_any && r->state != RS_RESPONDING) {
 		reply(r, 408, "http_request_error",
 		    "retryproxy: the request body stalled for longer than "
 		    "client_timeout\n");
@@ -889,22 +753,6 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (r->state != RS_RESPONDING && r->state != RS_FLUSHING)
 		r->status = 499;
 	relay_end(r, RELAY_CLOSE);
-}
-
-/* The client sent all of its request: from here on only writes are timed. */
-static void
-body_complete(struct relay *r)
-{
-	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
-
-	r->body_done = true;
-	bufferevent_set_timeouts(r->cbev, NULL, &tv);
-	if (r->cread.on) {
-		/* (what follows is the next request's: libevent's reads do) */
-		bodyread_stop(&r->cread);
-		if (!r->c_eof)
-			bufferevent_enable(r->cbev, EV_READ);
-	}
 }
 
 /* Does a Via list name us ("1.1 retryproxy") as a received-by? */
@@ -939,7 +787,6 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	r->done = done;
 	r->ctx = ctx;
 	r->wall_ms = util_wall_ms();
-	r->cscan = *scan;
 	w->active++;
 	evhttp_connection_get_peer(cevcon, &addr, &port);
 	snprintf(r->client, sizeof r->client,
@@ -1016,43 +863,9 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	budget_note_request(
 	    &((struct route *)r->route)->budget, r->dial.start_ms);
 	r->upgrade = scan->upgrade && scan->conn_upgrade;
-	r->held = evbuffer_new();
-	if (scan->chunked) {
-		/* held while it fits (it may end early), else streamed */
-		r->up_body = UB_HELD;
-	} else if (scan->has_cl && reqscan_body_left(scan) > 0) {
-		r->declared = reqscan_body_left(scan);
-		r->up_body = UB_LENGTH;
-		if (r->declared <= r->cfg->proxy.max_request_body) {
-			/* held whole, while all held bodies fit max_buffered */
-			if (replaymem_reserve(
-				r->declared, r->cfg->proxy.max_buffered)) {
-				r->reserved = r->declared;
-				r->up_body = UB_HELD;
-			} else
-				replaymem_warn(r->cfg->proxy.max_buffered);
-		}
-	} else {
-		r->up_body = UB_NONE;
-		body_complete(r);
-	}
-	if (r->up_body != UB_NONE && !r->client_10) {
-		const char *ex = msghead_get(&r->req, "Expect");
-		if (ex != NULL && util_strcasecmp(ex, "100-continue") == 0)
-			/* the body is ours to read (as on evhttp's lane) */
-			bufferevent_write(
-			    bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	}
+	rawbody_start(&r->body, bev, r->cfg, &r->req, scan);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	if (!r->body_done)
-		bodyread_start(&r->cread, bev, &tv, NULL, NULL);
-	if (r->up_body == UB_HELD) {
-		read_held_body(r);
-		return r;
-	}
-	if (r->up_body == UB_LENGTH && log_debug_enabled())
-		log_debug("%s %s: body over max_request_body: streamed",
-		    r->req.method, r->req.target);
-	relay_attempt(r);
+	/* (first: rawbody_begin's large reads turn libevent's reading off) */
+	body_next(r, rawbody_begin(&r->body));
 	return r;
 }

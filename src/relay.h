@@ -5,7 +5,7 @@
  * it): a method evhttp does not know, a chunked body, a body larger than
  * max_request_body, an Upgrade.  A body up to max_request_body is held
  * for re-sending; a larger one streams with backpressure and may go
- * again only when nothing of it was sent.  A 101 becomes a two-way
+ * again only when nothing of it was sent (rawbody.c).  A 101 becomes a two-way
  * splice (tunnel.c).  The upstream connection is the request's own and
  * closed after it.
  */
