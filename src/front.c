@@ -38,6 +38,25 @@
 
 #define NBUCKETS 1024
 
+/*
+ * A request head taken for the raw lane, waiting until evhttp has
+ * answered what came before it.  Made only then: most connections never
+ * have one, and an idle connection should cost little (README
+ * "Performance": 10,000 idle clients).
+ */
+struct relay_wait {
+	struct evbuffer *head; /* the raw lane's request head */
+	struct reqscan scan; /* the scan just after that head */
+	struct event ev; /* start the raw lane once evhttp is idle */
+};
+
+/* What soon_cb does (client_conn.soon_what): one event for all three. */
+enum {
+	SOON_ATTACH = 1, /* learn the evhttp_connection evhttp just made */
+	SOON_REJECT = 2, /* answer a refused request, then close */
+	SOON_BODY = 4, /* read a long request body in large pieces */
+};
+
 struct client_conn {
 	struct worker *w;
 	struct bufferevent *bev;
@@ -47,22 +66,21 @@ struct client_conn {
 	/*
 	 * Request-head bytes evhttp must not see yet: the start of a head
 	 * (until the lane is known), or a head for the raw lane and what
-	 * followed it (until evhttp is idle).
+	 * followed it (until evhttp is idle).  Made on first use (held()).
 	 */
 	struct evbuffer *held;
-	struct evbuffer *relay_head; /* the raw lane's request head */
-	struct reqscan relay_scan; /* the scan just after that head */
+	struct relay_wait *rw; /* a head waits for the raw lane */
 	struct relay *relay; /* the raw lane has the connection */
 	uint64_t reserved; /* replaymem taken for evhttp's bodies */
-	bool relaying, relay_pending;
-	struct event relay_ev; /* start the raw lane once evhttp is idle */
+	bool relaying;
 	/* evhttp's callbacks on bev, restored after the raw lane */
 	bufferevent_data_cb ev_readcb, ev_writecb;
 	bufferevent_event_cb ev_eventcb;
 	void *ev_arg;
 	struct bodyread body; /* a request body, read in large pieces */
 	struct eagerwrite ew; /* replies written without waiting */
-	struct event attach_ev, reject_ev, head_timer, body_ev;
+	struct event soon, head_timer;
+	unsigned soon_what; /* SOON_* */
 	void (*req_cb)(struct evhttp_connection *, void *);
 	void *req_arg;
 	bool attached, rejecting, moving;
@@ -118,6 +136,49 @@ set_accepting(struct worker *w, bool on)
 }
 
 static void
+relay_wait_free(struct relay_wait *rw)
+{
+	if (rw == NULL)
+		return;
+	event_del(&rw->ev);
+	evbuffer_free(rw->head);
+	free(rw);
+}
+
+/* The connection's held bytes (made now if it had none). */
+static struct evbuffer *
+held(struct client_conn *cc)
+{
+	if (cc->held == NULL)
+		cc->held = evbuffer_new();
+	return cc->held;
+}
+
+static size_t
+held_len(const struct client_conn *cc)
+{
+	return cc->held != NULL ? evbuffer_get_length(cc->held) : 0;
+}
+
+/*
+ * Have soon_cb do what: SOON_ATTACH in this turn of the event loop (evhttp
+ * makes its connection just after new_conn_cb), the others at the next
+ * (a zero timeout, as when each had an event of its own: after evhttp has
+ * read what came with them).  An attach not yet done then goes with them.
+ */
+static void
+soon(struct client_conn *cc, unsigned what)
+{
+	static const struct timeval zero = {0, 0};
+
+	cc->soon_what |= what;
+	if (what == SOON_ATTACH)
+		event_active(&cc->soon, EV_TIMEOUT, 1);
+	else
+		evtimer_add(&cc->soon, &zero);
+}
+
+static void
 conn_free(struct client_conn *cc)
 {
 	struct front *f = cc->w->front;
@@ -128,19 +189,17 @@ conn_free(struct client_conn *cc)
 	*pp = cc->hnext;
 	bodyread_stop(&cc->body);
 	eagerwrite_detach(&cc->ew);
-	event_del(&cc->body_ev);
-	event_del(&cc->attach_ev);
-	event_del(&cc->reject_ev);
+	event_del(&cc->soon);
 	event_del(&cc->head_timer);
-	event_del(&cc->relay_ev);
+	relay_wait_free(cc->rw);
 	if (cc->cbe != NULL)
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_input(cc->bev), cc->cbe);
 	if (cc->out_cbe != NULL)
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_output(cc->bev), cc->out_cbe);
-	evbuffer_free(cc->held);
-	evbuffer_free(cc->relay_head);
+	if (cc->held != NULL)
+		evbuffer_free(cc->held);
 	replaymem_release(cc->reserved);
 	f->nconns--;
 	if (f->paused && !f->starved && f->nconns < f->max_conns &&
@@ -192,17 +251,6 @@ attach(struct client_conn *cc)
 }
 
 static void
-attach_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct client_conn *cc = arg;
-	struct bufferevent *bev = cc->bev;
-
-	if (!attach(cc))
-		conn_free(cc); /* the connection died before we looked */
-	bufferevent_decref(bev);
-}
-
-static void
 reject_written_cb(struct bufferevent *bev, void *arg)
 {
 	struct client_conn *cc = arg;
@@ -245,14 +293,11 @@ log_reject(struct client_conn *cc)
  * it.  A request already in flight on the connection is cut instead.
  */
 static void
-reject_cb(evutil_socket_t fd, short what, void *arg)
+reject_now(struct client_conn *cc)
 {
-	struct client_conn *cc = arg;
 	struct sbuf out = {0};
 	char *body;
 
-	if (!attach(cc))
-		return; /* attach_cb will free it */
 	if (cc->req_cb != NULL) {
 		evhttp_connection_free(cc->evcon);
 		return;
@@ -276,8 +321,6 @@ reject_cb(evutil_socket_t fd, short what, void *arg)
 static void
 reject(struct client_conn *cc, int status, const char *why)
 {
-	static const struct timeval zero = {0, 0};
-
 	if (cc->rejecting)
 		return;
 	cc->rejecting = true;
@@ -287,7 +330,7 @@ reject(struct client_conn *cc, int status, const char *why)
 		log_debug("refusing a request: %d %s", status, why);
 	bodyread_stop(&cc->body);
 	bufferevent_disable(cc->bev, EV_READ);
-	evtimer_add(&cc->reject_ev, &zero);
+	soon(cc, SOON_REJECT);
 }
 
 static void
@@ -359,7 +402,7 @@ put_back(struct client_conn *cc, struct evbuffer *buf, size_t at)
 
 	cc->moving = true;
 	evbuffer_remove_buffer(buf, before, at);
-	evbuffer_prepend_buffer(buf, cc->held);
+	evbuffer_prepend_buffer(buf, held(cc));
 	evbuffer_prepend_buffer(buf, before);
 	cc->moving = false;
 	evbuffer_free(before);
@@ -385,13 +428,14 @@ relay_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client_conn *cc = arg;
 	struct evbuffer *in = bufferevent_get_input(cc->bev);
+	struct relay_wait *rw = cc->rw;
 
-	if (!cc->relay_pending || cc->rejecting)
+	if (rw == NULL || cc->rejecting)
 		return;
 	if (!attach(cc) || !evhttp_idle(cc)) {
 		/* (also woken when a reply is written or a request ends) */
 		static const struct timeval later = {0, 50000};
-		evtimer_add(&cc->relay_ev, &later);
+		evtimer_add(&rw->ev, &later);
 		return;
 	}
 	if (cc->out_cbe != NULL) {
@@ -399,16 +443,18 @@ relay_ev_cb(evutil_socket_t fd, short what, void *arg)
 		    bufferevent_get_output(cc->bev), cc->out_cbe);
 		cc->out_cbe = NULL;
 	}
-	cc->relay_pending = false;
+	cc->rw = NULL;
 	cc->relaying = true;
 	event_del(&cc->head_timer);
 	bodyread_stop(&cc->body);
 	/* the body and whatever followed go back where the relay reads */
 	cc->moving = true;
-	evbuffer_prepend_buffer(in, cc->held);
+	evbuffer_prepend_buffer(in, held(cc));
 	cc->moving = false;
-	cc->relay = relay_start(cc->w, cc->evcon, cc->bev, cc->relay_head,
-	    &cc->relay_scan, relay_done, cc);
+	/* (relay_start takes the head's bytes and a copy of the scan) */
+	cc->relay = relay_start(
+	    cc->w, cc->evcon, cc->bev, rw->head, &rw->scan, relay_done, cc);
+	relay_wait_free(rw);
 	if (!cc->relaying)
 		cc->relay = NULL; /* (it ended already) */
 }
@@ -418,8 +464,9 @@ out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct client_conn *cc = arg;
 
-	if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0)
-		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+	if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0 &&
+	    cc->rw != NULL)
+		event_active(&cc->rw->ev, EV_TIMEOUT, 1);
 }
 
 /*
@@ -430,21 +477,23 @@ out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 static void
 take_for_relay(struct client_conn *cc, struct evbuffer *buf, size_t at)
 {
-	size_t unheld =
-	    (size_t)cc->scan.head_bytes - evbuffer_get_length(cc->held);
+	size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
 	size_t start = at - unheld;
+	struct relay_wait *rw = xcalloc(1, sizeof *rw);
 
-	evbuffer_add_buffer(cc->relay_head, cc->held);
-	move_range(cc, buf, start, unheld, cc->relay_head);
-	move_range(cc, buf, start, evbuffer_get_length(buf) - start, cc->held);
-	cc->relay_scan = cc->scan;
-	cc->relay_pending = true;
+	rw->head = evbuffer_new();
+	evtimer_assign(&rw->ev, bufferevent_get_base(cc->bev), relay_ev_cb, cc);
+	evbuffer_add_buffer(rw->head, held(cc));
+	move_range(cc, buf, start, unheld, rw->head);
+	move_range(cc, buf, start, evbuffer_get_length(buf) - start, held(cc));
+	rw->scan = cc->scan;
+	cc->rw = rw;
 	event_del(&cc->head_timer);
 	bodyread_stop(&cc->body);
 	if (cc->out_cbe == NULL)
 		cc->out_cbe = evbuffer_add_cb(
 		    bufferevent_get_output(cc->bev), out_cb, cc);
-	event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+	event_active(&rw->ev, EV_TIMEOUT, 1);
 }
 
 /*
@@ -488,8 +537,8 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 				return;
 			}
 			cc->reserved += body;
-			if (evbuffer_get_length(cc->held) > 0) {
-				size_t h = evbuffer_get_length(cc->held);
+			if (held_len(cc) > 0) {
+				size_t h = held_len(cc);
 				put_back(cc, buf, fresh);
 				at += h;
 				len += h;
@@ -503,9 +552,8 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 		}
 	}
 	if (reqscan_in_head(&cc->scan)) {
-		size_t unheld =
-		    (size_t)cc->scan.head_bytes - evbuffer_get_length(cc->held);
-		move_range(cc, buf, len - unheld, unheld, cc->held);
+		size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
+		move_range(cc, buf, len - unheld, unheld, held(cc));
 	}
 }
 
@@ -523,16 +571,16 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return;
 	}
-	if (cc->relay_pending) {
+	if (cc->rw != NULL) {
 		/* the raw lane's, once it starts */
 		size_t len = evbuffer_get_length(buf);
 		move_range(
-		    cc, buf, len - info->n_added, info->n_added, cc->held);
+		    cc, buf, len - info->n_added, info->n_added, held(cc));
 		return;
 	}
 	was_in_head = reqscan_in_head(&cc->scan);
 	scan_new(cc, buf, info->n_added);
-	if (cc->rejecting || cc->relay_pending || cc->cbe == NULL)
+	if (cc->rejecting || cc->rw != NULL || cc->cbe == NULL)
 		return;
 	if (reqscan_in_head(&cc->scan) && !was_in_head) {
 		struct timeval tv =
@@ -541,10 +589,8 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	} else if (!reqscan_in_head(&cc->scan) && was_in_head)
 		event_del(&cc->head_timer);
 	if (!cc->body.on && reqscan_body_left(&cc->scan) > BODYREAD_WORTH &&
-	    !evtimer_pending(&cc->body_ev, NULL)) {
-		static const struct timeval zero = {0, 0};
-		evtimer_add(&cc->body_ev, &zero);
-	}
+	    !(cc->soon_what & SOON_BODY))
+		soon(cc, SOON_BODY);
 }
 
 /* The raw lane is over: give the connection back to evhttp, or close. */
@@ -603,9 +649,8 @@ relay_done(void *ctx, enum relay_end how)
  * evhttp will refuse the body for its size.
  */
 static void
-body_start_cb(evutil_socket_t fd, short what, void *arg)
+body_start(struct client_conn *cc)
 {
-	struct client_conn *cc = arg;
 	const struct config *c = worker_config(cc->w);
 	uint64_t left = reqscan_body_left(&cc->scan);
 	struct timeval tv;
@@ -616,6 +661,31 @@ body_start_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	tv = rp_tv(c->proxy.client_timeout_ms);
 	bodyread_start(&cc->body, cc->bev, &tv, body_left, cc);
+}
+
+static void
+soon_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct bufferevent *bev = cc->bev;
+	unsigned todo = cc->soon_what;
+
+	cc->soon_what = 0;
+	if (todo & SOON_ATTACH) {
+		bool ok = attach(cc);
+		if (!ok)
+			conn_free(
+			    cc); /* the connection died before we looked */
+		bufferevent_decref(bev); /* (new_conn_cb's) */
+		if (!ok)
+			return;
+	}
+	if (!attach(cc))
+		return; /* (its SOON_ATTACH is still to come, and frees it) */
+	if (todo & SOON_REJECT)
+		reject_now(cc); /* (may free cc: nothing after it) */
+	else if (todo & SOON_BODY)
+		body_start(cc);
 }
 
 /* evhttp's bevcb: a new client connection. */
@@ -638,23 +708,18 @@ new_conn_cb(struct event_base *base, void *arg)
 	if (worker_config(w)->proxy.max_upload > 0)
 		reqscan_set_max_body(
 		    &cc->scan, worker_config(w)->proxy.max_upload);
-	cc->held = evbuffer_new();
-	cc->relay_head = evbuffer_new();
 	/* big bodies: write more than libevent's 16 KiB a callback */
 	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
 	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
 	eagerwrite_attach(&cc->ew, cc->bev);
-	evtimer_assign(&cc->attach_ev, base, attach_cb, cc);
-	evtimer_assign(&cc->reject_ev, base, reject_cb, cc);
+	evtimer_assign(&cc->soon, base, soon_cb, cc);
 	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
-	evtimer_assign(&cc->body_ev, base, body_start_cb, cc);
-	evtimer_assign(&cc->relay_ev, base, relay_ev_cb, cc);
 	b = bucket_of(cc->bev);
 	cc->hnext = f->bucket[b];
 	f->bucket[b] = cc;
 	/* evhttp makes its connection right after this returns */
 	bufferevent_incref(cc->bev);
-	event_active(&cc->attach_ev, EV_TIMEOUT, 1);
+	soon(cc, SOON_ATTACH);
 	if (++f->nconns >= f->max_conns && !f->paused)
 		set_accepting(w, false);
 	return cc->bev;
@@ -730,8 +795,8 @@ set_closecb(struct evhttp_connection *evcon,
 		replaymem_release(cc->reserved);
 		cc->reserved = 0;
 	}
-	if (cb == NULL && cc->relay_pending)
-		event_active(&cc->relay_ev, EV_TIMEOUT, 1);
+	if (cb == NULL && cc->rw != NULL)
+		event_active(&cc->rw->ev, EV_TIMEOUT, 1);
 }
 
 void
@@ -754,13 +819,11 @@ front_free(struct worker *w)
 			next = cc->hnext;
 			bodyread_stop(&cc->body);
 			eagerwrite_detach(&cc->ew);
-			event_del(&cc->body_ev);
-			event_del(&cc->attach_ev);
-			event_del(&cc->reject_ev);
+			event_del(&cc->soon);
 			event_del(&cc->head_timer);
-			event_del(&cc->relay_ev);
-			evbuffer_free(cc->held);
-			evbuffer_free(cc->relay_head);
+			relay_wait_free(cc->rw);
+			if (cc->held != NULL)
+				evbuffer_free(cc->held);
 			free(cc);
 		}
 	}
