@@ -99,6 +99,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"conn\":");
 			put_json(e->conn, out);
 		}
+		if (e->held_ms > 0)
+			sbuf_printf(out, ",\"held_ms\":%llu",
+			    (unsigned long long)e->held_ms);
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -125,5 +128,8 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		sbuf_puts(out, " conn=");
 		put_text(e->conn, out);
 	}
+	if (e->held_ms > 0)
+		sbuf_printf(
+		    out, " held=%llums", (unsigned long long)e->held_ms);
 	sbuf_puts(out, "\n");
 }

@@ -29,6 +29,8 @@ struct access_entry {
 	 * (a new one; not printed).
 	 */
 	const char *conn;
+	/* waited this long for a held origin (hold = wait); 0: not printed */
+	uint64_t held_ms;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "canned.h"
 #include "http.h"
 #include "dnscache.h"
 #include "log.h"
@@ -249,6 +250,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		evhttp_remove_header(in, "Connection");
 	/* what comes after this field is not the head's (trailers) */
 	p->last_field = TAILQ_LAST(in, evkeyvalq);
+	dial_note_response(
+	    &p->dial, status, evhttp_find_header(in, "Retry-After"));
 	if (p->pol->retry_if_body != NULL &&
 	    p->dial.attempt < p->dial.max_attempts &&
 	    response_has_body(p, status)) {
@@ -646,21 +649,16 @@ take_warm(struct preq *p)
 	return uc;
 }
 
-void
-attempt_start(struct preq *p)
+/* Where attempt n goes: the URL's origin, or from the second a fallback. */
+static void
+pick_target(struct preq *p, unsigned n)
 {
 	const struct policy *pol = p->pol;
-	struct upstream_origin origin;
-	bool fresh;
 
-	dial_begin(&p->dial);
-	p->state = PQ_CONNECTING;
-	p->reused = false;
-	p->warm = false;
-	if (p->dial.attempt >= 2 && pol->nfallbacks > 0) {
+	if (n >= 2 && pol->nfallbacks > 0) {
 		const struct fallback *fb =
-		    &pol->fallbacks[p->dial.attempt - 2 < pol->nfallbacks
-			    ? p->dial.attempt - 2
+		    &pol->fallbacks[n - 2 < pol->nfallbacks
+			    ? n - 2
 			    : pol->nfallbacks - 1];
 		p->up_host = fb->host;
 		p->up_port = fb->port;
@@ -673,6 +671,58 @@ attempt_start(struct preq *p)
 		if (pol->tls && !p->url.port_given)
 			p->up_port = 443;
 	}
+}
+
+/* The origin is held and hold = fail (or the deadline is too near). */
+static void
+reply_held(struct preq *p, int status, uint64_t left_ms)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
+	char body[512], ra[16];
+
+	p->status = status;
+	p->error = "origin_held";
+	snprintf(ra, sizeof ra, "%u", dial_retry_after_s(left_ms));
+	snprintf(body, sizeof body,
+	    "retryproxy: %s:%u answered %d with Retry-After; it is left alone "
+	    "for %s s more (hold)\n",
+	    p->up_host, p->up_port, status, ra);
+	evhttp_add_header(out, "Retry-After", ra);
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	proxy_restore_client(p);
+	proxy_done(p);
+	client_reply_text(p->creq, status, canned_reason(status),
+	    CANNED_HELD_STATUS, false, body);
+	proxy_free(p);
+}
+
+void
+attempt_start(struct preq *p)
+{
+	const struct policy *pol = p->pol;
+	struct upstream_origin origin;
+	int held_status = 0;
+	uint64_t left = 0;
+	bool fresh;
+
+	pick_target(p, p->dial.attempt + 1);
+	switch (
+	    dial_gate(&p->dial, p->up_host, p->up_port, &held_status, &left)) {
+	case DIAL_GO:
+		break;
+	case DIAL_WAIT:
+		/* (then here again: the hold may have grown meanwhile) */
+		schedule_retry(p, left);
+		return;
+	case DIAL_HELD:
+		reply_held(p, held_status, left);
+		return;
+	}
+	dial_begin(&p->dial);
+	p->state = PQ_CONNECTING;
+	p->reused = false;
+	p->warm = false;
 	p->dial.host = p->up_host; /* (for its log lines) */
 	p->dial.port = p->up_port;
 	origin.host = p->up_host;

@@ -17,12 +17,16 @@ canned_reason(int status)
 		return "Request Timeout";
 	case 413:
 		return "Content Too Large";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 501:
 		return "Not Implemented";
 	case 502:
 		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
 	case 504:
 		return "Gateway Timeout";
 	case 508:
@@ -49,6 +53,20 @@ canned_format(struct sbuf *out, int status, const char *token,
 		    out, "Proxy-Status: retryproxy; error=%s\r\n", token);
 	if (flags & CANNED_ATTEMPTS)
 		sbuf_printf(out, "X-Retry-Attempts: %u\r\n", attempts);
+	if (flags & CANNED_VIA)
+		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
+	sbuf_printf(out, "Content-Length: %zu\r\n%s\r\n%s", strlen(body),
+	    flags & CANNED_CLOSE ? "Connection: close\r\n" : "", body);
+}
+
+void
+canned_format_held(struct sbuf *out, int status, unsigned retry_after_s,
+    int flags, const char *body)
+{
+	sbuf_printf(out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Retry-After: %u\r\nProxy-Status: " CANNED_HELD_STATUS "\r\n",
+	    status, canned_reason(status), retry_after_s);
 	if (flags & CANNED_VIA)
 		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
 	sbuf_printf(out, "Content-Length: %zu\r\n%s\r\n%s", strlen(body),

@@ -21,5 +21,14 @@ const char *canned_reason(int status);
  */
 void canned_format(struct sbuf *out, int status, const char *token,
     unsigned attempts, int flags, const char *body);
+/* Proxy-Status of a reply for a held origin (hold = fail, hold.h). */
+#define CANNED_HELD_STATUS "retryproxy; details=\"origin held\""
+/*
+ * Append the reply to a request whose origin is held: the origin's own
+ * status (429 or 503) with Retry-After: retry_after_s (RFC 9110 section
+ * 10.2.3), Proxy-Status CANNED_HELD_STATUS, flags, and body.
+ */
+void canned_format_held(struct sbuf *out, int status, unsigned retry_after_s,
+    int flags, const char *body);
 
 #endif

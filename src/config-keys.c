@@ -748,6 +748,7 @@ static const char *const log_levels[] = {
     "error", "warn", "info", "debug", NULL};
 static const char *const backoffs[] = {
     "exponential", "random", "list", "fibonacci", "jitter", NULL};
+static const char *const holds[] = {"off", "wait", "fail", NULL};
 
 #define PX(f) offsetof(struct proxy_config, f)
 #define TX(f) offsetof(struct tls_config, f)
@@ -918,6 +919,10 @@ const struct key_def config_keys[] = {
 	"requests that may not be re-sent may ride a pooled connection idle "
 	"for less than half the origin's keep-alive",
 	p_bool, o_bool, PO(warm_reuse), 0, 0),
+    KE("hold", SCOPE_POLICY, "off",
+	"off; wait or fail: after a 429/503 with Retry-After, new requests to "
+	"that origin wait until then, or get its status at once",
+	PO(hold), holds),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

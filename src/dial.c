@@ -8,6 +8,8 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,11 +17,22 @@
 
 #include "config.h"
 #include "dial.h"
+#include "hold.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
+
+/*
+ * The origins held after a 429/503 with Retry-After (hold.h): one table
+ * for the process, so that a hold learned on one worker holds the
+ * requests of every worker (they share the origin's patience).
+ */
+static struct hold_table holds;
+static pthread_mutex_t holds_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The latest end of any hold: while it is past, no lock at all. */
+static _Atomic uint64_t holds_until;
 
 static void
 fail_soon(struct dial *d, enum fail_kind kind)
@@ -366,6 +379,66 @@ dial_retry(struct dial *d, const struct outcome *o, bool resend)
 		return false;
 	dial_backoff(d, delay);
 	return true;
+}
+
+unsigned
+dial_retry_after_s(uint64_t left_ms)
+{
+	return (unsigned)((left_ms + 999) / 1000);
+}
+
+enum dial_gate
+dial_gate(struct dial *d, const char *host, unsigned port, int *status,
+    uint64_t *left_ms)
+{
+	uint64_t now = util_now_ms(), left;
+
+	if (d->pol->hold == HOLD_OFF || atomic_load(&holds_until) <= now)
+		return DIAL_GO;
+	pthread_mutex_lock(&holds_lock);
+	left = hold_left(&holds, host, port, now, status);
+	pthread_mutex_unlock(&holds_lock);
+	if (left == 0)
+		return DIAL_GO;
+	*left_ms = left;
+	if (d->pol->hold == HOLD_FAIL ||
+	    (d->pol->deadline_ms > 0 &&
+		now + left > d->start_ms + d->pol->deadline_ms)) {
+		metrics_held(false);
+		return DIAL_HELD;
+	}
+	if (d->held_ms == 0)
+		metrics_held(true); /* (a request that waits, counted once) */
+	d->held_ms += left;
+	return DIAL_WAIT;
+}
+
+void
+dial_note_response(struct dial *d, int status, const char *retry_after)
+{
+	uint64_t ms, now, until;
+	bool fresh;
+
+	if (d->pol->hold == HOLD_OFF || d->host == NULL ||
+	    !hold_for_response(status, retry_after, util_wall_ms(),
+		d->pol->max_retry_after_ms, &ms))
+		return;
+	now = util_now_ms();
+	until = now + ms;
+	pthread_mutex_lock(&holds_lock);
+	fresh = hold_note(&holds, d->host, d->port, status, now, until);
+	if (until > atomic_load(&holds_until))
+		atomic_store(&holds_until, until);
+	pthread_mutex_unlock(&holds_lock);
+	if (fresh) {
+		metrics_hold_started();
+		log_info("%s:%u answered %d with Retry-After: new requests to "
+			 "it %s for %llums (hold = %s)",
+		    d->host, d->port, status,
+		    d->pol->hold == HOLD_WAIT ? "wait" : "get that answer",
+		    (unsigned long long)ms,
+		    d->pol->hold == HOLD_WAIT ? "wait" : "fail");
+	}
 }
 
 void

@@ -37,6 +37,7 @@ struct dial {
 	unsigned attempt, max_attempts;
 	uint64_t start_ms, attempt_start_ms;
 	char retries[256]; /* the reasons of the retries, comma-separated */
+	uint64_t held_ms; /* waited for a held origin (hold = wait) */
 	/* the attempt in flight */
 	const char *host;
 	unsigned port;
@@ -105,6 +106,25 @@ bool dial_retry(struct dial *, const struct outcome *o, bool resend);
 bool dial_decide(
     struct dial *, const struct outcome *o, bool resend, uint64_t *delay_ms);
 void dial_backoff(struct dial *, uint64_t delay_ms);
+/*
+ * Before an attempt to host:port, on a route with `hold` on: is that
+ * origin held (it answered 429/503 with Retry-After, hold.h)?
+ */
+enum dial_gate {
+	DIAL_GO = 0, /* not held: attempt */
+	DIAL_WAIT = 1, /* held: dial_backoff(*left_ms), then try again */
+	DIAL_HELD = 2, /* held, and hold = fail or past the deadline: answer
+			  *status with Retry-After (dial_retry_after_s) */
+};
+enum dial_gate dial_gate(struct dial *, const char *host, unsigned port,
+    int *status, uint64_t *left_ms);
+/* Retry-After, in whole seconds (rounded up), for a hold of left_ms. */
+unsigned dial_retry_after_s(uint64_t left_ms);
+/*
+ * A response came from the attempt's origin (d->host, d->port): a 429 or
+ * 503 with Retry-After holds it, on a route with `hold` on.
+ */
+void dial_note_response(struct dial *, int status, const char *retry_after);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

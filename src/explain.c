@@ -103,6 +103,18 @@ explain_request(const struct config *c, const char *method, const char *url,
 		sbuf_puts(out,
 		    "upstream connection: always new (warm_reuse = "
 		    "no)\n");
+	if (p->hold != HOLD_OFF) {
+		char a[32];
+		sbuf_printf(out,
+		    "hold: after a 429 or 503 with Retry-After from %s:%u, "
+		    "new requests to it %s until then (up to %s)\n",
+		    u.host, u.port,
+		    p->hold == HOLD_WAIT
+			? "wait (within the deadline; else they get that "
+			  "status)"
+			: "get that status and the time left at once",
+		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
+	}
 	sbuf_puts(out, "\npolicy:\n");
 	config_dump_policy(p, out);
 	sbuf_printf(out, "\nschedule (%u attempts, %s backoff):\n", p->attempts,

@@ -19,6 +19,7 @@ static _Atomic int64_t tunnels;
 static _Atomic uint64_t raw_requests, raw_streamed;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
+static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -111,6 +112,18 @@ void
 metrics_tls_handshake(bool resumed)
 {
 	INC(tls_handshakes[resumed ? 1 : 0]);
+}
+
+void
+metrics_hold_started(void)
+{
+	INC(holds_started);
+}
+
+void
+metrics_held(bool waited)
+{
+	INC(held[waited ? 1 : 0]);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -263,6 +276,17 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "%llu\n",
 	    (unsigned long long)GET(tls_handshakes[0]),
 	    (unsigned long long)GET(tls_handshakes[1]));
+	head(s, "retryproxy_origin_holds_total", "counter",
+	    "Origins held after a 429 or 503 with Retry-After (hold).");
+	sbuf_printf(s, "retryproxy_origin_holds_total %llu\n",
+	    (unsigned long long)GET(holds_started));
+	head(s, "retryproxy_held_requests_total", "counter",
+	    "Requests that met a held origin, by what they did (hold = wait: "
+	    "waited; hold = fail or past the deadline: answered).");
+	sbuf_printf(s,
+	    "retryproxy_held_requests_total{outcome=\"waited\"} %llu\n"
+	    "retryproxy_held_requests_total{outcome=\"answered\"} %llu\n",
+	    (unsigned long long)GET(held[1]), (unsigned long long)GET(held[0]));
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

@@ -54,6 +54,10 @@ enum warm_outcome {
 void metrics_warm_reuse(enum warm_outcome);
 /* An upstream TLS handshake finished: a resumed session, or a new one. */
 void metrics_tls_handshake(bool resumed);
+/* An origin is held after a 429/503 with Retry-After (hold, hold.h). */
+void metrics_hold_started(void);
+/* A request met a held origin: it waited, or got its status at once. */
+void metrics_held(bool waited);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {

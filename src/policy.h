@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hold.h"
+
 struct budget;
 
 enum backoff {
@@ -112,6 +114,7 @@ struct policy {
 	bool report_attempts;
 	char *attempt_header; /* "" = none */
 	bool warm_reuse; /* not re-sendable: may ride a warm connection */
+	enum hold_mode hold; /* after a 429/503 with Retry-After (hold.h) */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);

@@ -331,6 +331,7 @@ proxy_done(struct preq *p)
 		e.route = p->route->name;
 		e.error = p->error;
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
+		e.held_ms = p->dial.held_ms;
 		log_access_entry(&p->w->line, &e);
 	}
 }

@@ -116,6 +116,7 @@ log_request(struct relay *r)
 	e.bytes = r->bytes_down;
 	e.route = r->route->name;
 	e.error = r->error;
+	e.held_ms = r->dial.held_ms;
 	log_access_entry(&r->w->line, &e);
 }
 
@@ -221,6 +222,29 @@ reply(struct relay *r, int status, const char *token, const char *body)
 	}
 	canned_format(&out, status, token,
 	    status == 502 || status == 504 ? r->dial.attempt : 0, flags, body);
+	bufferevent_write(r->cbev, out.s, out.len);
+	sbuf_free(&out);
+	r->keep = false;
+	finish(r);
+}
+
+/* The origin is held and hold = fail (or the deadline is too near). */
+static void
+reply_held(struct relay *r, const char *host, unsigned port, int status,
+    uint64_t left_ms)
+{
+	struct sbuf out = {0};
+	char body[512];
+	unsigned ra = dial_retry_after_s(left_ms);
+
+	r->status = status;
+	r->error = "origin_held";
+	snprintf(body, sizeof body,
+	    "retryproxy: %s:%u answered %d with Retry-After; it is left alone "
+	    "for %u s more (hold)\n",
+	    host, port, status, ra);
+	canned_format_held(&out, status, ra,
+	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
 	r->keep = false;
@@ -462,6 +486,7 @@ response_head(struct relay *r, size_t n)
 	dial_disarm(&r->dial);
 	o.status = r->resp.status;
 	o.retry_after = msghead_get(&r->resp, "Retry-After");
+	dial_note_response(&r->dial, o.status, o.retry_after);
 	o.header_matched =
 	    policy_header_matches(&r->route->policy, find_field, &r->resp);
 	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
@@ -668,6 +693,8 @@ relay_attempt(struct relay *r)
 {
 	const struct policy *pol = &r->route->policy;
 	unsigned next = r->dial.attempt + 1;
+	int held_status = 0;
+	uint64_t left = 0;
 	const char *host = r->url.host;
 	unsigned port = r->url.port;
 	bool tls = r->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
@@ -682,6 +709,18 @@ relay_attempt(struct relay *r)
 		tls = fb->scheme == HTTP_SCHEME_HTTPS;
 	} else if (pol->tls && !r->url.port_given)
 		port = 443; /* tls = yes: an http:// URL without a port */
+	switch (dial_gate(&r->dial, host, port, &held_status, &left)) {
+	case DIAL_GO:
+		break;
+	case DIAL_WAIT:
+		/* (then here again: the hold may have grown meanwhile) */
+		r->state = RS_BACKOFF;
+		dial_backoff(&r->dial, left);
+		return;
+	case DIAL_HELD:
+		reply_held(r, host, port, held_status, left);
+		return;
+	}
 	r->state = RS_CONNECTING;
 	dial_attempt(&r->dial, host, port, tls, pol->verify);
 }

@@ -174,6 +174,7 @@ START_TEST(test_defaults_policy)
 
 	ck_assert_uint_eq(p->attempts, 3);
 	ck_assert_int_eq(p->backoff, BACKOFF_EXPONENTIAL);
+	ck_assert_int_eq(p->hold, HOLD_OFF);
 	ck_assert_uint_eq(p->start_timeout_ms, 100);
 	ck_assert(p->factor == 2.0);
 	ck_assert_uint_eq(p->max_timeout_ms, 30000);
@@ -233,6 +234,7 @@ enum field {
 	F_BUDGET_MIN,
 	F_ATTEMPTS_LIMIT,
 	F_BACKOFF,
+	F_HOLD,
 	F_ERRORS,
 	F_NMETHODS,
 	F_MAX_BODY,
@@ -291,6 +293,8 @@ field_value(const struct config *c, enum field f)
 		return p->attempts_limit;
 	case F_BACKOFF:
 		return (uint64_t)p->backoff;
+	case F_HOLD:
+		return (uint64_t)p->hold;
 	case F_ERRORS:
 		return p->errors;
 	case F_NMETHODS:
@@ -356,6 +360,9 @@ static const struct value_row value_rows[] = {
     {"[default]\nattempts_limit = 100\n", F_ATTEMPTS_LIMIT, 100},
     {"[default]\nbackoff = fibonacci\n", F_BACKOFF, BACKOFF_FIBONACCI},
     {"[default]\nbackoff = JITTER\n", F_BACKOFF, BACKOFF_JITTER},
+    {"[default]\nhold = wait\n", F_HOLD, HOLD_WAIT},
+    {"[default]\nhold = Fail\n", F_HOLD, HOLD_FAIL},
+    {"[default]\nhold = off\n", F_HOLD, HOLD_OFF},
     {"[default]\nerrors = reset, timeout\n", F_ERRORS,
 	FAIL_MASK(FAIL_RESET) | FAIL_MASK(FAIL_TIMEOUT)},
     {"[default]\nerrors =\n", F_ERRORS, 0},
@@ -1002,6 +1009,9 @@ static const struct error_row error_rows[] = {
     {"[default]\nbackoff = linear\n", 1,
 	{"t.ini:2: [default] backoff: expected one of: exponential, random, "
 	 "list, fibonacci, jitter"}},
+    {"[route a.example]\nhold = yes\n", 1,
+	{"t.ini:2: [route a.example] hold: expected one of: off, wait, "
+	 "fail"}},
     {"[default]\nattempt_header = X Bad\n", 1,
 	{"t.ini:2: [default] attempt_header: 'X Bad' is not a valid header "
 	 "name"}},
@@ -1456,7 +1466,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 53);
+	ck_assert_uint_eq(config_nkeys(), 54);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

@@ -46,6 +46,10 @@ START_TEST(test_accesslog_text)
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, " error=connection_refused conn=warm\n"));
 	sbuf_free(&s);
+	e.held_ms = 1999;
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, " conn=warm held=1999ms\n"));
+	sbuf_free(&s);
 }
 END_TEST
 
@@ -78,6 +82,11 @@ START_TEST(test_accesslog_json)
 	accesslog_format(&e, 1, &s);
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, ",\"bytes_in\":20,\"conn\":\"reused\"}\n"));
+	sbuf_free(&s);
+	e.held_ms = 20;
+	accesslog_format(&e, 1, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, ",\"conn\":\"reused\",\"held_ms\":20}\n"));
 	sbuf_free(&s);
 }
 END_TEST
@@ -128,8 +137,17 @@ START_TEST(test_metrics_render)
 	metrics_tls_handshake(false);
 	metrics_tls_handshake(true);
 	metrics_tls_handshake(true);
+	metrics_hold_started();
+	metrics_held(true);
+	metrics_held(true);
+	metrics_held(false);
 	sbuf_free(&s);
 	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_origin_holds_total 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_held_requests_total{outcome=\"waited\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_held_requests_total{outcome=\"answered\"} 1\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_warm_reuse_total{outcome=\"reused\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(
@@ -187,6 +205,15 @@ START_TEST(test_explain)
 		{"POST may be re-sent after a response or a reset: no",
 		    "upstream connection: always new (warm_reuse = no)",
 		    "warm_reuse = no", ""}},
+	    {"[route a]\nhold = wait\n", "GET", "http://a/",
+		{"hold: after a 429 or 503 with Retry-After from a:80, new "
+		 "requests to it wait (within the deadline; else they get that "
+		 "status) until then (up to 1m)",
+		    "hold = wait", "", ""}},
+	    {"[default]\nhold = fail\n", "POST", "http://a:8080/",
+		{"new requests to it get that status and the time left at once",
+		    "hold = fail", "", ""}},
+	    {"[default]\n", "GET", "http://a/", {"hold = off", "", "", ""}},
 	    {"[default]\nwarm_reuse = no\n", "PUT", "http://a/",
 		{"PUT may be re-sent after a response or a reset: yes",
 		    "upstream connection: pooled, or new\n", "", ""}},
