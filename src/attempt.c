@@ -179,9 +179,11 @@ decide_response(struct preq *p, struct evhttp_request *ureq, bool body_match)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	struct outcome o = {0};
 	uint64_t delay;
+	char ra[24];
 
 	o.status = evhttp_request_get_response_code(ureq);
-	o.retry_after = evhttp_find_header(in, "Retry-After");
+	o.retry_after = policy_retry_after(
+	    p->pol, o.status, find_field, in, util_wall_ms(), ra, sizeof ra);
 	o.header_matched = header_matches(p->pol, in);
 	o.body_matched = body_match;
 	if (!dial_decide(&p->dial, &o, true, &delay))
@@ -218,6 +220,7 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
 	const char *cl = evhttp_find_header(in, "Content-Length");
 	int status = evhttp_request_get_response_code(ureq);
+	char ra[24];
 
 	if (p->ureq != ureq)
 		return 0;
@@ -250,8 +253,9 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		evhttp_remove_header(in, "Connection");
 	/* what comes after this field is not the head's (trailers) */
 	p->last_field = TAILQ_LAST(in, evkeyvalq);
-	dial_note_response(
-	    &p->dial, status, evhttp_find_header(in, "Retry-After"));
+	dial_note_response(&p->dial, status,
+	    policy_retry_after(
+		p->pol, status, find_field, in, util_wall_ms(), ra, sizeof ra));
 	if (p->pol->retry_if_body != NULL &&
 	    p->dial.attempt < p->dial.max_attempts &&
 	    response_has_body(p, status)) {

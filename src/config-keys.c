@@ -580,6 +580,34 @@ o_methods(const struct key_def *k, const void *b, struct sbuf *s)
 		sbuf_printf(s, "%s%s", i ? ", " : "", p->methods[i]);
 }
 
+static int
+p_header_names(struct config *c, const struct key_def *k, void *b,
+    const char *v, char **cause)
+{
+	struct policy *p = b;
+	char **items;
+	size_t n = split_list(c, v, &items);
+
+	for (size_t i = 0; i < n; i++)
+		if (!http_is_token(items[i])) {
+			*cause = xasprintf(
+			    "'%s' is not a valid header name", items[i]);
+			return -1;
+		}
+	p->reset_headers = items;
+	p->nreset_headers = n;
+	return 0;
+}
+
+static void
+o_header_names(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	const struct policy *p = b;
+
+	for (size_t i = 0; i < p->nreset_headers; i++)
+		sbuf_printf(s, "%s%s", i ? ", " : "", p->reset_headers[i]);
+}
+
 static const char *const error_names[] = {
     "connect", "dns", "reset", "timeout", NULL};
 
@@ -923,6 +951,10 @@ const struct key_def config_keys[] = {
 	"off; wait or fail: after a 429/503 with Retry-After, new requests to "
 	"that origin wait until then, or get its status at once",
 	PO(hold), holds),
+    K("retry_after_headers", SCOPE_POLICY, "",
+	"headers read as Retry-After when a 429/503 has none: seconds, or a "
+	"Unix time (X-RateLimit-Reset, RateLimit-Reset)",
+	p_header_names, o_header_names, 0, 0, 0),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

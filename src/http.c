@@ -408,3 +408,29 @@ http_host_value(
 		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
 		    v6 ? "]" : "", port);
 }
+
+int
+http_parse_rate_limit_reset(const char *v, uint64_t wall_now_ms, uint64_t *ms)
+{
+	uint64_t n = 0;
+	size_t i = 0;
+
+	while (v[i] == ' ' || v[i] == '\t')
+		i++;
+	if (v[i] < '0' || v[i] > '9')
+		return -1;
+	for (; v[i] >= '0' && v[i] <= '9'; i++)
+		if (n <
+		    UINT64_MAX / 10000) /* (saturates: far beyond a limit) */
+			n = n * 10 + (uint64_t)(v[i] - '0');
+	while (v[i] == ' ' || v[i] == '\t')
+		i++;
+	if (v[i] != '\0')
+		return -1;
+	if (n < 1000000000) {
+		*ms = n * 1000;
+		return 0;
+	}
+	*ms = n * 1000 > wall_now_ms ? n * 1000 - wall_now_ms : 0;
+	return 0;
+}

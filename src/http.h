@@ -45,6 +45,14 @@ int http_authority_parse(const char *, struct http_url *, const char **cause);
 
 /* Is this a valid header field-name (RFC 9110 token)? */
 bool http_is_token(const char *);
+/*
+ * A rate-limit reset field (X-RateLimit-Reset, RateLimit-Reset): whole
+ * seconds from now, or, from 1000000000 up, a Unix time in seconds (as
+ * GitHub's X-RateLimit-Reset); *ms from wall_now_ms (0 when past).
+ * 0, or -1 when it is not a number.
+ */
+int http_parse_rate_limit_reset(
+    const char *v, uint64_t wall_now_ms, uint64_t *ms);
 /* Is this a valid field value (no CTL but HTAB, no NUL, no CR/LF)? */
 bool http_value_is_valid(const char *);
 /*

@@ -107,6 +107,28 @@ policy_header_matches(const struct policy *pol,
 	return false;
 }
 
+const char *
+policy_retry_after(const struct policy *pol, int status,
+    const char *(*get)(const char *name, void *arg), void *arg,
+    uint64_t wall_now_ms, char *buf, size_t len)
+{
+	const char *v = get("Retry-After", arg);
+	uint64_t ms;
+
+	if (v != NULL || (status != 429 && status != 503))
+		return v;
+	for (size_t i = 0; i < pol->nreset_headers; i++) {
+		v = get(pol->reset_headers[i], arg);
+		if (v != NULL &&
+		    http_parse_rate_limit_reset(v, wall_now_ms, &ms) == 0) {
+			snprintf(buf, len, "%llu",
+			    (unsigned long long)((ms + 999) / 1000));
+			return buf;
+		}
+	}
+	return NULL;
+}
+
 bool
 policy_method_is_listed(const struct policy *p, const char *method)
 {

@@ -115,6 +115,8 @@ struct policy {
 	char *attempt_header; /* "" = none */
 	bool warm_reuse; /* not re-sendable: may ride a warm connection */
 	enum hold_mode hold; /* after a 429/503 with Retry-After (hold.h) */
+	char **reset_headers; /* retry_after_headers */
+	size_t nreset_headers;
 };
 
 bool policy_status_is_listed(const struct policy *, int status);
@@ -124,6 +126,15 @@ bool policy_status_is_listed(const struct policy *, int status);
  */
 bool policy_header_matches(const struct policy *,
     const char *(*get)(const char *name, void *arg), void *arg);
+/*
+ * The Retry-After of a response (get: its first value of a field): its
+ * own, else, for a 429 or 503, the first of the retry_after_headers it
+ * carries that reads as a rate-limit reset, written into buf as whole
+ * seconds (rounded up).  NULL: none.
+ */
+const char *policy_retry_after(const struct policy *, int status,
+    const char *(*get)(const char *name, void *arg), void *arg,
+    uint64_t wall_now_ms, char *buf, size_t len);
 /* May this method be re-sent under the policy (ignoring failures)? */
 bool policy_method_is_listed(const struct policy *, const char *method);
 

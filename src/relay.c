@@ -463,7 +463,7 @@ response_head(struct relay *r, size_t n)
 	struct msghead_out mo = {0};
 	struct sbuf out = {0};
 	const char *cause;
-	char *head = xmalloc(n), na[16];
+	char *head = xmalloc(n), na[16], ra[24];
 	const char *cl;
 
 	evbuffer_remove(in, head, n);
@@ -485,7 +485,8 @@ response_head(struct relay *r, size_t n)
 	}
 	dial_disarm(&r->dial);
 	o.status = r->resp.status;
-	o.retry_after = msghead_get(&r->resp, "Retry-After");
+	o.retry_after = policy_retry_after(&r->route->policy, o.status,
+	    find_field, &r->resp, util_wall_ms(), ra, sizeof ra);
 	dial_note_response(&r->dial, o.status, o.retry_after);
 	o.header_matched =
 	    policy_header_matches(&r->route->policy, find_field, &r->resp);

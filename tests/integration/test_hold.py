@@ -169,3 +169,38 @@ def test_a_retry_goes_after_its_own_hold(upstream, ops_proxy):
     holds, _ = counts(px)
     assert holds == 1, why
     assert own_answer(request(px.addr, "GET", upstream.url + "/next")), describe(upstream, px)
+
+
+def test_rate_limit_reset_headers_hold_and_delay(upstream, ops_proxy):
+    # no Retry-After: GitHub's X-RateLimit-Reset (a Unix time) holds the
+    # origin when named, and the IETF draft's RateLimit-Reset (seconds)
+    # delays the request's own retry
+    px = ops_proxy(section("default", attempts=2, hold="wait", statuses=429,
+                           retry_after_headers="X-RateLimit-Reset, RateLimit-Reset"))
+    upstream.script("/gh", [{"status": 429, "headers": {
+        "X-RateLimit-Reset": str(int(time.time()) + 2)}}, "200"])
+    upstream.script("/ietf", [{"status": 429, "headers": {"RateLimit-Reset": "1"}}, "200"])
+    r = request(px.addr, "GET", upstream.url + "/ietf", timeout=10)
+    h = upstream.hits("/ietf")
+    why = describe(upstream, px, r)
+    assert own_answer(r, 2) and 0.9 <= h[1].head_time - h[0].time <= 1.6, why
+    r = request(px.addr, "GET", upstream.url + "/gh", timeout=10)
+    why = describe(upstream, px, r)
+    h = upstream.hits("/gh")
+    # a Unix time in whole seconds: 1..2 s from the 429
+    assert own_answer(r, 2) and 0.9 <= h[1].head_time - h[0].time <= 2.6, why
+    holds, _ = counts(px)
+    assert holds == 2, why
+    assert own_answer(request(px.addr, "GET", upstream.url + "/next")), describe(upstream, px)
+
+
+def test_rate_limit_reset_headers_are_not_read_unless_named(upstream, ops_proxy):
+    px = ops_proxy(section("default", attempts=2, hold="wait", statuses=429))
+    upstream.script("/gh", [{"status": 429, "headers": {
+        "X-RateLimit-Reset": str(int(time.time()) + 5)}}, "200"])
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", upstream.url + "/gh", timeout=10)
+    # retried on the ordinary schedule (100 ms), not after 5 s
+    assert own_answer(r, 2) and time.monotonic() - t0 < 1.0, describe(upstream, px, r)
+    holds, _ = counts(px)
+    assert holds == 0

@@ -175,6 +175,7 @@ START_TEST(test_defaults_policy)
 	ck_assert_uint_eq(p->attempts, 3);
 	ck_assert_int_eq(p->backoff, BACKOFF_EXPONENTIAL);
 	ck_assert_int_eq(p->hold, HOLD_OFF);
+	ck_assert_uint_eq(p->nreset_headers, 0);
 	ck_assert_uint_eq(p->start_timeout_ms, 100);
 	ck_assert(p->factor == 2.0);
 	ck_assert_uint_eq(p->max_timeout_ms, 30000);
@@ -213,6 +214,13 @@ START_TEST(test_defaults_policy)
 	ck_assert(!p->report_attempts);
 	ck_assert_str_eq(p->attempt_header, "");
 	ck_assert(p->warm_reuse);
+	config_unref(c);
+	c = load_ok("[default]\nretry_after_headers = X-RateLimit-Reset,"
+		    " ,RateLimit-Reset \n");
+	p = &c->defaults.policy;
+	ck_assert_uint_eq(p->nreset_headers, 2);
+	ck_assert_str_eq(p->reset_headers[0], "X-RateLimit-Reset");
+	ck_assert_str_eq(p->reset_headers[1], "RateLimit-Reset");
 	config_unref(c);
 }
 END_TEST
@@ -1009,6 +1017,9 @@ static const struct error_row error_rows[] = {
     {"[default]\nbackoff = linear\n", 1,
 	{"t.ini:2: [default] backoff: expected one of: exponential, random, "
 	 "list, fibonacci, jitter"}},
+    {"[default]\nretry_after_headers = X-RateLimit-Reset, Bad Name\n", 1,
+	{"t.ini:2: [default] retry_after_headers: 'Bad Name' is not a valid "
+	 "header name"}},
     {"[route a.example]\nhold = yes\n", 1,
 	{"t.ini:2: [route a.example] hold: expected one of: off, wait, "
 	 "fail"}},
@@ -1466,7 +1477,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 54);
+	ck_assert_uint_eq(config_nkeys(), 55);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

@@ -451,6 +451,47 @@ START_TEST(test_parse_retry_after_huge)
 }
 END_TEST
 
+/* X-RateLimit-Reset / RateLimit-Reset: delta seconds, or a Unix time. */
+START_TEST(test_parse_rate_limit_reset)
+{
+	/* 2026-01-01T00:00:00Z */
+	static const uint64_t now = UINT64_C(1767225600000);
+	static const struct {
+		const char *in;
+		int rc;
+		uint64_t want_ms;
+	} t[] = {
+	    {"2", 0, 2000},
+	    {" 60\t", 0, 60000},
+	    {"0", 0, 0},
+	    {"999999999", 0, UINT64_C(999999999000)},
+	    /* from 10^9 up: a Unix time (GitHub's X-RateLimit-Reset) */
+	    {"1767225630", 0, 30000},
+	    {"1767225600", 0, 0},
+	    {"1767225000", 0, 0},
+	    {"1000000000", 0, 0},
+	    {"", -1, 0},
+	    {"-2", -1, 0},
+	    {"1.5", -1, 0},
+	    {"2s", -1, 0},
+	    {"Wed, 21 Oct 2015 07:28:00 GMT", -1, 0},
+	};
+
+	for (size_t i = 0; i < RP_NELEM(t); i++) {
+		uint64_t ms = 424242;
+		int rc = http_parse_rate_limit_reset(t[i].in, now, &ms);
+
+		ck_assert_msg(rc == t[i].rc,
+		    "row %zu \"%s\": want rc %d, got %d", i, t[i].in, t[i].rc,
+		    rc);
+		if (rc == 0)
+			ck_assert_msg(ms == t[i].want_ms,
+			    "row %zu \"%s\": want %" PRIu64 " ms, got %" PRIu64,
+			    i, t[i].in, t[i].want_ms, ms);
+	}
+}
+END_TEST
+
 START_TEST(test_parse_date)
 {
 	static const struct {
@@ -570,6 +611,7 @@ http_suite(void)
 	tcase_add_test(tc, test_parse_retry_after);
 	tcase_add_test(tc, test_parse_retry_after_huge);
 	tcase_add_test(tc, test_parse_date);
+	tcase_add_test(tc, test_parse_rate_limit_reset);
 	tcase_add_test(tc, test_method_is_valid);
 	suite_add_tcase(s, tc);
 	return s;

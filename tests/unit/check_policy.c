@@ -1672,6 +1672,76 @@ START_TEST(test_budget)
 }
 END_TEST
 
+/* ---- policy_retry_after: Retry-After, or a rate-limit reset field ---- */
+
+struct fields {
+	const char *names[3], *values[3];
+};
+
+static const char *
+get_field(const char *name, void *arg)
+{
+	const struct fields *f = arg;
+
+	for (int i = 0; i < 3 && f->names[i] != NULL; i++)
+		if (util_strcasecmp(f->names[i], name) == 0)
+			return f->values[i];
+	return NULL;
+}
+
+static char reset_gh[] = "X-RateLimit-Reset", reset_ietf[] = "RateLimit-Reset";
+static char *resets[] = {reset_gh, reset_ietf};
+
+static const struct {
+	int status;
+	bool
+	    named; /* retry_after_headers = X-RateLimit-Reset, RateLimit-Reset */
+	struct fields f;
+	const char *want; /* NULL: none */
+} ra_rows[] = {
+    /* Retry-After is always the response's own, whatever else it says */
+    {429, true, {{"Retry-After", "X-RateLimit-Reset"}, {"7", "1767225630"}},
+	"7"},
+    {200, false, {{"Retry-After"}, {"3"}}, "3"},
+    /* none named: only Retry-After counts */
+    {429, false, {{"X-RateLimit-Reset"}, {"1767225630"}}, NULL},
+    /* a Unix time 30 s ahead (the clock: 2026-01-01T00:00:00.5Z) */
+    {429, true, {{"X-RateLimit-Reset"}, {"1767225630"}}, "30"},
+    {503, true, {{"RateLimit-Reset"}, {"12"}}, "12"},
+    /* the first named one that reads as a reset */
+    {429, true, {{"RateLimit-Reset", "X-RateLimit-Reset"}, {"5", "1767225700"}},
+	"100"},
+    {429, true, {{"X-RateLimit-Reset", "RateLimit-Reset"}, {"soon", "4"}}, "4"},
+    /* past: 0 (nothing to wait for) */
+    {429, true, {{"X-RateLimit-Reset"}, {"1767225000"}}, "0"},
+    /* only 429 and 503 are rate limits */
+    {500, true, {{"RateLimit-Reset"}, {"12"}}, NULL},
+    {200, true, {{"X-RateLimit-Reset"}, {"1767225630"}}, NULL},
+    {429, true, {{"X-Other"}, {"12"}}, NULL},
+};
+
+START_TEST(test_retry_after_value)
+{
+	struct policy p;
+	char buf[24];
+	const char *v;
+
+	policy_defaults(&p);
+	if (ra_rows[_i].named) {
+		p.reset_headers = resets;
+		p.nreset_headers = RP_NELEM(resets);
+	}
+	v = policy_retry_after(&p, ra_rows[_i].status, get_field,
+	    (void *)&ra_rows[_i].f, UINT64_C(1767225600500), buf, sizeof buf);
+	if (ra_rows[_i].want == NULL)
+		ck_assert_msg(v == NULL, "row %d: got %s", _i, v);
+	else {
+		ck_assert_msg(v != NULL, "row %d: got none", _i);
+		ck_assert_str_eq(v, ra_rows[_i].want);
+	}
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -1709,6 +1779,7 @@ policy_suite(void)
 
 	tc = tcase_create("budget");
 	tcase_add_loop_test(tc, test_budget, 0, RP_NELEM(budget_rows));
+	tcase_add_loop_test(tc, test_retry_after_value, 0, RP_NELEM(ra_rows));
 	suite_add_tcase(s, tc);
 	return s;
 }
