@@ -39,6 +39,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (http_authority_parse(s, &u, &cause) == 0 && u.port == 0)
 		abort();
 	(void)http_parse_retry_after(s, 1700000000000ULL, &ms);
+	if (http_parse_rate_limit_reset(s, 1700000000000ULL, &ms) == 0 &&
+	    ms > UINT64_MAX / 2)
+		abort(); /* (saturates far below the top: no wrap) */
 	(void)http_parse_date(s, &t);
 	(void)http_is_hop_by_hop("X-Foo", s);
 	(void)http_list_has_token(s, "close");
