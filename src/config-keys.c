@@ -842,8 +842,8 @@ const struct key_def config_keys[] = {
 	"address for GET /metrics, /healthz and /config; off = none", p_admin,
 	o_admin, 0, 0, 0),
     K("via", SCOPE_PROXY, "yes",
-	"add Via: 1.1 retryproxy to forwarded requests and responses", p_bool,
-	o_bool, PX(via), 0, 0),
+	"add Via: 1.x retryproxy (x: as received) to forwarded messages",
+	p_bool, o_bool, PX(via), 0, 0),
 
     K("trust", SCOPE_TLS, "system",
 	"CA bundle that verifies upstream certificates: system or a PEM path",

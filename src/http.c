@@ -434,3 +434,9 @@ http_parse_rate_limit_reset(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 	*ms = n * 1000 > wall_now_ms ? n * 1000 - wall_now_ms : 0;
 	return 0;
 }
+
+const char *
+http_via(int major, int minor)
+{
+	return major == 1 && minor == 0 ? "1.0 retryproxy" : "1.1 retryproxy";
+}

@@ -46,6 +46,11 @@ int http_authority_parse(const char *, struct http_url *, const char **cause);
 /* Is this a valid header field-name (RFC 9110 token)? */
 bool http_is_token(const char *);
 /*
+ * Our Via entry for a message received as HTTP/major.minor: the protocol
+ * it came in (RFC 9110 section 7.6.3), "1.0 retryproxy" or "1.1 retryproxy".
+ */
+const char *http_via(int major, int minor);
+/*
  * A rate-limit reset field (X-RateLimit-Reset, RateLimit-Reset): whole
  * seconds from now, or, from 1000000000 up, a Unix time in seconds (as
  * GitHub's X-RateLimit-Reset); *ms from wall_now_ms (0 when past).

@@ -166,8 +166,8 @@ tail(const struct msghead_out *o, struct sbuf *out)
 		sbuf_puts(out, "Connection: Upgrade\r\n");
 	else if (o->close)
 		sbuf_puts(out, "Connection: close\r\n");
-	if (o->via)
-		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
+	if (o->via != NULL)
+		sbuf_printf(out, "Via: %s\r\n", o->via);
 	if (o->extra_name != NULL)
 		sbuf_printf(out, "%s: %s\r\n", o->extra_name, o->extra_value);
 	sbuf_puts(out, "\r\n");

@@ -62,7 +62,7 @@ struct msghead_out {
 	uint64_t length;
 	bool upgrade; /* keep Upgrade; say "Connection: Upgrade" */
 	bool close; /* say "Connection: close" */
-	bool via; /* add "Via: 1.1 retryproxy" */
+	const char *via; /* add "Via: <via>" (http_via), or NULL */
 	const char *drop; /* one more field to leave out (or NULL) */
 	const char *extra_name; /* one more field to add (or NULL) */
 	const char *extra_value;

@@ -239,7 +239,8 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	free(owned);
 	if (p->cfg->proxy.via)
-		evhttp_add_header(out, "Via", "1.1 retryproxy");
+		evhttp_add_header(
+		    out, "Via", http_via(ureq->major, ureq->minor));
 	if (p->pol->report_attempts) {
 		snprintf(n, sizeof n, "%u", p->dial.attempt);
 		evhttp_add_header(out, "X-Retry-Attempts", n);

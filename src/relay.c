@@ -517,7 +517,8 @@ response_head(struct relay *r, size_t n)
 	if (!r->body.done)
 		r->keep = false;
 	mo.close = !r->keep;
-	mo.via = r->cfg->proxy.via;
+	/* (the protocol the response came in, RFC 9110 section 7.6.3) */
+	mo.via = r->cfg->proxy.via ? http_via(1, r->resp.minor) : NULL;
 	if (r->route->policy.report_attempts) {
 		snprintf(na, sizeof na, "%u", r->dial.attempt);
 		mo.extra_name = "X-Retry-Attempts";
@@ -666,7 +667,7 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	mo.host = host;
 	mo.upgrade = r->upgrade;
 	mo.close = true; /* the connection is this request's alone */
-	mo.via = r->cfg->proxy.via;
+	mo.via = r->cfg->proxy.via ? http_via(1, r->req.minor) : NULL;
 	mo.drop = *ah != '\0' ? ah : NULL;
 	if (*ah != '\0') {
 		snprintf(na, sizeof na, "%u", d->attempt);

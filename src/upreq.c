@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 		evhttp_add_header(out, kv->key, kv->value);
 	}
 	if (p->cfg->proxy.via)
-		evhttp_add_header(out, "Via", "1.1 retryproxy");
+		evhttp_add_header(
+		    out, "Via", http_via(p->creq->major, p->creq->minor));
 	if (*ah != '\0') {
 		snprintf(buf, sizeof buf, "%u", p->dial.attempt);
 		evhttp_add_header(out, ah, buf);

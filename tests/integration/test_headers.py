@@ -1,6 +1,6 @@
 """Header handling: hop-by-hop removal, Via, origin-form requests, log schema."""
 
-from clients import request, send_raw
+from clients import RawConn, request, send_raw
 from harness import describe, section
 
 HOP_BY_HOP = ("X-Foo", "Keep-Alive", "Proxy-Connection", "TE", "Upgrade",
@@ -77,3 +77,25 @@ def test_access_log_schema(upstream, proxy):
     assert e["attempts"] == 2 and e["retries"] == ["503"], why
     assert isinstance(e["duration_ms"], (int, float)) and e["duration_ms"] >= 0, why
     assert isinstance(e["bytes"], int) and e["bytes"] >= len(r.body), why
+
+
+def test_via_names_the_protocol_each_message_came_in(upstream, proxy):
+    # RFC 9110 section 7.6.3: received-protocol is the version of the
+    # message as received; an HTTP/1.0 client's request says "1.0", on
+    # evhttp's lane (GET) and on the raw lane (an extension method)
+    px = proxy(section("default", start_timeout="20ms"))
+    for method, path in (("GET", "/v10"), ("PROPFIND", "/dav10")):
+        c = RawConn(px.addr)
+        c.send_request(method, upstream.url + path, version="HTTP/1.0")
+        r = c.read_response()
+        c.close()
+        why = describe(upstream, px, r)
+        assert r.status == 200, why
+        h = upstream.hits(path)[0]
+        assert h.header_all("Via") == ["1.0 retryproxy"], why
+        # the response came in as HTTP/1.1
+        assert r.header_all("Via") == ["1.1 retryproxy"], why
+    # and an HTTP/1.1 request after them says 1.1
+    r = request(px.addr, "GET", upstream.url + "/v11")
+    assert r.status == 200 and upstream.hits("/v11")[0].header_all("Via") == \
+        ["1.1 retryproxy"], describe(upstream, px, r)

@@ -273,7 +273,8 @@ START_TEST(test_write_exact)
 
 	o.body = MSGHEAD_LENGTH;
 	o.length = 18446744073709551615u;
-	o.upgrade = o.close = o.via = true;
+	o.upgrade = o.close = true;
+	o.via = "1.1 retryproxy";
 	o.drop = "x-drop";
 	o.extra_name = "X-Retry-Attempts";
 	o.extra_value = "3";
@@ -367,7 +368,7 @@ START_TEST(test_write_combinations)
 				    .length = 42,
 				    .upgrade = bits & 1,
 				    .close = bits & 2,
-				    .via = bits & 4,
+				    .via = bits & 4 ? "1.0 retryproxy" : NULL,
 				    .drop = bits & 8 ? "X-DROP" : NULL,
 				    .extra_name = bits & 16 ? "X-E" : NULL,
 				    .extra_value = "e v",
@@ -400,9 +401,9 @@ START_TEST(test_write_combinations)
 				else if (o.close)
 					sbuf_puts(
 					    &want, "Connection: close\r\n");
-				if (o.via)
+				if (o.via != NULL)
 					sbuf_puts(
-					    &want, "Via: 1.1 retryproxy\r\n");
+					    &want, "Via: 1.0 retryproxy\r\n");
 				if (o.extra_name != NULL)
 					sbuf_puts(&want, "X-E: e v\r\n");
 				sbuf_puts(&want, "\r\n");
