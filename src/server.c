@@ -786,6 +786,7 @@ server_run(struct config *c, const char *path,
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_teardown(&workers[i]);
 	free(workers);
+	tls_sessions_free();
 	config_unref(g_cfg);
 	g_cfg = NULL;
 	g_workers = NULL;

@@ -1,10 +1,11 @@
 /*
  * tls: OpenSSL glue: the client context for upstream TLS (verification,
- * and a session cache so new connections to an origin resume), the
- * interception CA and its minted leaves.
+ * and a session cache, shared by the workers, so new connections to an
+ * origin resume), the interception CA and its minted leaves.
  */
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -84,20 +85,26 @@ out:
 
 static int ex_idx = -1; /* SSL: the caller's verify_err slot */
 static int note_idx = -1; /* SSL: struct conn_note */
-static int cache_idx = -1; /* SSL_CTX: struct sess_cache */
+static int trust_idx = -1; /* SSL_CTX: its trust's fingerprint (hex) */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 /*
  * Client sessions.  OpenSSL's client side keeps no cache it would look up
  * by itself: the sessions (TLS 1.2) and tickets (TLS 1.3) an origin gives
- * are kept here, per context (one per worker thread: no locks), and
- * offered to the next new connection to the same host, port and verify
- * setting.  A TLS 1.3 ticket is offered once (RFC 8446 appendix C.4: a
- * client should not reuse one), so a few are kept per origin; a TLS 1.2
- * session is offered until it expires.  A resumed session was verified
- * when it was made, against this context's trust and the same name.
+ * are kept here, one store for the process, and offered to the next new
+ * connection to the same host, port, verify setting and trust, whichever
+ * worker (and so whichever context) makes it: a client session is not
+ * tied to the context that got it, only to the origin, name and protocol.
+ * A TLS 1.3 ticket is offered once (RFC 8446 appendix C.4: a client should
+ * not reuse one), so a few are kept per origin, and taking one removes it
+ * under the lock, so no two connections get the same; a TLS 1.2 session
+ * is offered until it expires.  A resumed session was verified when it
+ * was made, against the same trust (its fingerprint is in the key: a
+ * reload that changes the trust file, or its contents, starts afresh)
+ * and the same name.  The lock guards the slots only: copies are made,
+ * and sessions freed, outside it.
  */
-#define SESS_SLOTS 256 /* origins per context (direct-mapped) */
+#define SESS_SLOTS 512 /* origins (direct-mapped): 2 workers' worth before */
 #define SESS_PER_SLOT 4 /* TLS 1.3 tickets kept per origin */
 
 struct sess_slot {
@@ -106,9 +113,10 @@ struct sess_slot {
 	unsigned n;
 };
 
-struct sess_cache {
+static struct {
+	pthread_mutex_t lock;
 	struct sess_slot slot[SESS_SLOTS];
-};
+} sess_store = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* What a client connection remembers: its origin's key, once counted. */
 struct conn_note {
@@ -116,27 +124,22 @@ struct conn_note {
 	char key[];
 };
 
-static void
-slot_clear(struct sess_slot *sl)
+/* Move sl's sessions to drop (for freeing once unlocked); how many. */
+static unsigned
+slot_empty(struct sess_slot *sl, SSL_SESSION **drop)
 {
-	for (unsigned i = 0; i < sl->n; i++)
-		SSL_SESSION_free(sl->s[i]);
+	unsigned n = sl->n;
+
+	memcpy(drop, sl->s, sizeof sl->s[0] * n);
 	sl->n = 0;
-	free(sl->key);
-	sl->key = NULL;
+	return n;
 }
 
 static void
-cache_free_cb(
+trust_free_cb(
     void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
-	struct sess_cache *c = ptr;
-
-	if (c == NULL)
-		return;
-	for (unsigned i = 0; i < SESS_SLOTS; i++)
-		slot_clear(&c->slot[i]);
-	free(c);
+	free(ptr);
 }
 
 static void
@@ -151,21 +154,18 @@ make_indexes(void)
 {
 	ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	note_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, note_free_cb);
-	cache_idx =
-	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, cache_free_cb);
+	trust_idx =
+	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, trust_free_cb);
 }
 
 static struct sess_slot *
-slot_of(SSL_CTX *ctx, const char *key)
+slot_of(const char *key)
 {
-	struct sess_cache *c = SSL_CTX_get_ex_data(ctx, cache_idx);
 	uint32_t h = 2166136261u; /* FNV-1a */
 
-	if (c == NULL)
-		return NULL;
 	for (const char *p = key; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	return &c->slot[h % SESS_SLOTS];
+	return &sess_store.slot[h % SESS_SLOTS];
 }
 
 /*
@@ -177,63 +177,145 @@ static int
 new_session_cb(SSL *ssl, SSL_SESSION *orig)
 {
 	struct conn_note *note = SSL_get_ex_data(ssl, note_idx);
+	SSL_SESSION *drop[SESS_PER_SLOT], *sess;
 	struct sess_slot *sl;
-	SSL_SESSION *sess;
+	char *key, *old_key = NULL;
+	unsigned ndrop = 0;
 
-	if (note == NULL || !SSL_SESSION_is_resumable(orig))
+	if (note == NULL || !SSL_SESSION_is_resumable(orig) ||
+	    (sess = SSL_SESSION_dup(orig)) == NULL)
 		return 0;
-	sl = slot_of(SSL_get_SSL_CTX(ssl), note->key);
-	if (sl == NULL || (sess = SSL_SESSION_dup(orig)) == NULL)
-		return 0;
-	if (sl->key == NULL || strcmp(sl->key, note->key) != 0) {
-		slot_clear(sl); /* another origin had the slot */
-		sl->key = xstrdup(note->key);
+	key = xstrdup(note->key); /* (made here: no allocation when locked) */
+	sl = slot_of(key);
+	pthread_mutex_lock(&sess_store.lock);
+	if (sl->key == NULL || strcmp(sl->key, key) != 0) {
+		ndrop = slot_empty(sl, drop); /* another origin had the slot */
+		old_key = sl->key;
+		sl->key = key;
+		key = NULL;
 	}
 	/* a TLS 1.2 session serves every new connection: the one to keep */
 	if (SSL_SESSION_get_protocol_version(sess) < TLS1_3_VERSION)
-		for (; sl->n > 0; sl->n--)
-			SSL_SESSION_free(sl->s[sl->n - 1]);
+		ndrop += slot_empty(sl, drop + ndrop);
 	if (sl->n == SESS_PER_SLOT) {
-		SSL_SESSION_free(sl->s[0]);
+		drop[ndrop++] = sl->s[0];
 		memmove(sl->s, sl->s + 1, sizeof sl->s[0] * --sl->n);
 	}
 	sl->s[sl->n++] = sess;
+	pthread_mutex_unlock(&sess_store.lock);
+	while (ndrop > 0)
+		SSL_SESSION_free(drop[--ndrop]);
+	free(old_key);
+	free(key);
 	return 0; /* (orig stays OpenSSL's) */
 }
 
 /*
  * Offer the newest live session for key to ssl, if there is one: a TLS 1.3
- * ticket is handed over (used once); a TLS 1.2 session stays, and ssl
- * gets a copy (the SSL_clear that ends ssl's use would mark ours too).
+ * ticket is taken out of the store (used once); a TLS 1.2 session stays,
+ * and ssl gets a copy (the SSL_clear that ends ssl's use would mark ours
+ * too).
  */
 static void
-offer_session(SSL_CTX *ctx, SSL *ssl, const char *key)
+offer_session(SSL *ssl, const char *key)
 {
-	struct sess_slot *sl = slot_of(ctx, key);
+	struct sess_slot *sl = slot_of(key);
+	SSL_SESSION *drop[SESS_PER_SLOT], *take = NULL, *give;
+	unsigned ndrop = 0;
 	time_t now = time(NULL);
 
-	if (sl == NULL || sl->key == NULL || strcmp(sl->key, key) != 0)
-		return;
-	while (sl->n > 0) {
+	pthread_mutex_lock(&sess_store.lock);
+	while (take == NULL && sl->n > 0 && strcmp(sl->key, key) == 0) {
 		SSL_SESSION *s = sl->s[sl->n - 1];
-		bool once =
-		    SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION;
 		bool live =
 		    SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) > now;
-		SSL_SESSION *give = !live || !SSL_SESSION_is_resumable(s) ? NULL
-		    : once						  ? s
-			   : SSL_SESSION_dup(s);
-		int ok = give != NULL && SSL_set_session(ssl, give) == 1;
 
-		if (give != NULL && give != s)
-			SSL_SESSION_free(give); /* ssl holds its own */
-		if (ok && !once)
-			return;
-		SSL_SESSION_free(s);
-		sl->n--;
-		if (ok)
-			return;
+		if (!live || !SSL_SESSION_is_resumable(s)) {
+			drop[ndrop++] = s;
+			sl->n--;
+			continue;
+		}
+		take = s;
+		if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION)
+			sl->n--; /* used once: no other connection gets it */
+		else
+			SSL_SESSION_up_ref(s); /* the store keeps its own */
 	}
+	pthread_mutex_unlock(&sess_store.lock);
+	while (ndrop > 0)
+		SSL_SESSION_free(drop[--ndrop]);
+	if (take == NULL)
+		return;
+	/* (no one changes a stored session: copying it unlocked is safe) */
+	give = SSL_SESSION_get_protocol_version(take) >= TLS1_3_VERSION
+	    ? take
+	    : SSL_SESSION_dup(take);
+	if (give != NULL)
+		SSL_set_session(ssl, give); /* (takes its own reference) */
+	if (give != take)
+		SSL_SESSION_free(give);
+	SSL_SESSION_free(take);
+}
+
+void
+tls_sessions_free(void)
+{
+	pthread_mutex_lock(&sess_store.lock);
+	for (unsigned i = 0; i < SESS_SLOTS; i++) {
+		struct sess_slot *sl = &sess_store.slot[i];
+
+		for (unsigned j = 0; j < sl->n; j++)
+			SSL_SESSION_free(sl->s[j]);
+		sl->n = 0;
+		free(sl->key);
+		sl->key = NULL;
+	}
+	pthread_mutex_unlock(&sess_store.lock);
+}
+
+static int
+digest_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, SHA256_DIGEST_LENGTH);
+}
+
+/*
+ * What ctx trusts, as hex: SHA-256 over the kind of store and the sorted
+ * digests of the certificates and CRLs it loaded (for "system", the
+ * default file, which on Debian is the whole store; its hashed directory
+ * is read lazily and so not included).  Sessions are keyed by it.
+ */
+static char *
+trust_fingerprint(SSL_CTX *ctx, bool system)
+{
+	STACK_OF(X509_OBJECT) *objs =
+	    X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	int n = objs != NULL ? sk_X509_OBJECT_num(objs) : 0;
+	unsigned char(*d)[SHA256_DIGEST_LENGTH] =
+	    xcalloc((size_t)n + 1, sizeof *d);
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *hex = xcalloc(1, 2 * 16 + 1);
+	size_t nd = 0;
+	unsigned len;
+
+	for (int i = 0; i < n; i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		X509 *x = X509_OBJECT_get0_X509(o);
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+
+		if ((x != NULL && X509_digest(x, EVP_sha256(), d[nd], &len)) ||
+		    (crl != NULL &&
+			X509_CRL_digest(crl, EVP_sha256(), d[nd], &len)))
+			nd++;
+	}
+	qsort(d, nd, sizeof *d, digest_cmp);
+	memset(d[nd], system ? 's' : 'f', sizeof d[nd]);
+	SHA256(d[0], (nd + 1) * sizeof *d, md);
+	free(d);
+	/* (128 bits: tells trusts apart, and keeps the key short) */
+	for (size_t i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
 }
 
 /* A client handshake finished: count it, new or resumed (once). */
@@ -278,8 +360,6 @@ tls_client_ctx_new(const char *trust, char **cause)
 		return NULL;
 	}
 	pthread_once(&idx_once, make_indexes);
-	SSL_CTX_set_ex_data(
-	    ctx, cache_idx, xcalloc(1, sizeof(struct sess_cache)));
 	SSL_CTX_set_session_cache_mode(
 	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
@@ -300,7 +380,16 @@ tls_client_ctx_new(const char *trust, char **cause)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	SSL_CTX_set_ex_data(ctx, trust_idx,
+	    trust_fingerprint(
+		ctx, trust == NULL || strcmp(trust, "system") == 0));
 	return ctx;
+}
+
+const char *
+tls_client_trust(const SSL_CTX *ctx)
+{
+	return SSL_CTX_get_ex_data(ctx, trust_idx);
 }
 
 void
@@ -317,16 +406,18 @@ tls_client_ssl(
 	unsigned char buf[16];
 	bool ip = inet_pton(AF_INET, host, buf) == 1 ||
 	    inet_pton(AF_INET6, host, buf) == 1;
-	size_t len = strlen(host) + 16;
+	const char *trust = tls_client_trust(ctx);
+	size_t len = strlen(host) + strlen(trust) + 16;
 	struct conn_note *note;
 
 	if (ssl == NULL)
 		return NULL;
 	SSL_set_ex_data(ssl, ex_idx, verify_err);
 	note = xcalloc(1, sizeof *note + len);
-	snprintf(note->key, len, "%s:%u:%c", host, port, verify ? 'v' : '-');
+	snprintf(note->key, len, "%s:%u:%c:%s", host, port, verify ? 'v' : '-',
+	    trust);
 	SSL_set_ex_data(ssl, note_idx, note);
-	offer_session(ctx, ssl, note->key);
+	offer_session(ssl, note->key);
 	if (!ip)
 		SSL_set_tlsext_host_name(ssl, host);
 	if (!verify)
@@ -347,7 +438,7 @@ tls_client_reconnected(SSL *ssl)
 	if (note == NULL || !note->counted || !SSL_in_before(ssl))
 		return;
 	note->counted = false;
-	offer_session(SSL_get_SSL_CTX(ssl), ssl, note->key);
+	offer_session(ssl, note->key);
 }
 
 const char *

@@ -23,11 +23,19 @@ struct ssl_st;
 struct ssl_ctx_st *tls_client_ctx_new(const char *trust, char **cause);
 void tls_ctx_free(struct ssl_ctx_st *);
 /*
+ * What a client context trusts, as 32 hex digits (a digest of its
+ * certificates): the same for contexts made from the same trust, whichever
+ * worker or reload made them.  A connection made under one trust must not
+ * serve under another (a reload that changes it).
+ */
+const char *tls_client_trust(const struct ssl_ctx_st *);
+/*
  * A connection for host (a name or an IP literal) and port: SNI for names,
  * and, with verify, the chain and the name or address are checked.  A
- * failed check stores its X509_V_ERR code in *verify_err.  It offers the
- * session the context kept from an earlier connection to the same host,
- * port and verify setting, if any (resumption, RFC 8446 section 2.2).
+ * failed check stores its X509_V_ERR code in *verify_err.  It offers a
+ * session kept from an earlier connection to the same host, port and
+ * verify setting under the same trust, made by any worker's context, if
+ * any (resumption, RFC 8446 section 2.2).
  */
 struct ssl_st *tls_client_ssl(struct ssl_ctx_st *, const char *host,
     unsigned port, bool verify, int *verify_err);
@@ -39,6 +47,8 @@ struct ssl_st *tls_client_ssl(struct ssl_ctx_st *, const char *host,
  * was reset.
  */
 void tls_client_reconnected(struct ssl_st *);
+/* Free the kept sessions (at exit, once no worker runs). */
+void tls_sessions_free(void);
 /* Describe an X509_V_ERR code. */
 const char *tls_verify_error_string(int err);
 

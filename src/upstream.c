@@ -241,8 +241,14 @@ upstream_pool_free(struct upstream_pool *pool)
 static void
 make_key(char *key, size_t len, const struct upstream_origin *o)
 {
-	snprintf(key, len, "%c%c:%s:%u", o->tls ? 's' : 'p',
-	    o->verify ? 'v' : 'n', o->host, o->port);
+	/*
+	 * trust: a TLS connection (and evhttp's reconnect of it, resuming
+	 * with its old context) was verified under its context's trust; after
+	 * a reload that changes the trust it must not serve
+	 */
+	snprintf(key, len, "%c%c:%s:%u:%s", o->tls ? 's' : 'p',
+	    o->verify ? 'v' : 'n', o->host, o->port,
+	    o->tls ? tls_client_trust(o->tls) : "");
 }
 
 struct upstream_conn *

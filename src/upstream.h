@@ -44,7 +44,8 @@ struct upstream_conn {
 	bool paused; /* the client lags: not reading */
 	struct timeval timeout; /* evhttp's, also our body read gap */
 	unsigned hash;
-	char key[300]; /* "sv:host:port": TLS?, verify?, origin */
+	/* "sv:host:port:trust": TLS?, verify?, origin, tls_client_trust */
+	char key[300]; /* (a 255-byte host fits) */
 };
 
 /*

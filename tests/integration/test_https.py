@@ -4,7 +4,8 @@
   policy, "200 Connection established", bytes both ways with backpressure,
   half-close and the client_timeout idle limit; the access log line.
 - TLS origination: `tls = yes` routes and https:// absolute-form targets,
-  verified against `[tls] trust` (SNI, host name / IP SAN); `verify = no`.
+  verified against `[tls] trust` (SNI, host name / IP SAN); `verify = no`;
+  session resumption, across workers and reloads (never across trust).
 
 The TLS origin is the scripted upstream.Upstream with each accepted
 connection wrapped in a server-side ssl socket (TLSUpstream below); the
@@ -16,6 +17,7 @@ openssl command line once per module.
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -567,6 +569,163 @@ def test_tls_sessions_resume(certs, servers, ops_proxy, version):
     assert r.status == 200 and r.body == b"posted\n", describe(origin, px, r)
     r = request(px.addr, "GET", f"http://{authority}/s0")
     assert r.status == 200 and r.body == b"s0\n", describe(origin, px, r)
+
+
+def worker_io(pid):
+    """{worker index: bytes it has read and written}, from each worker
+    thread's /proc io counters (threads are named rp-worker-I)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if not name.startswith("rp-worker-"):
+                continue
+            with open(f"/proc/{pid}/task/{tid}/io") as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+        except OSError:
+            continue
+        out[int(name[len("rp-worker-"):])] = int(io["rchar"]) + int(io["wchar"])
+    return out
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_tls_sessions_shared_by_workers(certs, servers, ops_proxy, version):
+    """With 2 workers, a session one worker got is resumed by the other:
+    the cache is the process's, not a worker's.  Each request comes on a
+    new client connection (SO_REUSEPORT picks its worker) and needs a new
+    upstream one; the worker that served it is the one whose thread did
+    (KiBs of) I/O.  Requests go on until both workers served some."""
+    ctx = server_ctx(certs.good)
+    if version == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    origin = servers(TLSUpstream(ctx, name=f"tls{version}-origin")).start()
+    authority = f"localhost:{origin.port}"
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section(f"route {authority}", tls=True), "workers = 2")
+    served = []                 # the worker of each request, in order
+    while len(served) < 40 and (len(served) < 8 or len(set(served)) < 2):
+        i = len(served)
+        origin.script(f"/w{i}", [{"status": 200, "body": f"w{i}\n".encode(),
+                                  "close_after": True}])
+        before = worker_io(px.pid)
+        r = request(px.addr, "GET", f"http://{authority}/w{i}")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 200 and r.body == f"w{i}\n".encode(), why
+        px.log_for(f"/w{i}")    # (written once the worker is done with it)
+        after = worker_io(px.pid)
+        # (a handshake, the request and the answer are KiBs; the worker
+        # of the request before may still read its close: tens of bytes)
+        io = {w: after[w] - before.get(w, 0) for w in after}
+        busy = [w for w in io if io[w] >= 1000]
+        assert len(busy) == 1 and sum(io.values()) - io[busy[0]] < 1000, \
+            f"request {i}: which worker served it? bytes {io}"
+        served.append(busy[0])
+    n = len(served)
+    why = f"workers {served}\n{origin.describe()}\n{tls_handshakes(px)}"
+    assert set(served) == {0, 1}, why
+    assert origin.handshakes_ok == n and origin.tls_errors == [], why
+    # only the very first is a full handshake, whichever worker made it
+    assert origin.resumed == n - 1, why
+    assert tls_handshakes(px) == {"new": 1, "resumed": n - 1}, why
+    # a POST (never re-sent) and the next GETs still get their own answers
+    origin.script("/p", [{"status": 200, "body": b"posted\n"}])
+    r = request(px.addr, "POST", f"http://{authority}/p", body=b"x")
+    assert r.status == 200 and r.body == b"posted\n", describe(origin, px, r)
+    for i in range(4):
+        origin.script(f"/g{i}", [{"status": 200, "body": f"g{i}\n".encode()}])
+        r = request(px.addr, "GET", f"http://{authority}/g{i}")
+        assert r.status == 200 and r.body == f"g{i}\n".encode(), \
+            describe(origin, px, r)
+    # both workers at once (the store's lock): each its own answer, and
+    # every handshake counted (a TLS 1.3 ticket may run out: then new)
+    for i in range(16):
+        origin.script(f"/c{i}", [{"status": 200, "body": f"c{i}\n".encode(),
+                                  "close_after": True}])
+    got = [None] * 16
+
+    def one(i):
+        got[i] = request(px.addr, "GET", f"http://{authority}/c{i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for i, r in enumerate(got):
+        assert r is not None and r.status == 200 and \
+            r.body == f"c{i}\n".encode(), describe(origin, px, r)
+    hs = tls_handshakes(px)
+    why = f"{origin.describe()}\n{hs}"
+    assert hs["new"] + hs["resumed"] == origin.handshakes_ok, why
+    assert hs["resumed"] == origin.resumed and origin.tls_errors == [], why
+
+
+def test_tls_sessions_across_reload(certs, servers, ops_proxy, tmp_path):
+    """The kept sessions outlive a reload that leaves the trust alone, but
+    none is offered across a change of trust, which would skip the check
+    the new trust fails (OpenSSL resumes a session under any context):
+    the trust file's contents (same path) no longer naming the origin's
+    CA, or verify turned on for an origin only reached without it."""
+    origin = tls_origin(servers, certs.good)
+    selfsigned = tls_origin(servers, certs.bad, name="self-signed")
+    authority = f"localhost:{origin.port}"
+    other = f"localhost:{selfsigned.port}"
+    trust = tmp_path / "trust.pem"
+    shutil.copy(certs.ca, trust)
+    px = ops_proxy(section("tls", trust=str(trust))
+                   + section(f"route {authority}", tls=True)
+                   + section(f"route {other}", tls=True, verify=False))
+    orig = px.config_path.read_text()
+    reloads = 0
+
+    def reload(text):
+        nonlocal reloads
+        px.rewrite_config(text)
+        px.signal(signal.SIGHUP)
+        reloads += 1
+        assert px.wait_reloads(reloads) == (reloads, 0), px.stderr_tail()
+
+    def get(srv, path, want):
+        at = f"localhost:{srv.port}"
+        srv.script(path, [{"status": 200, "body": path.encode(),
+                           "close_after": True}])
+        before = (tls_handshakes(px), srv.resumed)
+        r = request(px.addr, "GET", f"http://{at}{path}")
+        why = describe(srv, px, r) + "\n" + srv.describe()
+        after = (tls_handshakes(px), srv.resumed)
+        why += f"\nhandshakes {before} -> {after}"
+        if want == "refused":   # a full handshake, and the check failed
+            ps = r.header("Proxy-Status") or ""
+            assert r.status == 502 and "tls_certificate_error" in ps, why
+            assert after == before, why
+            return
+        assert r.status == 200 and r.body == path.encode(), why
+        got = [k for k in after[0] if after[0][k] != before[0].get(k, 0)]
+        assert got == [want], why
+        assert after[1] - before[1] == (want == "resumed"), why
+
+    get(origin, "/t0", "new")
+    get(origin, "/t1", "resumed")
+    reload(orig)                # the same trust: the sessions stay good
+    get(origin, "/t2", "resumed")
+    shutil.copy(certs.bad[0], trust)    # same path, another CA only
+    reload(orig)
+    get(origin, "/t3", "refused")
+    shutil.copy(certs.ca, trust)        # back: the sessions of then
+    reload(orig)
+    get(origin, "/t4", "resumed")
+
+    get(selfsigned, "/u0", "new")       # verify = no
+    get(selfsigned, "/u1", "resumed")
+    reload(orig.replace("verify = no", "verify = yes"))
+    get(selfsigned, "/u2", "refused")
+    reload(orig)
+    get(selfsigned, "/u3", "resumed")
+    # (the refusals, and nothing else: the client's "unknown CA" alert)
+    for srv in (origin, selfsigned):
+        assert len(srv.tls_errors) == 1 and "UNKNOWN_CA" in srv.tls_errors[0], \
+            srv.describe()
 
 
 # ---- 6. certificates that do not verify ---------------------------------------
