@@ -2,11 +2,14 @@
 # Fault soak (tests/soak/soak.py): requests through the daemon against an
 # origin that injects ~30% faults and closes idle kept connections at
 # random times (--idle-close), each outcome checked against the retry
-# policy, with warm_reuse = yes (the idle-close race counted apart).  Short
+# policy, with warm_reuse = yes (the idle-close race counted apart), and
+# two routes whose origin port now and then answers 429 with Retry-After
+# (hold = wait, hold = fail: nothing may reach it while it is held).  Short
 # form for CI: 2,000 requests at concurrency 20 (well under a minute).
 # SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra arguments go to
 # soak.py (e.g. --seed S --ids ID to replay a request; --set warm_reuse=no
-# to compare: no idle-close race then).
+# to compare: no idle-close race then; --route-set H:hold=off to see the
+# hold checks fail).
 #
 # The daemon is $RETRYPROXY (automake sets it), else ./retryproxy at the
 # top of the tree ($top_srcdir).  Exit status: 0 pass, 1 a violation,

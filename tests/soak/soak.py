@@ -6,6 +6,7 @@ policy of retryproxy(8) RETRY SEMANTICS.
     /usr/bin/python3 tests/soak/soak.py [--requests N] [--concurrency C]
         [--seed S] [--ids 17,4711] [--binary PATH] [--wrapper "valgrind ..."]
         [--idle-close FRACTION[:MAX_S]] [--set KEY=VALUE ...]
+        [--route-set ROUTE:KEY=VALUE ...] [--hold-tolerance-ms MS]
 
 Everything is decided by a seeded RNG keyed on the request id, so a failure
 names the id, and `--ids ID --seed S` replays exactly that request.
@@ -23,6 +24,7 @@ target and a script of three steps, one per attempt:
     rst, fin  the request is read, then the connection is reset / closed
     stall     no answer for several per_try_timeouts
     refused   the attempt goes to a port nobody listens on
+    429       (routes H and F) 429 with Retry-After: 1 and a short body
 
 About 32% of requests get at least one fault.  "refused" attempts come from
 the target: port A (a route whose fallback is the origin: attempt 1
@@ -123,13 +125,35 @@ with the same seed and --set warm_reuse=no: a request that may not be
 re-sent then never rides a pooled connection, and no idle-close race may
 occur (the soak asserts it).
 
+Routes H and F (retryproxy.ini(5) `hold`): the origin again, each on a
+port of its own (a hold is per host:port), get H_SHARE (7%) and F_SHARE
+(15%) of the requests left on the plain origin after W (a stream of their
+own, "hold": their port changes, and HOLD_429 of them, 1% on H and 2% on
+F, get a step "429" at one of the attempts they make); request ids 100 and
+200 (then every HOLD_EVERY, 5,000) are probes, a GET whose first attempt
+gets the 429, on H and on F, so that every run (the valgrind one's 300
+requests too) has a hold on each.  H has `hold = wait` and `statuses = 429`:
+a 429 holds the port for 1 s, new attempts to it wait, and the 429 itself
+is retried after its Retry-After (passed on when the request may not be
+re-sent, or on the third attempt).  F has `hold = fail`: a request that
+meets the hold gets the proxy's 429 at once, and the 429 itself is passed
+on (429 is not retried there).  When F answers a request held, is a matter
+of timing: the prediction then takes the access log's attempts as those
+made before the hold (held_prediction).  The origin records when it wrote
+each 429 (the hold window: t .. t + Retry-After).  A hold on H costs the
+clients that meet it up to a second each (about 0.3 s of a 2,000-request
+run, which has the probe's hold and about one more); one on F nothing.
+--route-set ROUTE:KEY=VALUE changes a route's section (--route-set
+H:hold=off: the hold checks must fail).
+
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
 response byte is re-sent once without counting an attempt (retryproxy(8) RETRY SEMANTICS).  It
 records every hit: id, attempt, method, body hash, whether the upstream
-connection was a reused one; and every idle close: connection, idle time,
-the bytes of a request it dropped and whose they were.
+connection was a reused one, its port and when its head was read; every
+idle close: connection, idle time, the bytes of a request it dropped and
+whose they were; and every 429 it wrote, with when.
 
 Checks, per request (predict() is the policy):
   - the client got a complete response (lost = 0) with the predicted status;
@@ -164,13 +188,28 @@ Checks, per request (predict() is the policy):
     held chunked body arrived with a Content-Length, a streamed one chunked;
   - an HTTP/1.0 client got no Transfer-Encoding; HTTP/1.0 and half-closing
     clients saw the connection close within CLOSE_WAIT after the response;
+  - hold: the origin's 429 passed on has its Retry-After: 1 and no
+    "origin held"; a held answer (F, access log error=origin_held) is the
+    proxy's 429 with Retry-After 1 (the seconds left), Proxy-Status
+    `retryproxy; details="origin held"` and no X-Soak-Id, the origin saw
+    none of the request's attempts after the ones the log counts, and the
+    request was under way while the origin was held; held_ms only on H (and
+    error=origin_held only on F), and only while the origin was held;
 and overall: nothing hangs (a global time limit), the daemon is alive at
 the end and exits 0 on SIGTERM, VmRSS after warm-up and at the end differ
 by less than --rss-bound MiB, retryproxy_warm_reuse_total{outcome="reused"}
 equals the access log's conn=warm count, and with warm_reuse = no there is
-no idle-close race.  The summary counts the requests that may not be
-re-sent, their warm rides (and on W), the races, the idle closes and what
-the pool gave (the warm_reuse metric).  Exit status 0 when all hold, 1
+no idle-close race; no request reached H or F while it was held: none
+arrived (its head read) in a hold window but the ones the proxy had sent
+before it read the 429, within --hold-tolerance-ms (50 ms) of it plus the
+longest lag of the harness's event loops then ("hits during a hold" = 0);
+retryproxy_held_requests_total{outcome="waited"} equals the access log's
+entries with held_ms, {outcome="answered"} those with error=origin_held,
+and retryproxy_origin_holds_total is at most the 429s sent on H and F and
+at least those sent after the hold before had ended.  The summary counts
+the requests that may not be re-sent, their warm rides (and on W), the
+races, the idle closes and what the pool gave (the warm_reuse metric), and
+the 429s, holds, waits and held answers.  Exit status 0 when all hold, 1
 otherwise.
 """
 
@@ -228,8 +267,10 @@ M_BIG = 0.6  # an ok step on route M has a big body (100 KiB .. 1 MiB) ...
 BIG_MARK = 0.25  # ... which holds the mark: past 64 KiB it never matches
 MARK = "RPSOAK-RETRY-ME"
 MARK_B = MARK.encode()
-FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match")
-RESPONSE_KINDS = ("ok", "big", "slow", "503", "match")  # steps the origin answers
+FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match", "429")
+RESPONSE_KINDS = ("ok", "big", "slow", "503", "match", "429")  # steps the origin answers
+STEP_STATUS = {"503": 503, "429": 429}  # (the other answered steps: 200)
+REASON_PHRASE = {200: "OK", 503: "Service Unavailable", 429: "Too Many Requests"}
 # Decorations of a response step; they never change the prediction.
 INTERIM_RATE = 0.15
 INTERIM_HEADS = {103: b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n",
@@ -403,6 +444,9 @@ def make_plan(seed, rid):
     p.steps = [_decorate(xr, s) for s in steps]
     _raw_variant(seed, p)
     _route_w(seed, p)
+    _route_hold(seed, p)
+    if rid % HOLD_EVERY in HOLD_PROBE:
+        _hold_probe(seed, p, HOLD_PROBE[rid % HOLD_EVERY])
     return p
 
 
@@ -423,6 +467,63 @@ def _route_w(seed, p):
     if p.route == "origin" and not any(s.kind in ("rst", "fin") for s in p.steps) \
             and random.Random(f"{seed}/w/{p.rid}").random() < W_SHARE:
         p.route = "W"
+
+
+# Routes H and F (retryproxy.ini(5) `hold`): the origin again, each on a
+# port of its own (a hold is per origin host:port).  A stream of its own
+# ("hold") sends H_SHARE of the requests left on the plain origin (after W)
+# to H (`hold = wait`, `statuses = 429`) and F_SHARE to F (`hold = fail`),
+# keeping their scripts, and gives HOLD_429[route] of those a step "429":
+# a 429 with `Retry-After: HOLD_RA` (s) at one of the attempts the script
+# makes.  It holds that port: on H, new attempts to it wait for the end
+# (the 429 itself is retried after its own Retry-After when the request
+# may be re-sent, else it goes to the client); on F, requests that meet
+# the hold get a 429 of the proxy's at once (held_prediction) and the 429
+# itself goes to the client.  HOLD_RA is short (1 s: the shortest a
+# Retry-After in seconds can ask) and 429s are rare, so that the clients
+# that meet a hold on H lose little of the run (a hold on F costs nothing).
+# So that every run has a hold on each (the valgrind run's 300 requests
+# too), request ids HOLD_EVERY * k + HOLD_PROBE[route] are probes
+# (_hold_probe): a GET on that route whose first attempt gets the 429.
+H_SHARE = 0.07
+F_SHARE = 0.15
+HOLD_429 = {"H": 0.01, "F": 0.02}
+HOLD_RA = 1  # s
+HOLD_EVERY = 5000
+HOLD_PROBE = {100: "H", 200: "F"}
+HOLD_ROUTES = {"H": "wait", "F": "fail"}
+# A hit up to this long (s) after the origin wrote a 429 (plus the lag of
+# its event loop then) is one the proxy had sent before it read that 429
+HOLD_TOLERANCE = 0.05
+RETRY_429_ROUTES = ("H",)  # `statuses = 429` there
+
+
+def _route_hold(seed, p):
+    if p.route != "origin":
+        return
+    hr = random.Random(f"{seed}/hold/{p.rid}")
+    x = hr.random()
+    if x >= H_SHARE + F_SHARE:
+        return
+    p.route = "H" if x < H_SHARE else "F"
+    if hr.random() < HOLD_429[p.route]:
+        # at one of the attempts the script makes (before the 429 is in it)
+        k = hr.randrange(predict(p).attempts)
+        p.steps[k] = _decorate(hr, Step("429", hr.randrange(0, 2 * KiB)))
+        p.faulty = True
+
+
+def _hold_probe(seed, p, route):
+    """A probe, whatever the request was: a GET on `route` whose first
+    attempt gets the 429."""
+    hr = random.Random(f"{seed}/holdprobe/{p.rid}")
+    p.method, p.has_key, p.body_len, p.close = "GET", False, 0, False
+    p.route = route
+    p.path = f"/soak/{p.rid}/{hr.getrandbits(48):012x}"
+    p.steps = [Step("429", hr.randrange(0, 2 * KiB)), _step(hr, "ok"), _step(hr, "ok")]
+    p.faulty = True
+    p.raw_kind, p.framing, p.client = None, "none", "1.1"
+    p.upgrade = p.chunk_ext = p.req_trailers = False
 
 
 # ---------------------------------------------------------------------------
@@ -580,7 +681,7 @@ def response_body(seed, rid, attempt, status, step, reqsha):
 # ("lost": an attempt written on a pooled connection the origin was closing
 # idle (--idle-close): it broke before any response byte, like a reset)
 RETRY_REASON = {"503": "503", "rst": "reset", "fin": "reset", "stall": "timeout",
-                "refused": "refused", "match": "200", "lost": "reset"}
+                "refused": "refused", "match": "200", "lost": "reset", "429": "429"}
 FINAL_FAILURE = {"rst": (502, "connection_terminated"),
                  "fin": (502, "connection_terminated"),
                  "lost": (502, "connection_terminated"),
@@ -590,7 +691,7 @@ FINAL_FAILURE = {"rst": (502, "connection_terminated"),
 
 class Prediction:
     __slots__ = ("status", "attempts", "retries", "final_step", "proxy_error",
-                 "origin_attempts")
+                 "origin_attempts", "held")
 
 
 def resendable(plan):
@@ -610,6 +711,7 @@ def predict(plan, attempts=3, lost=frozenset()):
     pr = Prediction()
     pr.retries = []
     pr.origin_attempts = []
+    pr.held = False
     for k in range(1, attempts + 1):
         step = plan.steps[k - 1]
         if k in lost:
@@ -627,7 +729,11 @@ def predict(plan, attempts=3, lost=frozenset()):
         # re-sent?  connect failures: any method (nothing was sent).  (On
         # the last attempt a match is not even looked for: it is the answer.)
         may = kind == "refused" or resendable(plan)
-        if kind == "503":
+        if kind == "429":
+            # (retried only where `statuses` has it, after its Retry-After)
+            may = may and plan.route in RETRY_429_ROUTES
+            pr.status, pr.proxy_error = 429, None
+        elif kind == "503":
             pr.status, pr.proxy_error = 503, None
         elif kind == "match":
             pr.status, pr.proxy_error = 200, None
@@ -637,6 +743,22 @@ def predict(plan, attempts=3, lost=frozenset()):
             return pr
         pr.retries.append(RETRY_REASON[kind])
     return pr
+
+
+def held_prediction(pr, made):
+    """hold = fail: the request met the hold before its attempt made + 1
+    (the access log's attempts: those made before it): the client gets
+    the proxy's 429 (the status that started the hold) with Retry-After
+    and Proxy-Status "origin held" at once, and the origin saw only the
+    attempts before.  None when the policy would not have made that attempt."""
+    if not isinstance(made, int) or not 0 <= made < pr.attempts:
+        return None
+    h = Prediction()
+    h.status, h.proxy_error, h.held = 429, None, True
+    h.attempts, h.final_step = made, Step("held")
+    h.retries = pr.retries[:made]
+    h.origin_attempts = [a for a in pr.origin_attempts if a <= made]
+    return h
 
 
 def idle_lost(args, plan, entry, seen):
@@ -653,6 +775,9 @@ def idle_lost(args, plan, entry, seen):
                      if plan.steps[k - 1].kind != "refused" and k not in seen)
 
 
+SMALL_LAG = 0.01  # s
+
+
 class LagMonitor:
     """How late an asyncio loop (and the process) wakes up: a 10 ms sleep in a
     loop; lags above 100 ms are kept with their time.  A late origin turns a
@@ -662,6 +787,7 @@ class LagMonitor:
     def __init__(self):
         self.max = 0.0
         self.events = []
+        self.small = []  # lags above SMALL_LAG: (t, lag), for the hold check
         self.gc_max = 0.0
         self._gc_t0 = None
 
@@ -689,17 +815,28 @@ class LagMonitor:
             self.max = max(self.max, lag)
             if lag > 0.1:
                 self.events.append((t, lag))
+            if lag > SMALL_LAG:
+                self.small.append((t, lag))
 
     def near(self, t, window=1.0):
         return [lag for t0, lag in self.events if t - window <= t0 <= t + window]
+
+    def worst_between(self, t0, t1):
+        """The longest lag (s) that overlaps t0 .. t1 (of those above SMALL_LAG)."""
+        return max((lag for t, lag in self.small if t <= t1 and t + 0.01 + lag >= t0),
+                   default=0.0)
 
 
 # ---------------------------------------------------------------------------
 # The origin: asyncio, in a child process; hits come back over a pipe.
 # ---------------------------------------------------------------------------
 HIT_FIELDS = ("rid", "attempt", "method", "body_len", "sha", "conn", "seq",
-              "step", "key", "t", "framing", "leak", "responded")
+              "step", "key", "t", "framing", "leak", "port", "t_head", "responded")
 Hit = collections.namedtuple("Hit", HIT_FIELDS)
+# A 429 with Retry-After the origin sent: the port (its origin), when its
+# head was written (monotonic), Retry-After (s), whose answer it was.
+HOLD_FIELDS = ("port", "t", "ra", "rid", "attempt")
+HoldSent = collections.namedtuple("HoldSent", HOLD_FIELDS)
 
 
 IDLE_CLOSE_FIELDS = ("cid", "seq", "limit", "idle", "discarded", "rid", "attempt", "t")
@@ -718,6 +855,7 @@ class Origin:
         self.idle_frac, self.idle_max = idle_close
         self.hits = []
         self.idle_closes = []
+        self.holds = []
         self.errors = []
         self.nconn = 0
 
@@ -729,6 +867,7 @@ class Origin:
         self.nconn += 1
         cid = self.nconn
         seq = 0
+        port = writer.get_extra_info("sockname")[1]
         # --idle-close: a share of the connections, drawn per connection,
         # has a keep-alive timeout of its own (log-uniform in IDLE_MIN ..
         # idle_max s): kept idle that long after a response, it is closed,
@@ -751,6 +890,7 @@ class Origin:
                     return
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                t_head = time.monotonic()  # (a long body may come long after)
                 seq += 1
                 lines = head[:-4].decode("latin-1").split("\r\n")
                 method, target, _version = lines[0].split(" ", 2)
@@ -788,7 +928,7 @@ class Origin:
                         blen = n
                 keep = await self.answer(reader, writer, cid, seq, method, target,
                                          hdrs, blen, sha.hexdigest(), framing,
-                                         "; ".join(leak))
+                                         "; ".join(leak), port, t_head)
                 if not keep:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -818,7 +958,7 @@ class Origin:
                                  int(a.group(1)) if a else None, t))
 
     async def answer(self, reader, writer, cid, seq, method, target, hdrs, blen, sha,
-                     framing, leak):
+                     framing, leak, port, t_head):
         path = target.split("://", 1)[1] if "://" in target else target
         if "://" in target:
             path = "/" + path.split("/", 1)[1] if "/" in path else "/"
@@ -840,11 +980,11 @@ class Origin:
         # plain tuples of atomic values: the collector untracks them
         self.hits.append((rid, attempt, method, blen, sha, cid, seq, kind,
                           hdrs.get("idempotency-key"), time.monotonic(), framing, leak,
-                          False))
+                          port, t_head, False))
         if kind in RESPONSE_KINDS:
-            status = 503 if kind == "503" else 200
+            status = STEP_STATUS.get(kind, 200)
             body = response_body(self.seed, rid, attempt, status, step, sha)
-            await self.respond(writer, rid, attempt, status, step, body)
+            await self.respond(writer, rid, attempt, status, step, body, port)
             self.hits[idx] = self.hits[idx][:-1] + (True,)
             return True
         if kind == "rst":
@@ -876,15 +1016,19 @@ class Origin:
                      b"X-Soak-Id: %d\r\nX-Soak-Attempt: %d\r\n\r\n" % (rid, attempt))
         return True
 
-    async def respond(self, writer, rid, attempt, status, step, body):
+    async def respond(self, writer, rid, attempt, status, step, body, port):
         """Write the response of a step: its 1xx heads (in the write of the
         final head, or each apart after a pause, the first perhaps cut in
         two), the head (Content-Length, or chunked with pieces of random
-        size and perhaps trailer fields) and the body (slow: paced)."""
+        size and perhaps trailer fields) and the body (slow: paced).  A 429
+        says Retry-After: HOLD_RA, and when its head went out is kept (the
+        hold it starts)."""
         wire = random.Random(f"{self.seed}/wire/{rid}/{attempt}")
-        head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}",
+        head = [f"HTTP/1.1 {status} {REASON_PHRASE[status]}",
                 f"X-Soak-Id: {rid}", f"X-Soak-Attempt: {attempt}",
                 "Transfer-Encoding: chunked" if step.chunked else f"Content-Length: {len(body)}"]
+        if status == 429:
+            head.append(f"Retry-After: {HOLD_RA}")
         head = ("\r\n".join(head) + "\r\n\r\n").encode()
         interim = [INTERIM_HEADS[code] for code in step.interim]
         if step.pause:
@@ -897,6 +1041,8 @@ class Origin:
                 await asyncio.sleep(step.pause)
             interim = []
         first = b"".join(interim) + head
+        if status == 429:
+            self.holds.append((port, time.monotonic(), HOLD_RA, rid, attempt))
         if step.kind == "slow":
             writer.write(first)
             rate = step.rate
@@ -936,7 +1082,7 @@ class Origin:
             server.close()
         lag_task.cancel()
         conn.send((self.nconn, self.errors, self.hits, self.idle_closes,
-                   (lag.max, lag.events, lag.gc_max)))
+                   (lag.max, lag.events, lag.gc_max, lag.small), self.holds))
 
 
 def origin_process(seed, socks, stall_s, idle_close, conn):
@@ -1043,7 +1189,17 @@ def warm_reuse_on(args):
     return set_keys(args).get("warm_reuse", "yes").lower() not in ("no", "false", "off", "0")
 
 
-def daemon_config(args, work, origin_port, closed):
+def route_keys(args):
+    """--route-set: {route name: {key: value}} (the last one of a key wins)."""
+    keys = collections.defaultdict(dict)
+    for rkv in args.route_set:
+        name, _, kv = rkv.partition(":")
+        k, _, val = kv.partition("=")
+        keys[name.strip()][k.strip()] = val.strip()
+    return keys
+
+
+def daemon_config(args, work, origin_port, closed, hold_ports):
     policy = {"attempts": "3", "start_timeout": "10ms",
               "per_try_timeout": f"{args.per_try_timeout_ms}ms",
               "connect_timeout": f"{args.per_try_timeout_ms}ms",
@@ -1051,6 +1207,12 @@ def daemon_config(args, work, origin_port, closed):
     # (warm_reuse: the daemon's default, yes, unless --set says otherwise)
     policy.update(set_keys(args))
     default = "".join(f"{k} = {val}\n" for k, val in policy.items())
+    rkeys = route_keys(args)
+
+    def keys(name, **base):
+        """The keys of route `name`'s section (--route-set overrides or adds)."""
+        base.update(rkeys.get(name, {}))
+        return "".join(f"{k} = {val}\n" for k, val in base.items())
 
     def config(port, admin):
         return (f"""[proxy]
@@ -1070,21 +1232,25 @@ max_request_body = {MAX_REQUEST_BODY // KiB}K
 ; every request to these ports has one or two refused attempts, so every
 ; one retries: the budget would bind, which is not what this test is about
 [route 127.0.0.1:{closed['A']}]
-fallbacks = http://127.0.0.1:{origin_port}
-retry_budget_min = 1000000
-
+{keys('A', fallbacks=f"http://127.0.0.1:{origin_port}", retry_budget_min="1000000")}
 [route 127.0.0.1:{closed['B']}]
-fallbacks = http://127.0.0.1:{closed['X']}, http://127.0.0.1:{origin_port}
-retry_budget_min = 1000000
-
+{keys('B', fallbacks=f"http://127.0.0.1:{closed['X']}, http://127.0.0.1:{origin_port}",
+      retry_budget_min="1000000")}
 ; route M: a 200 whose body (up to 64 KiB) holds the mark is retried
 [route 127.0.0.1:{origin_port}/m/]
-retry_if_body = {MARK}
-
+{keys('M', retry_if_body=MARK)}
 ; route S: every method may be re-sent (PROPFIND like GET)
 [route 127.0.0.1:{origin_port}/s/]
-methods = *
-""")
+{keys('S', methods="*")}
+; route H: a 429 with Retry-After holds the origin (this port) for every
+; worker: new attempts to it wait for the end; the 429 itself is retried
+; after its Retry-After
+[route 127.0.0.1:{hold_ports['H']}]
+{keys('H', hold="wait", statuses="429")}
+; route F: the same, hold = fail: a request that meets the hold gets the
+; 429 at once (Retry-After: the seconds left); 429 is not retried
+[route 127.0.0.1:{hold_ports['F']}]
+{keys('F', hold="fail")}""")
     return config
 
 
@@ -1135,7 +1301,7 @@ class BodyView:
 
 class Result:
     __slots__ = ("status", "headers", "pairs", "trailers", "interim", "body", "error",
-                 "elapsed", "reused", "after", "send_error")
+                 "elapsed", "reused", "after", "send_error", "t0", "t1")
 
 
 async def read_response(reader):
@@ -1285,7 +1451,8 @@ class Soak:
         if res.error is not None and conn[0] is not None:
             conn[1].close()
             conn[:] = [None, None]
-        res.elapsed = time.monotonic() - t0
+        res.t0, res.t1 = t0, time.monotonic()
+        res.elapsed = res.t1 - t0
         return res
 
     async def worker(self, queue):
@@ -1315,10 +1482,22 @@ class Soak:
 # ---------------------------------------------------------------------------
 # Checking
 # ---------------------------------------------------------------------------
-def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=()):
+def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=(),
+          holds_sent=(), ports=None):
     """Violations (list of strings), counters for the summary and the ids
     of requests met by an idle close (to replay: --seed S --ids ...)."""
     origin_lag, client_lag = lags
+    tol = args.hold_tolerance_ms / 1000
+    # the holds the origin asked for, by route: (from, to) on its clock
+    hold_port = {r: (ports or {}).get(r) for r in HOLD_ROUTES}
+    windows = {r: sorted((w.t, w.t + w.ra) for w in holds_sent if w.port == hold_port[r])
+               for r in HOLD_ROUTES}
+
+    def met_hold(route, t0, t1):
+        """Was route's origin held (as the origin asked) at some time
+        between t0 and t1?  (The proxy reads a 429 a little after it was
+        written, so its hold ends a little later: the tolerance.)"""
+        return any(a <= t1 and t0 <= b + tol for a, b in windows.get(route, ()))
     v = []
     c = collections.Counter()
     met = collections.defaultdict(list)
@@ -1356,6 +1535,32 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         unseen = idle_lost(args, plan, entry, {h.attempt for h in hs})
         pr = predict(plan, lost=unseen)
         res = results.get(rid)
+        if plan.route in HOLD_ROUTES:
+            c["route " + plan.route] += 1
+        # -- hold: an answer of the proxy's for a held origin (hold = fail)
+        if entry.get("error") == "origin_held":
+            c["held answered"] += 1
+            if HOLD_ROUTES.get(plan.route) != "fail":
+                bad(rid, f"access log error=origin_held on route {plan.route} "
+                         f"(hold = {HOLD_ROUTES.get(plan.route, 'off')}): {entry}")
+            elif (hp := held_prediction(pr, entry.get("attempts"))) is None:
+                bad(rid, f"access log error=origin_held after attempts="
+                         f"{entry.get('attempts')}, but the policy makes {pr.attempts}")
+            else:
+                pr = hp
+                c["held answered after an attempt"] += pr.attempts > 0
+                # (a stale re-send, not an attempt, may be what met the hold:
+                # its first send, on a reused connection the script broke
+                # after the origin read it, is then the next attempt's hit)
+                nxt = [h for h in hs if h.attempt == pr.attempts + 1]
+                if len(nxt) == 1 and nxt[0].seq > 1 and nxt[0].step in ("rst", "fin") \
+                        and resendable(plan):
+                    pr.origin_attempts.append(pr.attempts + 1)
+                    c["held answered after a stale re-send"] += 1
+                if res is not None and not met_hold(plan.route, res.t0, res.t1):
+                    bad(rid, f"answered origin_held, but the origin asked for no hold "
+                             f"between the request ({res.t0:.3f}) and its answer "
+                             f"({res.t1:.3f}); holds: {windows[plan.route]}")
         c["method " + plan.method + ("+key" if plan.has_key else "")] += 1
         reached = [plan.steps[a - 1] for a in pr.origin_attempts]
         for s in plan.steps[:pr.attempts]:
@@ -1404,7 +1609,8 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
             c["streamed bytes"] += plan.body_len
         # a retryable outcome the policy does not retry: the request may not
         # be sent again (its method, or a streamed body)
-        if pr.attempts < 3 and pr.final_step.kind in ("503", "rst", "fin", "stall", "match") \
+        if pr.attempts < 3 and not pr.held \
+                and pr.final_step.kind in ("503", "rst", "fin", "stall", "match") \
                 and not (pr.final_step.kind == "match" and raw):
             c["held back " + ("streamed" if streamed(plan) else
                               "ext" if plan.method not in EVHTTP_METHODS else "POST")] += 1
@@ -1444,8 +1650,30 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 bad(rid, f"status {res.status}, predicted {pr.status} after {pr.attempts} "
                          f"attempt(s); Proxy-Status: {res.headers.get('proxy-status')}; "
                          f"body ({res.body.len} B) {res.body.head[:120]!r}")
+            elif pr.held:
+                # the proxy's 429: the time left, "origin held", no origin's head
+                ps = res.headers.get("proxy-status", "")
+                ra = res.headers.get("retry-after", "")
+                start = (f"retryproxy: 127.0.0.1:{hold_port[plan.route]} answered 429 "
+                         f"with Retry-After").encode()
+                if 'details="origin held"' not in ps or "error=" in ps:
+                    wrong.append(f"held answer with Proxy-Status {ps!r}, want "
+                                 f"'retryproxy; details=\"origin held\"'")
+                if not (ra.isdigit() and 1 <= int(ra) <= HOLD_RA):
+                    wrong.append(f"held answer with Retry-After {ra!r}, want 1..{HOLD_RA} "
+                                 f"(the seconds left, rounded up)")
+                if hid or hatt or not res.body.head.startswith(start):
+                    wrong.append(f"held answer is not the proxy's: X-Soak-Id {hid}, "
+                                 f"X-Soak-Attempt {hatt}, body {res.body.head[:100]!r}")
             elif pr.proxy_error is None:
                 want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
+                if fs.kind == "429":
+                    # the origin's 429, passed on as it came
+                    ps = res.headers.get("proxy-status", "")
+                    ra = res.headers.get("retry-after")
+                    if ra != str(HOLD_RA) or "origin held" in ps:
+                        wrong.append(f"the origin's 429 came with Retry-After {ra!r} "
+                                     f"(want {HOLD_RA}), Proxy-Status {ps!r}")
                 if not res.body.equals(want):
                     wrong.append(f"body is not attempt {pr.attempts}'s ({step_label(fs)}): "
                                  f"{res.body.differs(want)}: {res.body.head[:100]!r}")
@@ -1497,6 +1725,20 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 bad(rid, f"access log status={e.get('status')} attempts={e.get('attempts')} "
                          f"retries={e.get('retries')}, predicted status={pr.status} "
                          f"attempts={pr.attempts} retries={pr.retries}")
+        held_ms = entry.get("held_ms")
+        if held_ms is not None:
+            c["held waited"] += 1
+            c["held ms"] += held_ms if isinstance(held_ms, int) else 0
+            c["held max ms"] = max(c["held max ms"], held_ms if isinstance(held_ms, int) else 0)
+            if HOLD_ROUTES.get(plan.route) != "wait":
+                bad(rid, f"access log held_ms={held_ms} on route {plan.route} (hold = "
+                         f"{HOLD_ROUTES.get(plan.route, 'off')}): only hold = wait waits")
+            elif not isinstance(held_ms, int) or held_ms <= 0:
+                bad(rid, f"access log held_ms={held_ms!r}")
+            elif res is not None and not met_hold(plan.route, res.t0, res.t1):
+                bad(rid, f"access log held_ms={held_ms}, but the origin asked for no hold "
+                         f"between the request ({res.t0:.3f}) and its answer ({res.t1:.3f}); "
+                         f"holds: {windows[plan.route]}")
         conn = entry.get("conn")
         if conn is not None:
             c["log conn " + str(conn)] += 1
@@ -1604,6 +1846,52 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
             else:
                 bad(rid, f"attempt {a} reached the origin {len(lst)} times: "
                          + ", ".join(f"conn {h.conn}/{h.seq} step {h.step}" for h in lst))
+    # -- hold: no request reached a held origin.  The origin wrote a 429 with
+    # Retry-After at t: nothing may arrive in t .. t + Retry-After but what
+    # the proxy had sent before it read the 429 (in flight): within the
+    # tolerance, plus the longest lag of the origin's or the clients' event
+    # loop then (a late origin reads late; both late: a busy host, where
+    # the daemon may read the 429 late too).
+    port_route = {pt: r for r, pt in hold_port.items() if pt is not None}
+    late_max = 0.0
+    for h in hits:
+        route = port_route.get(h.port)
+        if route is None or h.rid not in plans:
+            continue
+        c["hold route hits"] += 1
+        for a, b in windows[route]:
+            if not a <= h.t_head < b:
+                continue
+            late = h.t_head - a
+            allowed = tol + max(origin_lag.worst_between(a, h.t_head),
+                                client_lag.worst_between(a, h.t_head))
+            if late <= allowed:
+                c["hold in-flight hits"] += 1
+                c["hold in-flight lag"] += late > tol  # (past tol: the lag excused it)
+                late_max = max(late_max, late)
+            else:
+                c["hold violations"] += 1
+                bad(h.rid, f"attempt {h.attempt} reached the origin on route {route} "
+                           f"{late * 1000:.0f} ms after it answered 429 with Retry-After: "
+                           f"{b - a:g} (allowed in flight: {allowed * 1000:.0f} ms): "
+                           f"the origin was held (hold = {HOLD_ROUTES[route]})")
+            break
+    c["hold in-flight max ms"] = round(late_max * 1000)
+    for r in HOLD_ROUTES:
+        c["429 sent " + r] = len(windows[r])
+    # the least number of holds the proxy must have counted: 429s that
+    # come after the previous hold ended (by the tolerance) start a new one
+    least = 0
+    for r in HOLD_ROUTES:
+        end = None
+        for a, b in windows[r]:
+            if end is None or a >= end + tol:
+                least += 1
+                end = b
+            else:
+                end = max(end, b)
+    c["holds least"] = least
+    c["hold violations"] += 0
     if not warm and c["idle races"]:
         v.append(f"{c['idle races']} idle-close race(s) with warm_reuse = no: a request "
                  f"that may not be re-sent rode a pooled connection")
@@ -1638,6 +1926,15 @@ def parse_args(argv):
                     help="override a [default] key, to see the checks fail "
                          "(e.g. --set methods=* must give duplicates), or to compare "
                          "(--set warm_reuse=no: no idle-close race may remain)")
+    ap.add_argument("--route-set", action="append", default=[], metavar="ROUTE:KEY=VALUE",
+                    help="add or override a key of route A, B, M, S, H or F, to see the "
+                         "checks fail (e.g. --route-set H:hold=off: requests reach the "
+                         "origin while it is held)")
+    ap.add_argument("--hold-tolerance-ms", type=float, default=HOLD_TOLERANCE * 1000,
+                    help="how long after the origin wrote a 429 with Retry-After a hit "
+                         "may still be one the proxy sent before it read that 429 (plus "
+                         "the longest lag of the origin's or the clients' event loop "
+                         f"then) (default {HOLD_TOLERANCE * 1000:g})")
     ap.add_argument("--idle-close", default=IDLE_CLOSE, metavar="FRACTION[:MAX_S]",
                     help="the share of the origin's connections that close when kept "
                          "idle past a timeout of their own, log-uniform in "
@@ -1682,15 +1979,16 @@ def main(argv=None):
     # closed ports: bound, never listening (refused, and nobody can take them)
     closed_socks = {k: unused_port_socket() for k in ("A", "B", "X", "C")}
     closed = {k: s.getsockname()[1] for k, s in closed_socks.items()}
-    # the origin: its port, and W, the same origin on a port of its own
+    # the origin: its port, and W, H and F, the same origin on ports of their own
     osocks = []
-    for _ in range(2):
+    for _ in range(4):
         osock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         osock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         osock.bind(("127.0.0.1", 0))
         osock.listen(1024)
         osocks.append(osock)
-    origin_port, w_port = (s.getsockname()[1] for s in osocks)
+    origin_port, w_port, h_port, f_port = (s.getsockname()[1] for s in osocks)
+    hold_ports = {"H": h_port, "F": f_port}
     ctx = multiprocessing.get_context("fork")
     parent_conn, child_conn = ctx.Pipe()
     oproc = ctx.Process(target=origin_process,
@@ -1704,7 +2002,8 @@ def main(argv=None):
         return 2
 
     wrapper = shlex.split(args.wrapper)
-    d = Daemon(binary, wrapper, work, daemon_config(args, work, origin_port, closed))
+    d = Daemon(binary, wrapper, work, daemon_config(args, work, origin_port, closed,
+                                                    hold_ports))
     violations = []
     t_start = time.monotonic()
     rss = {"warm": None, "end": None, "hwm": None}
@@ -1717,7 +2016,7 @@ def main(argv=None):
         oproc.join(5)
         return 2
     ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
-             "M": origin_port, "S": origin_port, "W": w_port}
+             "M": origin_port, "S": origin_port, "W": w_port, "H": h_port, "F": f_port}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -1767,12 +2066,15 @@ def main(argv=None):
                           + "\n" + d.stderr_tail())
 
     parent_conn.send("stop")
-    nconn, oerrors, raw_hits, raw_idle, (olag_max, olag_events, ogc_max) = parent_conn.recv()
+    (nconn, oerrors, raw_hits, raw_idle, (olag_max, olag_events, ogc_max, olag_small),
+     raw_holds) = parent_conn.recv()
     origin_lag = LagMonitor()
     origin_lag.max, origin_lag.events, origin_lag.gc_max = olag_max, olag_events, ogc_max
+    origin_lag.small = olag_small
     oproc.join(5)
     hits = [Hit(*h) for h in raw_hits]
     idle_closes = [IdleClose(*x) for x in raw_idle]
+    holds_sent = [HoldSent(*x) for x in raw_holds]
     for e in oerrors:
         violations.append(f"origin: {e}")
 
@@ -1785,7 +2087,7 @@ def main(argv=None):
         violations.append(f"access log unreadable: {e}")
 
     pv, c, met = check(args, ids, plans, soak.results, soak.sha, hits, entries,
-                       (origin_lag, client_lag), idle_closes)
+                       (origin_lag, client_lag), idle_closes, holds_sent, ports)
     violations.extend(pv)
 
     supp = {}
@@ -1805,6 +2107,27 @@ def main(argv=None):
                           f"{warm_m.get('reused', 0)}, but {c['log conn warm']} access log "
                           f"entries say conn=warm")
     warm_note = ", ".join(f"{k} {val}" for k, val in warm_m.items()) or "unavailable"
+    # hold: the metrics against the access log and the origin's 429s
+    held_m = {}
+    holds_m = None
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_held_requests_total{"):
+            outcome = line.split("outcome=\"", 1)[1].split("\"", 1)[0]
+            held_m[outcome] = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("retryproxy_origin_holds_total "):
+            holds_m = int(float(line.rsplit(" ", 1)[1]))
+    if alive:
+        for outcome, what, n_log in (("waited", "held_ms", c["held waited"]),
+                                     ("answered", "error=origin_held", c["held answered"])):
+            if held_m.get(outcome) != n_log:
+                violations.append(f"retryproxy_held_requests_total{{outcome=\"{outcome}\"}} is "
+                                  f"{held_m.get(outcome)}, but {n_log} access log entries "
+                                  f"have {what}")
+        n429 = c["429 sent H"] + c["429 sent F"]
+        if holds_m is None or not c["holds least"] <= holds_m <= n429:
+            violations.append(f"retryproxy_origin_holds_total is {holds_m}: the origin sent "
+                              f"{n429} 429s with Retry-After, at least {c['holds least']} of "
+                              f"them after the hold before had ended")
     if budget_hits:
         violations.append(f"the retry budget suppressed {budget_hits:.0f} retries "
                           f"(the predictions assume it never binds): {supp}")
@@ -1881,6 +2204,19 @@ def main(argv=None):
              f"{c['warm rides']} rode a warm connection ({c['warm rides W']} on W) "
              f"({c['warm rides broken after read']} broken by the script after the origin "
              f"read them); pool: {warm_note}"),
+            ("hold (H: hold = wait, 429 retried; F: hold = fail)",
+             f"{c['route H']} requests on H, {c['route F']} on F; 429s with Retry-After: "
+             f"{HOLD_RA} sent {c['429 sent H']} on H, {c['429 sent F']} on F; holds "
+             f"{holds_m} (metric; at least {c['holds least']}); requests that waited "
+             f"{c['held waited']} ({c['held ms'] / 1000:.1f} s in all, at most "
+             f"{c['held max ms']} ms), answered held {c['held answered']} "
+             f"({c['held answered after an attempt']} after an attempt); metric: "
+             f"waited {held_m.get('waited')}, answered {held_m.get('answered')}; "
+             f"hits on H and F {c['hold route hits']}, in flight after a 429 "
+             f"{c['hold in-flight hits']} (at most {c['hold in-flight max ms']} ms after "
+             f"it; allowed {args.hold_tolerance_ms:g} ms + harness loop lag: "
+             f"{c['hold in-flight lag']} past {args.hold_tolerance_ms:g} ms), during a hold "
+             f"{c['hold violations']}"),
             ("idle-close races (502, conn=warm, the origin never saw it)",
              f"{c['idle races']} ({c['idle races W']} on W; {c['idle races confirmed']} "
              f"of them read and dropped by the origin){ids_note('idle races')}; "
@@ -1909,6 +2245,8 @@ def main(argv=None):
             f"duplicates {c['duplicates']}, wrong status {c['wrong status']}, "
             f"warm rides {c['warm rides']}, idle-close races {c['idle races']}, "
             f"raw lane {c['raw lane']}, "
+            f"holds {holds_m}, held waited {c['held waited']} answered {c['held answered']}, "
+            f"hits during a hold {c['hold violations']}, "
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
             f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
             f"RSS {rss_note or '-'}, {len(violations)} violation(s), {duration:.1f} s")
