@@ -55,11 +55,30 @@ put_json(const char *s, struct sbuf *out)
 	sbuf_puts(out, "\"");
 }
 
+/* A comma-separated list as a JSON array of strings. */
+static void
+put_json_list(const char *r, struct sbuf *out)
+{
+	sbuf_puts(out, "[");
+	while (r != NULL && *r != '\0') {
+		const char *comma = strchr(r, ',');
+		char item[64];
+		size_t n = comma ? (size_t)(comma - r) : strlen(r);
+		snprintf(item, sizeof item, "%.*s", (int)n, r);
+		put_json(item, out);
+		r += n;
+		if (*r == ',') {
+			r++;
+			sbuf_puts(out, ",");
+		}
+	}
+	sbuf_puts(out, "]");
+}
+
 void
 accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 {
 	if (json) {
-		const char *r = e->retries, *comma;
 		sbuf_puts(out, "{\"time\":\"");
 		put_time(e->wall_ms, out);
 		sbuf_puts(out, "\",\"client\":");
@@ -68,22 +87,12 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		put_json(e->method, out);
 		sbuf_puts(out, ",\"url\":");
 		put_json(e->url, out);
-		sbuf_printf(out, ",\"status\":%d,\"attempts\":%u,\"retries\":[",
-		    e->status, e->attempts);
-		while (r != NULL && *r != '\0') {
-			comma = strchr(r, ',');
-			char item[32];
-			size_t n = comma ? (size_t)(comma - r) : strlen(r);
-			snprintf(item, sizeof item, "%.*s", (int)n, r);
-			put_json(item, out);
-			r += n;
-			if (*r == ',') {
-				r++;
-				sbuf_puts(out, ",");
-			}
-		}
 		sbuf_printf(out,
-		    "],\"duration_ms\":%llu,\"bytes\":%llu,"
+		    ",\"status\":%d,\"attempts\":%u,\"retries\":", e->status,
+		    e->attempts);
+		put_json_list(e->retries, out);
+		sbuf_printf(out,
+		    ",\"duration_ms\":%llu,\"bytes\":%llu,"
 		    "\"route\":",
 		    (unsigned long long)e->duration_ms,
 		    (unsigned long long)e->bytes);
@@ -102,6 +111,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		if (e->held_ms > 0)
 			sbuf_printf(out, ",\"held_ms\":%llu",
 			    (unsigned long long)e->held_ms);
+		if (e->addrs != NULL && *e->addrs != '\0') {
+			sbuf_puts(out, ",\"addrs\":");
+			put_json_list(e->addrs, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -131,5 +144,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	if (e->held_ms > 0)
 		sbuf_printf(
 		    out, " held=%llums", (unsigned long long)e->held_ms);
+	if (e->addrs != NULL && *e->addrs != '\0') {
+		sbuf_puts(out, " addrs=");
+		put_text(e->addrs, out);
+	}
 	sbuf_puts(out, "\n");
 }

@@ -31,6 +31,12 @@ struct access_entry {
 	const char *conn;
 	/* waited this long for a held origin (hold = wait); 0: not printed */
 	uint64_t held_ms;
+	/*
+	 * The upstream address of each attempt, comma-separated, "-" for
+	 * one that had none (its name did not resolve); NULL or "" for no
+	 * attempt at all (not printed).
+	 */
+	const char *addrs;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

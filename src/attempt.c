@@ -547,6 +547,8 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	/* (removing an entry from inside its callback is allowed) */
 	evbuffer_remove_cb_entry(buf, p->sent_cbe);
 	p->sent_cbe = NULL;
+	if (!p->reused)
+		dial_connected(&p->dial); /* a new connection: not avoided */
 	if (p->uc != NULL)
 		p->uc->connected = true;
 	dial_arm(&p->dial, p->pol->per_try_timeout_ms, FK_RESPONSE_TIMEOUT);
@@ -622,6 +624,8 @@ dial_resolved_cb(struct dial *d, const struct sockaddr *sa)
 	p->uc = upstream_connect(
 	    p->w->pool, &p->origin, sa, p->cfg->proxy.max_header_size);
 	if (p->uc == NULL) {
+		/* (out of memory here, not a refusal by the address) */
+		dial_using(d, NULL);
 		attempt_failed(p, FK_CONNECTION_REFUSED);
 		return;
 	}
@@ -641,13 +645,22 @@ dial_retry_cb(struct dial *d)
 	attempt_start(d->arg);
 }
 
+/* May this attempt ride a pooled connection to peer (dial_may_reuse)? */
+static bool
+pooled_usable(const struct sockaddr *peer, bool connected, void *arg)
+{
+	struct preq *p = arg;
+
+	return dial_may_reuse(&p->dial, peer, connected);
+}
+
 /* A warm pooled connection for a request that may not be re-sent. */
 static struct upstream_conn *
 take_warm(struct preq *p)
 {
 	enum warm_outcome why;
 	struct upstream_conn *uc =
-	    upstream_take_warm(p->w->pool, &p->origin, &why);
+	    upstream_take_warm(p->w->pool, &p->origin, pooled_usable, p, &why);
 
 	metrics_warm_reuse(why);
 	return uc;
@@ -748,7 +761,8 @@ attempt_start(struct preq *p)
 	p->force_fresh = false;
 	if (!fresh) {
 		if (p->resendable)
-			p->uc = upstream_take_idle(p->w->pool, &p->origin);
+			p->uc = upstream_take_idle(
+			    p->w->pool, &p->origin, pooled_usable, p);
 		else
 			p->uc = take_warm(p);
 		/* opened before a reload that denies its address: not used */
@@ -758,6 +772,8 @@ attempt_start(struct preq *p)
 			return;
 		}
 		if (p->uc != NULL) {
+			dial_using(
+			    &p->dial, (const struct sockaddr *)&p->uc->peer);
 			p->reused = p->uc->connected;
 			p->warm = p->reused && !p->resendable;
 			send_on(p);

@@ -811,6 +811,10 @@ const struct key_def config_keys[] = {
     K("deny", SCOPE_PROXY, "",
 	"destination addresses (CIDR, checked after DNS) never contacted",
 	p_cidrs, o_cidrs, PX(deny), 0, 0),
+    K("avoid_failed_address", SCOPE_PROXY, "10s",
+	"how long an upstream address that refused or timed out a connect "
+	"is tried last; 0 = off",
+	p_duration, o_duration, PX(avoid_failed_address_ms), 0, MS_MAX),
     K("max_request_body", SCOPE_PROXY, "16M",
 	"request bodies are held up to this for re-sending; larger stream",
 	p_size, o_size, PX(max_request_body), 0, 1ULL << 40),

@@ -52,6 +52,7 @@ struct proxy_config {
 	struct cidr_set allow;
 	struct port_set connect_ports;
 	struct cidr_set deny;
+	uint64_t avoid_failed_address_ms; /* 0: no address is avoided */
 	uint64_t max_request_body;
 	uint64_t max_upload; /* 0: no limit */
 	uint64_t max_buffered; /* all held request bodies, process-wide */

@@ -133,6 +133,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		event_del(&d->timer);
+		dial_connected(d);
 		d->bev = NULL; /* the owner's now */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		d->connected_cb(d, bev);
@@ -186,6 +187,8 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		d->bev =
 		    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (d->bev == NULL) {
+		/* (out of memory here, not a refusal by the address) */
+		dial_using(d, NULL);
 		fail_soon(d, FK_CONNECTION_REFUSED);
 		return;
 	}
@@ -194,23 +197,39 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		fail_soon(d, FK_CONNECTION_REFUSED);
 }
 
-/* Each attempt takes the next address (a retry tries another one). */
+/* (avoid_pick weighs as many addresses as a request remembers) */
+_Static_assert(DNSCACHE_ADDRS <= AVOID_TRIED, "a name's addresses fit");
+
+/*
+ * Each attempt takes the address avoid_pick chooses: one this request
+ * has not tried, and not one that failed a connect a moment ago.
+ */
 static void
 use_addresses(struct dial *d)
 {
-	for (unsigned i = 0; i < d->naddrs; i++)
+	struct avoid_addr keys[DNSCACHE_ADDRS];
+	unsigned i;
+	bool passed_over;
+
+	for (i = 0; i < d->naddrs; i++)
 		if (denied(d, (const struct sockaddr *)&d->addrs[i])) {
 			event_del(&d->timer);
 			d->denied_cb(d);
 			return;
 		}
+	for (i = 0; i < d->naddrs; i++)
+		avoid_addr_set(
+		    &keys[i], (const struct sockaddr *)&d->addrs[i], d->port);
+	i = avoid_pick(d->w->avoid, &d->tried, keys, d->naddrs, util_now_ms(),
+	    &passed_over);
+	d->addr = keys[i];
+	if (passed_over)
+		metrics_address_avoided();
 	if (d->resolved_cb != NULL) {
-		d->resolved_cb(d,
-		    (const struct sockaddr *)&d
-			->addrs[(d->attempt - 1) % d->naddrs]);
+		d->resolved_cb(d, (const struct sockaddr *)&d->addrs[i]);
 		return;
 	}
-	connect_to(d, &d->addrs[(d->attempt - 1) % d->naddrs]);
+	connect_to(d, &d->addrs[i]);
 }
 
 /* The resolver's answer, from the loop (it may answer inside the call). */
@@ -255,11 +274,138 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	event_active(&d->dns_ev, EV_TIMEOUT, 1);
 }
 
+/* host:port as an address when host is an IP address literal. */
+static bool
+numeric(const char *host, unsigned port, struct sockaddr_storage *ss)
+{
+	char tmp[300];
+	int len = sizeof *ss;
+
+	snprintf(tmp, sizeof tmp, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+	    port);
+	return evutil_parse_sockaddr_port(tmp, (struct sockaddr *)ss, &len) ==
+	    0;
+}
+
+/*
+ * How many addresses the host of this attempt has, as far as the worker
+ * knows without asking DNS: 1 for an IP address, the cached answer's
+ * count for a name, 0 when it does not know.
+ */
+static unsigned
+known_addresses(struct dial *d)
+{
+	struct sockaddr_storage ss[DNSCACHE_ADDRS];
+
+	if (d->host == NULL)
+		return 0;
+	if (numeric(d->host, d->port, &ss[0]))
+		return 1;
+	return dnscache_get(
+	    d->w->dnscache, d->host, util_now_ms(), ss, DNSCACHE_ADDRS);
+}
+
 void
 dial_begin(struct dial *d)
 {
 	d->attempt++;
 	d->attempt_start_ms = util_now_ms();
+	memset(&d->addr, 0, sizeof d->addr);
+	d->addr_logged = false;
+	d->addr_noted = false;
+}
+
+void
+dial_using(struct dial *d, const struct sockaddr *sa)
+{
+	avoid_addr_set(&d->addr, sa, d->port);
+}
+
+bool
+dial_may_reuse(struct dial *d, const struct sockaddr *sa, bool connected)
+{
+	struct avoid_addr k;
+
+	if (!avoid_addr_set(&k, sa, d->port))
+		return true;
+	/*
+	 * A retry after a failure at this address goes to another address,
+	 * over a new connection, when the host has another one (or we do not
+	 * know: the resolver will tell).  With a single address a pooled
+	 * connection is as good as a new one to it, and cheaper.
+	 */
+	if (avoid_tried_failed(&d->tried, &k) && known_addresses(d) != 1)
+		return false;
+	/*
+	 * A live connection is used whatever the marks say (they are about
+	 * connecting); one the origin closed would connect to the address
+	 * again.
+	 */
+	return connected || avoid_until(d->w->avoid, &k, util_now_ms()) == 0;
+}
+
+void
+dial_connected(struct dial *d)
+{
+	if (d->addr.family != 0)
+		avoid_forget(d->w->avoid, &d->addr);
+}
+
+/* Add this attempt's address to addrs_text (once). */
+static void
+log_addr(struct dial *d)
+{
+	char a[AVOID_ADDR_TEXT];
+	size_t n = strlen(d->addrs_text);
+	/* (room kept for ",..." once the addresses no longer fit) */
+	size_t room = sizeof d->addrs_text - 5;
+
+	/* (formatting costs time that nothing needs without an access log) */
+	if (d->addr_logged || d->attempt == 0 || !log_access_enabled())
+		return;
+	d->addr_logged = true;
+	avoid_addr_format(&d->addr, a, sizeof a);
+	if (d->addr.family != 0)
+		d->any_addr = true;
+	if (n + strlen(a) + 1 < room)
+		snprintf(d->addrs_text + n, sizeof d->addrs_text - n, "%s%s",
+		    n ? "," : "", a);
+	else if (n < 3 || strcmp(d->addrs_text + n - 3, "...") != 0)
+		snprintf(d->addrs_text + n, sizeof d->addrs_text - n, "%s...",
+		    n ? "," : "");
+}
+
+const char *
+dial_addrs(struct dial *d)
+{
+	log_addr(d);
+	return d->any_addr ? d->addrs_text : "";
+}
+
+/*
+ * An attempt ended (o): the request has now tried its address, and a
+ * connect that failed marks the address for the worker's new attempts
+ * (avoid_fail_marks says which failures, and why).
+ */
+static void
+note_attempt(struct dial *d, const struct outcome *o)
+{
+	uint64_t ms = d->cfg->proxy.avoid_failed_address_ms;
+	char a[AVOID_ADDR_TEXT];
+
+	log_addr(d);
+	if (d->addr_noted || d->addr.family == 0)
+		return;
+	d->addr_noted = true;
+	avoid_tried_note(&d->tried, &d->addr, o->status == 0);
+	if (o->status > 0 || !avoid_fail_marks(o->fail) || ms == 0)
+		return;
+	avoid_mark(d->w->avoid, &d->addr, util_now_ms(), ms);
+	metrics_address_marked();
+	if (log_debug_enabled())
+		log_debug("%s: %s: avoided for %llums",
+		    avoid_addr_format(&d->addr, a, sizeof a),
+		    fail_kind_token(o->fail), (unsigned long long)ms);
 }
 
 void
@@ -267,18 +413,12 @@ dial_resolve(struct dial *d, const char *host, unsigned port)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *r;
-	struct sockaddr_storage ss;
-	int len = sizeof ss;
 	char tmp[300];
 
 	d->host = host;
 	d->port = port;
 	/* numeric hosts skip the resolver entirely */
-	snprintf(tmp, sizeof tmp, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-	    port);
-	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)&ss, &len) ==
-	    0) {
-		d->addrs[0] = ss;
+	if (numeric(host, port, &d->addrs[0])) {
 		d->naddrs = 1;
 		use_addresses(d);
 		return;
@@ -321,7 +461,9 @@ dial_decide(
 	struct decision dec;
 	struct policy pol = *d->pol;
 	size_t n;
+	char a[AVOID_ADDR_TEXT];
 
+	note_attempt(d, o);
 	if (!resend) {
 		/* only what failed before anything was sent may go again */
 		pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);
@@ -339,8 +481,9 @@ dial_decide(
 	c.budget = &((struct route *)d->route)->budget;
 	policy_decide(&pol, o, &c, &dec);
 	if (log_debug_enabled())
-		log_debug("%s: attempt %u to %s:%u: %s; %s", d->method,
+		log_debug("%s: attempt %u to %s:%u (%s): %s; %s", d->method,
 		    d->attempt, d->host ? d->host : "-", d->port,
+		    avoid_addr_format(&d->addr, a, sizeof a),
 		    o->status > 0 ? "a response" : fail_kind_token(o->fail),
 		    decision_why_name(dec.why));
 	if (dec.retry)

@@ -5,7 +5,10 @@
  * hosts and this worker's DNS cache first), refuse a denied address,
  * connect (TCP, then TLS when asked) under connect_timeout clamped to
  * the deadline, classify a failure, ask the policy engine, wait the
- * backoff.  What happens on the connection is the owner's.
+ * backoff.  What happens on the connection is the owner's.  Each attempt
+ * goes to an address of the host chosen by avoid_pick (one the request
+ * has not tried, one not marked after a failed connect), and the end of
+ * each attempt is noted there (avoid.h).
  *
  * Every callback runs from the event loop, never from inside a dial_*
  * call, so an owner may end itself from any of them.
@@ -18,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "avoid.h"
 #include "dnscache.h"
 #include "policy.h"
 
@@ -38,6 +42,9 @@ struct dial {
 	uint64_t start_ms, attempt_start_ms;
 	char retries[256]; /* the reasons of the retries, comma-separated */
 	uint64_t held_ms; /* waited for a held origin (hold = wait) */
+	char addrs_text[320]; /* the address of each attempt (dial_addrs) */
+	bool any_addr; /* an attempt had an address */
+	struct avoid_tried tried; /* the addresses the attempts went to */
 	/* the attempt in flight */
 	const char *host;
 	unsigned port;
@@ -47,6 +54,8 @@ struct dial {
 	struct bufferevent *bev; /* connecting (then the owner's) */
 	struct sockaddr_storage addrs[DNSCACHE_ADDRS];
 	unsigned naddrs;
+	struct avoid_addr addr; /* this attempt's (family 0: none yet) */
+	bool addr_logged, addr_noted; /* in addrs_text; in tried */
 	int dns_result;
 	enum fail_kind timer_kind;
 	struct event timer, backoff, dns_ev;
@@ -125,6 +134,22 @@ unsigned dial_retry_after_s(uint64_t left_ms);
  * 503 with Retry-After holds it, on a route with `hold` on.
  */
 void dial_note_response(struct dial *, int status, const char *retry_after);
+/*
+ * The owner's attempt rides its own connection to sa (a pooled one), or
+ * has no address after all (NULL: it failed before reaching the network).
+ */
+void dial_using(struct dial *, const struct sockaddr *sa);
+/*
+ * May this attempt ride a pooled connection to sa (connected: its socket
+ * is open)?  Not to an address where an attempt of this request failed
+ * (unless the host has no other), and not, through a new connect, to a
+ * marked address.
+ */
+bool dial_may_reuse(struct dial *, const struct sockaddr *sa, bool connected);
+/* The connection of this attempt is up: its address is not avoided. */
+void dial_connected(struct dial *);
+/* Each attempt's address, comma-separated ("" when none had one). */
+const char *dial_addrs(struct dial *);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

@@ -67,7 +67,7 @@ explain_request(const struct config *c, const char *method, const char *url,
 	struct http_url u;
 	const struct route *r;
 	const struct policy *p;
-	char path[8192];
+	char path[8192], t[32];
 	bool resend;
 
 	if (http_url_parse(url, &u, cause) != 0)
@@ -115,6 +115,20 @@ explain_request(const struct config *c, const char *method, const char *url,
 			: "get that status and the time left at once",
 		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
 	}
+	/* (src/avoid.h: which address each attempt takes) */
+	sbuf_puts(out,
+	    "addresses: each attempt goes to an address of the host the "
+	    "request has not tried yet, in the resolver's order; ");
+	if (c->proxy.avoid_failed_address_ms > 0)
+		sbuf_printf(out,
+		    "one that refused or timed out a connect is tried "
+		    "last by new attempts for %s (avoid_failed_address)\n",
+		    units_format_duration(
+			c->proxy.avoid_failed_address_ms, t, sizeof t));
+	else
+		sbuf_puts(out,
+		    "none is avoided after a failed connect "
+		    "(avoid_failed_address = 0)\n");
 	sbuf_puts(out, "\npolicy:\n");
 	config_dump_policy(p, out);
 	sbuf_printf(out, "\nschedule (%u attempts, %s backoff):\n", p->attempts,

@@ -20,6 +20,7 @@ static _Atomic uint64_t raw_requests, raw_streamed;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
+static _Atomic uint64_t addr_marked, addr_avoided;
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -124,6 +125,18 @@ void
 metrics_held(bool waited)
 {
 	INC(held[waited ? 1 : 0]);
+}
+
+void
+metrics_address_marked(void)
+{
+	INC(addr_marked);
+}
+
+void
+metrics_address_avoided(void)
+{
+	INC(addr_avoided);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -287,6 +300,16 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "retryproxy_held_requests_total{outcome=\"waited\"} %llu\n"
 	    "retryproxy_held_requests_total{outcome=\"answered\"} %llu\n",
 	    (unsigned long long)GET(held[1]), (unsigned long long)GET(held[0]));
+	head(s, "retryproxy_upstream_address_marks_total", "counter",
+	    "Upstream addresses marked after a refused, unreachable or timed "
+	    "out connect (avoid_failed_address).");
+	sbuf_printf(s, "retryproxy_upstream_address_marks_total %llu\n",
+	    (unsigned long long)GET(addr_marked));
+	head(s, "retryproxy_upstream_addresses_avoided_total", "counter",
+	    "Attempts sent to another address of the origin than they would "
+	    "have been without the marks.");
+	sbuf_printf(s, "retryproxy_upstream_addresses_avoided_total %llu\n",
+	    (unsigned long long)GET(addr_avoided));
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

@@ -58,6 +58,12 @@ void metrics_tls_handshake(bool resumed);
 void metrics_hold_started(void);
 /* A request met a held origin: it waited, or got its status at once. */
 void metrics_held(bool waited);
+/*
+ * An upstream address was marked after a failed connect; an attempt went
+ * to another address because of a mark (avoid.h).
+ */
+void metrics_address_marked(void);
+void metrics_address_avoided(void);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {

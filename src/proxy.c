@@ -333,6 +333,7 @@ proxy_done(struct preq *p)
 		e.error = p->error;
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
 		e.held_ms = p->dial.held_ms;
+		e.addrs = dial_addrs(&p->dial);
 		log_access_entry(&p->w->line, &e);
 	}
 }

@@ -112,6 +112,7 @@ log_request(struct relay *r)
 	e.status = r->status;
 	e.attempts = r->dial.attempt;
 	e.retries = r->dial.retries;
+	e.addrs = dial_addrs(&r->dial);
 	e.duration_ms = util_now_ms() - r->dial.start_ms;
 	e.bytes = r->bytes_down;
 	e.route = r->route->name;
@@ -416,6 +417,7 @@ switch_protocols(struct relay *r)
 	struct tunnel_from from;
 	struct bufferevent *ubev = r->ubev;
 	char retries[sizeof r->dial.retries];
+	char addrs[sizeof r->dial.addrs_text];
 
 	memset(&from, 0, sizeof from);
 	from.cfg = r->cfg;
@@ -426,6 +428,8 @@ switch_protocols(struct relay *r)
 	from.attempts = r->dial.attempt;
 	memcpy(retries, r->dial.retries, sizeof retries);
 	from.retries = retries;
+	snprintf(addrs, sizeof addrs, "%s", dial_addrs(&r->dial));
+	from.addrs = addrs;
 	from.start_ms = r->dial.start_ms;
 	from.wall_ms = r->wall_ms;
 	from.status = 101;

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "avoid.h"
 #include "dnscache.h"
 #include "front.h"
 #include "intercept.h"
@@ -435,6 +436,8 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	evhttp_set_gencb(w->http, proxy_request_cb, w);
 	front_init(w, (c->proxy.max_connections + nworkers - 1) / nworkers);
 	w->dnscache = xcalloc(1, sizeof *w->dnscache);
+	w->avoid = xcalloc(1, sizeof *w->avoid);
+	avoid_init(w->avoid);
 	w->pool = upstream_pool_new(
 	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -472,6 +475,7 @@ worker_teardown(struct worker *w)
 		front_free(w); /* (after the loop: attach_cb uses it) */
 	upstream_pool_free(w->pool);
 	free(w->dnscache);
+	free(w->avoid);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->wake != NULL)

@@ -94,6 +94,7 @@ tunnel_log(struct tunnel *t)
 	e.status = t->status;
 	e.attempts = t->dial.attempt;
 	e.retries = t->dial.retries;
+	e.addrs = dial_addrs(&t->dial);
 	e.duration_ms = util_now_ms() - t->dial.start_ms;
 	e.bytes = t->bytes_down;
 	e.bytes_in = t->bytes_up;
@@ -532,7 +533,7 @@ tunnel_attempt(struct tunnel *t)
 		    &t->dial, t->target.host, t->target.port, false, false);
 		return;
 	}
-	t->dial.attempt++;
+	dial_begin(&t->dial);
 	dial_arm(&t->dial, t->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	intercept_forget(t->w, t->mitm_token);
 	t->ubev = intercept_connect(t->w, t->target.host, t->target.port,
@@ -585,6 +586,11 @@ tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
 	snprintf(t->client, sizeof t->client, "%s", from->client);
 	t->dial.attempt = from->attempts;
 	snprintf(t->dial.retries, sizeof t->dial.retries, "%s", from->retries);
+	/* (the attempts were the raw lane's: their addresses are logged) */
+	snprintf(
+	    t->dial.addrs_text, sizeof t->dial.addrs_text, "%s", from->addrs);
+	t->dial.any_addr = from->addrs[0] != '\0';
+	t->dial.addr_logged = true;
 	t->dial.start_ms = from->start_ms;
 	t->wall_ms = from->wall_ms;
 	t->ubev = ubev;

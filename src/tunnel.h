@@ -22,6 +22,7 @@ struct tunnel_from {
 	struct config *cfg;
 	const struct route *route;
 	const char *method, *uri, *client, *retries;
+	const char *addrs; /* each attempt's address (dial_addrs) */
 	unsigned attempts;
 	uint64_t start_ms, wall_ms;
 	int status;

@@ -252,7 +252,8 @@ make_key(char *key, size_t len, const struct upstream_origin *o)
 }
 
 struct upstream_conn *
-upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o)
+upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o,
+    upstream_usable_fn usable, void *arg)
 {
 	char key[300];
 	unsigned h;
@@ -264,7 +265,10 @@ upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o)
 	h = key_hash(key);
 	for (pp = &pool->idle[h % NBUCKETS]; (uc = *pp) != NULL;
 	     pp = &uc->next) {
-		if (uc->hash == h && strcmp(uc->key, key) == 0) {
+		if (uc->hash == h && strcmp(uc->key, key) == 0 &&
+		    (usable == NULL ||
+			usable((const struct sockaddr *)&uc->peer,
+			    uc->connected, arg))) {
 			*pp = uc->next;
 			uc->next = NULL;
 			uc->idle = false;
@@ -310,9 +314,9 @@ probe_quiet(struct upstream_conn *uc)
 
 struct upstream_conn *
 upstream_take_warm(struct upstream_pool *pool, const struct upstream_origin *o,
-    enum warm_outcome *why)
+    upstream_usable_fn usable, void *arg, enum warm_outcome *why)
 {
-	struct upstream_conn *uc = upstream_take_idle(pool, o);
+	struct upstream_conn *uc = upstream_take_idle(pool, o, usable, arg);
 
 	*why = WARM_REUSED;
 	if (uc == NULL) {

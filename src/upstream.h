@@ -63,9 +63,19 @@ struct upstream_pool *upstream_pool_new(
     struct event_base *, unsigned max_idle, uint64_t idle_timeout_ms);
 void upstream_pool_free(struct upstream_pool *);
 
+/*
+ * Which pooled connections an attempt may take: usable(peer, connected,
+ * arg) says of each (peer: the address it was opened to; connected: its
+ * socket is still open, else evhttp connects it to peer again).  The
+ * pool is keyed by origin, not by address; one that is not usable stays
+ * in the pool.  NULL: any.
+ */
+typedef bool (*upstream_usable_fn)(
+    const struct sockaddr *peer, bool connected, void *arg);
+
 /* An idle connection to the origin, or NULL. */
-struct upstream_conn *upstream_take_idle(
-    struct upstream_pool *, const struct upstream_origin *);
+struct upstream_conn *upstream_take_idle(struct upstream_pool *,
+    const struct upstream_origin *, upstream_usable_fn, void *arg);
 
 /*
  * An idle connection that a request which may not be re-sent can ride
@@ -79,7 +89,8 @@ struct upstream_conn *upstream_take_idle(
  */
 #define UPSTREAM_WARM_ASSUMED_MS 2000
 struct upstream_conn *upstream_take_warm(struct upstream_pool *,
-    const struct upstream_origin *, enum warm_outcome *why);
+    const struct upstream_origin *, upstream_usable_fn, void *arg,
+    enum warm_outcome *why);
 /*
  * The response on uc said Keep-Alive: timeout= (ms; 0: it did not); kept
  * for the connection's next idle time.

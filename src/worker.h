@@ -24,6 +24,7 @@ struct evhttp_request;
 struct evhttp_bound_socket;
 struct upstream_pool;
 struct dnscache;
+struct avoid;
 struct front;
 struct intercept;
 struct ssl_ctx_st;
@@ -39,6 +40,7 @@ struct worker {
 	size_t nbound;
 	struct upstream_pool *pool;
 	struct dnscache *dnscache; /* names this worker resolved */
+	struct avoid *avoid; /* addresses whose connect failed (avoid.h) */
 	struct front *front;
 	/* front's hand-over of a connection's close callback (client.h) */
 	void (*set_closecb)(struct evhttp_connection *,

@@ -1,9 +1,12 @@
 """pytest fixtures for the retryproxy integration tests.
 
     upstream        a started scripted origin (upstream.Upstream) on 127.0.0.1
-    make_upstream   factory for more: make_upstream(host="127.0.0.1", start=True)
+    make_upstream   factory for more: make_upstream(host="127.0.0.1", start=True,
+                    name=None, port=0)
     proxy           factory: proxy(config_text, proxy_lines="") -> harness.Proxy,
                     started; stopped with SIGTERM at teardown, exit code 0 asserted
+    dns             a DNS server on loopback (dnsserver.DNSServer) that the
+                    daemons started after it resolve names with
 
 Tests that need the daemon are skipped when its binary does not exist
 (set RETRYPROXY_REQUIRE=1 to make that a failure instead).
@@ -17,6 +20,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from clients import PROXY_ENV_VARS  # noqa: E402
+from dnsserver import DNSServer  # noqa: E402
 from harness import Proxy, daemon_factory  # noqa: E402
 from upstream import Upstream  # noqa: E402
 
@@ -36,8 +40,8 @@ def _stop_upstream(up):
 def make_upstream():
     made = []
 
-    def make(host="127.0.0.1", start=True, name=None):
-        up = Upstream(host, name=name or f"upstream{len(made) + 2}")
+    def make(host="127.0.0.1", start=True, name=None, port=0):
+        up = Upstream(host, name=name or f"upstream{len(made) + 2}", port=port)
         made.append(up)
         return up.start() if start else up.bind()
 
@@ -57,3 +61,14 @@ def upstream():
 def proxy(upstream, make_upstream, tmp_path):
     """Factory; depends on the upstream fixtures so it is torn down first."""
     yield from daemon_factory(Proxy, tmp_path, "proxy")
+
+
+@pytest.fixture
+def dns(tmp_path, monkeypatch):
+    server = DNSServer()
+    conf = tmp_path / "resolv.conf"
+    conf.write_text(f"nameserver 127.0.0.1:{server.port}\n"
+                    "options timeout:1 attempts:1\n")
+    monkeypatch.setenv("RETRYPROXY_RESOLV_CONF", str(conf))
+    yield server
+    server.stop()

@@ -1,84 +1,11 @@
 """Name resolution through the daemon's own resolver (evdns), against a DNS
-server the test runs on loopback (RETRYPROXY_RESOLV_CONF points the daemon
-at it): NXDOMAIN is final, a resolver that does not answer is a `dns`
-failure that is retried, and a name that resolves is proxied.
+server the test runs on loopback (dnsserver.py; the `dns` fixture points
+the daemon at it): NXDOMAIN is final, a resolver that does not answer is a
+`dns` failure that is retried, and a name that resolves is proxied.
 """
-
-import socket
-import struct
-import threading
-
-import pytest
 
 from clients import request
 from harness import describe, section
-
-
-class DNSServer:
-    """Answers A queries: ok.test -> 127.0.0.1, nx.test -> NXDOMAIN,
-    fail.test -> SERVFAIL, anything under slow.test -> silence."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.queries = []
-        self.lock = threading.Lock()
-        self.stopping = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stopping:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(data) < 12:
-                continue
-            qid, flags, qd = struct.unpack("!HHH", data[:6])
-            labels, i = [], 12
-            while i < len(data) and data[i] != 0:
-                n = data[i]
-                labels.append(data[i + 1:i + 1 + n].decode().lower())
-                i += 1 + n
-            qtype, = struct.unpack("!H", data[i + 1:i + 3])
-            question = data[12:i + 5]
-            name = ".".join(labels)
-            with self.lock:
-                self.queries.append((name, qtype))
-            if name.endswith("slow.test"):
-                continue
-            rcode, answers = 0, b""
-            if name == "nx.test":
-                rcode = 3
-            elif name == "fail.test":
-                rcode = 2
-            elif name == "ok.test" and qtype == 1:
-                answers = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4)
-                           + socket.inet_aton("127.0.0.1"))
-            hdr = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1,
-                              1 if answers else 0, 0, 0)
-            self.sock.sendto(hdr + question + answers, peer)
-
-    def count(self, name):
-        with self.lock:
-            return sum(1 for n, t in self.queries if n == name and t == 1)
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-
-
-@pytest.fixture
-def dns(tmp_path, monkeypatch):
-    server = DNSServer()
-    conf = tmp_path / "resolv.conf"
-    conf.write_text(f"nameserver 127.0.0.1:{server.port}\n"
-                    "options timeout:1 attempts:1\n")
-    monkeypatch.setenv("RETRYPROXY_RESOLV_CONF", str(conf))
-    yield server
-    server.stop()
 
 
 def test_name_resolves_and_is_proxied(dns, upstream, proxy):

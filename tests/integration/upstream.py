@@ -1,7 +1,8 @@
 """A scripted HTTP/1.1 origin server for the retryproxy integration tests.
 
 It runs in-process: one accept thread plus one thread per connection, on a
-socket bound to 127.0.0.1 (or ::1) port 0.  The test scripts what each path
+socket bound to 127.0.0.1 (or ::1, or another loopback address) and port 0
+(or the port asked for).  The test scripts what each path
 answers, hit by hit, before sending the request:
 
     up.script("/a", ["503", "503", "200"])   # hits 1, 2 -> 503; 3 and later -> 200
@@ -185,11 +186,12 @@ class _Gone(Exception):
 class Upstream:
     """Scripted origin server.  Use bind() then start(), or just start()."""
 
-    def __init__(self, host="127.0.0.1", name="upstream"):
+    def __init__(self, host="127.0.0.1", name="upstream", port=0):
         self.host = host
         self.name = name
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._lsock = None
+        self.want_port = port      # 0: the kernel picks one
         self.port = None
         self._cond = threading.Condition()
         self._scripts = {}
@@ -211,7 +213,11 @@ class Upstream:
         if self._lsock is None:
             s = socket.socket(self.family, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((self.host, 0))
+            try:
+                s.bind((self.host, self.want_port))
+            except OSError:
+                s.close()
+                raise
             self._lsock = s
             self.port = s.getsockname()[1]
         return self

@@ -139,6 +139,7 @@ START_TEST(test_defaults_proxy)
 	ck_assert_uint_eq(px->connect_ports.v[0].lo, 443);
 	ck_assert_uint_eq(px->connect_ports.v[0].hi, 443);
 	ck_assert_uint_eq(px->deny.n, 0);
+	ck_assert_uint_eq(px->avoid_failed_address_ms, 10000);
 	ck_assert_uint_eq(px->max_request_body, 16ULL * 1024 * 1024);
 	ck_assert_uint_eq(px->max_header_size, 64 * 1024);
 	ck_assert_uint_eq(px->max_connections, 4096);
@@ -251,6 +252,7 @@ enum field {
 	F_MAX_CONN,
 	F_CLIENT_TIMEOUT,
 	F_SHUTDOWN_TIMEOUT,
+	F_AVOID,
 	F_LOG_LEVEL,
 	F_LOG_FORMAT,
 	F_CPU_AFFINITY,
@@ -319,6 +321,8 @@ field_value(const struct config *c, enum field f)
 		return px->client_timeout_ms;
 	case F_SHUTDOWN_TIMEOUT:
 		return px->shutdown_timeout_ms;
+	case F_AVOID:
+		return px->avoid_failed_address_ms;
 	case F_LOG_LEVEL:
 		return (uint64_t)px->log_level;
 	case F_LOG_FORMAT:
@@ -386,6 +390,9 @@ static const struct value_row value_rows[] = {
     {"[proxy]\nmax_connections = 10\n", F_MAX_CONN, 10},
     {"[proxy]\nclient_timeout = 90\n", F_CLIENT_TIMEOUT, 90000},
     {"[proxy]\nshutdown_timeout = 0\n", F_SHUTDOWN_TIMEOUT, 0},
+    {"[proxy]\navoid_failed_address = 0\n", F_AVOID, 0},
+    {"[proxy]\navoid_failed_address = 1.5s\n", F_AVOID, 1500},
+    {"[proxy]\navoid_failed_address = 2m\n", F_AVOID, 120000},
     {"[proxy]\nlog_level = debug\n", F_LOG_LEVEL, LOG_LEVEL_DEBUG},
     {"[proxy]\naccess_log_format = json\n", F_LOG_FORMAT, LOG_FORMAT_JSON},
     {"[proxy]\ncpu_affinity = auto\n", F_CPU_AFFINITY, CPU_AFFINITY_AUTO},
@@ -995,6 +1002,12 @@ static const struct error_row error_rows[] = {
 	{"t.ini:2: [default] attempts: must be between 1 and 100"}},
     {"[default]\nattempts = 101\n", 1,
 	{"t.ini:2: [default] attempts: must be between 1 and 100"}},
+    {"[proxy]\navoid_failed_address = soon\n", 1,
+	{"t.ini:2: [proxy] avoid_failed_address: expected a duration such "
+	 "as 100ms, 2s, 5m or 1h"}},
+    {"[route a.example]\navoid_failed_address = 1s\n", 1,
+	{"t.ini:2: [route a.example] avoid_failed_address: this key belongs "
+	 "in [proxy]"}},
     {"[default]\nattempts = three\n", 1,
 	{"t.ini:2: [default] attempts: expected a whole number"}},
     {"[default]\nfactor = 0\n", 1,
@@ -1311,6 +1324,7 @@ static const char *const dump_texts[] = {
     "allow = 10.0.0.0/8, 192.168.1.7, fd00::/8\n"
     "connect_ports = 443, 8443, 9000-9100\n"
     "deny = 169.254.0.0/16, ::ffff:10.0.0.0/104\n"
+    "avoid_failed_address = 2500ms\n"
     "max_request_body = 1536\n"
     "max_header_size = 32K\n"
     "max_connections = 100\n"
@@ -1477,7 +1491,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 55);
+	ck_assert_uint_eq(config_nkeys(), 56);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

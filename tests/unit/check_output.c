@@ -50,6 +50,16 @@ START_TEST(test_accesslog_text)
 	accesslog_format(&e, 0, &s);
 	ck_assert_ptr_nonnull(strstr(s.s, " conn=warm held=1999ms\n"));
 	sbuf_free(&s);
+	/* the address of each attempt; none: not printed */
+	e.addrs = "";
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_null(strstr(s.s, "addrs="));
+	sbuf_free(&s);
+	e.addrs = "127.0.0.1:8080,-,[2001:db8::1]:8080";
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, " held=1999ms addrs=127.0.0.1:8080,-,[2001:db8::1]:8080\n"));
+	sbuf_free(&s);
 }
 END_TEST
 
@@ -87,6 +97,12 @@ START_TEST(test_accesslog_json)
 	accesslog_format(&e, 1, &s);
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, ",\"conn\":\"reused\",\"held_ms\":20}\n"));
+	sbuf_free(&s);
+	e.addrs = "127.0.0.1:443,[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:443";
+	accesslog_format(&e, 1, &s);
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    ",\"held_ms\":20,\"addrs\":[\"127.0.0.1:443\","
+	    "\"[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:443\"]}\n"));
 	sbuf_free(&s);
 }
 END_TEST
@@ -141,6 +157,9 @@ START_TEST(test_metrics_render)
 	metrics_held(true);
 	metrics_held(true);
 	metrics_held(false);
+	metrics_address_marked();
+	metrics_address_avoided();
+	metrics_address_avoided();
 	sbuf_free(&s);
 	metrics_render(&g, &s);
 	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_origin_holds_total 1\n"));
@@ -161,6 +180,10 @@ START_TEST(test_metrics_render)
 	ck_assert_ptr_nonnull(strstr(s.s,
 	    "retryproxy_upstream_tls_handshakes_total{session=\"resumed\"} "
 	    "2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_upstream_address_marks_total 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_upstream_addresses_avoided_total 2\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_raw_lane_requests_total 2\n"));
 	ck_assert_ptr_nonnull(
@@ -216,7 +239,17 @@ START_TEST(test_explain)
 	    {"[default]\n", "GET", "http://a/", {"hold = off", "", "", ""}},
 	    {"[default]\nwarm_reuse = no\n", "PUT", "http://a/",
 		{"PUT may be re-sent after a response or a reset: yes",
-		    "upstream connection: pooled, or new\n", "", ""}},
+		    "upstream connection: pooled, or new\n",
+		    "addresses: each attempt goes to an address of the host the "
+		    "request has not tried yet, in the resolver's order; one "
+		    "that refused or timed out a connect is tried last by new "
+		    "attempts for 10s (avoid_failed_address)\n",
+		    ""}},
+	    {"[proxy]\navoid_failed_address = 0\n", "GET", "http://a/",
+		{"addresses: each attempt goes to an address of the host the "
+		 "request has not tried yet, in the resolver's order; none is "
+		 "avoided after a failed connect (avoid_failed_address = 0)\n",
+		    "", "", ""}},
 	    {"[default]\n", "put", "http://a/",
 		{"put may be re-sent after a response or a reset: no", "", "",
 		    ""}},
