@@ -419,10 +419,10 @@ http_parse_rate_limit_reset(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 		i++;
 	if (v[i] < '0' || v[i] > '9')
 		return -1;
+	/* (saturates at 10^13 s, some 300,000 years: n * 1000 cannot wrap) */
 	for (; v[i] >= '0' && v[i] <= '9'; i++)
-		if (n <
-		    UINT64_MAX / 10000) /* (saturates: far beyond a limit) */
-			n = n * 10 + (uint64_t)(v[i] - '0');
+		if ((n = n * 10 + (uint64_t)(v[i] - '0')) > 10000000000000ULL)
+			n = 10000000000000ULL;
 	while (v[i] == ' ' || v[i] == '\t')
 		i++;
 	if (v[i] != '\0')

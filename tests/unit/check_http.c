@@ -470,6 +470,9 @@ START_TEST(test_parse_rate_limit_reset)
 	    {"1767225600", 0, 0},
 	    {"1767225000", 0, 0},
 	    {"1000000000", 0, 0},
+	    /* saturates far in the future, never wraps (found by fuzz_http) */
+	    {"99999999999999999999999999999999", 0,
+		UINT64_C(10000000000000000) - UINT64_C(1767225600000)},
 	    {"", -1, 0},
 	    {"-2", -1, 0},
 	    {"1.5", -1, 0},
