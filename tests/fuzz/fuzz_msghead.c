@@ -135,7 +135,7 @@ write_and_rescan(
 	    .length = flags & 0x80 ? 0 : 12345,
 	    .upgrade = flags & 4,
 	    .close = flags & 8,
-	    .via = flags & 0x10,
+	    .via = flags & 0x10 ? "1.0 retryproxy" : NULL,
 	    .drop = flags & 0x20 ? (h->n > 0 ? h->f[0].name : "X-Drop") : NULL,
 	    .extra_name = flags & 0x40 ? "X-Retry-Attempts" : NULL,
 	    .extra_value = "3",
