@@ -115,6 +115,8 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"addrs\":");
 			put_json_list(e->addrs, out);
 		}
+		if (e->resumes > 0)
+			sbuf_printf(out, ",\"resumes\":%u", e->resumes);
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -148,5 +150,7 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		sbuf_puts(out, " addrs=");
 		put_text(e->addrs, out);
 	}
+	if (e->resumes > 0)
+		sbuf_printf(out, " resumes=%u", e->resumes);
 	sbuf_puts(out, "\n");
 }

@@ -37,6 +37,8 @@ struct access_entry {
 	 * attempt at all (not printed).
 	 */
 	const char *addrs;
+	/* continuations spliced into a broken body (resume); 0: not printed */
+	unsigned resumes;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -34,6 +34,7 @@
 #include "policy.h"
 #include "client.h"
 #include "proxy.h"
+#include "resume.h"
 #include "tls.h"
 #include "tunnel.h"
 #include "upreq.h"
@@ -43,6 +44,7 @@
 #include "preq.h"
 
 static void attempt_failed(struct preq *, enum fail_kind);
+static void end_broken(struct preq *, const char *why);
 
 /* ---- ending an attempt ---------------------------------------------- */
 
@@ -100,6 +102,10 @@ reply_failure(struct preq *p, enum fail_kind kind)
 	char ps[192], body[512], n[16];
 	int status = fail_kind_status(kind);
 
+	if (p->replying) {
+		end_broken(p, fail_kind_token(kind));
+		return;
+	}
 	p->status = status;
 	p->error = fail_kind_token(kind);
 	snprintf(ps, sizeof ps,
@@ -122,20 +128,89 @@ reply_failure(struct preq *p, enum fail_kind kind)
 	proxy_free(p);
 }
 
-/* Decide after a failed attempt: retry later, or answer 502/504. */
+/* ---- a body that broke after the client had some of it ------------- */
+
+/*
+ * Why the broken body of this response cannot be resumed (now), or NULL:
+ * the request, the response head the client got (resume_eligible, once)
+ * and the continuations used so far.
+ */
+static const char *
+resume_why_not(struct preq *p)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
+	struct resume_head h;
+	const char *v, *why;
+	bool by_etag;
+
+	if (p->resume_end != NULL)
+		return p->resume_end;
+	if (p->resume.validator == NULL) {
+		if (!p->pol->resume || p->pol->resume_max == 0)
+			return p->resume_end = "resume is off";
+		if (p->cmd != EVHTTP_REQ_GET || !p->resendable)
+			return p->resume_end = "not a GET that may be re-sent";
+		if (evhttp_find_header(
+			evhttp_request_get_input_headers(p->creq), "Range"))
+			return p->resume_end = "the client asked for a range";
+		h.status = p->status;
+		h.etag = evhttp_find_header(out, "ETag");
+		h.last_modified = evhttp_find_header(out, "Last-Modified");
+		h.date = evhttp_find_header(out, "Date");
+		h.accept_ranges = evhttp_find_header(out, "Accept-Ranges");
+		h.content_length = evhttp_find_header(out, "Content-Length");
+		if ((why = resume_eligible(&h, &v, &by_etag)) != NULL)
+			return p->resume_end = why;
+		p->resume.validator = xstrdup(v);
+		p->resume.by_etag = by_etag;
+		p->resume.total = h.content_length != NULL
+		    ? strtoull(h.content_length, NULL, 10)
+		    : RESUME_LENGTH_UNKNOWN;
+	}
+	if (p->resume.count >= p->pol->resume_max)
+		return p->resume_end = "resume_max continuations used";
+	return NULL;
+}
+
+/* The client's response ends short (why: in the log). */
+static void
+end_broken(struct preq *p, const char *why)
+{
+	log_info("%s %s: the body broke after %llu bytes and ends there: %s",
+	    p->method, p->uri, (unsigned long long)p->bytes, why);
+	metrics_broken_body(false);
+	proxy_truncate(p);
+}
+
+/*
+ * Decide after a failed attempt: retry later, or answer 502/504.  Once
+ * the client's reply has started, the next attempt is a resume, when
+ * there may be one; the end is a truncated response, never a 502.
+ */
 static void
 attempt_failed(struct preq *p, enum fail_kind kind)
 {
 	struct outcome o = {0};
+	const char *why;
 	uint64_t delay;
 
 	attempt_stop_io(p, false);
+	if (p->replying && (why = resume_why_not(p)) != NULL) {
+		end_broken(p, why);
+		return;
+	}
 	o.fail = kind;
 	if (dial_decide(&p->dial, &o, true, &delay)) {
+		p->resuming = p->replying;
 		schedule_retry(p, delay);
 		return;
 	}
-	reply_failure(p, kind);
+	if (p->replying)
+		end_broken(p,
+		    "no retry left (attempts, errors, retry_budget or "
+		    "deadline)");
+	else
+		reply_failure(p, kind);
 }
 
 /* ---- the response --------------------------------------------------- */
@@ -213,6 +288,85 @@ arm_body_deadline(struct preq *p)
 		dial_arm(&p->dial, p->pol->deadline_ms, FK_RESPONSE_TIMEOUT);
 }
 
+/*
+ * The body is the client's from here: allow body_timeout between reads
+ * (unless it is all here already) and read a body of more than a few
+ * reads in big pieces.
+ */
+static void
+stream_body(struct preq *p, const char *cl)
+{
+	uint64_t n = cl != NULL ? strtoull(cl, NULL, 10) : UINT64_MAX;
+	struct timeval tv;
+
+	if (p->uc == NULL)
+		return;
+	if (n > evbuffer_get_length(bufferevent_get_input(
+		    evhttp_connection_get_bufferevent(p->uc->evcon)))) {
+		tv = rp_tv(p->pol->body_timeout_ms);
+		upstream_set_timeout(p->uc, &tv);
+	}
+	if (n > BODYREAD_WORTH)
+		upstream_read_body(p->uc);
+}
+
+/* A retried response: drain a short body (keeping the connection), or close. */
+static int
+drain_or_close(struct preq *p, int status, const char *cl)
+{
+	if (response_has_body(p, status) &&
+	    (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX)) {
+		uint64_t delay = p->retry_delay_ms;
+		p->ureq = NULL; /* the abort calls error_cb: ignore */
+		upstream_discard(p->uc);
+		p->uc = NULL;
+		schedule_retry(p, delay);
+		return -1;
+	}
+	arm_body_deadline(p);
+	return 0;
+}
+
+/*
+ * The head answering a resume's range request: the rest of the body
+ * (spliced in: the client's reply goes on), a status the policy retries,
+ * or the end of the client's response (from the loop: evhttp calls back
+ * while it aborts).
+ */
+static int
+resume_answer(
+    struct preq *p, struct evhttp_request *ureq, int status, const char *cl)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ureq);
+	struct resume_head h = {.status = status, .content_length = cl};
+	const char *why;
+	uint64_t total;
+
+	h.etag = evhttp_find_header(in, "ETag");
+	h.last_modified = evhttp_find_header(in, "Last-Modified");
+	why = resume_accept(&p->resume, p->bytes, &h,
+	    evhttp_find_header(in, "Content-Range"), &total);
+	if (why == NULL) {
+		p->resuming = false;
+		p->resume.total = total;
+		p->resume.count++;
+		p->state = PQ_STREAMING;
+		metrics_broken_body(true);
+		log_info("%s %s: the body broke after %llu bytes; resumed "
+			 "(attempt %u)",
+		    p->method, p->uri, (unsigned long long)p->bytes,
+		    p->dial.attempt);
+		stream_body(p, cl);
+		return 0;
+	}
+	if (decide_response(p, ureq, false))
+		return drain_or_close(p, status, cl);
+	p->resume_end = why;
+	p->ureq = NULL;
+	dial_arm(&p->dial, 0, FK_CONNECTION_TERMINATED);
+	return -1;
+}
+
 static int
 upstream_header_cb(struct evhttp_request *ureq, void *arg)
 {
@@ -256,6 +410,8 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 	dial_note_response(&p->dial, status,
 	    policy_retry_after(
 		p->pol, status, find_field, in, util_wall_ms(), ra, sizeof ra));
+	if (p->resuming)
+		return resume_answer(p, ureq, status, cl);
 	if (p->pol->retry_if_body != NULL &&
 	    p->dial.attempt < p->dial.max_attempts &&
 	    response_has_body(p, status)) {
@@ -268,25 +424,10 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 			return 0;
 		}
 	}
-	if (decide_response(p, ureq, false)) {
-		/* a large or unknown body is not worth reading: close */
-		if (response_has_body(p, status) &&
-		    (cl == NULL || strtoull(cl, NULL, 10) > DRAIN_MAX)) {
-			uint64_t delay = p->retry_delay_ms;
-			p->ureq = NULL; /* the abort calls error_cb: ignore */
-			upstream_discard(p->uc);
-			p->uc = NULL;
-			schedule_retry(p, delay);
-			return -1;
-		}
-		arm_body_deadline(p);
-		return 0;
-	}
+	if (decide_response(p, ureq, false))
+		return drain_or_close(p, status, cl);
 	proxy_start_reply(p, ureq);
-	/* a body of more than a few reads: read it in big pieces */
-	if (p->uc != NULL &&
-	    (cl == NULL || strtoull(cl, NULL, 10) > BODYREAD_WORTH))
-		upstream_read_body(p->uc);
+	stream_body(p, cl);
 	return 0;
 }
 
@@ -306,8 +447,9 @@ stop_peeking(struct preq *p, struct evhttp_request *ureq)
 	proxy_start_reply(p, ureq);
 	proxy_forward_chunk(p, peek);
 	evbuffer_free(peek);
-	if (p->uc != NULL)
-		upstream_read_body(p->uc);
+	stream_body(p,
+	    evhttp_find_header(
+		evhttp_request_get_input_headers(ureq), "Content-Length"));
 }
 
 static void
@@ -374,15 +516,13 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		return; /* ours: a cancel or an abort already handled */
 	p->ureq = NULL; /* evhttp frees it */
 	if (p->state == PQ_STREAMING) {
-		/* the body broke after it started: truncate, never splice */
-		if (p->cevcon != NULL) {
-			upstream_discard(p->uc);
-			p->uc = NULL;
-			p->paused = false;
-			p->error = "connection_terminated";
-			/* -> client_closed_cb, which ends the request */
-			evhttp_connection_free(p->cevcon);
-		}
+		/*
+		 * The body broke after it started: resumed when it may be
+		 * (attempt_failed), else truncated -- never spliced blind.
+		 */
+		attempt_failed(p,
+		    err == EVREQ_HTTP_TIMEOUT ? FK_RESPONSE_TIMEOUT
+					      : FK_CONNECTION_TERMINATED);
 		return;
 	}
 	if (p->state == PQ_DISCARDING) {
@@ -604,6 +744,10 @@ addr_denied(struct preq *p, const struct sockaddr *sa)
 static void
 reply_denied(struct preq *p)
 {
+	if (p->replying) {
+		end_broken(p, "the address is denied");
+		return;
+	}
 	attempt_stop_io(p, false);
 	p->status = 403;
 	p->error = "http_request_denied";
@@ -666,28 +810,17 @@ take_warm(struct preq *p)
 	return uc;
 }
 
-/* Where attempt n goes: the URL's origin, or from the second a fallback. */
+/* Where attempt n goes (policy_target). */
 static void
 pick_target(struct preq *p, unsigned n)
 {
-	const struct policy *pol = p->pol;
+	struct policy_target t;
 
-	if (n >= 2 && pol->nfallbacks > 0) {
-		const struct fallback *fb =
-		    &pol->fallbacks[n - 2 < pol->nfallbacks
-			    ? n - 2
-			    : pol->nfallbacks - 1];
-		p->up_host = fb->host;
-		p->up_port = fb->port;
-		p->up_tls = fb->scheme == HTTP_SCHEME_HTTPS;
-	} else {
-		p->up_host = p->url.host;
-		p->up_port = p->url.port;
-		p->up_tls = p->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
-		/* tls = yes: an http:// URL without a port goes to 443 */
-		if (pol->tls && !p->url.port_given)
-			p->up_port = 443;
-	}
+	policy_target(p->pol, p->url.host, p->url.port, p->url.port_given,
+	    p->url.scheme == HTTP_SCHEME_HTTPS, n, &t);
+	p->up_host = t.host;
+	p->up_port = t.port;
+	p->up_tls = t.tls;
 }
 
 /* The origin is held and hold = fail (or the deadline is too near). */
@@ -697,6 +830,10 @@ reply_held(struct preq *p, int status, uint64_t left_ms)
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
 	char body[512], ra[16];
 
+	if (p->replying) {
+		end_broken(p, "the origin is held (hold)");
+		return;
+	}
 	p->status = status;
 	p->error = "origin_held";
 	snprintf(ra, sizeof ra, "%u", dial_retry_after_s(left_ms));

@@ -959,6 +959,17 @@ const struct key_def config_keys[] = {
 	"headers read as Retry-After when a 429/503 has none: seconds, or a "
 	"Unix time (X-RateLimit-Reset, RateLimit-Reset)",
 	p_header_names, o_header_names, 0, 0, 0),
+    K("resume", SCOPE_POLICY, "yes",
+	"a GET whose body breaks is finished with Range/If-Range when its "
+	"validator is strong (else truncated)",
+	p_bool, o_bool, PO(resume), 0, 0),
+    K("resume_max", SCOPE_POLICY, "3",
+	"the most continuations one response may use (each is an attempt)",
+	p_uint, o_uint, PO(resume_max), 0, 100),
+    K("body_timeout", SCOPE_POLICY, "30s",
+	"the longest wait for more of a response body once the client "
+	"receives it",
+	p_duration, o_duration, PO(body_timeout_ms), 1, MS_MAX),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include "accesslog.h"
 #include "config.h"
 #include "dial.h"
 #include "hold.h"
@@ -373,6 +374,17 @@ log_addr(struct dial *d)
 	else if (n < 3 || strcmp(d->addrs_text + n - 3, "...") != 0)
 		snprintf(d->addrs_text + n, sizeof d->addrs_text - n, "%s...",
 		    n ? "," : "");
+}
+
+void
+dial_log_fields(struct dial *d, struct access_entry *e)
+{
+	e->attempts = d->attempt;
+	e->retries = d->retries;
+	e->addrs = dial_addrs(d);
+	e->held_ms = d->held_ms;
+	e->duration_ms = util_now_ms() - d->start_ms;
+	e->route = d->route->name;
 }
 
 const char *

@@ -25,6 +25,7 @@
 #include "dnscache.h"
 #include "policy.h"
 
+struct access_entry;
 struct bufferevent;
 struct config;
 struct evdns_getaddrinfo_request;
@@ -150,6 +151,11 @@ bool dial_may_reuse(struct dial *, const struct sockaddr *sa, bool connected);
 void dial_connected(struct dial *);
 /* Each attempt's address, comma-separated ("" when none had one). */
 const char *dial_addrs(struct dial *);
+/*
+ * The access-log fields the attempts decide, for every lane: attempts,
+ * retries, addrs, held, duration and route.
+ */
+void dial_log_fields(struct dial *, struct access_entry *);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

@@ -115,6 +115,21 @@ explain_request(const struct config *c, const char *method, const char *url,
 			: "get that status and the time left at once",
 		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
 	}
+	if (strcmp(method, "GET") == 0 && resend && p->resume &&
+	    p->resume_max > 0)
+		sbuf_printf(out,
+		    "resume: a 200 whose body breaks (a reset, a close, no "
+		    "byte for %s) is finished with Range/If-Range when it "
+		    "has a strong validator, up to %u time%s, each an "
+		    "attempt\n",
+		    units_format_duration(p->body_timeout_ms, t, sizeof t),
+		    p->resume_max, p->resume_max == 1 ? "" : "s");
+	else if (strcmp(method, "GET") == 0)
+		sbuf_printf(out,
+		    "resume: no (%s): a broken body is truncated\n",
+		    !resend	     ? "GET may not be re-sent"
+			: !p->resume ? "resume = no"
+				     : "resume_max = 0");
 	/* (src/avoid.h: which address each attempt takes) */
 	sbuf_puts(out,
 	    "addresses: each attempt goes to an address of the host the "

@@ -364,6 +364,56 @@ http_parse_date(const char *s, int64_t *out)
 	return -1;
 }
 
+/* Digits at *s (at least one, at most 2^64 - 2): advance *s past them. */
+static int
+parse_u64(const char **s, uint64_t *out)
+{
+	const char *p = *s;
+	uint64_t n = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 1 - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	*s = p;
+	*out = n;
+	return 0;
+}
+
+int
+http_parse_content_range(
+    const char *v, uint64_t *first, uint64_t *last, uint64_t *complete)
+{
+	const char *s = v;
+	uint64_t f, l, c = HTTP_LENGTH_UNKNOWN;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (util_strncasecmp(s, "bytes", 5) != 0 || s[5] != ' ')
+		return -1;
+	s += 6;
+	while (*s == ' ')
+		s++;
+	if (parse_u64(&s, &f) != 0 || *s++ != '-' || parse_u64(&s, &l) != 0 ||
+	    *s++ != '/')
+		return -1;
+	if (*s == '*')
+		s++;
+	else if (parse_u64(&s, &c) != 0)
+		return -1;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '\0' || f > l || (c != HTTP_LENGTH_UNKNOWN && l >= c))
+		return -1;
+	*first = f;
+	*last = l;
+	*complete = c;
+	return 0;
+}
+
 int
 http_parse_retry_after(const char *v, uint64_t wall_now_ms, uint64_t *ms)
 {

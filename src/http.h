@@ -58,6 +58,15 @@ const char *http_via(int major, int minor);
  */
 int http_parse_rate_limit_reset(
     const char *v, uint64_t wall_now_ms, uint64_t *ms);
+/*
+ * A Content-Range of a 206 (RFC 9110 section 14.4): "bytes F-L/C", or
+ * with an asterisk for C (*complete then HTTP_LENGTH_UNKNOWN).  0, or -1
+ * when it is malformed, another unit, unsatisfied (an asterisk for F-L),
+ * F > L, or L >= C.
+ */
+#define HTTP_LENGTH_UNKNOWN UINT64_MAX
+int http_parse_content_range(
+    const char *v, uint64_t *first, uint64_t *last, uint64_t *complete);
 /* Is this a valid field value (no CTL but HTAB, no NUL, no CR/LF)? */
 bool http_value_is_valid(const char *);
 /*

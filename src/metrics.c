@@ -21,6 +21,7 @@ static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
 static _Atomic uint64_t addr_marked, addr_avoided;
+static _Atomic uint64_t broken_bodies[2]; /* truncated, resumed */
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -137,6 +138,12 @@ void
 metrics_address_avoided(void)
 {
 	INC(addr_avoided);
+}
+
+void
+metrics_broken_body(bool resumed)
+{
+	INC(broken_bodies[resumed ? 1 : 0]);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -310,6 +317,15 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "have been without the marks.");
 	sbuf_printf(s, "retryproxy_upstream_addresses_avoided_total %llu\n",
 	    (unsigned long long)GET(addr_avoided));
+	head(s, "retryproxy_broken_bodies_total", "counter",
+	    "Response bodies that broke after the client had some of them, "
+	    "by what followed: resumed (each continuation spliced in, "
+	    "resume) or truncated (the client's response ended short).");
+	sbuf_printf(s,
+	    "retryproxy_broken_bodies_total{outcome=\"resumed\"} %llu\n"
+	    "retryproxy_broken_bodies_total{outcome=\"truncated\"} %llu\n",
+	    (unsigned long long)GET(broken_bodies[1]),
+	    (unsigned long long)GET(broken_bodies[0]));
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

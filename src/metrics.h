@@ -64,6 +64,11 @@ void metrics_held(bool waited);
  */
 void metrics_address_marked(void);
 void metrics_address_avoided(void);
+/*
+ * A response body broke after the client had some of it: its rest was
+ * spliced in (resume.h), or the client's response ended short.
+ */
+void metrics_broken_body(bool resumed);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {

@@ -260,6 +260,24 @@ policy_has_zero_delay(const struct policy *p)
 	return false;
 }
 
+void
+policy_target(const struct policy *p, const char *host, unsigned port,
+    bool port_given, bool https, unsigned n, struct policy_target *out)
+{
+	if (n >= 2 && p->nfallbacks > 0) {
+		const struct fallback *fb =
+		    &p->fallbacks[n - 2 < p->nfallbacks ? n - 2
+							: p->nfallbacks - 1];
+		out->host = fb->host;
+		out->port = fb->port;
+		out->tls = fb->scheme == HTTP_SCHEME_HTTPS;
+		return;
+	}
+	out->host = host;
+	out->port = p->tls && !port_given ? 443 : port;
+	out->tls = https || p->tls;
+}
+
 unsigned
 policy_effective_attempts(const struct policy *p, const char *xra)
 {

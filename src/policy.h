@@ -117,6 +117,9 @@ struct policy {
 	enum hold_mode hold; /* after a 429/503 with Retry-After (hold.h) */
 	char **reset_headers; /* retry_after_headers */
 	size_t nreset_headers;
+	bool resume; /* finish a broken GET with a range request (resume.h) */
+	unsigned resume_max; /* continuations one response may use */
+	uint64_t body_timeout_ms; /* longest gap in a streaming body */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);
@@ -156,6 +159,22 @@ bool policy_has_zero_delay(const struct policy *);
  * clamped to 1..attempts_limit.
  */
 unsigned policy_effective_attempts(const struct policy *, const char *xra);
+
+/* Where one attempt goes. */
+struct policy_target {
+	const char *host;
+	unsigned port;
+	bool tls;
+};
+/*
+ * Where attempt n (1-based) of a request goes: the URL's origin (host,
+ * port, port_given: written in the URL, https: its scheme), or from the
+ * second attempt on the fallbacks in order, the last repeating.  With tls
+ * = yes an http:// URL goes over TLS, to port 443 when it names none.
+ * Every lane picks its target here.
+ */
+void policy_target(const struct policy *, const char *host, unsigned port,
+    bool port_given, bool https, unsigned n, struct policy_target *out);
 
 /* How an attempt ended. */
 struct outcome {

@@ -16,6 +16,7 @@
 #include "dial.h"
 #include "http.h"
 #include "policy.h"
+#include "resume.h"
 #include "upstream.h"
 
 struct evbuffer;
@@ -34,7 +35,11 @@ struct evhttp_request;
  * drains first) or STREAMING (proxy_start_reply: the client's now); a
  * failed attempt or a retried response -> BACKOFF -> CONNECTING; and
  * DONE (proxy_done: logged) from anywhere.  The order counts: a state
- * at or past SENT has written the request.
+ * at or past SENT has written the request.  Once the client's reply has
+ * started (replying), a body that breaks in STREAMING goes round the
+ * loop again as a resume (resuming: the attempt asks for the rest with
+ * Range), back to STREAMING when a 206 is its rest, or ends the client's
+ * response short (resume_end: why).
  */
 enum preq_state {
 	PQ_CONNECTING,
@@ -82,6 +87,10 @@ struct preq {
 	struct evbuffer *peek;
 	struct evkeyval *last_field; /* the head's last (then trailers) */
 	bool watching;
+	bool replying; /* the client's reply has started (its status went) */
+	bool resuming; /* this attempt asks for the rest of a broken body */
+	struct resume resume; /* .validator set once found resumable */
+	const char *resume_end; /* why a broken body ends short, or NULL */
 
 	/* outcome */
 	int status;
@@ -107,6 +116,11 @@ void proxy_start_reply(struct preq *, struct evhttp_request *ureq);
 void proxy_forward_chunk(struct preq *, struct evbuffer *);
 /* The upstream exchange is complete: end the reply and the request. */
 void proxy_finish_reply(struct preq *);
+/*
+ * The body broke and will not be finished: close the client's connection
+ * mid-body, so it sees a short response, never a spliced one.
+ */
+void proxy_truncate(struct preq *);
 
 /* attempt.c: the upstream side. */
 /* Set up a new request's attempt loop (after route and policy). */

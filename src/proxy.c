@@ -156,7 +156,7 @@ proxy_watch_client(struct preq *p)
 	struct bufferevent *bev;
 
 	/* (once the reply started, evhttp itself sees the client go) */
-	if (p->watching || p->state == PQ_STREAMING || p->cevcon == NULL)
+	if (p->watching || p->replying || p->cevcon == NULL)
 		return;
 	p->watching = true;
 	bev = evhttp_connection_get_bufferevent(p->cevcon);
@@ -247,6 +247,7 @@ proxy_start_reply(struct preq *p, struct evhttp_request *ureq)
 	}
 	p->status = evhttp_request_get_response_code(ureq);
 	p->state = PQ_STREAMING;
+	p->replying = true;
 	if (p->creq->major == 1 && p->creq->minor == 0 &&
 	    evhttp_find_header(out, "Content-Length") == NULL)
 		/*
@@ -301,6 +302,17 @@ proxy_finish_reply(struct preq *p)
 	proxy_free(p);
 }
 
+void
+proxy_truncate(struct preq *p)
+{
+	attempt_stop_io(p, false);
+	if (p->error == NULL)
+		p->error = "connection_terminated";
+	if (p->cevcon != NULL)
+		/* -> client_closed_cb, which ends the request */
+		evhttp_connection_free(p->cevcon);
+}
+
 /* ---- entry ---------------------------------------------------------- */
 
 /* The request is over: stop its I/O and write its access-log line. */
@@ -325,15 +337,11 @@ proxy_done(struct preq *p)
 		e.method = p->method;
 		e.url = p->uri;
 		e.status = p->status;
-		e.attempts = p->dial.attempt;
-		e.retries = p->dial.retries;
-		e.duration_ms = util_now_ms() - p->dial.start_ms;
+		dial_log_fields(&p->dial, &e);
 		e.bytes = p->bytes;
-		e.route = p->route->name;
 		e.error = p->error;
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
-		e.held_ms = p->dial.held_ms;
-		e.addrs = dial_addrs(&p->dial);
+		e.resumes = p->resume.count;
 		log_access_entry(&p->w->line, &e);
 	}
 }
@@ -349,6 +357,7 @@ proxy_free(struct preq *p)
 	proxy_done(p);
 	free(p->target);
 	free(p->uri_owned);
+	resume_clear(&p->resume);
 	config_unref(p->cfg);
 	worker_request_done(p->w);
 	free(p);

@@ -110,14 +110,9 @@ log_request(struct relay *r)
 	e.method = r->req.method != NULL ? r->req.method : "-";
 	e.url = r->req.target != NULL ? r->req.target : "-";
 	e.status = r->status;
-	e.attempts = r->dial.attempt;
-	e.retries = r->dial.retries;
-	e.addrs = dial_addrs(&r->dial);
-	e.duration_ms = util_now_ms() - r->dial.start_ms;
+	dial_log_fields(&r->dial, &e);
 	e.bytes = r->bytes_down;
-	e.route = r->route->name;
 	e.error = r->error;
-	e.held_ms = r->dial.held_ms;
 	log_access_entry(&r->w->line, &e);
 }
 
@@ -698,24 +693,13 @@ static void
 relay_attempt(struct relay *r)
 {
 	const struct policy *pol = &r->route->policy;
-	unsigned next = r->dial.attempt + 1;
 	int held_status = 0;
 	uint64_t left = 0;
-	const char *host = r->url.host;
-	unsigned port = r->url.port;
-	bool tls = r->url.scheme == HTTP_SCHEME_HTTPS || pol->tls;
+	struct policy_target t;
 
-	if (next >= 2 && pol->nfallbacks > 0) {
-		const struct fallback *fb =
-		    &pol->fallbacks[next - 2 < pol->nfallbacks
-			    ? next - 2
-			    : pol->nfallbacks - 1];
-		host = fb->host;
-		port = fb->port;
-		tls = fb->scheme == HTTP_SCHEME_HTTPS;
-	} else if (pol->tls && !r->url.port_given)
-		port = 443; /* tls = yes: an http:// URL without a port */
-	switch (dial_gate(&r->dial, host, port, &held_status, &left)) {
+	policy_target(pol, r->url.host, r->url.port, r->url.port_given,
+	    r->url.scheme == HTTP_SCHEME_HTTPS, r->dial.attempt + 1, &t);
+	switch (dial_gate(&r->dial, t.host, t.port, &held_status, &left)) {
 	case DIAL_GO:
 		break;
 	case DIAL_WAIT:
@@ -724,11 +708,11 @@ relay_attempt(struct relay *r)
 		dial_backoff(&r->dial, left);
 		return;
 	case DIAL_HELD:
-		reply_held(r, host, port, held_status, left);
+		reply_held(r, t.host, t.port, held_status, left);
 		return;
 	}
 	r->state = RS_CONNECTING;
-	dial_attempt(&r->dial, host, port, tls, pol->verify);
+	dial_attempt(&r->dial, t.host, t.port, t.tls, pol->verify);
 }
 
 /* ---- the client side ----------------------------------------------- */

@@ -92,14 +92,10 @@ tunnel_log(struct tunnel *t)
 	e.method = t->method;
 	e.url = t->uri;
 	e.status = t->status;
-	e.attempts = t->dial.attempt;
-	e.retries = t->dial.retries;
-	e.addrs = dial_addrs(&t->dial);
-	e.duration_ms = util_now_ms() - t->dial.start_ms;
+	dial_log_fields(&t->dial, &e);
 	e.bytes = t->bytes_down;
 	e.bytes_in = t->bytes_up;
 	e.tunnel = 1;
-	e.route = t->route->name;
 	e.error = t->error;
 	log_access_entry(&t->w->line, &e);
 }

@@ -2,7 +2,7 @@
  * upreq: the request sent upstream for a client request, attempt by
  * attempt: the target's Host, the end-to-end fields (hop-by-hop ones,
  * every Connection field's names included, left out), Via, the attempt
- * header and the replayed body.
+ * header and the replayed body; for a resume, the range of the rest.
  */
 #include <sys/queue.h>
 
@@ -44,9 +44,17 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
 		    util_strcasecmp(kv->key, "Expect") == 0 ||
 		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
-		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0))
+		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0) ||
+		    (p->resuming && util_strcasecmp(kv->key, "If-Range") == 0))
 			continue;
 		evhttp_add_header(out, kv->key, kv->value);
+	}
+	if (p->resuming) {
+		/* the rest of the same object, or all of a changed one */
+		snprintf(buf, sizeof buf, "bytes=%llu-",
+		    (unsigned long long)p->bytes);
+		evhttp_add_header(out, "Range", buf);
+		evhttp_add_header(out, "If-Range", p->resume.validator);
 	}
 	if (p->cfg->proxy.via)
 		evhttp_add_header(

@@ -1,6 +1,7 @@
 /*
  * fuzz_http: request targets, authorities, Retry-After values, HTTP-dates,
- * header lists and X-Retry-Attempts values.
+ * header lists, X-Retry-Attempts values, Content-Range and the resume
+ * verdicts.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 
 #include "http.h"
 #include "policy.h"
+#include "resume.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,6 +45,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    ms > UINT64_MAX / 2)
 		abort(); /* (saturates far below the top: no wrap) */
 	(void)http_parse_date(s, &t);
+	{
+		uint64_t a, b, c;
+		if (http_parse_content_range(s, &a, &b, &c) == 0 &&
+		    (a > b || (c != HTTP_LENGTH_UNKNOWN && b >= c)))
+			abort();
+	}
+	{
+		/* every field of an answer from the input */
+		struct resume r = {.validator = (char *)"\"v1\"",
+		    .by_etag = true,
+		    .total = 1000};
+		struct resume_head h = {206, s, s, s, s, s};
+		const char *v;
+		bool by_etag;
+		(void)resume_accept(&r, 400, &h, s, &ms);
+		h.status = 200;
+		if (resume_eligible(&h, &v, &by_etag) == NULL && v != s)
+			abort();
+	}
 	(void)http_is_hop_by_hop("X-Foo", s);
 	(void)http_list_has_token(s, "close");
 	(void)http_is_token(s);

@@ -1073,11 +1073,11 @@ DEADLINE = section("route 127.0.0.1", deadline="500ms", retry_if_body=MARK)
 def test_deadline_ends_peeking_stalled_body(origin, proxy):
     # The deadline ends the peek: no retry could follow, so what was
     # peeked goes to the client at once.  From then on the body is the
-    # client's and the body-gap limit applies (README: max(connect_timeout,
-    # per_try_timeout) + 1 s = 2 s here), as for any streamed response.
+    # client's and the body-gap limit applies (body_timeout, 2 s here), as
+    # for any streamed response.
     px = start(proxy, section("route 127.0.0.1", deadline="500ms",
                               retry_if_body=MARK, connect_timeout="500ms",
-                              per_try_timeout="1s"))
+                              per_try_timeout="1s", body_timeout="2s"))
     warm(px, origin)
     part = b"x" * 1000
     origin.script("/stall", [response(length=100000) + part, hold(6)], answer)

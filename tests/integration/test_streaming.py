@@ -116,10 +116,11 @@ def test_client_reset_during_backoff_stops_retries(upstream, proxy):
 @pytest.mark.parametrize("n", [8000, 300000])
 def test_body_gap_longer_than_timeout_truncates(upstream, proxy, n):
     # The origin sends half the body, then nothing for 6 s.  A gap in a body
-    # is limited by max(connect_timeout, per_try_timeout) + 1 s = 1.5 s
-    # here, whether libevent reads the body (small) or we do (large).
+    # is limited by body_timeout (1.5 s here), whether libevent reads the
+    # body (small) or we do (large); without a validator it is not resumed.
     px = proxy(section("default", connect_timeout="300ms",
-                       per_try_timeout="500ms", start_timeout="20ms"))
+                       per_try_timeout="500ms", start_timeout="20ms",
+                       body_timeout="1500ms"))
     upstream.script("/gap", [f"breakmid:{n}:6000", "200"])
     t0 = time.monotonic()
     r = request(px.addr, "GET", upstream.url + "/gap", timeout=10.0)

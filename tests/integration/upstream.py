@@ -27,6 +27,18 @@ Step kinds (a string or a dict):
     "slowbody:N:rate"          200 with Content-Length N sent at rate bytes/s
     "garbage"                  "HELLO\\r\\n\\r\\n" then close
     "breakmid:N[:ms]"          Content-Length 2N, N bytes, pause ms (100), RST
+    {"kind": "object", "size": N, ...}
+                               a stored object of N pattern bytes (or "data")
+                               that honours "Range: bytes=S-" and If-Range
+                               (200 for all of it, 206 for the rest); options:
+                               "etag" ('"v1"'; None for none), "last_modified",
+                               "date", "accept_ranges" ("bytes"), "encoding"
+                               (Content-Encoding), "chunked" (chunked framing),
+                               "break_at" (absolute offset: the body stops
+                               there, "break" "rst" | "close" | "stall:S"),
+                               "ignore_range" (always 200), "status_206",
+                               "content_range" (a format with {start}, {end},
+                               {size}), "etag_206" (the ETag a 206 carries)
 
 Generated bodies (big, nolen, chunked, slowbody, breakmid) are the
 deterministic pattern of pattern_bytes(); pattern_sha256(n) is the hash of
@@ -133,6 +145,8 @@ def parse_step(step):
         return {"kind": kind, "n": int(parts[1])}
     if kind == "slowbody":
         return {"kind": "slowbody", "n": int(parts[1]), "rate": float(parts[2])}
+    if kind == "object":
+        return {"kind": "object", "size": int(parts[1])}
     if kind == "breakmid":
         ms = float(parts[2]) if len(parts) > 2 else 100.0
         return {"kind": "breakmid", "n": int(parts[1]), "pause": ms / 1000.0}
@@ -595,6 +609,77 @@ class Upstream:
             else:
                 self._stopping.wait(min(left, 0.05))
 
+    def _object(self, conn, req, hit, step):
+        """A stored object that honours Range and If-Range (step "object")."""
+        data = step.get("data")
+        size = len(data) if data is not None else int(step["size"])
+        etag = step.get("etag", '"v1"')
+        lm = step.get("last_modified")
+        hget = {k.lower(): v for k, v in req["headers"]}
+        start = 0
+        rng = hget.get("range")
+        if rng and rng.startswith("bytes=") and rng.endswith("-") and \
+                not step.get("ignore_range"):
+            if_range = hget.get("if-range")
+            if if_range is None or if_range in (etag, lm):
+                start = int(rng[len("bytes="):-1])
+        status = 200
+        extra = [("Accept-Ranges", step.get("accept_ranges", "bytes"))]
+        if step.get("date"):
+            extra.append(("Date", step["date"]))
+        if lm:
+            extra.append(("Last-Modified", lm))
+        if step.get("encoding"):
+            extra.append(("Content-Encoding", step["encoding"]))
+        tag = etag
+        if start > 0:
+            status = int(step.get("status_206", 206))
+            tag = step.get("etag_206", etag)
+            fmt = step.get("content_range", "bytes {start}-{end}/{size}")
+            extra.append(("Content-Range", fmt.format(
+                start=start, end=size - 1, size=size)))
+        if tag is not None:
+            extra.append(("ETag", tag))
+        n = size - start
+        keepalive = req["keepalive"]
+        hs = self._base_headers(hit, keepalive, extra)
+        chunked = step.get("chunked")
+        hs.append(("Transfer-Encoding", "chunked") if chunked
+                  else ("Content-Length", str(n)))
+        self._send(conn, hit, self._head(status, hs))
+        if req["method"] == "HEAD":
+            hit.responded = True
+            return keepalive
+        stop = step.get("break_at")
+        pos = start
+        pieces = ([data[start:]] if data is not None
+                  else pattern_chunks(n, start))
+        for c in pieces:
+            for i in range(0, len(c), 65536):
+                piece = c[i:i + 65536]
+                if stop is not None and pos + len(piece) > stop:
+                    piece = piece[:max(0, stop - pos)]
+                if piece:
+                    self._send(conn, hit, b"%x\r\n" % len(piece) + piece +
+                               b"\r\n" if chunked else piece, len(piece))
+                    pos += len(piece)
+                if stop is not None and pos >= stop:
+                    how = step.get("break", "rst")
+                    if how.startswith("stall"):
+                        self._wait(conn, hit, float(how.split(":")[1]))
+                    elif how == "close":
+                        try:
+                            conn.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                        return False
+                    self._rst(conn)
+                    raise _Gone()
+        if chunked:
+            self._send(conn, hit, b"0\r\n\r\n")
+        hit.responded = True
+        return keepalive
+
     def _do_step(self, conn, req, hit, step):
         """Answer per step; True to keep the connection for another request."""
         kind = step["kind"]
@@ -727,6 +812,8 @@ class Upstream:
                 self._send(conn, hit, b"0\r\n\r\n")
             hit.responded = True
             return keepalive
+        if kind == "object":
+            return self._object(conn, req, hit, step)
         if kind == "breakmid":
             n = step["n"]
             hs = self._base_headers(hit, keepalive, step.get("headers")) + [

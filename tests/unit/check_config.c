@@ -215,6 +215,17 @@ START_TEST(test_defaults_policy)
 	ck_assert(!p->report_attempts);
 	ck_assert_str_eq(p->attempt_header, "");
 	ck_assert(p->warm_reuse);
+	ck_assert(p->resume);
+	ck_assert_uint_eq(p->resume_max, 3);
+	ck_assert_uint_eq(p->body_timeout_ms, 30000);
+	config_unref(c);
+	c = load_ok("[default]\nresume_max = 0\n[route a.test]\nresume = no\n"
+		    "body_timeout = 250ms\n");
+	ck_assert_uint_eq(c->defaults.policy.resume_max, 0);
+	ck_assert(c->defaults.policy.resume);
+	ck_assert(!c->routes[0]->policy.resume);
+	ck_assert_uint_eq(c->routes[0]->policy.resume_max, 0);
+	ck_assert_uint_eq(c->routes[0]->policy.body_timeout_ms, 250);
 	config_unref(c);
 	c = load_ok("[default]\nretry_after_headers = X-RateLimit-Reset,"
 		    " ,RateLimit-Reset \n");
@@ -1033,6 +1044,13 @@ static const struct error_row error_rows[] = {
     {"[default]\nretry_after_headers = X-RateLimit-Reset, Bad Name\n", 1,
 	{"t.ini:2: [default] retry_after_headers: 'Bad Name' is not a valid "
 	 "header name"}},
+    {"[default]\nresume_max = 101\n", 1,
+	{"t.ini:2: [default] resume_max: must be between 0 and 100"}},
+    {"[default]\nbody_timeout = 0\n", 1,
+	{"t.ini:2: [default] body_timeout: must be between 1ms and 720h"}},
+    {"[default]\nresume = maybe\n", 1,
+	{"t.ini:2: [default] resume: expected yes/no, true/false, on/off or "
+	 "1/0"}},
     {"[route a.example]\nhold = yes\n", 1,
 	{"t.ini:2: [route a.example] hold: expected one of: off, wait, "
 	 "fail"}},
@@ -1491,7 +1509,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 56);
+	ck_assert_uint_eq(config_nkeys(), 59);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

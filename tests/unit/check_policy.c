@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "http.h"
 #include "policy.h"
 #include "util.h"
 
@@ -643,6 +644,60 @@ START_TEST(test_effective_attempts)
 	    "want %u",
 	    r->attempts, r->overrides, r->limit, r->xra ? "\"" : "",
 	    r->xra ? r->xra : "(none)", r->xra ? "\"" : "", got, r->want);
+}
+END_TEST
+
+/* Where each attempt goes: the URL's origin, tls = yes, the fallbacks. */
+
+struct target_row {
+	int tls; /* tls = yes */
+	int nfb; /* fallbacks used: 0, 1 (b.test:81 http) or 2 (+ c.test:443 https) */
+	unsigned port;
+	int port_given, https;
+	unsigned n; /* the attempt */
+	const char *host;
+	unsigned want_port;
+	int want_tls;
+};
+
+static const struct target_row target_rows[] = {
+    {0, 0, 80, 0, 0, 1, "a.test", 80, 0},
+    {0, 0, 80, 0, 0, 3, "a.test", 80, 0},
+    {0, 0, 443, 0, 1, 2, "a.test", 443, 1},
+    {0, 0, 8080, 1, 0, 1, "a.test", 8080, 0},
+    /* tls = yes: an http:// URL goes over TLS, to 443 unless it names a port */
+    {1, 0, 80, 0, 0, 1, "a.test", 443, 1},
+    {1, 0, 8080, 1, 0, 1, "a.test", 8080, 1},
+    {1, 0, 80, 1, 0, 2, "a.test", 80, 1},
+    /* the first attempt is the URL's; then the fallbacks, the last repeating */
+    {0, 1, 80, 0, 0, 1, "a.test", 80, 0},
+    {0, 1, 80, 0, 0, 2, "b.test", 81, 0},
+    {0, 1, 80, 0, 0, 5, "b.test", 81, 0},
+    {0, 2, 80, 0, 0, 2, "b.test", 81, 0},
+    {0, 2, 80, 0, 0, 3, "c.test", 443, 1},
+    {0, 2, 80, 0, 0, 9, "c.test", 443, 1},
+    /* a fallback's own scheme wins over tls = yes */
+    {1, 2, 80, 0, 0, 1, "a.test", 443, 1},
+    {1, 2, 80, 0, 0, 2, "b.test", 81, 0},
+};
+
+START_TEST(test_target)
+{
+	const struct target_row *r = &target_rows[_i];
+	struct fallback fb[2] = {{HTTP_SCHEME_HTTP, (char *)"b.test", 81, NULL},
+	    {HTTP_SCHEME_HTTPS, (char *)"c.test", 443, NULL}};
+	struct policy p;
+	struct policy_target t;
+
+	policy_defaults(&p);
+	p.tls = r->tls != 0;
+	p.fallbacks = fb;
+	p.nfallbacks = (size_t)r->nfb;
+	policy_target(
+	    &p, "a.test", r->port, r->port_given != 0, r->https != 0, r->n, &t);
+	ck_assert_msg(strcmp(t.host, r->host) == 0 && t.port == r->want_port &&
+		t.tls == (r->want_tls != 0),
+	    "row %d: %s:%u tls %d", _i, t.host, t.port, t.tls);
 }
 END_TEST
 
@@ -1780,6 +1835,7 @@ policy_suite(void)
 	tc = tcase_create("budget");
 	tcase_add_loop_test(tc, test_budget, 0, RP_NELEM(budget_rows));
 	tcase_add_loop_test(tc, test_retry_after_value, 0, RP_NELEM(ra_rows));
+	tcase_add_loop_test(tc, test_target, 0, RP_NELEM(target_rows));
 	suite_add_tcase(s, tc);
 	return s;
 }
