@@ -851,6 +851,34 @@ reply_held(struct preq *p, int status, uint64_t left_ms)
 	proxy_free(p);
 }
 
+/* The origin is ejected and no fallback is left: 503 at once. */
+static void
+reply_ejected(struct preq *p, uint64_t left_ms)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
+	char body[512], ra[16];
+
+	if (p->replying) {
+		end_broken(p, "the origin is ejected (eject_after)");
+		return;
+	}
+	p->status = 503;
+	p->error = "destination_unavailable";
+	snprintf(ra, sizeof ra, "%u", dial_retry_after_s(left_ms));
+	snprintf(body, sizeof body,
+	    "retryproxy: %s:%u failed %u times in a row; it is left alone "
+	    "for %s s more (eject_after)\n",
+	    p->up_host, p->up_port, p->pol->eject_after, ra);
+	evhttp_add_header(out, "Retry-After", ra);
+	if (p->cfg->proxy.via)
+		evhttp_add_header(out, "Via", "1.1 retryproxy");
+	proxy_restore_client(p);
+	proxy_done(p);
+	client_reply_text(p->creq, 503, canned_reason(503),
+	    CANNED_EJECTED_STATUS, false, body);
+	proxy_free(p);
+}
+
 void
 attempt_start(struct preq *p)
 {
@@ -871,6 +899,16 @@ attempt_start(struct preq *p)
 		return;
 	case DIAL_HELD:
 		reply_held(p, held_status, left);
+		return;
+	case DIAL_EJECTED:
+		/* straight to a fallback, when a later attempt has one */
+		if (p->pol->nfallbacks > 0 &&
+		    p->dial.attempt + 1 < p->dial.max_attempts) {
+			dial_skip(&p->dial);
+			attempt_start(p);
+			return;
+		}
+		reply_ejected(p, left);
 		return;
 	}
 	dial_begin(&p->dial);

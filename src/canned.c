@@ -60,13 +60,13 @@ canned_format(struct sbuf *out, int status, const char *token,
 }
 
 void
-canned_format_held(struct sbuf *out, int status, unsigned retry_after_s,
-    int flags, const char *body)
+canned_format_later(struct sbuf *out, int status, unsigned retry_after_s,
+    const char *proxy_status, int flags, const char *body)
 {
 	sbuf_printf(out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Retry-After: %u\r\nProxy-Status: " CANNED_HELD_STATUS "\r\n",
-	    status, canned_reason(status), retry_after_s);
+	    "Retry-After: %u\r\nProxy-Status: %s\r\n",
+	    status, canned_reason(status), retry_after_s, proxy_status);
 	if (flags & CANNED_VIA)
 		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
 	sbuf_printf(out, "Content-Length: %zu\r\n%s\r\n%s", strlen(body),

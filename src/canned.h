@@ -23,12 +23,15 @@ void canned_format(struct sbuf *out, int status, const char *token,
     unsigned attempts, int flags, const char *body);
 /* Proxy-Status of a reply for a held origin (hold = fail, hold.h). */
 #define CANNED_HELD_STATUS "retryproxy; details=\"origin held\""
+/* Proxy-Status of a reply for an ejected origin (eject_after, eject.h). */
+#define CANNED_EJECTED_STATUS                                                  \
+	"retryproxy; error=destination_unavailable; details=\"ejected\""
 /*
- * Append the reply to a request whose origin is held: the origin's own
- * status (429 or 503) with Retry-After: retry_after_s (RFC 9110 section
- * 10.2.3), Proxy-Status CANNED_HELD_STATUS, flags, and body.
+ * Append a reply that says "not now": status (for a held origin, its own
+ * 429 or 503; for an ejected one, 503) with Retry-After: retry_after_s
+ * (RFC 9110 section 10.2.3), Proxy-Status proxy_status, flags, and body.
  */
-void canned_format_held(struct sbuf *out, int status, unsigned retry_after_s,
-    int flags, const char *body);
+void canned_format_later(struct sbuf *out, int status, unsigned retry_after_s,
+    const char *proxy_status, int flags, const char *body);
 
 #endif

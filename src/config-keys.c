@@ -970,6 +970,15 @@ const struct key_def config_keys[] = {
 	"the longest wait for more of a response body once the client "
 	"receives it",
 	p_duration, o_duration, PO(body_timeout_ms), 1, MS_MAX),
+    K("eject_after", SCOPE_POLICY, "0",
+	"consecutive failures (connect, reset, timeout, 5xx) after which an "
+	"origin is ejected; 0 = never",
+	p_uint, o_uint, PO(eject_after), 0, 1000),
+    K("eject_time", SCOPE_POLICY, "30s",
+	"how long an ejection lasts, times the ejections in a row", p_duration,
+	o_duration, PO(eject_time_ms), 1, MS_MAX),
+    K("eject_max_time", SCOPE_POLICY, "300s", "the longest ejection",
+	p_duration, o_duration, PO(eject_max_time_ms), 1, MS_MAX),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

@@ -18,6 +18,7 @@
 #include "accesslog.h"
 #include "config.h"
 #include "dial.h"
+#include "eject.h"
 #include "hold.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,14 @@ static struct hold_table holds;
 static pthread_mutex_t holds_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The latest end of any hold: while it is past, no lock at all. */
 static _Atomic uint64_t holds_until;
+/*
+ * The origins that failed eject_after times in a row (eject.h), for the
+ * whole process, under its own lock; ejected_now lets the attempts to
+ * origins that are not skip the lock.
+ */
+static struct eject_table ejects;
+static pthread_mutex_t ejects_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned ejected_now;
 
 static void
 fail_soon(struct dial *d, enum fail_kind kind)
@@ -420,6 +429,75 @@ note_attempt(struct dial *d, const struct outcome *o)
 		    fail_kind_token(o->fail), (unsigned long long)ms);
 }
 
+static void
+eject_rules_of(const struct dial *d, struct eject_rules *r)
+{
+	const struct policy *p = d->pol;
+
+	r->after = p->eject_after;
+	r->time_ms = p->eject_time_ms;
+	r->max_ms = p->eject_max_time_ms;
+	/* one probe at a time, for as long as an attempt may take */
+	r->probe_ms = p->connect_timeout_ms + p->per_try_timeout_ms;
+}
+
+/*
+ * An attempt's outcome counts for its origin's ejection: a connect,
+ * reset or timeout failure, or a 5xx, against it; any other response
+ * for it (a dns failure says nothing of the origin).
+ */
+static void
+note_eject(struct dial *d, const struct outcome *o)
+{
+	struct eject_rules r;
+	enum eject_outcome e;
+	bool failed;
+	uint64_t ms = 0;
+
+	if (d->pol->eject_after == 0 || d->host == NULL)
+		return;
+	if (o->status > 0)
+		failed = o->status >= 500;
+	else {
+		enum fail_class c = fail_kind_class(o->fail);
+		if (c != FAIL_CONNECT && c != FAIL_RESET && c != FAIL_TIMEOUT)
+			return;
+		failed = true;
+	}
+	eject_rules_of(d, &r);
+	pthread_mutex_lock(&ejects_lock);
+	e = eject_note(
+	    &ejects, d->host, d->port, failed, util_now_ms(), &r, &ms);
+	atomic_store(&ejected_now, eject_count(&ejects));
+	pthread_mutex_unlock(&ejects_lock);
+	if (e == EJECT_EJECTED) {
+		metrics_ejection();
+		log_warnx("%s:%u: %u failures in a row: ejected for %llums "
+			  "(eject_after)",
+		    d->host, d->port, d->pol->eject_after,
+		    (unsigned long long)ms);
+	} else if (e == EJECT_READMITTED)
+		log_info("%s:%u: answered again: readmitted", d->host, d->port);
+}
+
+void
+dial_skip(struct dial *d)
+{
+	size_t n = strlen(d->retries);
+
+	dial_begin(d);
+	log_addr(d);
+	if (n + 10 < sizeof d->retries)
+		snprintf(d->retries + n, sizeof d->retries - n, "%sejected",
+		    n ? "," : "");
+}
+
+unsigned
+dial_ejected_origins(void)
+{
+	return atomic_load(&ejected_now);
+}
+
 void
 dial_resolve(struct dial *d, const char *host, unsigned port)
 {
@@ -476,6 +554,7 @@ dial_decide(
 	char a[AVOID_ADDR_TEXT];
 
 	note_attempt(d, o);
+	note_eject(d, o);
 	if (!resend) {
 		/* only what failed before anything was sent may go again */
 		pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);
@@ -548,6 +627,21 @@ dial_gate(struct dial *d, const char *host, unsigned port, int *status,
 {
 	uint64_t now = util_now_ms(), left;
 
+	if (d->pol->eject_after > 0 && atomic_load(&ejected_now) > 0) {
+		struct eject_rules r;
+		enum eject_verdict v;
+		eject_rules_of(d, &r);
+		pthread_mutex_lock(&ejects_lock);
+		v = eject_check(&ejects, host, port, now, &r, left_ms);
+		pthread_mutex_unlock(&ejects_lock);
+		if (v == EJECT_OUT) {
+			metrics_ejected_request();
+			return DIAL_EJECTED;
+		}
+		if (v == EJECT_PROBE)
+			log_info("%s:%u: ejection over: one request probes it",
+			    host, port);
+	}
 	if (d->pol->hold == HOLD_OFF || atomic_load(&holds_until) <= now)
 		return DIAL_GO;
 	pthread_mutex_lock(&holds_lock);

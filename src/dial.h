@@ -125,9 +125,18 @@ enum dial_gate {
 	DIAL_WAIT = 1, /* held: dial_backoff(*left_ms), then try again */
 	DIAL_HELD = 2, /* held, and hold = fail or past the deadline: answer
 			  *status with Retry-After (dial_retry_after_s) */
+	DIAL_EJECTED = 3, /* ejected (eject_after) for *left_ms more: the
+			     next fallback (dial_skip), or a 503 at once */
 };
 enum dial_gate dial_gate(struct dial *, const char *host, unsigned port,
     int *status, uint64_t *left_ms);
+/*
+ * Attempt n + 1 is not made (its origin is ejected): count it, with
+ * "ejected" among the retries, so that the next goes to a fallback.
+ */
+void dial_skip(struct dial *);
+/* Origins ejected at the moment, in the whole process (a gauge). */
+unsigned dial_ejected_origins(void);
 /* Retry-After, in whole seconds (rounded up), for a hold of left_ms. */
 unsigned dial_retry_after_s(uint64_t left_ms);
 /*

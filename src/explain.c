@@ -130,6 +130,19 @@ explain_request(const struct config *c, const char *method, const char *url,
 		    !resend	     ? "GET may not be re-sent"
 			: !p->resume ? "resume = no"
 				     : "resume_max = 0");
+	if (p->eject_after > 0) {
+		char m[32];
+		sbuf_printf(out,
+		    "eject: after %u failures in a row (connect, reset, "
+		    "timeout, 5xx), %s:%u is left alone for %s (longer each "
+		    "time in a row, up to %s), then one request probes it; "
+		    "meanwhile %s\n",
+		    p->eject_after, u.host, u.port,
+		    units_format_duration(p->eject_time_ms, t, sizeof t),
+		    units_format_duration(p->eject_max_time_ms, m, sizeof m),
+		    p->nfallbacks > 0 ? "requests go to the fallbacks at once"
+				      : "requests get a 503 at once");
+	}
 	/* (src/avoid.h: which address each attempt takes) */
 	sbuf_puts(out,
 	    "addresses: each attempt goes to an address of the host the "

@@ -22,6 +22,7 @@ static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
 static _Atomic uint64_t addr_marked, addr_avoided;
 static _Atomic uint64_t broken_bodies[2]; /* truncated, resumed */
+static _Atomic uint64_t ejections, ejected_requests;
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -138,6 +139,18 @@ void
 metrics_address_avoided(void)
 {
 	INC(addr_avoided);
+}
+
+void
+metrics_ejection(void)
+{
+	INC(ejections);
+}
+
+void
+metrics_ejected_request(void)
+{
+	INC(ejected_requests);
 }
 
 void
@@ -317,6 +330,20 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "have been without the marks.");
 	sbuf_printf(s, "retryproxy_upstream_addresses_avoided_total %llu\n",
 	    (unsigned long long)GET(addr_avoided));
+	head(s, "retryproxy_origin_ejections_total", "counter",
+	    "Origins ejected after eject_after failures in a row (or a failed "
+	    "probe).");
+	sbuf_printf(s, "retryproxy_origin_ejections_total %llu\n",
+	    (unsigned long long)GET(ejections));
+	head(s, "retryproxy_origins_ejected", "gauge",
+	    "Origins ejected now (or waiting for their probe).");
+	sbuf_printf(s, "retryproxy_origins_ejected %llu\n",
+	    (unsigned long long)g->ejected_origins);
+	head(s, "retryproxy_ejected_attempts_total", "counter",
+	    "Attempts not made because their origin was ejected (each went to "
+	    "a fallback, or the request got a 503 at once).");
+	sbuf_printf(s, "retryproxy_ejected_attempts_total %llu\n",
+	    (unsigned long long)GET(ejected_requests));
 	head(s, "retryproxy_broken_bodies_total", "counter",
 	    "Response bodies that broke after the client had some of them, "
 	    "by what followed: resumed (each continuation spliced in, "

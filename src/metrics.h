@@ -69,6 +69,9 @@ void metrics_address_avoided(void);
  * spliced in (resume.h), or the client's response ended short.
  */
 void metrics_broken_body(bool resumed);
+/* An origin was ejected (eject.h); an attempt was not made to one. */
+void metrics_ejection(void);
+void metrics_ejected_request(void);
 
 /* Gauges sampled at scrape time, from the workers. */
 struct metrics_gauges {
@@ -77,6 +80,7 @@ struct metrics_gauges {
 	uint64_t upstream_connections_created;
 	uint64_t requests_in_flight;
 	uint64_t replay_buffer_bytes;
+	uint64_t ejected_origins; /* eject_after */
 };
 
 /* The whole exposition. */

@@ -120,6 +120,9 @@ struct policy {
 	bool resume; /* finish a broken GET with a range request (resume.h) */
 	unsigned resume_max; /* continuations one response may use */
 	uint64_t body_timeout_ms; /* longest gap in a streaming body */
+	unsigned eject_after; /* consecutive failures that eject (eject.h) */
+	uint64_t eject_time_ms; /* the first ejection's length */
+	uint64_t eject_max_time_ms; /* the longest */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);

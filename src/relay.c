@@ -239,7 +239,30 @@ reply_held(struct relay *r, const char *host, unsigned port, int status,
 	    "retryproxy: %s:%u answered %d with Retry-After; it is left alone "
 	    "for %u s more (hold)\n",
 	    host, port, status, ra);
-	canned_format_held(&out, status, ra,
+	canned_format_later(&out, status, ra, CANNED_HELD_STATUS,
+	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
+	bufferevent_write(r->cbev, out.s, out.len);
+	sbuf_free(&out);
+	r->keep = false;
+	finish(r);
+}
+
+/* The origin is ejected and no fallback is left: 503 at once. */
+static void
+reply_ejected(
+    struct relay *r, const char *host, unsigned port, uint64_t left_ms)
+{
+	struct sbuf out = {0};
+	char body[512];
+	unsigned ra = dial_retry_after_s(left_ms);
+
+	r->status = 503;
+	r->error = "destination_unavailable";
+	snprintf(body, sizeof body,
+	    "retryproxy: %s:%u failed %u times in a row; it is left alone "
+	    "for %u s more (eject_after)\n",
+	    host, port, r->route->policy.eject_after, ra);
+	canned_format_later(&out, 503, ra, CANNED_EJECTED_STATUS,
 	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
@@ -709,6 +732,16 @@ relay_attempt(struct relay *r)
 		return;
 	case DIAL_HELD:
 		reply_held(r, t.host, t.port, held_status, left);
+		return;
+	case DIAL_EJECTED:
+		/* straight to a fallback, when a later attempt has one */
+		if (pol->nfallbacks > 0 &&
+		    r->dial.attempt + 1 < r->dial.max_attempts) {
+			dial_skip(&r->dial);
+			relay_attempt(r);
+			return;
+		}
+		reply_ejected(r, t.host, t.port, left);
 		return;
 	}
 	r->state = RS_CONNECTING;

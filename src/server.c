@@ -28,6 +28,7 @@
 #include "dnscache.h"
 #include "front.h"
 #include "intercept.h"
+#include "dial.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -535,6 +536,7 @@ admin_cb(struct evhttp_request *req, void *arg)
 	} else if (n == 8 && strncmp(uri, "/metrics", n) == 0) {
 		struct metrics_gauges g = {0};
 		g.replay_buffer_bytes = replaymem_held();
+		g.ejected_origins = dial_ejected_origins();
 		for (unsigned i = 0; i < g_nworkers; i++) {
 			struct worker *w = &g_workers[i];
 			g.requests_in_flight += atomic_load(&w->active);

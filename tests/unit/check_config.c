@@ -218,6 +218,9 @@ START_TEST(test_defaults_policy)
 	ck_assert(p->resume);
 	ck_assert_uint_eq(p->resume_max, 3);
 	ck_assert_uint_eq(p->body_timeout_ms, 30000);
+	ck_assert_uint_eq(p->eject_after, 0);
+	ck_assert_uint_eq(p->eject_time_ms, 30000);
+	ck_assert_uint_eq(p->eject_max_time_ms, 300000);
 	config_unref(c);
 	c = load_ok("[default]\nresume_max = 0\n[route a.test]\nresume = no\n"
 		    "body_timeout = 250ms\n");
@@ -1044,6 +1047,10 @@ static const struct error_row error_rows[] = {
     {"[default]\nretry_after_headers = X-RateLimit-Reset, Bad Name\n", 1,
 	{"t.ini:2: [default] retry_after_headers: 'Bad Name' is not a valid "
 	 "header name"}},
+    {"[default]\neject_after = 1001\n", 1,
+	{"t.ini:2: [default] eject_after: must be between 0 and 1000"}},
+    {"[default]\neject_time = 0\n", 1,
+	{"t.ini:2: [default] eject_time: must be between 1ms and 720h"}},
     {"[default]\nresume_max = 101\n", 1,
 	{"t.ini:2: [default] resume_max: must be between 0 and 100"}},
     {"[default]\nbody_timeout = 0\n", 1,
@@ -1509,7 +1516,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 59);
+	ck_assert_uint_eq(config_nkeys(), 62);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

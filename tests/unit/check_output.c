@@ -110,7 +110,7 @@ END_TEST
 START_TEST(test_metrics_render)
 {
 	struct route_metrics *m = metrics_route("r\"1");
-	struct metrics_gauges g = {3, 4, 5, 6, 7};
+	struct metrics_gauges g = {3, 4, 5, 6, 7, 2};
 	struct sbuf s = {0};
 
 	ck_assert_ptr_eq(metrics_route("r\"1"), m); /* one per name */
@@ -120,7 +120,14 @@ START_TEST(test_metrics_render)
 	metrics_retry(m, 0, FK_CONNECTION_TERMINATED);
 	metrics_suppressed(m, WHY_BUDGET);
 	metrics_reload(1);
+	metrics_ejection();
+	metrics_broken_body(true);
 	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_origins_ejected 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_origin_ejections_total 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_broken_bodies_total{outcome=\"resumed\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(s.s,
 	    "retryproxy_requests_total{route=\"r\\\"1\",code=\"200\"} 1\n"));
 	ck_assert_ptr_nonnull(

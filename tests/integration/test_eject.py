@@ -1,0 +1,135 @@
+"""eject_after (retryproxy.ini(5)): an origin (host:port) whose attempts
+failed eject_after times in a row (refused, reset, timed out, or a 5xx)
+is left alone for eject_time: requests to it get a 503 at once, with
+Proxy-Status "ejected" and Retry-After, or go straight to a fallback,
+instead of each waiting out its backoff schedule; then one request probes
+it, and a response that is not a 5xx readmits it.  Every test also checks
+that the requests after it get their own answers.
+"""
+import time
+
+import pytest
+
+from clients import request
+from harness import daemon_factory, describe, free_port, section
+from test_ops import OpsProxy, samples
+
+
+@pytest.fixture
+def ops_proxy(upstream, make_upstream, tmp_path):
+    yield from daemon_factory(OpsProxy, tmp_path, "eject")
+
+
+def gauge(px, name):
+    vals = [v for _, v in samples(px.metrics(), name)]
+    return vals[0] if vals else None
+
+
+def test_refusing_origin_is_ejected_probed_and_readmitted(upstream, make_upstream,
+                                                          ops_proxy):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    px = ops_proxy(section("default", attempts=1, eject_after=3, eject_time="700ms"))
+    for i in range(3):
+        r = request(px.addr, "GET", f"{url}/down{i}")
+        assert r.status == 502, describe(upstream, px, r)
+    assert gauge(px, "retryproxy_origins_ejected") == 1
+    # ejected: a 503 of ours at once, without a connect
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", f"{url}/fast")
+    took = time.monotonic() - t0
+    assert r.status == 503 and took < 0.1, (took, r)
+    assert 'details="ejected"' in r.header("proxy-status", "") and \
+        "error=destination_unavailable" in r.header("proxy-status", ""), r
+    assert r.header("retry-after") == "1", r
+    e = px.log_for("/fast")
+    assert e["error"] == "destination_unavailable" and e["attempts"] == 0, e
+    # another origin is not affected
+    upstream.script("/other", ["200"])
+    assert request(px.addr, "GET", upstream.url + "/other").status == 200
+    # the origin comes back; after eject_time one request probes it
+    back = make_upstream(port=port)
+    back.script("/probe", ["200"])
+    back.script("/after", ["200"])
+    time.sleep(0.75)
+    r = request(px.addr, "GET", f"{url}/probe")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", describe(back, px, r)
+    for _ in range(3):
+        r = request(px.addr, "GET", f"{url}/after")
+        assert r.status == 200, describe(back, px, r)
+    assert gauge(px, "retryproxy_origins_ejected") == 0
+    assert gauge(px, "retryproxy_origin_ejections_total") == 1
+    assert gauge(px, "retryproxy_ejected_attempts_total") == 1
+    assert "ejected for 700ms" in px.stderr() and "readmitted" in px.stderr()
+
+
+def test_failed_probe_ejects_for_longer(upstream, ops_proxy):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    px = ops_proxy(section("default", attempts=1, eject_after=2, eject_time="300ms",
+                           eject_max_time="10s"))
+    for i in range(2):
+        assert request(px.addr, "GET", f"{url}/d{i}").status == 502
+    assert request(px.addr, "GET", f"{url}/out").status == 503
+    time.sleep(0.35)
+    # the probe is refused too: out again, for 2 x 300 ms
+    assert request(px.addr, "GET", f"{url}/probe").status == 502
+    assert "ejected for 600ms" in px.stderr(), px.stderr_tail()
+    time.sleep(0.35)
+    assert request(px.addr, "GET", f"{url}/still").status == 503
+    upstream.script("/next", ["200"])
+    assert request(px.addr, "GET", upstream.url + "/next").status == 200
+
+
+def test_fallback_taken_at_once_while_ejected(upstream, ops_proxy):
+    port = free_port()
+    px = ops_proxy(section("default", attempts=3, eject_after=2, eject_time="30s",
+                           start_timeout="400ms", fallbacks=upstream.url))
+    upstream.script("/f", ["200"])
+    for i in range(2):
+        r = request(px.addr, "GET", f"http://127.0.0.1:{port}/f")
+        assert r.status == 200, describe(upstream, px, r)
+    # ejected: attempt 1 is not made, attempt 2 goes to the fallback at once
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", f"http://127.0.0.1:{port}/f?quick")
+    took = time.monotonic() - t0
+    assert r.status == 200 and took < 0.2, (took, describe(upstream, px, r))
+    e = px.log_for("/f?quick")
+    assert e["attempts"] == 2 and e["retries"] == ["ejected"], e
+    assert upstream.count("/f") == 3
+
+
+def test_5xx_counts_and_a_success_resets_the_count(upstream, ops_proxy):
+    px = ops_proxy(section("default", attempts=1, eject_after=3))
+    upstream.script("/s", ["503", "503", "200", "503", "503", "503", "200"])
+    got = [request(px.addr, "GET", upstream.url + "/s").status for _ in range(6)]
+    # the 200 in between started the count again: ejected after the 6th
+    assert got == [503, 503, 200, 503, 503, 503], got
+    r = request(px.addr, "GET", upstream.url + "/s")
+    assert r.status == 503 and 'details="ejected"' in r.header("proxy-status", ""), r
+    assert upstream.count("/s") == 6
+
+
+def test_off_by_default(upstream, ops_proxy):
+    port = free_port()
+    px = ops_proxy(section("default", attempts=1))
+    for i in range(8):
+        r = request(px.addr, "GET", f"http://127.0.0.1:{port}/x{i}")
+        assert r.status == 502 and "ejected" not in r.header("proxy-status", ""), r
+    assert gauge(px, "retryproxy_origin_ejections_total") == 0
+
+
+def test_explain_says_it(tmp_path):
+    import subprocess
+    from harness import daemon_path
+    conf = tmp_path / "r.ini"
+    conf.write_text(section("default", eject_after=4, eject_time="10s") +
+                    section("route b.test", fallbacks="http://c.test"))
+    out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain", "GET",
+                          "http://a.test/x"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "eject: after 4 failures in a row" in out.stdout and \
+        "left alone for 10s" in out.stdout and "503 at once" in out.stdout, out.stdout
+    out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain", "GET",
+                          "http://b.test/x"], capture_output=True, text=True)
+    assert "go to the fallbacks at once" in out.stdout, out.stdout
