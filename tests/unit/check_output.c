@@ -126,8 +126,8 @@ START_TEST(test_metrics_render)
 	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_origins_ejected 2\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_origin_ejections_total 1\n"));
-	ck_assert_ptr_nonnull(strstr(s.s,
-	    "retryproxy_broken_bodies_total{outcome=\"resumed\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_broken_bodies_total{outcome=\"resumed\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(s.s,
 	    "retryproxy_requests_total{route=\"r\\\"1\",code=\"200\"} 1\n"));
 	ck_assert_ptr_nonnull(
