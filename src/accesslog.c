@@ -117,6 +117,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		}
 		if (e->resumes > 0)
 			sbuf_printf(out, ",\"resumes\":%u", e->resumes);
+		if (e->user != NULL && *e->user != '\0') {
+			sbuf_puts(out, ",\"user\":");
+			put_json(e->user, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -152,5 +156,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	}
 	if (e->resumes > 0)
 		sbuf_printf(out, " resumes=%u", e->resumes);
+	if (e->user != NULL && *e->user != '\0') {
+		sbuf_puts(out, " user=");
+		put_text(e->user, out);
+	}
 	sbuf_puts(out, "\n");
 }

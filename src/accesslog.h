@@ -39,6 +39,8 @@ struct access_entry {
 	const char *addrs;
 	/* continuations spliced into a broken body (resume); 0: not printed */
 	unsigned resumes;
+	/* the user of Proxy-Authorization (auth = basic); NULL or "": none */
+	const char *user;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -53,6 +53,8 @@ canned_format(struct sbuf *out, int status, const char *token,
 		    out, "Proxy-Status: retryproxy; error=%s\r\n", token);
 	if (flags & CANNED_ATTEMPTS)
 		sbuf_printf(out, "X-Retry-Attempts: %u\r\n", attempts);
+	if (flags & CANNED_AUTH)
+		sbuf_puts(out, "Proxy-Authenticate: " CANNED_CHALLENGE "\r\n");
 	if (flags & CANNED_VIA)
 		sbuf_puts(out, "Via: 1.1 retryproxy\r\n");
 	sbuf_printf(out, "Content-Length: %zu\r\n%s\r\n%s", strlen(body),

@@ -12,6 +12,9 @@
 #define CANNED_CLOSE 0x1 /* "Connection: close" */
 #define CANNED_VIA 0x2 /* "Via: 1.1 retryproxy" */
 #define CANNED_ATTEMPTS 0x4 /* "X-Retry-Attempts: N" */
+#define CANNED_AUTH 0x8 /* a 407's "Proxy-Authenticate: Basic realm=..." */
+/* The challenge of a 407 (RFC 9110 section 11.7.1; RFC 7617). */
+#define CANNED_CHALLENGE "Basic realm=\"retryproxy\", charset=\"UTF-8\""
 
 /* The reason phrase for a status retryproxy answers with. */
 const char *canned_reason(int status);

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "util.h"
 #include "worker.h"
 
 void
@@ -38,6 +40,18 @@ client_allowed(const struct config *c, struct evhttp_connection *evcon)
 	const struct sockaddr *sa = evhttp_connection_get_addr(evcon);
 
 	return sa == NULL || cidr_set_contains(&c->proxy.allow, sa);
+}
+
+bool
+client_authorized(struct worker *w, const struct config *c,
+    const char *proxy_authorization, char *user, size_t ulen)
+{
+	if (c->proxy.auth == AUTH_OFF)
+		return true;
+	if (w->auth_cache == NULL)
+		w->auth_cache = xcalloc(1, sizeof *w->auth_cache);
+	return auth_verify(c->proxy.users, w->auth_cache, proxy_authorization,
+	    util_now_ms(), user, ulen);
 }
 
 void

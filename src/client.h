@@ -5,6 +5,7 @@
 #ifndef RP_CLIENT_H
 #define RP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -17,6 +18,17 @@ void client_reply_text(struct evhttp_request *, int status, const char *reason,
     const char *proxy_status, int close, const char *body);
 /* May this client use the proxy ([proxy] allow)? */
 int client_allowed(const struct config *, struct evhttp_connection *);
+/*
+ * With [proxy] auth = basic: do these credentials (the request's
+ * Proxy-Authorization, NULL for none) name a user of auth_file with the
+ * right password?  *user gets the name.  Always true with auth = off.
+ */
+bool client_authorized(struct worker *, const struct config *,
+    const char *proxy_authorization, char *user, size_t ulen);
+/* The body of a 407 (with Proxy-Authenticate: CANNED_CHALLENGE). */
+#define CLIENT_AUTH_BODY                                                       \
+	"retryproxy: this proxy needs a user name and password "               \
+	"(Proxy-Authorization: Basic)\n"
 /* "addr:port" of the client, for the access log. */
 void client_name(struct evhttp_connection *, char *, size_t);
 /*

@@ -777,6 +777,7 @@ static const char *const log_levels[] = {
 static const char *const backoffs[] = {
     "exponential", "random", "list", "fibonacci", "jitter", NULL};
 static const char *const holds[] = {"off", "wait", "fail", NULL};
+static const char *const auths[] = {"off", "basic", NULL};
 
 #define PX(f) offsetof(struct proxy_config, f)
 #define TX(f) offsetof(struct tls_config, f)
@@ -845,6 +846,14 @@ const struct key_def config_keys[] = {
     K("admin", SCOPE_PROXY, "off",
 	"address for GET /metrics, /healthz and /config; off = none", p_admin,
 	o_admin, 0, 0, 0),
+    KE("auth", SCOPE_PROXY, "off",
+	"off, or basic: clients must send Proxy-Authorization: Basic for a "
+	"user of auth_file",
+	PX(auth), auths),
+    K("auth_file", SCOPE_PROXY, "",
+	"users for auth = basic: user:hash lines (htpasswd -B, -2 or -5); "
+	"not writable by group or others",
+	p_path, o_string, PX(auth_file), 0, 0),
     K("via", SCOPE_PROXY, "yes",
 	"add Via: 1.x retryproxy (x: as received) to forwarded messages",
 	p_bool, o_bool, PX(via), 0, 0),

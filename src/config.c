@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
+#include "auth.h"
 #include "config-keys.h"
 #include "config.h"
 #include "units.h"
@@ -271,6 +273,10 @@ config_free(struct config *c)
 	cidr_set_free(&c->proxy.allow);
 	cidr_set_free(&c->proxy.deny);
 	port_set_free(&c->proxy.connect_ports);
+	if (c->proxy.users != NULL) {
+		auth_users_free(c->proxy.users);
+		free(c->proxy.users);
+	}
 	for (i = 0; i < c->nowned; i++)
 		free(c->owned[i]);
 	free(c->owned);
@@ -548,6 +554,61 @@ check_file(struct parser *ps, const char *what, const char *path, bool secret)
 	fclose(f);
 }
 
+/* auth = basic: read auth_file (re-read on every load: reload). */
+static void
+load_users(struct parser *ps)
+{
+	struct config *c = ps->cfg;
+	const char *path = c->proxy.auth_file;
+	unsigned line = key_line(ps, SEC_PROXY, -1, "auth");
+	struct stat st;
+	char *text, *err = NULL;
+	FILE *f;
+	size_t n = 0, cap = 4096, got;
+
+	if (c->proxy.auth != AUTH_BASIC)
+		return;
+	if (path == NULL || *path == '\0') {
+		add_error(ps->errs,
+		    "%s:%u: [proxy] auth: basic needs auth_file", ps->name,
+		    line);
+		return;
+	}
+	line = key_line(ps, SEC_PROXY, -1, "auth_file");
+	f = fopen(path, "r");
+	if (f == NULL) {
+		add_error(ps->errs,
+		    "%s:%u: [proxy] auth_file: cannot read %s: %s", ps->name,
+		    line, path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 022) != 0) {
+		add_error(ps->errs,
+		    "%s:%u: [proxy] auth_file: %s is writable by group or "
+		    "others (chmod go-w it)",
+		    ps->name, line, path);
+		fclose(f);
+		return;
+	}
+	text = xmalloc(cap);
+	while ((got = fread(text + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 == cap)
+			text = xrealloc(text, cap *= 2);
+	}
+	fclose(f);
+	text[n] = '\0';
+	c->proxy.users = xcalloc(1, sizeof *c->proxy.users);
+	if (auth_users_parse(path, text, c->proxy.users, &err) != 0) {
+		add_error(ps->errs, "%s", err);
+		free(err);
+	} else if (c->proxy.users->n == 0)
+		add_error(ps->errs, "%s:%u: [proxy] auth_file: %s has no users",
+		    ps->name, line, path);
+	OPENSSL_cleanse(text, cap);
+	free(text);
+}
+
 static bool
 resolve(struct parser *ps, const struct config_options *opts)
 {
@@ -616,6 +677,7 @@ resolve(struct parser *ps, const struct config_options *opts)
 	}
 	ok &= apply_entries(ps, SEC_PROXY, -1, SCOPE_PROXY, NULL, NULL, NULL);
 	ok &= apply_entries(ps, SEC_TLS, -1, SCOPE_TLS, NULL, NULL, NULL);
+	load_users(ps);
 	if (opts != NULL && opts->listen_override != NULL) {
 		const struct key_def *k =
 		    config_key_find(SCOPE_PROXY, "listen");

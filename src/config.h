@@ -44,6 +44,13 @@ enum cpu_affinity {
 	CPU_AFFINITY_AUTO = 1, /* worker i on the i-th CPU we may use */
 };
 
+enum auth_mode {
+	AUTH_OFF = 0,
+	AUTH_BASIC = 1, /* Proxy-Authorization: Basic, against auth_file */
+};
+
+struct auth_users;
+
 struct proxy_config {
 	struct listen_addr *listen;
 	size_t nlisten;
@@ -66,6 +73,9 @@ struct proxy_config {
 	bool admin_on;
 	struct listen_addr admin;
 	bool via;
+	enum auth_mode auth; /* [proxy] auth */
+	char *auth_file;
+	struct auth_users *users; /* read from auth_file (auth = basic) */
 };
 
 struct tls_config {

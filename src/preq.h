@@ -97,6 +97,7 @@ struct preq {
 	const char *error; /* Proxy-Status token of the final failure */
 	uint64_t bytes;
 	char client[INET6_ADDRSTRLEN + 8];
+	char user[128]; /* auth = basic: who (for the access log) */
 };
 
 /* proxy.c: the client side. */

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "fields.h"
+#include "canned.h"
 #include "client.h"
 #include "halfclose.h"
 #include "proxy.h"
@@ -79,8 +80,12 @@ refuse(struct preq *p, int status, const char *reason, const char *token,
 		snprintf(ps, sizeof ps, "retryproxy; error=%s", token);
 	proxy_restore_client(p);
 	proxy_done(p);
+	/*
+	 * (a 407 keeps the connection: clients send the request again on
+	 * it with credentials; evhttp has read the whole of this one)
+	 */
 	client_reply_text(
-	    p->creq, status, reason, token ? ps : NULL, true, body);
+	    p->creq, status, reason, token ? ps : NULL, status != 407, body);
 	proxy_free(p);
 }
 
@@ -342,6 +347,7 @@ proxy_done(struct preq *p)
 		e.error = p->error;
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
 		e.resumes = p->resume.count;
+		e.user = p->user;
 		log_access_entry(&p->w->line, &e);
 	}
 }
@@ -401,6 +407,16 @@ proxy_start(
 		refuse(p, 403, "Forbidden", "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
+		return;
+	}
+	if (owned == NULL &&
+	    !client_authorized(w, p->cfg,
+		evhttp_find_header(in, "Proxy-Authorization"), p->user,
+		sizeof p->user)) {
+		evhttp_add_header(evhttp_request_get_output_headers(creq),
+		    "Proxy-Authenticate", CANNED_CHALLENGE);
+		refuse(p, 407, "Proxy Authentication Required",
+		    "http_request_denied", CLIENT_AUTH_BODY);
 		return;
 	}
 	via = fields_list(in, "Via", &owned_via);

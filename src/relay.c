@@ -18,6 +18,7 @@
 #include "accesslog.h"
 #include "bodyread.h"
 #include "canned.h"
+#include "client.h"
 #include "config.h"
 #include "dial.h"
 #include "http.h"
@@ -45,6 +46,8 @@ enum relay_state {
 
 struct relay {
 	struct worker *w;
+	char user[128]; /* auth = basic: who (for the access log) */
+	int reply_flags; /* more canned flags for reply() (a 407's) */
 	struct evhttp_connection *cevcon;
 	struct bufferevent *cbev;
 	struct bufferevent *ubev;
@@ -113,6 +116,7 @@ log_request(struct relay *r)
 	dial_log_fields(&r->dial, &e);
 	e.bytes = r->bytes_down;
 	e.error = r->error;
+	e.user = r->user;
 	log_access_entry(&r->w->line, &e);
 }
 
@@ -217,7 +221,8 @@ reply(struct relay *r, int status, const char *token, const char *body)
 			flags |= CANNED_ATTEMPTS;
 	}
 	canned_format(&out, status, token,
-	    status == 502 || status == 504 ? r->dial.attempt : 0, flags, body);
+	    status == 502 || status == 504 ? r->dial.attempt : 0,
+	    flags | r->reply_flags, body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
 	r->keep = false;
@@ -884,6 +889,13 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		reply(r, 403, "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
+		return r;
+	}
+	if (!client_authorized(w, r->cfg,
+		msghead_get(&r->req, "Proxy-Authorization"), r->user,
+		sizeof r->user)) {
+		r->reply_flags = CANNED_AUTH;
+		reply(r, 407, "http_request_denied", CLIENT_AUTH_BODY);
 		return r;
 	}
 	if (via_loops(&r->req)) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -28,6 +29,7 @@
 #include "dnscache.h"
 #include "front.h"
 #include "intercept.h"
+#include "auth.h"
 #include "dial.h"
 #include "log.h"
 #include "metrics.h"
@@ -477,6 +479,10 @@ worker_teardown(struct worker *w)
 	upstream_pool_free(w->pool);
 	free(w->dnscache);
 	free(w->avoid);
+	if (w->auth_cache != NULL) {
+		OPENSSL_cleanse(w->auth_cache, sizeof *w->auth_cache);
+		free(w->auth_cache);
+	}
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->wake != NULL)

@@ -74,6 +74,8 @@ struct tunnel {
 	int status;
 	const char *error;
 	char client[64];
+	char user[128]; /* auth = basic: who (for the access log) */
+	int reply_flags; /* more canned flags for tunnel_reply (a 407's) */
 };
 
 static void tunnel_attempt(struct tunnel *);
@@ -97,6 +99,7 @@ tunnel_log(struct tunnel *t)
 	e.bytes_in = t->bytes_up;
 	e.tunnel = 1;
 	e.error = t->error;
+	e.user = t->user;
 	log_access_entry(&t->w->line, &e);
 }
 
@@ -219,7 +222,7 @@ tunnel_reply(struct tunnel *t, int status, const char *token, const char *body)
 	t->error = token;
 	stop_attempt(t);
 	canned_format(&out, status, token, token != NULL ? t->dial.attempt : 0,
-	    CANNED_CLOSE, body);
+	    CANNED_CLOSE | t->reply_flags, body);
 	bufferevent_setwatermark(t->cbev, EV_READ, 0, 0);
 	bufferevent_setcb(t->cbev, NULL, reply_written_cb, reply_event_cb, t);
 	bufferevent_disable(t->cbev, EV_READ);
@@ -620,6 +623,14 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 		tunnel_reply(t, 403, "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
+		return;
+	}
+	if (!client_authorized(w, t->cfg,
+		evhttp_find_header(evhttp_request_get_input_headers(creq),
+		    "Proxy-Authorization"),
+		t->user, sizeof t->user)) {
+		t->reply_flags = CANNED_AUTH;
+		tunnel_reply(t, 407, "http_request_denied", CLIENT_AUTH_BODY);
 		return;
 	}
 	if (http_authority_parse(t->uri, &t->target, &cause) != 0) {

@@ -41,6 +41,7 @@ struct worker {
 	struct upstream_pool *pool;
 	struct dnscache *dnscache; /* names this worker resolved */
 	struct avoid *avoid; /* addresses whose connect failed (avoid.h) */
+	struct auth_cache *auth_cache; /* credentials accepted (auth.h) */
 	struct front *front;
 	/* front's hand-over of a connection's close callback (client.h) */
 	void (*set_closecb)(struct evhttp_connection *,
