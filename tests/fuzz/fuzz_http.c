@@ -1,13 +1,14 @@
 /*
  * fuzz_http: request targets, authorities, Retry-After values, HTTP-dates,
  * header lists, X-Retry-Attempts values, Content-Range and the resume
- * verdicts.
+ * verdicts, Proxy-Authorization: Basic.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "http.h"
 #include "policy.h"
 #include "resume.h"
@@ -45,6 +46,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    ms > UINT64_MAX / 2)
 		abort(); /* (saturates far below the top: no wrap) */
 	(void)http_parse_date(s, &t);
+	{
+		/* Proxy-Authorization: Basic, decoded into small buffers */
+		char u[AUTH_USER_MAX], pw[64];
+		if (auth_basic_decode(s, u, sizeof u, pw, sizeof pw) == 0 &&
+		    (strlen(u) >= sizeof u || strlen(pw) >= sizeof pw ||
+			strchr(u, ':') != NULL))
+			abort();
+	}
 	{
 		uint64_t a, b, c;
 		if (http_parse_content_range(s, &a, &b, &c) == 0 &&
