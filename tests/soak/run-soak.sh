@@ -4,7 +4,9 @@
 # random times (--idle-close), each outcome checked against the retry
 # policy, with warm_reuse = yes (the idle-close race counted apart), and
 # two routes whose origin port now and then answers 429 with Retry-After
-# (hold = wait, hold = fail: nothing may reach it while it is held).  Short
+# (hold = wait, hold = fail: nothing may reach it while it is held), and
+# downloads whose body breaks part way (resume: spliced from a 206, or
+# truncated where predicted; --set resume=no: every one truncated).  Short
 # form for CI: 2,000 requests at concurrency 20 (well under a minute).
 # SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra arguments go to
 # soak.py (e.g. --seed S --ids ID to replay a request; --set warm_reuse=no

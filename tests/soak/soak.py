@@ -25,6 +25,9 @@ target and a script of three steps, one per attempt:
     stall     no answer for several per_try_timeouts
     refused   the attempt goes to a port nobody listens on
     429       (routes H and F) 429 with Retry-After: 1 and a short body
+    cut       (plain origin and W) 200 of an object with a strong ETag whose
+              body breaks part way (rst or fin): resumed by the proxy
+    cutweak   the same with a weak ETag (W/"..."): never resumed
 
 About 32% of requests get at least one fault.  "refused" attempts come from
 the target: port A (a route whose fallback is the origin: attempt 1
@@ -77,7 +80,40 @@ after the response) and 7% from clients that half-close (shutdown(SHUT_WR))
 right after their request (they get their response, then the close); both
 on a connection of their own.
 
-Warm reuse and idle closes.  The daemon runs with its default warm_reuse =
+Broken downloads (retryproxy.ini(5) `resume`; _cut).  A stream of its own
+("cut") gives CUT_RATE (6%) of the plain GETs on the plain origin and W
+(HTTP/1.1 clients, off the raw lane; the plans above left as they are
+but for these steps) a step "cut" at attempt k (CUT_AT: 1 in 60%, 2 in
+28%, 3 in 12%); CUT_WEAK (25%) of them are "cutweak".  The attempts
+before k become faults the policy retries (503 or stall; rst or fin too
+off W) where the script had them answered.  A cut step answers 200 with
+ETag "soak-ID-k" (W/"soak-ID-k" for cutweak), Accept-Ranges: bytes and
+Content-Length or (CUT_CHUNKED, 25%) chunked framing, and an object of
+64 KiB .. 1 MiB (cut_object: the first line of every body, then filler
+drawn from (seed, id, k) alone), and breaks its body after `at` bytes (1
+.. length - 1, now and then within 200 B of either end) with rst or fin.
+The origin answers a request with Range: bytes=N- and If-Range: "soak-ID-k"
+(k a cut step of that request) by its scripted step at that attempt: an
+answered one (ok, slow) with a 206 (Content-Range: bytes N-(L-1)/L, the
+same ETag, bytes N.. of the object; chunked when the step is; slow paced),
+503, rst, fin and stall as ever, and a further cut step (CUT_AGAIN, 20%
+of the resumable cuts with an attempt after them) with a 206 that breaks
+again, further on (a second resume).  The origin records in each hit the
+Range (N) and If-Range it carried and, for a cut, the object offset it
+wrote up to and the one its whole chunks reached (libevent passes on only
+whole chunks: after a chunked break the proxy has the whole ones).
+predict() (_predict_cut; resume read from --set like warm_reuse): a cut
+with a strong ETag and resume = yes is followed by continuations, each
+an ordinary attempt (its retry reason: "reset" after a broken body,
+"503", "reset" or "timeout" after a continuation answered 503, rst/fin or
+stall); a 206 answered is spliced in (resumes + 1), and a cut one breaks
+again; the outcome is the whole object under the head of attempt k
+(status 200, access log resumes = the continuations spliced), or, with a
+weak ETag, resume = no, or no attempt left, a truncated one: the client
+gets the head of attempt k and fewer bytes than the object, the access
+log says status 200 error=connection_terminated.
+
+  The daemon runs with its default warm_reuse =
 yes (retryproxy.ini(5)): a request that may not be re-sent (a POST without
 Idempotency-Key off route S; extension methods and streamed uploads take
 the raw lane, which never pools) may ride a pooled connection when it is
@@ -156,7 +192,8 @@ idle close: connection, idle time, the bytes of a request it dropped and
 whose they were; and every 429 it wrote, with when.
 
 Checks, per request (predict() is the policy):
-  - the client got a complete response (lost = 0) with the predicted status;
+  - the client got a complete response (lost = 0) with the predicted status,
+    or a predicted truncation (an unpredicted one is lost);
     a 200/503 body is exactly the body of the predicted final attempt
     (wrong bodies = 0; a big one is compared by sha256, and a mismatch
     says where it parts and whether it is a truncation), with X-Soak-Id
@@ -166,7 +203,19 @@ Checks, per request (predict() is the policy):
     line, whatever the status (mix-ups = 0);
   - no 1xx head reached the client; no trailer field arrived as a header
     field (or a Content-Length of 99) or as a trailer field;
-  - the access log has the predicted attempts and retry reasons;
+  - a cut download: the head is attempt k's (X-Soak-Id, X-Soak-Attempt,
+    ETag); resumed: the object whole and byte-identical (sha256);
+    truncated: a prefix of the object no longer than the origin wrote
+    before the last break (with fin exactly what it wrote, in whole
+    chunks when chunked), exactly the N of a continuation that failed
+    after it, the connection closed, access log bytes the same;
+  - the access log has the predicted attempts and retry reasons, resumes
+    as predicted (absent when 0), error=connection_terminated for a
+    truncated download and no error for a resumed one;
+  - every continuation carried Range: bytes=N- and If-Range: "soak-ID-k",
+    N no more than the last break's offset, no less than the N before,
+    and after a fin exactly what the proxy could have passed on; no other
+    attempt (weak ETag, resume = no, no cut) carried a Range or If-Range;
   - the origin saw exactly the predicted attempts; an attempt hit twice only
     as a stale re-send (first hit on a reused connection and broken before
     any response byte, second on a fresh connection, request re-sendable);
@@ -206,10 +255,18 @@ longest lag of the harness's event loops then ("hits during a hold" = 0);
 retryproxy_held_requests_total{outcome="waited"} equals the access log's
 entries with held_ms, {outcome="answered"} those with error=origin_held,
 and retryproxy_origin_holds_total is at most the 429s sent on H and F and
-at least those sent after the hold before had ended.  The summary counts
+at least those sent after the hold before had ended;
+retryproxy_broken_bodies_total{outcome="resumed"} equals the sum of the
+access log's resumes, {outcome="truncated"} the responses that ended
+short at the client (only the scripted cuts do).  The summary counts
 the requests that may not be re-sent, their warm rides (and on W), the
 races, the idle closes and what the pool gave (the warm_reuse metric), and
-the 429s, holds, waits and held answers.  Exit status 0 when all hold, 1
+the 429s, holds, waits and held answers, the cut downloads (resumable,
+weak, where and how they broke, second breaks, continuations, resumes,
+truncations, predicted and seen) and, to paste into a note, "truncated
+resumable downloads: T of R" (resume = yes: only those whose break or
+failed continuation came on the last attempt; --set resume=no: all of
+them).  Exit status 0 when all hold, 1
 otherwise.
 """
 
@@ -267,7 +324,8 @@ M_BIG = 0.6  # an ok step on route M has a big body (100 KiB .. 1 MiB) ...
 BIG_MARK = 0.25  # ... which holds the mark: past 64 KiB it never matches
 MARK = "RPSOAK-RETRY-ME"
 MARK_B = MARK.encode()
-FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match", "429")
+FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match", "429", "cut",
+               "cutweak")
 RESPONSE_KINDS = ("ok", "big", "slow", "503", "match", "429")  # steps the origin answers
 STEP_STATUS = {"503": 503, "429": 429}  # (the other answered steps: 200)
 REASON_PHRASE = {200: "OK", 503: "Service Unavailable", 429: "Too Many Requests"}
@@ -292,9 +350,11 @@ def trailer_block(rid):
 # pause (s; 0: the 1xx heads go out in one write with the final head, else
 # each is its own write followed by the pause), split (the first 1xx head
 # is itself cut in two writes), chunked, trailers, mark (a big body holding
-# MARK right after its first line).
-Step = collections.namedtuple("Step", "kind n rate interim pause split chunked trailers mark",
-                              defaults=(0, 0, (), 0, False, False, False, False))
+# MARK right after its first line); of a cut step (cut, cutweak): at, the
+# object offset where its body breaks, and how (rst or fin).
+Step = collections.namedtuple("Step", "kind n rate interim pause split chunked trailers mark "
+                              "at how",
+                              defaults=(0, 0, (), 0, False, False, False, False, 0, ""))
 
 
 def _pick(rng, weighted):
@@ -316,6 +376,8 @@ def step_label(s):
              + ("/split" if s.split else "") + ">" + t)
     if s.chunked:
         t += "/chunked" + ("+trailers" if s.trailers else "")
+    if s.kind in CUT_KINDS:
+        t += f"({s.n // KiB}K@{s.at}/{s.how})"
     return t
 
 
@@ -447,7 +509,84 @@ def make_plan(seed, rid):
     _route_hold(seed, p)
     if rid % HOLD_EVERY in HOLD_PROBE:
         _hold_probe(seed, p, HOLD_PROBE[rid % HOLD_EVERY])
+    _cut(seed, p)
     return p
+
+
+# Broken downloads (retryproxy.ini(5) `resume`): a stream of its own ("cut")
+# gives CUT_RATE of the plain GETs on the plain origin and W (HTTP/1.1
+# clients, off the raw lane) a step "cut" at attempt k (CUT_AT): a 200 of
+# an object (cut_object: 64 KiB .. 1 MiB, re-created from seed, id and k)
+# with ETag "soak-ID-k", Accept-Ranges: bytes, Content-Length or (CUT_CHUNKED)
+# chunked, whose body breaks after `at` bytes (rst or fin).  CUT_WEAK of
+# them are "cutweak": ETag W/"soak-ID-k", never resumed.  The attempts
+# before k become faults the policy retries (503, stall; rst, fin off W) if
+# the script had them answered; those after k stay as scripted: they answer
+# the range request of the continuation (an answered step: 206 with the rest;
+# 503, rst, fin, stall: as ever), and CUT_AGAIN of the resumable cuts with
+# an attempt after them get a cut there too: the 206 breaks again, further on.
+CUT_RATE = 0.06
+CUT_WEAK = 0.25
+CUT_CHUNKED = 0.25
+CUT_AT = [(1, 60), (2, 28), (3, 12)]
+CUT_AGAIN = 0.2
+CUT_KINDS = ("cut", "cutweak")
+CUT_ROUTES = ("origin", "W")
+RANGE_RE = re.compile(r"bytes=(\d+)-")
+IF_RANGE_RE = re.compile(r'"soak-(\d+)-(\d+)"')
+
+
+def cut_eligible(p):
+    return (p.route in CUT_ROUTES and p.method == "GET" and not raw_lane(p)
+            and p.client == "1.1")
+
+
+def object_head(rid, k):
+    return f"200 id={rid} attempt={k} body={EMPTY_SHA}\n".encode()
+
+
+def cut_object(seed, rid, k, step):
+    """The object a cut step at attempt k serves (and the 206s after it)."""
+    return object_head(rid, k) + random.Random(f"{seed}/cutobj/{rid}/{k}").randbytes(step.n)
+
+
+def etag(rid, k, weak=False):
+    return ('W/' if weak else '') + f'"soak-{rid}-{k}"'
+
+
+def _cut_at(cr, lo, total):
+    """A break offset in lo+1 .. total-1: near either end now and then."""
+    x = cr.random()
+    if x < 0.1:
+        return min(total - 1, lo + cr.randrange(1, 200))
+    if x < 0.2:
+        return max(lo + 1, total - cr.randrange(1, 200))
+    return cr.randrange(lo + 1, total)
+
+
+def _cut(seed, p):
+    if not cut_eligible(p):
+        return
+    cr = random.Random(f"{seed}/cut/{p.rid}")
+    if cr.random() >= CUT_RATE:
+        return
+    k = _pick(cr, CUT_AT)
+    weak = cr.random() < CUT_WEAK
+    pre = ["503", "503", "stall"] + ([] if p.route == "W" else ["rst", "fin"])
+    for i in range(k - 1):
+        if p.steps[i].kind not in ORIGIN_FAULTS:
+            p.steps[i] = _decorate(cr, _step(cr, cr.choice(pre)))
+    n = cr.randrange(64 * KiB, MiB + 1)
+    total = len(object_head(p.rid, k)) + n
+    chunked = cr.random() < CUT_CHUNKED
+    at = _cut_at(cr, 0, total)
+    p.steps[k - 1] = Step("cutweak" if weak else "cut", n, at=at, how=cr.choice(["rst", "fin"]),
+                          chunked=chunked)
+    if not weak and k < 3 and at < total - 1 and cr.random() < CUT_AGAIN:
+        # a second break: the 206 of the continuation breaks further on
+        p.steps[k] = Step("cut", n, at=_cut_at(cr, at, total), how=cr.choice(["rst", "fin"]),
+                          chunked=cr.random() < CUT_CHUNKED)
+    p.faulty = True
 
 
 # Route W: the same origin on a port of its own, so that the daemon keeps
@@ -690,8 +829,14 @@ FINAL_FAILURE = {"rst": (502, "connection_terminated"),
 
 
 class Prediction:
+    # cut: the attempt whose 200 head (and object) the client got, 0 if
+    # none; resumes: the continuations spliced in; truncated: the client's
+    # body ends short, after (at most, with fin exactly) cut_at bytes,
+    # broken at attempt cut_last (cut_how); ranges: whether a continuation
+    # carries a Range (a resumable cut with resume = yes)
     __slots__ = ("status", "attempts", "retries", "final_step", "proxy_error",
-                 "origin_attempts", "held")
+                 "origin_attempts", "held", "cut", "resumes", "truncated", "cut_at",
+                 "cut_how", "cut_last", "ranges")
 
 
 def resendable(plan):
@@ -702,16 +847,20 @@ def resendable(plan):
             or plan.route == "S")
 
 
-def predict(plan, attempts=3, lost=frozenset()):
+def predict(plan, attempts=3, lost=frozenset(), resume=True, resume_max=3):
     """The outcome retryproxy(8) RETRY SEMANTICS prescribes for this plan (budget never binding).
     1xx heads and trailers change nothing; a big body never matches.
     `lost`: attempts that went out on a pooled connection the origin was
     closing idle (--idle-close, idle_lost): they never reached it, and broke
-    before any response byte."""
+    before any response byte.  `resume`, `resume_max`: the keys (a cut:
+    the body of a 200 broke after the client got some of it)."""
     pr = Prediction()
     pr.retries = []
     pr.origin_attempts = []
     pr.held = False
+    pr.cut = pr.resumes = pr.cut_at = pr.cut_last = 0
+    pr.truncated = pr.ranges = False
+    pr.cut_how = ""
     for k in range(1, attempts + 1):
         step = plan.steps[k - 1]
         if k in lost:
@@ -720,6 +869,8 @@ def predict(plan, attempts=3, lost=frozenset()):
         if kind not in ("refused", "lost"):
             pr.origin_attempts.append(k)
         pr.attempts, pr.final_step = k, step
+        if kind in CUT_KINDS:
+            return _predict_cut(plan, pr, k, step, attempts, lost, resume, resume_max)
         if kind in ("ok", "slow", "big") or (kind == "match" and raw_lane(plan)):
             # (the raw lane does not apply retry_if_body: a match is an answer)
             pr.status, pr.proxy_error = 200, None
@@ -745,6 +896,40 @@ def predict(plan, attempts=3, lost=frozenset()):
     return pr
 
 
+def _predict_cut(plan, pr, k, step, attempts, lost, resume, resume_max):
+    """The 200 of attempt k broke after some of its body reached the client:
+    resumed (a Range attempt per continuation, an ordinary attempt of the
+    policy) when its ETag is strong and resume = yes, while attempts last
+    (and at most resume_max continuations spliced); else the client's
+    response ends short (truncated)."""
+    pr.status, pr.proxy_error = 200, None
+    pr.cut, pr.truncated = k, True
+    pr.cut_at, pr.cut_how, pr.cut_last = step.at, step.how, k
+    if step.kind == "cutweak" or not resume:
+        return pr
+    pr.ranges = True
+    reason = RETRY_REASON[step.how]  # a broken body: "reset"
+    j = k
+    while j < attempts and pr.resumes < resume_max:
+        pr.retries.append(reason)
+        j += 1
+        s = Step("lost") if j in lost else plan.steps[j - 1]
+        if s.kind != "lost":
+            pr.origin_attempts.append(j)
+        pr.attempts = j
+        if s.kind in ("ok", "slow", "big"):  # a 206 with the rest: spliced
+            pr.resumes += 1
+            pr.truncated = False
+            return pr
+        if s.kind == "cut":  # a 206, spliced, that breaks again further on
+            pr.resumes += 1
+            pr.cut_at, pr.cut_how, pr.cut_last = s.at, s.how, j
+            reason = RETRY_REASON[s.how]
+            continue
+        reason = RETRY_REASON[s.kind]  # 503, reset (rst, fin, lost), timeout
+    return pr  # no attempt left: truncated
+
+
 def held_prediction(pr, made):
     """hold = fail: the request met the hold before its attempt made + 1
     (the access log's attempts: those made before it): the client gets
@@ -755,6 +940,9 @@ def held_prediction(pr, made):
         return None
     h = Prediction()
     h.status, h.proxy_error, h.held = 429, None, True
+    h.cut = h.resumes = h.cut_at = h.cut_last = 0
+    h.truncated = h.ranges = False
+    h.cut_how = ""
     h.attempts, h.final_step = made, Step("held")
     h.retries = pr.retries[:made]
     h.origin_attempts = [a for a in pr.origin_attempts if a <= made]
@@ -830,8 +1018,14 @@ class LagMonitor:
 # ---------------------------------------------------------------------------
 # The origin: asyncio, in a child process; hits come back over a pipe.
 # ---------------------------------------------------------------------------
+# range: the N of a Range: bytes=N- it carried (-1: another Range), if_range
+# its If-Range; cut_end: where the origin broke the body of a cut step (the
+# object offset it had written up to), else None; cut_whole: the object
+# offset its whole chunks reached (chunked: a chunk cut short is never
+# passed on, libevent hands on whole chunks; Content-Length: cut_end)
 HIT_FIELDS = ("rid", "attempt", "method", "body_len", "sha", "conn", "seq",
-              "step", "key", "t", "framing", "leak", "port", "t_head", "responded")
+              "step", "key", "t", "framing", "leak", "port", "t_head", "range",
+              "if_range", "cut_end", "cut_whole", "responded")
 Hit = collections.namedtuple("Hit", HIT_FIELDS)
 # A 429 with Retry-After the origin sent: the port (its origin), when its
 # head was written (monotonic), Retry-After (s), whose answer it was.
@@ -977,10 +1171,30 @@ class Origin:
         step = plan.steps[attempt - 1] if 1 <= attempt <= 3 else Step("bad-attempt")
         kind = step.kind
         idx = len(self.hits)
+        rstart = None
+        if "range" in hdrs:
+            m = RANGE_RE.fullmatch(hdrs["range"])
+            rstart = int(m.group(1)) if m else -1
         # plain tuples of atomic values: the collector untracks them
         self.hits.append((rid, attempt, method, blen, sha, cid, seq, kind,
                           hdrs.get("idempotency-key"), time.monotonic(), framing, leak,
-                          port, t_head, False))
+                          port, t_head, rstart, hdrs.get("if-range"), None, None, False))
+        # a continuation: Range: bytes=N- with If-Range the strong ETag of a
+        # cut step of this request's (the object it served)
+        obj_k = None
+        if rstart is not None and rstart >= 0:
+            m = IF_RANGE_RE.fullmatch(hdrs.get("if-range", ""))
+            if m and int(m.group(1)) == rid and 1 <= int(m.group(2)) <= 3 \
+                    and plan.steps[int(m.group(2)) - 1].kind == "cut":
+                obj_k = int(m.group(2))
+        if kind in CUT_KINDS or (obj_k is not None and kind in ("ok", "slow", "big")):
+            if obj_k is None:  # the original 200 (or a cut step sent without range)
+                obj_k, rstart = attempt, None
+            keep = await self.send_object(writer, idx, rid, attempt, obj_k, step,
+                                          plan.steps[obj_k - 1], rstart)
+            if keep:
+                self.hits[idx] = self.hits[idx][:-1] + (True,)
+            return keep
         if kind in RESPONSE_KINDS:
             status = STEP_STATUS.get(kind, 200)
             body = response_body(self.seed, rid, attempt, status, step, sha)
@@ -1015,6 +1229,81 @@ class Origin:
         writer.write(b"HTTP/1.1 500 Unexpected Attempt\r\nContent-Length: 0\r\n"
                      b"X-Soak-Id: %d\r\nX-Soak-Attempt: %d\r\n\r\n" % (rid, attempt))
         return True
+
+    async def send_object(self, writer, idx, rid, attempt, obj_k, step, obj_step, start):
+        """The object of the cut step obj_step (attempt obj_k): all of it
+        (start None: 200) or from byte `start` (206 with Content-Range), with
+        Content-Length or chunked (step.chunked); a cut step breaks it at
+        its object offset step.at (rst or fin), recorded in the hit
+        (cut_end).  A slow step paces it in 8 pieces over its planned time.
+        True if the connection may go on."""
+        obj = cut_object(self.seed, rid, obj_k, obj_step)
+        total = len(obj)
+        weak = obj_step.kind == "cutweak"
+        head = [f"X-Soak-Id: {rid}", f"X-Soak-Attempt: {attempt}",
+                f"ETag: {etag(rid, obj_k, weak)}", "Accept-Ranges: bytes"]
+        if start is None:
+            start = 0
+            head.insert(0, "HTTP/1.1 200 OK")
+        elif start >= total:
+            writer.write(("\r\n".join(["HTTP/1.1 416 Range Not Satisfiable", *head,
+                                       f"Content-Range: bytes */{total}",
+                                       "Content-Length: 0"]) + "\r\n\r\n").encode())
+            await writer.drain()
+            return True
+        else:
+            head.insert(0, "HTTP/1.1 206 Partial Content")
+            head.append(f"Content-Range: bytes {start}-{total - 1}/{total}")
+        head.append("Transfer-Encoding: chunked" if step.chunked
+                    else f"Content-Length: {total - start}")
+        out = [("\r\n".join(head) + "\r\n\r\n").encode()]
+        body = obj[start:]
+        limit = step.at - start if step.kind in CUT_KINDS else len(body)
+        broke = limit < len(body)
+        whole = limit
+        if step.chunked:
+            wire = random.Random(f"{self.seed}/wire/{rid}/{attempt}")
+            i = 0
+            while i < len(body):
+                piece = body[i:i + wire.randrange(1, 64 * KiB + 1)]
+                if i + len(piece) > limit:  # the break falls in this chunk
+                    out.append(b"%x\r\n%s" % (len(piece), piece[:limit - i]))
+                    whole = i
+                    break
+                out.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+                i += len(piece)
+            else:
+                out.append(b"0\r\n\r\n")
+        else:
+            out.append(body[:limit])
+        data = b"".join(out)
+        if step.kind == "slow":
+            piece = max(1, len(data) // 8)
+            pause = step.n / step.rate / 8
+            for i in range(0, len(data), piece):
+                if i:
+                    await asyncio.sleep(pause)
+                writer.write(data[i:i + piece])
+                await writer.drain()
+        else:
+            writer.write(data)
+        if not broke:
+            await writer.drain()
+            return True
+        # all of it handed to the kernel, then the break
+        writer.transport.set_write_buffer_limits(0)
+        await writer.drain()
+        h = list(self.hits[idx])
+        h[HIT_FIELDS.index("cut_end")] = start + limit
+        h[HIT_FIELDS.index("cut_whole")] = start + whole
+        self.hits[idx] = tuple(h)
+        if step.how == "rst":
+            s = writer.get_extra_info("socket")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        else:
+            writer.close()
+        return False
 
     async def respond(self, writer, rid, attempt, status, step, body, port):
         """Write the response of a step: its 1xx heads (in the write of the
@@ -1184,6 +1473,17 @@ def set_keys(args):
     return keys
 
 
+def resume_on(args):
+    """Does the run have resume = yes (the default) and resume_max > 0?"""
+    return (set_keys(args).get("resume", "yes").lower() not in ("no", "false", "off", "0")
+            and resume_max(args) > 0)
+
+
+def resume_max(args):
+    """The run's resume_max (continuations per response; default 3)."""
+    return int(set_keys(args).get("resume_max", "3"))
+
+
 def warm_reuse_on(args):
     """Does the run have warm_reuse = yes (the default)?"""
     return set_keys(args).get("warm_reuse", "yes").lower() not in ("no", "false", "off", "0")
@@ -1301,14 +1601,17 @@ class BodyView:
 
 class Result:
     __slots__ = ("status", "headers", "pairs", "trailers", "interim", "body", "error",
-                 "elapsed", "reused", "after", "send_error", "t0", "t1")
+                 "elapsed", "reused", "after", "send_error", "t0", "t1", "cut")
 
 
 async def read_response(reader):
-    """(status, headers, header fields, body, trailer fields, 1xx statuses):
-    header names lowercased, `headers` a dict (the last of a name wins),
-    the fields lists of (name, value) pairs; 1xx heads (but 101) are read
-    past, like any client would, and returned (the proxy drops them)."""
+    """(status, headers, header fields, body, trailer fields, 1xx statuses,
+    cut): header names lowercased, `headers` a dict (the last of a name
+    wins), the fields lists of (name, value) pairs; 1xx heads (but 101) are
+    read past, like any client would, and returned (the proxy drops them).
+    A body that ends short (the connection closed or reset before its
+    Content-Length or last chunk) is returned as far as it came, with cut
+    saying how it ended (else None)."""
     interim = []
     while True:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -1324,23 +1627,38 @@ async def read_response(reader):
         break
     hdrs = dict(pairs)
     trailers = []
-    if "chunked" in hdrs.get("transfer-encoding", "").lower():
-        parts = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
-                    k, _, v = line.decode("latin-1").partition(":")
-                    trailers.append((k.strip().lower(), v.strip()))
-                break
-            parts.append((await reader.readexactly(size + 2))[:-2])
-        body = b"".join(parts)
-    elif "content-length" in hdrs:
-        body = await reader.readexactly(int(hdrs["content-length"]))
-    else:
-        body = await reader.read()
-        hdrs["connection"] = "close"
-    return status, hdrs, pairs, body, trailers, interim
+    parts = []
+    cut = None
+    try:
+        if "chunked" in hdrs.get("transfer-encoding", "").lower():
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                        k, _, v = line.decode("latin-1").partition(":")
+                        trailers.append((k.strip().lower(), v.strip()))
+                    break
+                try:
+                    parts.append((await reader.readexactly(size + 2))[:-2])
+                except asyncio.IncompleteReadError as e:
+                    parts.append(e.partial[:size])
+                    raise
+        elif "content-length" in hdrs:
+            left = int(hdrs["content-length"])
+            while left > 0:
+                data = await reader.read(min(left, 256 * KiB))
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", left)
+                parts.append(data)
+                left -= len(data)
+        else:
+            parts.append(await reader.read())
+            hdrs["connection"] = "close"
+    except asyncio.IncompleteReadError:
+        cut = "closed"
+    except ConnectionError as e:
+        cut = f"{type(e).__name__}"
+    return status, hdrs, pairs, b"".join(parts), trailers, interim, cut
 
 
 class Soak:
@@ -1386,7 +1704,7 @@ class Soak:
         res = Result()
         res.status, res.headers, res.body, res.error = 0, {}, BodyView(), None
         res.pairs, res.trailers, res.interim = [], [], []
-        res.after = res.send_error = None
+        res.after = res.send_error = res.cut = None
         # an HTTP/1.0 or half-closing client has a connection of its own
         own = plan.client != "1.1"
         if own:
@@ -1410,11 +1728,14 @@ class Soak:
 
             sender = asyncio.create_task(send())
             (res.status, res.headers, res.pairs, body, res.trailers,
-             res.interim) = await asyncio.wait_for(read_response(reader),
-                                                   self.args.request_timeout)
+             res.interim, res.cut) = await asyncio.wait_for(read_response(reader),
+                                                            self.args.request_timeout)
             res.body = BodyView(body)
             del body
-            if own:
+            if res.cut is not None:
+                # ended short: the connection is closed (EOF or reset)
+                res.after = "closed"
+            elif own:
                 # then the proxy closes: EOF, nothing more
                 try:
                     more = await asyncio.wait_for(reader.read(1), CLOSE_WAIT)
@@ -1429,7 +1750,7 @@ class Soak:
                     res.send_error = f"{type(e).__name__}: {e}"
             else:
                 res.send_error = "the request was not all sent when the response came"
-            if (own or plan.close or res.send_error is not None
+            if (own or plan.close or res.send_error is not None or res.cut is not None
                     or res.headers.get("connection", "").lower() == "close"):
                 writer.close()
                 conn[:] = [None, None]
@@ -1533,7 +1854,7 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         entry = ents[0] if len(ents) == 1 else {}
         hs = sorted(by_rid.get(rid, []), key=lambda h: h.t)
         unseen = idle_lost(args, plan, entry, {h.attempt for h in hs})
-        pr = predict(plan, lost=unseen)
+        pr = predict(plan, lost=unseen, resume=resume_on(args), resume_max=resume_max(args))
         res = results.get(rid)
         if plan.route in HOLD_ROUTES:
             c["route " + plan.route] += 1
@@ -1614,12 +1935,46 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 and not (pr.final_step.kind == "match" and raw):
             c["held back " + ("streamed" if streamed(plan) else
                               "ext" if plan.method not in EVHTTP_METHODS else "POST")] += 1
+        def whole_at(a):
+            """What of the body broken at attempt a the proxy could pass on:
+            the whole chunks (or all bytes) the origin wrote (cut_whole)."""
+            return next((h.cut_whole for h in hs if h.attempt == a and h.cut_whole is not None),
+                        None)
+
+        # -- broken downloads (cut): the counts for the summary
+        if pr.cut:
+            cs = plan.steps[pr.cut - 1]
+            weak = cs.kind == "cutweak"
+            c["cut"] += 1
+            c["cut weak" if weak else "cut resumable"] += 1
+            c[f"cut at {pr.cut}"] += 1
+            c["cut " + cs.how] += 1
+            c["cut chunked"] += cs.chunked
+            c["cut second"] += pr.cut_last > pr.cut
+            if pr.truncated:
+                c["cut predicted truncated " + ("weak" if weak else "resumable")] += 1
+                if not weak and pr.ranges:
+                    c["cut predicted truncated last attempt"] += 1
+                    c["cut predicted truncated " + ("broke last" if pr.attempts == pr.cut_last
+                                                    else "continuation failed")] += 1
+            c["cut predicted resumes"] += pr.resumes
         # -- the client's view (of a lost request, the access log's and the
         # origin's views are still checked: a lost request may be duplicated)
-        lost = res is None or res.error is not None
+        lost = res is None or res.error is not None or (res.cut is not None and not pr.truncated)
+        if res is not None and res.cut is not None:
+            c["truncated"] += 1
+            if pr.cut:
+                kind = "weak" if plan.steps[pr.cut - 1].kind == "cutweak" else "resumable"
+                c["truncated " + kind] += 1
+                met["truncated " + kind].append(rid)
         if lost:
             c["lost"] += 1
-            bad(rid, f"lost: {res.error if res else 'never sent'}; predicted {pr.status}")
+            if res is not None and res.error is None:
+                bad(rid, f"lost: the {res.status} ended short ({res.cut}) after {res.body.len} "
+                         f"B of its body, not predicted (predicted {pr.status}"
+                         + (f" resumed {pr.resumes} time(s)" if pr.cut else "") + ")")
+            else:
+                bad(rid, f"lost: {res.error if res else 'never sent'}; predicted {pr.status}")
         else:
             c[f"status {res.status}"] += 1
             if res.interim:
@@ -1665,6 +2020,45 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 if hid or hatt or not res.body.head.startswith(start):
                     wrong.append(f"held answer is not the proxy's: X-Soak-Id {hid}, "
                                  f"X-Soak-Attempt {hatt}, body {res.body.head[:100]!r}")
+            elif pr.cut:
+                # a broken download: the head and object of attempt pr.cut,
+                # whole (resumed) or a prefix (truncated)
+                want = cut_object(args.seed, rid, pr.cut, fs)
+                if hid != [str(rid)] or hatt != [str(pr.cut)]:
+                    wrong.append(f"X-Soak-Id {hid}, X-Soak-Attempt {hatt}: want [{rid}] "
+                                 f"[{pr.cut}] (the head of the 200 whose body broke)")
+                et = res.headers.get("etag")
+                if et != etag(rid, pr.cut, fs.kind == "cutweak"):
+                    wrong.append(f"ETag {et!r}, want {etag(rid, pr.cut, fs.kind == 'cutweak')}")
+                if pr.truncated:
+                    n = res.body.len
+                    if res.cut is None:
+                        wrong.append(f"predicted truncated after at most {pr.cut_at} B "
+                                     f"(break at attempt {pr.cut_last}, {pr.cut_how}), got a "
+                                     f"complete body of {n} B")
+                    elif hashlib.sha256(want[:n]).digest() != res.body.sha:
+                        wrong.append(f"truncated body ({n} B) is not a prefix of the object: "
+                                     f"{res.body.differs(want[:n])}")
+                    elif n > pr.cut_at or (pr.cut_how == "fin" and n != whole_at(pr.cut_last)):
+                        wrong.append(f"truncated after {n} B, but the origin broke it "
+                                     f"({pr.cut_how}) after {pr.cut_at} B"
+                                     + (f" (with fin, all of them reach the client; in "
+                                        f"whole chunks {whole_at(pr.cut_last)})"
+                                        if pr.cut_how == "fin" else ""))
+                    else:
+                        # after a failed continuation: exactly the N it asked from
+                        ns = {h.range for h in hs if h.attempt > pr.cut_last}
+                        if ns and ns != {n}:
+                            wrong.append(f"truncated after {n} B, but the continuation(s) "
+                                         f"after the last break asked from {sorted(ns)}")
+                        if res.cut not in ("closed", "ConnectionResetError"):
+                            wrong.append(f"truncated body, then the connection: {res.cut}")
+                    if entry and entry.get("bytes") not in (None, n):
+                        wrong.append(f"access log bytes={entry.get('bytes')}, the client got "
+                                     f"{n} B of the body")
+                elif not res.body.equals(want):
+                    wrong.append(f"body is not the object of attempt {pr.cut} resumed "
+                                 f"{pr.resumes} time(s): {res.body.differs(want)}")
             elif pr.proxy_error is None:
                 want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
                 if fs.kind == "429":
@@ -1725,6 +2119,15 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 bad(rid, f"access log status={e.get('status')} attempts={e.get('attempts')} "
                          f"retries={e.get('retries')}, predicted status={pr.status} "
                          f"attempts={pr.attempts} retries={pr.retries}")
+            c["log resumes"] += e.get("resumes", 0) if isinstance(e.get("resumes"), int) else 0
+            if e.get("resumes", 0) != pr.resumes or e.get("resumes") == 0:
+                bad(rid, f"access log resumes={e.get('resumes')}, predicted {pr.resumes} "
+                         f"(absent when 0)")
+            if pr.truncated and e.get("error") != "connection_terminated":
+                bad(rid, f"access log error={e.get('error')} for a truncated response, want "
+                         f"connection_terminated")
+            elif pr.cut and not pr.truncated and e.get("error") is not None:
+                bad(rid, f"access log error={e.get('error')} for a resumed download")
         held_ms = entry.get("held_ms")
         if held_ms is not None:
             c["held waited"] += 1
@@ -1783,6 +2186,37 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                     bad(rid, f"the final attempt {max(unseen)} never reached the origin, "
                              f"access log conn={conn}: only one on a pooled connection "
                              f"(conn=reused) may be lost to an idle close")
+        # -- the continuations (Range: bytes=N-, If-Range: the ETag): N is
+        # what the client had: after a fin exactly the origin's break, after
+        # an rst at most that; a failed continuation changes nothing
+        last_n, bound, whole, how = 0, None, None, None
+        for h in hs:
+            if pr.ranges and h.attempt > pr.cut:
+                c["cut continuations"] += 1
+                want_ifr = etag(rid, pr.cut)
+                if h.range is None or h.range < 0 or h.if_range != want_ifr:
+                    bad(rid, f"continuation attempt {h.attempt} came with Range "
+                             f"{h.range!r} If-Range {h.if_range!r}: want bytes=N- and "
+                             f"{want_ifr}")
+                elif how is not None and (h.range > bound or h.range < last_n
+                                          or (how == "fin" and h.range != whole)):
+                    bad(rid, f"continuation attempt {h.attempt} asked from byte {h.range}: "
+                             f"the body broke ({how}) after {bound} B"
+                             + (f", all of them the client's ({whole} in whole chunks)"
+                                if how == "fin" else "")
+                             + (f", and the client had {last_n} B before" if last_n else ""))
+                else:
+                    last_n = h.range
+            elif h.range is not None or h.if_range is not None:
+                bad(rid, f"attempt {h.attempt} came with Range {h.range!r} If-Range "
+                         f"{h.if_range!r}, which nothing asked for"
+                         + (" (resume = no)" if pr.cut and not resume_on(args) else
+                            " (a weak ETag)" if pr.cut and plan.steps[pr.cut - 1].kind ==
+                            "cutweak" else ""))
+            if h.cut_end is not None:
+                bound, whole, how = h.cut_end, h.cut_whole, plan.steps[h.attempt - 1].how
+                if h.range is not None and h.range >= 0:
+                    last_n = h.range
         # -- the origin's view
         c["origin hits"] += len(hs)
         for h in hs:
@@ -2128,6 +2562,21 @@ def main(argv=None):
             violations.append(f"retryproxy_origin_holds_total is {holds_m}: the origin sent "
                               f"{n429} 429s with Retry-After, at least {c['holds least']} of "
                               f"them after the hold before had ended")
+    # resume: the metric against the access log and the clients
+    broken_m = {}
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_broken_bodies_total{"):
+            outcome = line.split("outcome=\"", 1)[1].split("\"", 1)[0]
+            broken_m[outcome] = int(float(line.rsplit(" ", 1)[1]))
+    if alive:
+        if broken_m.get("resumed") != c["log resumes"]:
+            violations.append(f"retryproxy_broken_bodies_total{{outcome=\"resumed\"}} is "
+                              f"{broken_m.get('resumed')}, but the access log's resumes add "
+                              f"up to {c['log resumes']}")
+        if broken_m.get("truncated") != c["truncated"]:
+            violations.append(f"retryproxy_broken_bodies_total{{outcome=\"truncated\"}} is "
+                              f"{broken_m.get('truncated')}, but {c['truncated']} responses "
+                              f"ended short at the client")
     if budget_hits:
         violations.append(f"the retry budget suppressed {budget_hits:.0f} retries "
                           f"(the predictions assume it never binds): {supp}")
@@ -2223,6 +2672,29 @@ def main(argv=None):
              f"re-sendable requests that lost an attempt past the one stale re-send "
              f"{c['resendable lost']}{ids_note('resendable lost')}, "
              f"{c['resendable lost final']} of them their final attempt (502)"),
+            (f"cut downloads (resume = {'yes' if resume_on(args) else 'no'})",
+             f"{c['cut']} (resumable {c['cut resumable']}, weak {c['cut weak']}; at attempt "
+             f"1/2/3: {c['cut at 1']}/{c['cut at 2']}/{c['cut at 3']}; rst {c['cut rst']}, "
+             f"fin {c['cut fin']}; chunked {c['cut chunked']}; broken again in the "
+             f"continuation {c['cut second']}); continuations sent {c['cut continuations']}; "
+             f"resumed {c['log resumes']} (access log; predicted {c['cut predicted resumes']}; "
+             f"metric {broken_m.get('resumed')}); truncated: resumable "
+             f"{c['truncated resumable']} (predicted "
+             f"{c['cut predicted truncated resumable']}, of them "
+             f"{c['cut predicted truncated last attempt']} out of attempts or resume_max), "
+             f"weak {c['truncated weak']} (predicted "
+             f"{c['cut predicted truncated weak']}); all truncated {c['truncated']} "
+             f"(metric {broken_m.get('truncated')})"),
+            ("truncated resumable downloads",
+             f"{c['truncated resumable']} of {c['cut resumable']} "
+             f"({100 * c['truncated resumable'] / max(c['cut resumable'], 1):.0f}%; "
+             f"resume = {'yes' if resume_on(args) else 'no'}, seed {args.seed}, {n} requests; "
+             f"predicted {c['cut predicted truncated resumable']}: "
+             + ("resume = no" if not resume_on(args) else
+                f"{c['cut predicted truncated broke last']} broke on their last attempt "
+                f"(or resume_max spent), {c['cut predicted truncated continuation failed']} "
+                f"had their continuation fail on the last attempt")
+             + f"){ids_note('truncated resumable')}"),
             ("body mismatches", str(c["body mismatches"])),
             ("request trailers / chunk extensions leaked", str(c["request trailers leaked"])),
             ("duplicates (not re-sendable: POST, extension methods, streamed)",
@@ -2249,6 +2721,9 @@ def main(argv=None):
             f"hits during a hold {c['hold violations']}, "
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
             f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
+            f"cut downloads {c['cut']} (resumable {c['cut resumable']}, weak {c['cut weak']}), "
+            f"resumes {c['log resumes']}, truncated resumable {c['truncated resumable']} of "
+            f"{c['cut resumable']} (resume = {'yes' if resume_on(args) else 'no'}), "
             f"RSS {rss_note or '-'}, {len(violations)} violation(s), {duration:.1f} s")
     print("| soak | |")
     print("|---|---|")
