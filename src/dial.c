@@ -618,7 +618,10 @@ dial_retry(struct dial *d, const struct outcome *o, bool resend)
 unsigned
 dial_retry_after_s(uint64_t left_ms)
 {
-	return (unsigned)((left_ms + 999) / 1000);
+	/* (a hold ends 1 ms late on purpose: dial_note_response) */
+	unsigned s = (unsigned)((left_ms + 998) / 1000);
+
+	return s > 0 ? s : 1;
 }
 
 enum dial_gate
@@ -672,8 +675,12 @@ dial_note_response(struct dial *d, int status, const char *retry_after)
 	    !hold_for_response(status, retry_after, util_wall_ms(),
 		d->pol->max_retry_after_ms, &ms))
 		return;
+	/*
+	 * (+1: the clock reads whole milliseconds, cut down; without it a
+	 * hold could end up to 1 ms before the time the origin named)
+	 */
 	now = util_now_ms();
-	until = now + ms;
+	until = now + ms + 1;
 	pthread_mutex_lock(&holds_lock);
 	fresh = hold_note(&holds, d->host, d->port, status, now, until);
 	if (until > atomic_load(&holds_until))

@@ -137,7 +137,10 @@ enum dial_gate dial_gate(struct dial *, const char *host, unsigned port,
 void dial_skip(struct dial *);
 /* Origins ejected at the moment, in the whole process (a gauge). */
 unsigned dial_ejected_origins(void);
-/* Retry-After, in whole seconds (rounded up), for a hold of left_ms. */
+/*
+ * Retry-After, in whole seconds (rounded up, at least 1), for a hold of
+ * left_ms (which ends 1 ms late on purpose: not counted).
+ */
 unsigned dial_retry_after_s(uint64_t left_ms);
 /*
  * A response came from the attempt's origin (d->host, d->port): a 429 or
