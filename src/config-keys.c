@@ -4,14 +4,19 @@
  * config and the man page, which tests check).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config-keys.h"
 #include "http.h"
+#include "parent.h"
 #include "units.h"
 #include "util.h"
 
@@ -770,6 +775,158 @@ o_fallbacks(const struct key_def *k, const void *b, struct sbuf *s)
 		sbuf_printf(s, "%s%s", i ? ", " : "", p->fallbacks[i].text);
 }
 
+/* `parent`: http://host:port, ... in order, or direct. */
+static int
+p_parent(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
+{
+	struct policy *p = b;
+	char **items;
+	size_t n = split_list(c, v, &items), i;
+	struct parent *pv;
+
+	p->parents = NULL;
+	p->nparents = 0;
+	if (n == 1 && util_strcasecmp(items[0], "direct") == 0)
+		return 0;
+	if (n == 0) {
+		*cause = xstrdup("empty: write 'direct' for no parent");
+		return -1;
+	}
+	if (n > PARENT_MAX) {
+		*cause = xasprintf("at most %d parents", PARENT_MAX);
+		return -1;
+	}
+	pv = config_own(c, xcalloc(n, sizeof *pv));
+	for (i = 0; i < n; i++) {
+		char host[256];
+		const char *why;
+		if (util_strcasecmp(items[i], "direct") == 0) {
+			*cause = xstrdup("'direct' stands alone: a list of "
+					 "parents, or direct");
+			return -1;
+		}
+		if (parent_parse(
+			items[i], host, sizeof host, &pv[i].port, &why) != 0) {
+			*cause = xasprintf("'%s': %s", items[i], why);
+			return -1;
+		}
+		pv[i].host = config_own(c, xstrdup(host));
+		pv[i].text = config_own(c,
+		    xasprintf(strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+			pv[i].port));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(pv[j].text, pv[i].text) == 0) {
+				*cause =
+				    xasprintf("'%s': listed twice", items[i]);
+				return -1;
+			}
+	}
+	p->parents = pv;
+	p->nparents = n;
+	return 0;
+}
+
+static void
+o_parent(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	const struct policy *p = b;
+
+	if (p->nparents == 0)
+		sbuf_puts(s, "direct");
+	for (size_t i = 0; i < p->nparents; i++)
+		sbuf_printf(
+		    s, "%shttp://%s", i ? ", " : "", p->parents[i].text);
+}
+
+/* The first line of a parent_auth file, without its end of line. */
+static char *
+read_secret(const char *path, char **cause)
+{
+	char buf[1024];
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+
+	if (f == NULL) {
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
+		*cause = xasprintf("%s is readable by group or others "
+				   "(chmod 600 it)",
+		    path);
+	else if (fgets(buf, sizeof buf, f) == NULL)
+		*cause = xasprintf("%s is empty", path);
+	else {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		line = xstrdup(buf);
+	}
+	OPENSSL_cleanse(buf, sizeof buf);
+	fclose(f);
+	return line;
+}
+
+/*
+ * `parent_auth`: user:password, or the absolute path of a file whose
+ * first line is user:password; kept as the Proxy-Authorization value.
+ */
+static int
+p_parent_auth(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
+{
+	struct policy *p = b;
+	char *cred = NULL, *colon;
+	unsigned char *out;
+	size_t n;
+	int rc = -1;
+
+	p->parent_auth = "";
+	p->parent_auth_src = "";
+	if (*v == '\0')
+		return 0;
+	if (*v == '/') {
+		if ((cred = read_secret(v, cause)) == NULL)
+			return -1;
+	} else
+		cred = xstrdup(v);
+	n = strlen(cred);
+	colon = strchr(cred, ':');
+	if (colon == NULL || colon == cred) {
+		/* (never the value: it may be a password) */
+		*cause = xstrdup(*v == '/'
+			? "the file's first line is not user:password"
+			: "not user:password, nor an absolute file path");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)cred[i] < 0x20 || cred[i] == 0x7f) {
+			*cause = xstrdup("a control character in the "
+					 "credentials");
+			goto out;
+		}
+	out = xmalloc(6 + 4 * ((n + 2) / 3) + 1);
+	memcpy(out, "Basic ", 6);
+	EVP_EncodeBlock(out + 6, (const unsigned char *)cred, (int)n);
+	p->parent_auth = config_own(c, out);
+	/* (credentials written inline are not kept as written) */
+	p->parent_auth_src = *v == '/' ? config_own(c, xstrdup(v)) : "(set)";
+	rc = 0;
+out:
+	OPENSSL_cleanse(cred, n);
+	free(cred);
+	return rc;
+}
+
+/* A path is shown; credentials written inline never are. */
+static void
+o_parent_auth(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	const struct policy *p = b;
+
+	sbuf_puts(s, p->parent_auth_src);
+}
+
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const affinities[] = {"off", "auto", NULL};
 static const char *const log_levels[] = {
@@ -988,6 +1145,14 @@ const struct key_def config_keys[] = {
 	o_duration, PO(eject_time_ms), 1, MS_MAX),
     K("eject_max_time", SCOPE_POLICY, "300s", "the longest ejection",
 	p_duration, o_duration, PO(eject_max_time_ms), 1, MS_MAX),
+    K("parent", SCOPE_POLICY, "direct",
+	"parent proxies (http://host:port, ...) tried in order, a failing one "
+	"avoided for a while; direct = none",
+	p_parent, o_parent, 0, 0, 0),
+    K("parent_auth", SCOPE_POLICY, "",
+	"user:password, or an absolute path of a file (mode 600) holding it: "
+	"Proxy-Authorization: Basic sent to the parent",
+	p_parent_auth, o_parent_auth, 0, 0, 0),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

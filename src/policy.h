@@ -15,6 +15,7 @@
 #include "hold.h"
 
 struct budget;
+struct parent;
 
 enum backoff {
 	BACKOFF_EXPONENTIAL = 0,
@@ -123,6 +124,10 @@ struct policy {
 	unsigned eject_after; /* consecutive failures that eject (eject.h) */
 	uint64_t eject_time_ms; /* the first ejection's length */
 	uint64_t eject_max_time_ms; /* the longest */
+	struct parent *parents; /* parent proxies in order (parent.h) */
+	size_t nparents; /* 0: direct */
+	char *parent_auth; /* "Basic <base64>" for the parents, or "" */
+	char *parent_auth_src; /* as written: "", a path, or user:password */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "parent.h"
 #include "util.h"
 
 #define NAME "t.ini"
@@ -1055,6 +1056,35 @@ static const struct error_row error_rows[] = {
 	{"t.ini:2: [default] resume_max: must be between 0 and 100"}},
     {"[default]\nbody_timeout = 0\n", 1,
 	{"t.ini:2: [default] body_timeout: must be between 1ms and 720h"}},
+    {"[default]\nparent = https://proxy.corp:8080\n", 1,
+	{"t.ini:2: [default] parent: 'https://proxy.corp:8080': an https:// "
+	 "parent is not supported (TLS to the parent): use http://; https "
+	 "targets still go end to end through CONNECT"}},
+    {"[default]\nparent = http://proxy.corp\n", 1,
+	{"t.ini:2: [default] parent: 'http://proxy.corp': a parent needs its "
+	 "port (http://host:port)"}},
+    {"[default]\nparent = http://proxy.corp:8080/x\n", 1,
+	{"t.ini:2: [default] parent: 'http://proxy.corp:8080/x': a parent is "
+	 "http://host:port, without a path"}},
+    {"[default]\nparent = proxy.corp:8080\n", 1,
+	{"t.ini:2: [default] parent: 'proxy.corp:8080': a parent is "
+	 "http://host:port, or the list is 'direct'"}},
+    {"[route a]\nparent = http://p:1, direct\n", 1,
+	{"t.ini:2: [route a] parent: 'direct' stands alone: a list of "
+	 "parents, or direct"}},
+    {"[default]\nparent = http://p:1, http://P:1\n", 1,
+	{"t.ini:2: [default] parent: 'http://P:1': listed twice"}},
+    {"[default]\nparent = ,\n", 1,
+	{"t.ini:2: [default] parent: empty: write 'direct' for no parent"}},
+    {"[default]\nparent_auth = justapassword\n", 1,
+	{"t.ini:2: [default] parent_auth: not user:password, nor an "
+	 "absolute file path"}},
+    {"[default]\nparent_auth = :pw\n", 1,
+	{"t.ini:2: [default] parent_auth: not user:password, nor an "
+	 "absolute file path"}},
+    {"[default]\nparent_auth = /nonexistent/pa\n", 1,
+	{"t.ini:2: [default] parent_auth: cannot read /nonexistent/pa: No "
+	 "such file or directory"}},
     {"[default]\nresume = maybe\n", 1,
 	{"t.ini:2: [default] resume: expected yes/no, true/false, on/off or "
 	 "1/0"}},
@@ -1430,6 +1460,71 @@ strip_comments(const char *s)
 	return out.s;
 }
 
+/* parent and parent_auth: parsed, inherited, overridden, never shown. */
+START_TEST(test_parent)
+{
+	const char *text =
+	    "[default]\nparent = http://proxy.corp:8080, HTTP://[::1]:3128\n"
+	    "parent_auth = Aladdin:open sesame\n"
+	    "[route intranet.example]\nparent = direct\n";
+	struct config_errors errs = {0};
+	struct config *c = config_load_string("t.ini", text, NULL, &errs);
+	const struct route *r;
+	struct sbuf s = {0};
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->defaults.policy.nparents, 2);
+	ck_assert_str_eq(c->defaults.policy.parents[0].host, "proxy.corp");
+	ck_assert_uint_eq(c->defaults.policy.parents[0].port, 8080);
+	ck_assert_str_eq(c->defaults.policy.parents[1].text, "[::1]:3128");
+	/* RFC 7617 section 2's example */
+	ck_assert_str_eq(c->defaults.policy.parent_auth,
+	    "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+	r = config_match(c, "intranet.example", 80, "/");
+	ck_assert_uint_eq(r->policy.nparents, 0);
+	r = config_match(c, "other.example", 80, "/");
+	ck_assert_uint_eq(r->policy.nparents, 2);
+	config_dump(c, &s);
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "parent = http://proxy.corp:8080, http://[::1]:3128\n"
+	    "parent_auth = (set)\n"));
+	ck_assert_ptr_nonnull(strstr(s.s, "parent = direct\n"));
+	ck_assert_ptr_null(strstr(s.s, "sesame"));
+	sbuf_free(&s);
+	config_unref(c);
+}
+END_TEST
+
+/* A parent_auth file: its first line; refused when others may read it. */
+START_TEST(test_parent_auth_file)
+{
+	char path[] = "/tmp/check_config_paXXXXXX", text[128];
+	struct config_errors errs = {0};
+	struct config *c;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "u:p\nignored\n", 12), 12);
+	close(fd);
+	snprintf(text, sizeof text,
+	    "[default]\nparent = http://p:3128\n"
+	    "parent_auth = %s\n",
+	    path);
+	c = config_load_string("t.ini", text, NULL, &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->defaults.policy.parent_auth, "Basic dTpw");
+	ck_assert_str_eq(c->defaults.policy.parent_auth_src, path);
+	config_unref(c);
+	chmod(path, 0640);
+	c = config_load_string("t.ini", text, NULL, &errs);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_ptr_nonnull(strstr(errs.v[0], "readable by group or others"));
+	config_errors_free(&errs);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_dump_round_trip)
 {
 	struct sbuf d1 = {0}, d2 = {0}, d3 = {0};
@@ -1516,7 +1611,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 64);
+	ck_assert_uint_eq(config_nkeys(), 66);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",
@@ -1579,6 +1674,8 @@ config_suite(void)
 
 	tc = tcase_create("dump");
 	tcase_add_loop_test(tc, test_dump_round_trip, 0, RP_NELEM(dump_texts));
+	tcase_add_test(tc, test_parent);
+	tcase_add_test(tc, test_parent_auth_file);
 	tcase_add_test(tc, test_dump_precision);
 	suite_add_tcase(s, tc);
 	return s;
