@@ -121,6 +121,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"user\":");
 			put_json(e->user, out);
 		}
+		if (e->parent != NULL) {
+			sbuf_puts(out, ",\"parent\":");
+			put_json(e->parent, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -159,6 +163,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	if (e->user != NULL && *e->user != '\0') {
 		sbuf_puts(out, " user=");
 		put_text(e->user, out);
+	}
+	if (e->parent != NULL) {
+		sbuf_puts(out, " parent=");
+		put_text(e->parent, out);
 	}
 	sbuf_puts(out, "\n");
 }

@@ -41,6 +41,8 @@ struct access_entry {
 	unsigned resumes;
 	/* the user of Proxy-Authorization (auth = basic); NULL or "": none */
 	const char *user;
+	/* the parent proxy of the final attempt ("host:port"); NULL: none */
+	const char *parent;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -31,6 +31,7 @@
 #include "dnscache.h"
 #include "log.h"
 #include "metrics.h"
+#include "parent.h"
 #include "policy.h"
 #include "client.h"
 #include "proxy.h"
@@ -407,9 +408,14 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		evhttp_remove_header(in, "Connection");
 	/* what comes after this field is not the head's (trailers) */
 	p->last_field = TAILQ_LAST(in, evkeyvalq);
-	dial_note_response(&p->dial, status,
-	    policy_retry_after(
-		p->pol, status, find_field, in, util_wall_ms(), ra, sizeof ra));
+	/* a parent's own error: the next attempt goes through another */
+	if (p->dial.parent != NULL &&
+	    parent_response_is_own(status, find_field, in))
+		dial_parent_failed(&p->dial);
+	else
+		dial_note_response(&p->dial, status,
+		    policy_retry_after(p->pol, status, find_field, in,
+			util_wall_ms(), ra, sizeof ra));
 	if (p->resuming)
 		return resume_answer(p, ureq, status, cl);
 	if (p->pol->retry_if_body != NULL &&
@@ -720,7 +726,16 @@ send_on(struct preq *p)
 	    sent_cb, p);
 	p->ureq = ureq;
 	p->busy++;
-	rc = upstream_make_request(p->uc, ureq, p->cmd, p->target);
+	if (p->dial.parent != NULL) {
+		/* a parent gets the absolute form (RFC 9112 section 3.2.2) */
+		char host[320], *abs;
+		http_host_value(
+		    host, sizeof host, p->up_host, p->up_port, false);
+		abs = xasprintf("http://%s%s", host, p->target);
+		rc = upstream_make_request(p->uc, ureq, p->cmd, abs);
+		free(abs);
+	} else
+		rc = upstream_make_request(p->uc, ureq, p->cmd, p->target);
 	p->busy--;
 	if (p->free_pending) {
 		proxy_free(p);
@@ -765,6 +780,9 @@ dial_resolved_cb(struct dial *d, const struct sockaddr *sa)
 {
 	struct preq *p = d->arg;
 
+	/* (through a parent, dial resolved the parent's name) */
+	d->host = p->up_host;
+	d->port = p->up_port;
 	p->uc = upstream_connect(
 	    p->w->pool, &p->origin, sa, p->cfg->proxy.max_header_size);
 	if (p->uc == NULL) {
@@ -883,6 +901,7 @@ void
 attempt_start(struct preq *p)
 {
 	const struct policy *pol = p->pol;
+	const struct parent *parent;
 	struct upstream_origin origin;
 	int held_status = 0;
 	uint64_t left = 0;
@@ -921,10 +940,24 @@ attempt_start(struct preq *p)
 	origin.port = p->up_port;
 	origin.verify = pol->verify;
 	origin.tls = NULL;
+	origin.parent = false;
 	if (p->up_tls && (origin.tls = worker_tls_ctx(p->w)) == NULL) {
 		attempt_failed(p, FK_TLS_PROTOCOL_ERROR);
 		return;
 	}
+	/*
+	 * Through a parent: a plain request goes to it, over a connection
+	 * pooled per parent.  (Over TLS it would need a CONNECT tunnel
+	 * under evhttp, which libevent 2.1 cannot take: direct.)
+	 */
+	if (!p->up_tls && (parent = dial_pick_parent(&p->dial)) != NULL) {
+		origin.host = parent->host;
+		origin.port = parent->port;
+		origin.parent = true;
+		p->dial.host = parent->host;
+		p->dial.port = parent->port;
+	} else
+		p->dial.parent = NULL;
 	p->origin = origin;
 	dial_arm(&p->dial, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/*
@@ -949,13 +982,15 @@ attempt_start(struct preq *p)
 		if (p->uc != NULL) {
 			dial_using(
 			    &p->dial, (const struct sockaddr *)&p->uc->peer);
+			p->dial.host = p->up_host;
+			p->dial.port = p->up_port;
 			p->reused = p->uc->connected;
 			p->warm = p->reused && !p->resendable;
 			send_on(p);
 			return;
 		}
 	}
-	dial_resolve(&p->dial, p->up_host, p->up_port);
+	dial_resolve(&p->dial, origin.host, origin.port);
 }
 
 void

@@ -22,6 +22,7 @@
 #include "hold.h"
 #include "log.h"
 #include "metrics.h"
+#include "parent.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -43,6 +44,9 @@ static _Atomic uint64_t holds_until;
 static struct eject_table ejects;
 static pthread_mutex_t ejects_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned ejected_now;
+/* The parent proxies that failed a moment ago (parent.h), process-wide. */
+static struct parent_marks parent_marks;
+static pthread_mutex_t parents_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 fail_soon(struct dial *d, enum fail_kind kind)
@@ -385,9 +389,50 @@ log_addr(struct dial *d)
 		    n ? "," : "");
 }
 
+const struct parent *
+dial_pick_parent(struct dial *d)
+{
+	bool passed_over;
+	size_t i;
+
+	d->parent_noted = false;
+	if (d->pol->nparents == 0)
+		return d->parent = NULL;
+	pthread_mutex_lock(&parents_lock);
+	i = parent_pick(d->pol->parents, d->pol->nparents, d->parents_failed,
+	    &parent_marks, util_now_ms(), &passed_over);
+	pthread_mutex_unlock(&parents_lock);
+	return d->parent = &d->pol->parents[i];
+}
+
+void
+dial_parent_failed(struct dial *d)
+{
+	uint64_t ms = d->cfg->proxy.avoid_failed_address_ms;
+	size_t i;
+
+	if (d->parent == NULL || d->parent_noted)
+		return;
+	d->parent_noted = true;
+	i = (size_t)(d->parent - d->pol->parents);
+	if (i < 32)
+		d->parents_failed |= 1u << i;
+	metrics_parent_failure(d->parent->text);
+	if (ms > 0) {
+		pthread_mutex_lock(&parents_lock);
+		parent_mark(&parent_marks, d->parent->text, util_now_ms(), ms);
+		pthread_mutex_unlock(&parents_lock);
+	}
+	log_info("parent %s failed (attempt %u to %s:%u): tried last for "
+		 "%llums",
+	    d->parent->text, d->attempt, d->host ? d->host : "-", d->port,
+	    (unsigned long long)ms);
+}
+
 void
 dial_log_fields(struct dial *d, struct access_entry *e)
 {
+	e->parent = d->parent != NULL ? d->parent->text : NULL;
 	e->attempts = d->attempt;
 	e->retries = d->retries;
 	e->addrs = dial_addrs(d);
@@ -555,6 +600,10 @@ dial_decide(
 
 	note_attempt(d, o);
 	note_eject(d, o);
+	if (d->parent != NULL && o->status == 0 &&
+	    (fail_kind_class(o->fail) == FAIL_CONNECT ||
+		fail_kind_class(o->fail) == FAIL_RESET))
+		dial_parent_failed(d);
 	if (!resend) {
 		/* only what failed before anything was sent may go again */
 		pol.errors &= FAIL_MASK(FAIL_DNS) | FAIL_MASK(FAIL_CONNECT);

@@ -46,6 +46,9 @@ struct dial {
 	char addrs_text[320]; /* the address of each attempt (dial_addrs) */
 	bool any_addr; /* an attempt had an address */
 	struct avoid_tried tried; /* the addresses the attempts went to */
+	const struct parent *parent; /* this attempt's parent proxy, or NULL */
+	uint32_t parents_failed; /* bit i: parent i failed for this request */
+	bool parent_noted; /* this attempt's parent failure is counted */
 	/* the attempt in flight */
 	const char *host;
 	unsigned port;
@@ -168,6 +171,18 @@ const char *dial_addrs(struct dial *);
  * retries, addrs, held, duration and route.
  */
 void dial_log_fields(struct dial *, struct access_entry *);
+/*
+ * The parent proxy the next attempt goes through (parent_pick: the first
+ * of the route's that this request has not seen fail and that is not
+ * marked), or NULL when the route has none (direct).
+ */
+const struct parent *dial_pick_parent(struct dial *);
+/*
+ * This attempt failed at its parent itself (its own 5xx; dial_decide
+ * notes refused and reset ones): the request's next attempt goes through
+ * another, and new requests try it last for avoid_failed_address.
+ */
+void dial_parent_failed(struct dial *);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

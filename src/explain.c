@@ -7,6 +7,7 @@
 
 #include "explain.h"
 #include "http.h"
+#include "parent.h"
 #include "units.h"
 
 static const char *const backoff_names[] = {
@@ -60,6 +61,33 @@ explain_schedule(const struct policy *p, unsigned attempts, struct sbuf *out)
 		    units_format_duration(p->max_retry_after_ms, a, sizeof a));
 }
 
+/* Which parent proxy the request would go through (parent.h). */
+static void
+explain_parent(const struct policy *p, bool over_tls, struct sbuf *out)
+{
+	if (p->nparents == 0) {
+		sbuf_puts(out, "parent: direct (no parent proxy)\n");
+		return;
+	}
+	if (over_tls) {
+		sbuf_printf(out,
+		    "parent: direct: over TLS the request does not use the "
+		    "parent http://%s (not supported yet)\n",
+		    p->parents[0].text);
+		return;
+	}
+	sbuf_printf(out, "parent: http://%s", p->parents[0].text);
+	for (size_t i = 1; i < p->nparents; i++)
+		sbuf_printf(out, "%s http://%s", i == 1 ? ", then" : ",",
+		    p->parents[i].text);
+	sbuf_printf(out,
+	    " (absolute-form; a parent that refuses, resets or answers "
+	    "500/502/503/504 itself moves the retry to the next and is tried "
+	    "last for a while)%s\n",
+	    p->parent_auth[0] != '\0' ? "; Proxy-Authorization: Basic (set)"
+				      : "");
+}
+
 int
 explain_request(const struct config *c, const char *method, const char *url,
     struct sbuf *out, const char **cause)
@@ -85,6 +113,7 @@ explain_request(const struct config *c, const char *method, const char *url,
 	    u.scheme == HTTP_SCHEME_HTTPS ? "https" : "http",
 	    u.host_is_ipv6 ? "[" : "", u.host, u.host_is_ipv6 ? "]" : "",
 	    u.port, path);
+	explain_parent(p, u.scheme == HTTP_SCHEME_HTTPS || p->tls, out);
 	resend = policy_method_is_listed(p, method);
 	sbuf_printf(out,
 	    "%s may be re-sent after a response or a reset: %s%s\n", method,

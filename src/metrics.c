@@ -24,6 +24,14 @@ static _Atomic uint64_t addr_marked, addr_avoided;
 static _Atomic uint64_t broken_bodies[2]; /* truncated, resumed */
 static _Atomic uint64_t ejections, ejected_requests;
 
+/* Failures of each parent proxy (parent.h), by "host:port". */
+#define PARENT_NAMES 32
+static struct {
+	char name[270];
+	_Atomic uint64_t failures;
+} parents[PARENT_NAMES];
+static _Atomic unsigned nparents;
+
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
 #define GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
@@ -139,6 +147,26 @@ void
 metrics_address_avoided(void)
 {
 	INC(addr_avoided);
+}
+
+void
+metrics_parent_failure(const char *parent)
+{
+	unsigned i, n;
+
+	pthread_mutex_lock(&reg_lock);
+	n = atomic_load(&nparents);
+	for (i = 0; i < n; i++)
+		if (strcmp(parents[i].name, parent) == 0)
+			break;
+	if (i == n && n < PARENT_NAMES) {
+		/* (a parent past the table's size is not counted) */
+		strncpy(parents[i].name, parent, sizeof parents[i].name - 1);
+		atomic_store(&nparents, n + 1);
+	}
+	if (i < PARENT_NAMES)
+		INC(parents[i].failures);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 void
@@ -330,6 +358,15 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "have been without the marks.");
 	sbuf_printf(s, "retryproxy_upstream_addresses_avoided_total %llu\n",
 	    (unsigned long long)GET(addr_avoided));
+	head(s, "retryproxy_parent_failures_total", "counter",
+	    "Attempts that failed at a parent proxy itself (refused, reset, "
+	    "or its own 5xx): the next attempt goes through the next parent.");
+	for (unsigned i = 0; i < atomic_load(&nparents); i++)
+		sbuf_printf(s,
+		    "retryproxy_parent_failures_total{parent=\"%s\"} "
+		    "%llu\n",
+		    parents[i].name,
+		    (unsigned long long)GET(parents[i].failures));
 	head(s, "retryproxy_origin_ejections_total", "counter",
 	    "Origins ejected after eject_after failures in a row (or a failed "
 	    "probe).");

@@ -64,6 +64,8 @@ void metrics_held(bool waited);
  */
 void metrics_address_marked(void);
 void metrics_address_avoided(void);
+/* An attempt failed at parent proxy "host:port" itself (parent.h). */
+void metrics_parent_failure(const char *parent);
 /*
  * A response body broke after the client had some of it: its rest was
  * spliced in (resume.h), or the client's response ended short.

@@ -59,6 +59,10 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(
 		    out, "Via", http_via(p->creq->major, p->creq->minor));
+	/* (the client's own Proxy-Authorization is hop-by-hop: dropped) */
+	if (p->dial.parent != NULL && p->pol->parent_auth[0] != '\0')
+		evhttp_add_header(
+		    out, "Proxy-Authorization", p->pol->parent_auth);
 	if (*ah != '\0') {
 		snprintf(buf, sizeof buf, "%u", p->dial.attempt);
 		evhttp_add_header(out, ah, buf);

@@ -246,7 +246,10 @@ make_key(char *key, size_t len, const struct upstream_origin *o)
 	 * with its old context) was verified under its context's trust; after
 	 * a reload that changes the trust it must not serve
 	 */
-	snprintf(key, len, "%c%c:%s:%u:%s", o->tls ? 's' : 'p',
+	snprintf(key, len, "%c%c:%s:%u:%s",
+	    o->parent	 ? 'P'
+		: o->tls ? 's'
+			 : 'p',
 	    o->verify ? 'v' : 'n', o->host, o->port,
 	    o->tls ? tls_client_trust(o->tls) : "");
 }

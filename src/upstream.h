@@ -57,6 +57,7 @@ struct upstream_origin {
 	unsigned port;
 	struct ssl_ctx_st *tls;
 	bool verify;
+	bool parent; /* host:port is a parent proxy (absolute-form requests) */
 };
 
 struct upstream_pool *upstream_pool_new(
