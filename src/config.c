@@ -506,6 +506,8 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 		    ps->name, l1 ? l1 : line, sname);
 	if (p->intercept)
 		c->any_intercept = true;
+	if (p->nparents > 0)
+		c->any_parent = true;
 	if (policy_has_zero_delay(p))
 		add_warning(c,
 		    xasprintf("%s:%u: [%s]: some retries have zero "

@@ -105,6 +105,7 @@ struct config {
 	size_t nroutes;
 	const struct route_pattern **patterns; /* parallel to routes */
 	bool any_intercept;
+	bool any_parent; /* a route (or [default]) has a parent proxy */
 	char **warnings;
 	size_t nwarnings;
 	/* Everything the snapshot owns, freed with it. */

@@ -1,6 +1,7 @@
 /*
  * dial: the shared attempt loop (see dial.h).
  */
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -48,6 +49,8 @@ static _Atomic unsigned ejected_now;
 static struct parent_marks parent_marks;
 static pthread_mutex_t parents_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void origin_again(struct dial *);
+
 static void
 fail_soon(struct dial *d, enum fail_kind kind)
 {
@@ -65,6 +68,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (d->dnsreq != NULL && kind == FK_CONNECTION_TIMEOUT)
 		kind = FK_DNS_TIMEOUT; /* still resolving */
 	dial_stop(d);
+	origin_again(d);
 	d->failed_cb(d, kind);
 }
 
@@ -140,13 +144,154 @@ dial_connect_failure(struct dial *d, struct bufferevent *bev)
 						 : FK_CONNECTION_REFUSED;
 }
 
+/* Where an attempt through a parent proxy is. */
+enum dial_parent_phase {
+	PARENT_NONE = 0, /* direct, or plain http to the parent */
+	PARENT_TCP = 1, /* connecting to the parent */
+	PARENT_CONNECT = 2, /* our CONNECT sent, its answer awaited */
+	PARENT_TLS = 3, /* the TLS handshake with the origin, through it */
+};
+
+/* The longest answer head to a CONNECT we read from a parent. */
+#define PARENT_HEAD_MAX 16384
+
+static void event_cb(struct bufferevent *, short, void *);
+
+/* The attempt's host and port are the origin's again (not the parent's). */
+static void
+origin_again(struct dial *d)
+{
+	if (d->origin_host != NULL) {
+		d->host = d->origin_host;
+		d->port = d->origin_port;
+	}
+}
+
+static void
+parent_fail(struct dial *d, enum fail_kind kind)
+{
+	dial_stop(d);
+	origin_again(d);
+	d->failed_cb(d, kind);
+}
+
+/* Through the tunnel the parent opened: TLS with the origin. */
+static void
+parent_tls(struct dial *d, struct bufferevent *bev)
+{
+	SSL_CTX *ctx = worker_tls_ctx(d->w);
+	SSL *ssl = ctx == NULL
+	    ? NULL
+	    : tls_client_ssl(ctx, d->origin_host, d->origin_port, d->verify,
+		  &d->tls_verify_err);
+	struct bufferevent *f;
+
+	if (ssl == NULL) {
+		parent_fail(d, FK_TLS_PROTOCOL_ERROR);
+		return;
+	}
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	f = bufferevent_openssl_filter_new(d->w->base, bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (f == NULL) {
+		SSL_free(ssl);
+		parent_fail(d, FK_TLS_PROTOCOL_ERROR);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	d->bev = f; /* (freeing it frees bev) */
+	d->parent_phase = PARENT_TLS;
+	bufferevent_setcb(f, NULL, NULL, event_cb, d);
+	bufferevent_enable(f, EV_READ | EV_WRITE);
+}
+
+/*
+ * The parent's answer to our CONNECT: 2xx opens the tunnel; its own
+ * 5xx (it could not reach the origin, or failed) is a failed connect
+ * that moves the retry to the next parent; anything else (407: wrong
+ * parent_auth) is final.
+ */
+static void
+parent_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct dial *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char line[64];
+	size_t n;
+	int status = 0;
+
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > PARENT_HEAD_MAX)
+			parent_fail(d, FK_HTTP_PROTOCOL_ERROR);
+		return;
+	}
+	n = evbuffer_copyout(in, line, sizeof line - 1);
+	line[n] = '\0';
+	if (strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+	    sscanf(line + 9, "%3d", &status) != 1 || status < 100) {
+		parent_fail(d, FK_HTTP_PROTOCOL_ERROR);
+		return;
+	}
+	evbuffer_drain(in, (size_t)end.pos + 4);
+	if (status >= 200 && status < 300) {
+		if (d->tls) {
+			parent_tls(d, bev);
+			return;
+		}
+		event_del(&d->timer);
+		origin_again(d);
+		d->bev = NULL; /* the owner's now */
+		d->parent_phase = PARENT_NONE;
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		d->connected_cb(d, bev);
+		return;
+	}
+	log_info("parent %s answered %d to CONNECT %s:%u", d->parent->text,
+	    status, d->origin_host, d->origin_port);
+	if (status >= 500) {
+		dial_parent_failed(d);
+		parent_fail(d, FK_DESTINATION_UNREACHABLE);
+	} else
+		parent_fail(d, FK_PARENT_REFUSED);
+}
+
+/* Connected to the parent: ask it for a tunnel to the origin. */
+static void
+parent_connect(struct dial *d, struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	char auth[300];
+	const char *h = d->origin_host;
+	bool v6 = strchr(h, ':') != NULL;
+
+	auth[0] = '\0';
+	if (d->pol->parent_auth[0] != '\0')
+		snprintf(auth, sizeof auth, "Proxy-Authorization: %s\r\n",
+		    d->pol->parent_auth);
+	evbuffer_add_printf(out,
+	    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s\r\n",
+	    v6 ? "[" : "", h, v6 ? "]" : "", d->origin_port, v6 ? "[" : "", h,
+	    v6 ? "]" : "", d->origin_port, auth);
+	d->parent_phase = PARENT_CONNECT;
+	bufferevent_setcb(bev, parent_read_cb, NULL, event_cb, d);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct dial *d = arg;
 
+	if ((what & BEV_EVENT_CONNECTED) && d->parent_phase == PARENT_TCP) {
+		dial_connected(d);
+		parent_connect(d, bev);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		event_del(&d->timer);
+		origin_again(d);
+		d->parent_phase = PARENT_NONE;
 		dial_connected(d);
 		d->bev = NULL; /* the owner's now */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -154,8 +299,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-		enum fail_kind kind = dial_connect_failure(d, bev);
+		enum fail_kind kind = d->parent_phase == PARENT_CONNECT
+		    ? FK_CONNECTION_TERMINATED /* the parent closed */
+		    : dial_connect_failure(d, bev);
 		dial_stop(d);
+		origin_again(d);
 		d->failed_cb(d, kind);
 	}
 }
@@ -184,7 +332,7 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		len = sizeof(struct sockaddr_in);
 	}
 
-	if (d->tls) {
+	if (d->tls && d->parent_phase == PARENT_NONE) {
 		SSL_CTX *ctx = worker_tls_ctx(d->w);
 		SSL *ssl = ctx == NULL ? NULL
 				       : tls_client_ssl(ctx, d->host, d->port,
@@ -255,6 +403,7 @@ dns_done_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (r != 0 || d->naddrs == 0) {
 		dial_stop(d);
+		origin_again(d);
 		d->failed_cb(d,
 		    r == EVUTIL_EAI_NONAME	? FK_DNS_NXDOMAIN
 			: r == EVUTIL_EAI_AGAIN ? FK_DNS_TIMEOUT
@@ -580,11 +729,23 @@ void
 dial_attempt(
     struct dial *d, const char *host, unsigned port, bool tls, bool verify)
 {
+	const struct parent *parent;
+
 	dial_begin(d);
 	d->tls = tls;
 	d->verify = verify;
 	d->tls_verify_err = 0;
+	d->origin_host = NULL;
+	d->parent_phase = PARENT_NONE;
 	dial_arm(d, d->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	if ((parent = dial_pick_parent(d)) != NULL) {
+		d->origin_host = host;
+		d->origin_port = port;
+		if (tls || d->tunnel)
+			d->parent_phase = PARENT_TCP;
+		dial_resolve(d, parent->host, parent->port);
+		return;
+	}
 	dial_resolve(d, host, port);
 }
 

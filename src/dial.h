@@ -49,6 +49,14 @@ struct dial {
 	const struct parent *parent; /* this attempt's parent proxy, or NULL */
 	uint32_t parents_failed; /* bit i: parent i failed for this request */
 	bool parent_noted; /* this attempt's parent failure is counted */
+	/*
+	 * Set by the owner: a tunnel, so through a parent always a CONNECT
+	 * (else only for TLS; plain http goes to the parent as it is).
+	 */
+	bool tunnel;
+	int parent_phase; /* enum dial_parent_phase (dial.c) */
+	const char *origin_host; /* the attempt's origin, through a parent */
+	unsigned origin_port;
 	/* the attempt in flight */
 	const char *host;
 	unsigned port;
@@ -83,7 +91,10 @@ void dial_init(struct dial *, struct worker *, const struct config *,
     const struct route *, const char *method, void *arg);
 /*
  * Start the next attempt (counted) to host:port; tls: over TLS (verify:
- * the certificate is checked).  host must outlive the attempt.
+ * the certificate is checked).  host must outlive the attempt.  On a
+ * route with parents the connection goes to the parent (d->parent):
+ * through a CONNECT tunnel for TLS and for an owner that is a tunnel,
+ * else as it is (the owner writes absolute-form requests).
  */
 void dial_attempt(
     struct dial *, const char *host, unsigned port, bool tls, bool verify);

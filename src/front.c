@@ -27,6 +27,7 @@
 #include "canned.h"
 #include "eagerwrite.h"
 #include "front.h"
+#include "http.h"
 #include "log.h"
 #include "client.h"
 #include "relay.h"
@@ -379,6 +380,52 @@ wants_raw_lane(const struct client_conn *cc)
 	    (s->upgrade && s->conn_upgrade);
 }
 
+/*
+ * Does the request whose head ends at `at` in buf go over TLS through a
+ * parent proxy (an https:// target, or a tls = yes route with a parent)?
+ * evhttp's upstream connections cannot ride a CONNECT tunnel through the
+ * parent (libevent 2.1 connects them itself), so such a request takes
+ * the raw lane, which dials through the parent (dial.c).
+ */
+static bool
+wants_parent_tunnel(struct client_conn *cc, struct evbuffer *buf, size_t at)
+{
+	const struct config *c = worker_config(cc->w);
+	size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
+	size_t n = held_len(cc), k;
+	struct evbuffer_ptr ptr;
+	struct policy_target t;
+	struct http_url u;
+	const struct route *r;
+	char line[2048], *sp, *end, path[1024];
+	const char *why;
+
+	if (!c->any_parent || cc->scan.connect)
+		return false;
+	k = n > 0 ? (size_t)evbuffer_copyout(cc->held, line, sizeof line - 1)
+		  : 0;
+	if (k < sizeof line - 1 && n == k &&
+	    evbuffer_ptr_set(buf, &ptr, at - unheld, EVBUFFER_PTR_SET) == 0)
+		k += (size_t)evbuffer_copyout_from(
+		    buf, &ptr, line + k, sizeof line - 1 - k);
+	line[k] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if ((sp = strchr(line, ' ')) == NULL ||
+	    (end = strchr(sp + 1, ' ')) == NULL)
+		return false;
+	*end = '\0';
+	if (http_url_parse(sp + 1, &u, &why) != 0)
+		return false;
+	snprintf(path, sizeof path, "%s%.*s", u.path_add_slash ? "/" : "",
+	    (int)u.path_len, u.path);
+	r = config_match(c, u.host, u.port, path);
+	if (r->policy.nparents == 0)
+		return false;
+	policy_target(&r->policy, u.host, u.port, u.port_given,
+	    u.scheme == HTTP_SCHEME_HTTPS, 1, &t);
+	return t.tls;
+}
+
 /* Move bytes [from, from + n) of buf to the end of dst (quietly). */
 static void
 move_range(struct client_conn *cc, struct evbuffer *buf, size_t from, size_t n,
@@ -530,6 +577,7 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 			const struct config *c = worker_config(cc->w);
 			/* evhttp holds a body whole: only within max_buffered */
 			if (wants_raw_lane(cc) ||
+			    wants_parent_tunnel(cc, buf, at) ||
 			    (body > 0 &&
 				!replaymem_reserve(
 				    body, c->proxy.max_buffered))) {

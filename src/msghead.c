@@ -168,6 +168,8 @@ tail(const struct msghead_out *o, struct sbuf *out)
 		sbuf_puts(out, "Connection: close\r\n");
 	if (o->via != NULL)
 		sbuf_printf(out, "Via: %s\r\n", o->via);
+	if (o->proxy_auth != NULL)
+		sbuf_printf(out, "Proxy-Authorization: %s\r\n", o->proxy_auth);
 	if (o->extra_name != NULL)
 		sbuf_printf(out, "%s: %s\r\n", o->extra_name, o->extra_value);
 	sbuf_puts(out, "\r\n");

@@ -56,7 +56,8 @@ enum msghead_body {
 };
 
 struct msghead_out {
-	const char *target; /* a request: the origin-form target */
+	const char *target; /* a request: the origin-form target (absolute
+			       to a parent proxy) */
 	const char *host; /* a request: the Host value */
 	enum msghead_body body;
 	uint64_t length;
@@ -64,6 +65,8 @@ struct msghead_out {
 	bool close; /* say "Connection: close" */
 	const char *via; /* add "Via: <via>" (http_via), or NULL */
 	const char *drop; /* one more field to leave out (or NULL) */
+	const char *proxy_auth; /* a request: Proxy-Authorization for a
+				   parent proxy (or NULL) */
 	const char *extra_name; /* one more field to add (or NULL) */
 	const char *extra_value;
 };

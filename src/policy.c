@@ -46,6 +46,9 @@ static const struct {
 	"http_response_header_section_size", "header_too_big", 502},
     [FK_DEADLINE_CONNECTING] = {FAIL_FINAL, "connection_timeout", "deadline",
 	504},
+    /* (a 407 means our parent_auth is wrong: our configuration) */
+    [FK_PARENT_REFUSED] = {FAIL_FINAL, "proxy_configuration_error",
+	"parent_refused", 502},
 };
 
 enum fail_class

@@ -54,6 +54,7 @@ enum fail_kind {
 	FK_TLS_CERTIFICATE_ERROR = 11, /* final */
 	FK_RESPONSE_HEADER_TOO_BIG = 12, /* final */
 	FK_DEADLINE_CONNECTING = 13, /* final (504 connection_timeout) */
+	FK_PARENT_REFUSED = 14, /* final: a parent refused a CONNECT (407) */
 };
 enum fail_class fail_kind_class(enum fail_kind);
 /* The Proxy-Status error token. */

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "parent.h"
 #include "msghead.h"
 #include "rawbody.h"
 #include "relay.h"
@@ -514,7 +515,12 @@ response_head(struct relay *r, size_t n)
 	o.status = r->resp.status;
 	o.retry_after = policy_retry_after(&r->route->policy, o.status,
 	    find_field, &r->resp, util_wall_ms(), ra, sizeof ra);
-	dial_note_response(&r->dial, o.status, o.retry_after);
+	/* a parent's own error: the next attempt goes through another */
+	if (r->dial.parent != NULL && !r->dial.tls &&
+	    parent_response_is_own(o.status, find_field, &r->resp))
+		dial_parent_failed(&r->dial);
+	else
+		dial_note_response(&r->dial, o.status, o.retry_after);
 	o.header_matched =
 	    policy_header_matches(&r->route->policy, find_field, &r->resp);
 	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
@@ -677,7 +683,7 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	struct msghead_out mo = {0};
 	struct sbuf out = {0};
 	struct evbuffer *uout;
-	char host[320], na[16];
+	char host[320], na[16], *abs = NULL;
 	const char *ah = r->route->policy.attempt_header;
 	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
 
@@ -691,6 +697,13 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	    strcmp(r->req.method, "HEAD") == 0);
 	http_host_value(host, sizeof host, d->host, d->port, d->tls);
 	mo.target = r->target;
+	if (d->parent != NULL && !d->tls) {
+		/* plain http to a parent: absolute form, its credentials */
+		abs = xasprintf("http://%s%s", host, r->target);
+		mo.target = abs;
+		if (r->route->policy.parent_auth[0] != '\0')
+			mo.proxy_auth = r->route->policy.parent_auth;
+	}
 	mo.host = host;
 	mo.upgrade = r->upgrade;
 	mo.close = true; /* the connection is this request's alone */
@@ -703,6 +716,7 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	}
 	rawbody_frame(&r->body, &mo);
 	msghead_write_request(&r->req, &mo, &out);
+	free(abs);
 	uout = bufferevent_get_output(bev);
 	evbuffer_add(uout, out.s, out.len);
 	sbuf_free(&out);

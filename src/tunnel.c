@@ -564,6 +564,7 @@ tunnel_new(struct worker *w, struct evhttp_connection *cevcon,
 	dial_init(&t->dial, w, t->cfg, t->route, t->method, t);
 	t->dial.connected_cb = dial_connected_cb;
 	t->dial.failed_cb = dial_failed_cb;
+	t->dial.tunnel = true; /* through a parent: CONNECT */
 	t->dial.denied_cb = dial_denied_cb;
 	t->dial.retry_cb = dial_retry_cb;
 	w->active++;

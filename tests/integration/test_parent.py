@@ -424,3 +424,73 @@ def test_check_config_and_explain_name_the_parent(tmp_path):
     out = subprocess.run([str(daemon_path()), "-t", "-c", str(cfg)],
                          capture_output=True, text=True)
     assert out.returncode == 78 and f"{cfg}:2: [default] parent:" in out.stderr
+
+
+# ---- the raw lane, CONNECT tunnels and TLS origins through the parent ----
+from test_https import certs, open_tunnel, servers, tls_origin  # noqa: E402,F401
+
+
+def test_raw_lane_through_squid(upstream, squid, ops_proxy):
+    """A method evhttp does not know takes the raw lane: absolute form to
+    the parent, with parent_auth."""
+    px = ops_proxy(section("default", parent=f"http://{HOST}:{squid.port}",
+                           parent_auth="u:p"))
+    upstream.script("/raw", ["200"])
+    r = request(px.addr, "PROPFIND", upstream.url + "/raw", body=b"hello")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", describe(upstream, px, r)
+    hit = upstream.hits()[-1]
+    assert hit.method == "PROPFIND" and "squid" in hit.header("via", "") and \
+        hit.body == b"hello", hit
+    assert px.log_for("/raw")["parent"] == f"{HOST}:{squid.port}"
+    own_answers(px, upstream)
+
+
+def test_connect_tunnel_through_squid(upstream, squid, ops_proxy):
+    dead = free_port()
+    px = ops_proxy(section("default", attempts=3, start_timeout="10ms",
+                           parent=[f"http://{HOST}:{dead}",
+                                   f"http://{HOST}:{squid.port}"]),
+                   "connect_ports = *")
+    upstream.script("/in", ["200"])
+    c, r = open_tunnel(px, upstream.authority)
+    assert r.status == 200, r
+    c.send(f"GET /in HTTP/1.1\r\nHost: {upstream.authority}\r\n\r\n".encode())
+    r = c.read_response("GET")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", describe(upstream, px, r)
+    # the origin saw Squid's address, not a Via: a tunnel is bytes
+    c.close()
+    e = px.wait_log(lambda e: e.get("method") == "CONNECT")
+    assert e["parent"] == f"{HOST}:{squid.port}" and e["attempts"] == 2, e
+    assert f"CONNECT {upstream.authority}" in (squid.dir / "access.log").read_text()
+    own_answers(px, upstream)
+
+
+def test_connect_refused_by_parent_407(upstream, tinyproxy, ops_proxy):
+    px = ops_proxy(section("default", parent=f"http://{HOST}:{tinyproxy.port}"),
+                   "connect_ports = *")
+    c, r = open_tunnel(px, upstream.authority)
+    assert r.status == 502 and "proxy_configuration_error" in \
+        r.header("proxy-status", ""), r
+    c.close()
+    assert "answered 407 to CONNECT" in px.stderr()
+
+
+def test_tls_origin_through_squid(certs, servers, squid, ops_proxy):
+    origin = tls_origin(servers, certs.good)
+    origin.script("/t", ["503", "200"])
+    origin.script("/abs", ["200"])
+    authority = f"localhost:{origin.port}"
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section("default", start_timeout="10ms",
+                             parent=f"http://{HOST}:{squid.port}")
+                   + section(f"route {authority}", tls=True))
+    r = request(px.addr, "GET", f"http://{authority}/t")
+    assert r.status == 200 and r.body == b"status=200 hit=2\n", describe(origin, px, r)
+    e = px.log_for("/t")
+    assert e["attempts"] == 2 and e["retries"] == ["503"] and \
+        e["parent"] == f"{HOST}:{squid.port}", e
+    r = request(px.addr, "GET", f"https://127.0.0.1:{origin.port}/abs")
+    assert r.status == 200, describe(origin, px, r)
+    log = (squid.dir / "access.log").read_text()
+    assert f"CONNECT {authority}" in log and f"CONNECT 127.0.0.1:{origin.port}" in log, log
+    assert origin.tls_errors == []

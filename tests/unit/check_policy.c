@@ -774,6 +774,8 @@ static const struct kind_row kind_rows[] = {
     {FK_RESPONSE_HEADER_TOO_BIG, FAIL_FINAL,
 	"http_response_header_section_size", 502, NULL},
     {FK_DEADLINE_CONNECTING, FAIL_FINAL, "connection_timeout", 504, NULL},
+    {FK_PARENT_REFUSED, FAIL_FINAL, "proxy_configuration_error", 502,
+	"parent_refused"},
 };
 
 START_TEST(test_fail_kind)
