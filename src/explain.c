@@ -69,21 +69,16 @@ explain_parent(const struct policy *p, bool over_tls, struct sbuf *out)
 		sbuf_puts(out, "parent: direct (no parent proxy)\n");
 		return;
 	}
-	if (over_tls) {
-		sbuf_printf(out,
-		    "parent: direct: over TLS the request does not use the "
-		    "parent http://%s (not supported yet)\n",
-		    p->parents[0].text);
-		return;
-	}
 	sbuf_printf(out, "parent: http://%s", p->parents[0].text);
 	for (size_t i = 1; i < p->nparents; i++)
 		sbuf_printf(out, "%s http://%s", i == 1 ? ", then" : ",",
 		    p->parents[i].text);
 	sbuf_printf(out,
-	    " (absolute-form; a parent that refuses, resets or answers "
-	    "500/502/503/504 itself moves the retry to the next and is tried "
-	    "last for a while)%s\n",
+	    " (%s; a parent that refuses, resets or answers 500/502/503/504 "
+	    "itself moves the retry to the next and is tried last for a "
+	    "while)%s\n",
+	    over_tls ? "a CONNECT tunnel through it, TLS inside"
+		     : "absolute-form",
 	    p->parent_auth[0] != '\0' ? "; Proxy-Authorization: Basic (set)"
 				      : "");
 }
