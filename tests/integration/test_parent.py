@@ -72,8 +72,7 @@ def stop_server(proc):
             proc.wait()
 
 
-@pytest.fixture
-def squid(tmp_path):
+def start_squid():
     """A Squid on a free loopback port: no cache, logs in a private dir."""
     binary = shutil.which("squid") or "/usr/sbin/squid"
     if not os.path.exists(binary):
@@ -97,9 +96,26 @@ pinger_enable off
     proc = run_server([binary, "-N", "-f", str(conf)], port, d)
     proc.port = port
     proc.dir = d
-    yield proc
-    stop_server(proc)
-    shutil.rmtree(d, ignore_errors=True)
+    return proc
+
+
+@pytest.fixture
+def make_squid():
+    made = []
+
+    def make():
+        made.append(start_squid())
+        return made[-1]
+
+    yield make
+    for proc in made:
+        stop_server(proc)
+        shutil.rmtree(proc.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def squid(make_squid):
+    return make_squid()
 
 
 @pytest.fixture
@@ -288,6 +304,31 @@ def test_first_parent_stopped_every_request_through_second(upstream, squid, ops_
             assert e["attempts"] == 1, e
     assert parent_failures(px) == {f"{HOST}:{dead}": 1}
     assert f"parent {HOST}:{dead} failed" in px.stderr()
+    own_answers(px, upstream)
+
+
+def test_first_squid_stopped_every_request_through_second(upstream, make_squid,
+                                                          ops_proxy):
+    """Two real parents; the first one serves (and its connections are
+    pooled) until it stops; then every request succeeds through the
+    second."""
+    first, second = make_squid(), make_squid()
+    px = ops_proxy(section("default", attempts=3, start_timeout="10ms",
+                           parent=[f"http://{HOST}:{first.port}",
+                                   f"http://{HOST}:{second.port}"]))
+    for i in range(3):
+        upstream.script(f"/before{i}", ["200"])
+        r = request(px.addr, "GET", f"{upstream.url}/before{i}")
+        assert r.status == 200, describe(upstream, px, r)
+        assert px.log_for(f"/before{i}")["parent"] == f"{HOST}:{first.port}"
+    stop_server(first)
+    for i in range(6):
+        upstream.script(f"/after{i}", ["200"])
+        r = request(px.addr, "GET", f"{upstream.url}/after{i}")
+        assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+            describe(upstream, px, r)
+        assert px.log_for(f"/after{i}")["parent"] == f"{HOST}:{second.port}"
+    assert parent_failures(px) == {f"{HOST}:{first.port}": 1}
     own_answers(px, upstream)
 
 
