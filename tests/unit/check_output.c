@@ -60,6 +60,14 @@ START_TEST(test_accesslog_text)
 	ck_assert_ptr_nonnull(strstr(
 	    s.s, " held=1999ms addrs=127.0.0.1:8080,-,[2001:db8::1]:8080\n"));
 	sbuf_free(&s);
+	/* the parent proxy of the final attempt */
+	e.parent = "[::1]:3128";
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, ":8080 parent=[::1]:3128\n"));
+	sbuf_free(&s);
+	accesslog_format(&e, 1, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, ",\"parent\":\"[::1]:3128\"}\n"));
+	sbuf_free(&s);
 }
 END_TEST
 
