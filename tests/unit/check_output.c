@@ -173,6 +173,9 @@ START_TEST(test_metrics_render)
 	metrics_held(true);
 	metrics_held(false);
 	metrics_address_marked();
+	metrics_parent_failure("proxy.corp:8080");
+	metrics_parent_failure("proxy.corp:8080");
+	metrics_parent_failure("[::1]:3128");
 	metrics_address_avoided();
 	metrics_address_avoided();
 	sbuf_free(&s);
@@ -197,6 +200,9 @@ START_TEST(test_metrics_render)
 	    "2\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_upstream_address_marks_total 1\n"));
+	ck_assert_ptr_nonnull(strstr(s.s,
+	    "retryproxy_parent_failures_total{parent=\"proxy.corp:8080\"} 2\n"
+	    "retryproxy_parent_failures_total{parent=\"[::1]:3128\"} 1\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_upstream_addresses_avoided_total 2\n"));
 	ck_assert_ptr_nonnull(
