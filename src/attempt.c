@@ -956,8 +956,13 @@ attempt_start(struct preq *p)
 		origin.parent = true;
 		p->dial.host = parent->host;
 		p->dial.port = parent->port;
-	} else
+		/* (a failure to resolve or reach the parent: dial restores) */
+		p->dial.origin_host = p->up_host;
+		p->dial.origin_port = p->up_port;
+	} else {
 		p->dial.parent = NULL;
+		p->dial.origin_host = NULL;
+	}
 	p->origin = origin;
 	dial_arm(&p->dial, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
 	/*
