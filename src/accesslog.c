@@ -121,6 +121,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"user\":");
 			put_json(e->user, out);
 		}
+		if (e->gateway != NULL) {
+			sbuf_puts(out, ",\"gateway\":");
+			put_json(e->gateway, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -159,6 +163,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	if (e->user != NULL && *e->user != '\0') {
 		sbuf_puts(out, " user=");
 		put_text(e->user, out);
+	}
+	if (e->gateway != NULL) {
+		sbuf_puts(out, " gateway=");
+		put_text(e->gateway, out);
 	}
 	sbuf_puts(out, "\n");
 }

@@ -41,6 +41,8 @@ struct access_entry {
 	unsigned resumes;
 	/* the user of Proxy-Authorization (auth = basic); NULL or "": none */
 	const char *user;
+	/* the gateway listener it came in on ("127.0.0.1:8081"), or NULL */
+	const char *gateway;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */
