@@ -6,8 +6,8 @@ Host is the origin's, X-Forwarded-For / Forwarded name the client, and
 retries, logs and metrics are the proxy's.  Every test also checks that
 the requests after it get their own answers.
 """
-import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -224,3 +224,69 @@ def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
     while not connect_refused(port):
         assert time.monotonic() < deadline, "the gateway still listens"
         time.sleep(0.02)
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
+                    reason="systemd-socket-activate not installed")
+def test_socket_activation_matches_gateways_by_address(upstream, tmp_path, monkeypatch):
+    """systemd passes the proxy's socket and a gateway's: each serves its
+    own; a gateway whose socket was not passed is bound by the daemon."""
+    for v in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_PID",
+              "LISTEN_FDS", "LISTEN_FDNAMES"):
+        monkeypatch.delenv(v, raising=False)
+    pport, gport, own = free_port(), free_port(), free_port()
+    cfg = tmp_path / "retryproxy.ini"
+    cfg.write_text(f"[proxy]\nlisten = {HOST}:{free_port()}\nworkers = 2\n"
+                   "shutdown_timeout = 1s\naccess_log = stderr\n\n"
+                   + section("default", attempts=2, start_timeout="10ms")
+                   + f"[gateway {HOST}:{gport}]\norigin = {upstream.url}/p\n"
+                   + f"[gateway {HOST}:{own}]\norigin = {upstream.url}/q\n")
+    err_path = tmp_path / "stderr.log"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [shutil.which("systemd-socket-activate"), "-l", f"{HOST}:{pport}",
+             "-l", f"{HOST}:{gport}", str(daemon_path()), "-c", str(cfg), "-v"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 5
+        while connect_refused(pport) and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        upstream.script("/p/a", ["503", "200"])
+        r = get((HOST, gport), "GET", "/a")
+        assert r.status == 200 and r.body == b"status=200 hit=2\n", err_path.read_text()
+        upstream.script("/direct", ["200"])
+        r = send_raw((HOST, pport), f"GET {upstream.url}/direct HTTP/1.1\r\nHost: "
+                     f"{upstream.authority}\r\nConnection: close\r\n\r\n".encode())
+        assert r.status == 200, err_path.read_text()
+        deadline = time.monotonic() + 5
+        while connect_refused(own):
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.02)
+        upstream.script("/q/b", ["200"])
+        assert get((HOST, own), "GET", "/b").status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0, err_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_check_and_explain(upstream, tmp_path):
+    cfg = tmp_path / "g.ini"
+    cfg.write_text("[gateway 127.0.0.1:8081]\norigin = https://api.example.com/v2/\n"
+                   "[route api.example.com/v2/slow]\nattempts = 7\n")
+    p = subprocess.run([str(daemon_path()), "-t", "-c", str(cfg)],
+                       capture_output=True, timeout=10)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr
+    assert "[gateway 127.0.0.1:8081]\norigin = https://api.example.com/v2/\n" \
+           "forwarded = xff\n" in out, out
+    p = subprocess.run([str(daemon_path()), "-c", str(cfg), "--explain", "GET",
+                        "http://127.0.0.1:8081/slow/x"], capture_output=True, timeout=10)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr
+    assert "gateway: [gateway 127.0.0.1:8081] sends GET /slow/x to " \
+           "https://api.example.com/v2/slow/x" in out, out
+    assert "[route api.example.com/v2/slow]" in out, out
