@@ -529,16 +529,6 @@ proxy_request_cb(struct evhttp_request *creq, void *arg)
 {
 	struct worker *w = arg;
 
-	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT &&
-	    client_gateway(worker_config(w),
-		evhttp_request_get_connection(creq)) != NULL) {
-		/* (a gateway is an origin to its clients: no tunnels) */
-		client_reply_text(creq, 501, "Not Implemented",
-		    "retryproxy; error=http_request_denied", 1,
-		    "retryproxy: a gateway listener does not take CONNECT: "
-		    "use the proxy's listen address\n");
-		return;
-	}
 	if (evhttp_request_get_command(creq) == EVHTTP_REQ_CONNECT)
 		tunnel_start(w, creq);
 	else

@@ -625,6 +625,13 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 		    "([proxy] allow)\n");
 		return;
 	}
+	if (client_gateway(t->cfg, t->cevcon) != NULL) {
+		/* (a gateway is an origin to its clients: no tunnels) */
+		tunnel_reply(t, 501, "http_request_denied",
+		    "retryproxy: a gateway listener does not take CONNECT: "
+		    "use the proxy's listen address\n");
+		return;
+	}
 	if (!client_authorized(w, t->cfg,
 		evhttp_find_header(evhttp_request_get_input_headers(creq),
 		    "Proxy-Authorization"),
