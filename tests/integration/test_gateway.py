@@ -181,6 +181,29 @@ def test_python_base_url_client_gets_retries(upstream, gw_proxy):
     p = subprocess.run([sys.executable, "-c", code, f"http://{gw[0]}:{gw[1]}"],
                        env=env, capture_output=True, timeout=30)
     assert p.stdout.decode().strip() == "200 status=200 hit=3", p.stderr.decode()
+    # requests, when installed: a session keeps its connection to the gateway
+    code = ("import sys\n"
+            "try:\n"
+            "    import requests\n"
+            "except ImportError:\n"
+            "    print('skip'); sys.exit(0)\n"
+            "base = sys.argv[1]\n"
+            "s = requests.Session()\n"
+            "s.trust_env = True\n"
+            "for p in ('/v1/a', '/v1/b', '/v1/a'):\n"
+            "    r = s.get(base + p, timeout=10)\n"
+            "    print(r.status_code, r.text.strip())\n")
+    upstream.script("/api/v1/a", ["503", "200"])
+    upstream.script("/api/v1/b", ["reset", "200"])
+    p = subprocess.run([sys.executable, "-c", code, f"http://{gw[0]}:{gw[1]}"],
+                       env=env, capture_output=True, timeout=30)
+    out = p.stdout.decode().split("\n")
+    if out[0] != "skip":
+        assert out[:3] == ["200 status=200 hit=2", "200 status=200 hit=2",
+                           "200 status=200 hit=3"], (out, p.stderr.decode())
+        # one client connection carried the three requests
+        entries = px.wait_log(lambda e: "/v1/" in e["url"], n=4)[1:]
+        assert len({e["client"] for e in entries}) == 1, entries
 
 
 def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
