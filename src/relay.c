@@ -456,7 +456,8 @@ switch_protocols(struct relay *r)
 	from.cfg = r->cfg;
 	from.route = r->route;
 	from.method = r->req.method;
-	from.uri = r->req.target;
+	from.uri = r->uri != NULL ? r->uri : r->req.target;
+	from.gateway = r->gw != NULL ? r->gw->addr.text : NULL;
 	from.client = r->client;
 	from.attempts = r->dial.attempt;
 	memcpy(retries, r->dial.retries, sizeof retries);

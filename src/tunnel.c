@@ -75,6 +75,7 @@ struct tunnel {
 	const char *error;
 	char client[64];
 	char user[128]; /* auth = basic: who (for the access log) */
+	char gateway[80]; /* adopted from a gateway's request: its address */
 	int reply_flags; /* more canned flags for tunnel_reply (a 407's) */
 };
 
@@ -100,6 +101,7 @@ tunnel_log(struct tunnel *t)
 	e.tunnel = 1;
 	e.error = t->error;
 	e.user = t->user;
+	e.gateway = t->gateway[0] != '\0' ? t->gateway : NULL;
 	log_access_entry(&t->w->line, &e);
 }
 
@@ -583,6 +585,8 @@ tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
 	t->uri_owned = xstrdup(from->uri);
 	t->uri = t->uri_owned;
 	snprintf(t->client, sizeof t->client, "%s", from->client);
+	if (from->gateway != NULL)
+		snprintf(t->gateway, sizeof t->gateway, "%s", from->gateway);
 	t->dial.attempt = from->attempts;
 	snprintf(t->dial.retries, sizeof t->dial.retries, "%s", from->retries);
 	/* (the attempts were the raw lane's: their addresses are logged) */

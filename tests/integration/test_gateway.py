@@ -18,6 +18,7 @@ import pytest
 from clients import RawConn, send_raw
 from harness import daemon_factory, daemon_path, describe, free_port, section
 from test_https import certs, servers, tls_origin  # noqa: F401 (fixtures)
+from test_lanes import origin  # noqa: F401 (fixture)
 from test_ops import HOST, OpsProxy, connect_refused, samples
 
 
@@ -313,3 +314,27 @@ def test_check_and_explain(upstream, tmp_path):
     assert "gateway: [gateway 127.0.0.1:8081] sends GET /slow/x to " \
            "https://api.example.com/v2/slow/x" in out, out
     assert "[route api.example.com/v2/slow]" in out, out
+
+
+def test_upgrade_through_a_gateway(origin, gw_proxy):
+    """The raw lane's upgrade: a WebSocket handshake on a gateway reaches
+    the origin with its Host, and the bytes flow both ways after the 101."""
+    from test_lanes import SWITCH, WS_HEADERS, Upgrade, read_exactly
+    px = gw_proxy(section("default", attempts=1), gateways={"a": (origin.url, "")})
+    gw = px.gw["a"]
+    origin.script("/ws", Upgrade(SWITCH, b"hi\n", b"bye\n"))
+    c = RawConn(gw, timeout=5)
+    c.send_request("GET", "/ws", headers=[("Host", "x")] + WS_HEADERS, close=False)
+    r = c.read_head()
+    assert r.status == 101, r
+    q = origin.hits("/ws")[0]
+    assert q.header_all("Host") == [origin.authority], q
+    assert q.header_all("X-Forwarded-For") == ["127.0.0.1"], q
+    assert read_exactly(c, 3) == b"hi\n"
+    c.send(b"\x81\x05hello")
+    assert read_exactly(c, 7) == b"\x81\x05hello"
+    c.half_close()
+    assert read_exactly(c, 4) == b"bye\n"
+    c.close()
+    e = px.log_for("/ws")
+    assert e["status"] == 101 and e["gateway"] == f"{gw[0]}:{gw[1]}", e
