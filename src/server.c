@@ -51,6 +51,8 @@ static struct worker *g_workers;
 static unsigned g_nworkers;
 static struct evhttp *g_admin;
 static int g_activated; /* sockets passed by systemd */
+/* their addresses, read at start (the fds are closed once dup'd) */
+static struct listen_addr *g_activated_addrs;
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
@@ -303,13 +305,10 @@ worker_apply_limits(struct worker *w, const struct config *c)
 static bool
 activated_has(const struct listen_addr *la)
 {
-	for (int fd = 3; fd < 3 + g_activated; fd++) {
-		struct listen_addr got;
-		socklen_t len = sizeof got.ss;
-		memset(&got, 0, sizeof got);
-		if (getsockname(fd, (struct sockaddr *)&got.ss, &len) == 0 &&
-		    got.ss.ss_family == la->ss.ss_family && len == la->sslen &&
-		    memcmp(&got.ss, &la->ss, len) == 0)
+	for (int i = 0; i < g_activated; i++) {
+		const struct listen_addr *got = &g_activated_addrs[i];
+		if (got->sslen == la->sslen &&
+		    memcmp(&got->ss, &la->ss, la->sslen) == 0)
 			return true;
 	}
 	return false;
@@ -775,6 +774,14 @@ server_run(struct config *c, const char *path,
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
 	g_activated = sdnotify_listen_fds();
+	g_activated_addrs = xcalloc((size_t)(g_activated > 0 ? g_activated : 1),
+	    sizeof *g_activated_addrs);
+	for (int i = 0; i < g_activated; i++) {
+		struct listen_addr *la = &g_activated_addrs[i];
+		socklen_t len = sizeof la->ss;
+		if (getsockname(3 + i, (struct sockaddr *)&la->ss, &len) == 0)
+			la->sslen = len;
+	}
 	{
 		size_t n;
 		const struct listen_addr **v = wanted_addrs(c, &n);
@@ -782,6 +789,8 @@ server_run(struct config *c, const char *path,
 			if (probe_bind(v[i]) != 0) {
 				log_warn("cannot listen on %s", v[i]->text);
 				free(v);
+				free(g_activated_addrs);
+				g_activated_addrs = NULL;
 				return 1;
 			}
 		free(v);
@@ -867,6 +876,8 @@ server_run(struct config *c, const char *path,
 	config_unref(g_cfg);
 	g_cfg = NULL;
 	g_workers = NULL;
+	free(g_activated_addrs);
+	g_activated_addrs = NULL;
 	metrics_free();
 	log_close();
 	libevent_global_shutdown();

@@ -250,6 +250,13 @@ def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
         time.sleep(0.02)
 
 
+def listeners(port):
+    """Listening TCP sockets on 127.0.0.1:port (/proc/net/tcp)."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f if line.split()[1] == want and line.split()[3] == "0A")
+
+
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
                     reason="systemd-socket-activate not installed")
 def test_socket_activation_matches_gateways_by_address(upstream, tmp_path, monkeypatch):
@@ -288,6 +295,18 @@ def test_socket_activation_matches_gateways_by_address(upstream, tmp_path, monke
             assert time.monotonic() < deadline, err_path.read_text()
             time.sleep(0.02)
         upstream.script("/q/b", ["200"])
+        assert get((HOST, own), "GET", "/b").status == 200
+        # a reload keeps both: the passed socket is not bound again
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "configuration reloaded" not in err_path.read_text():
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.02)
+        assert listeners(gport) == 1, "the passed gateway address was bound again"
+        assert listeners(own) == 2  # (one per worker)
+        upstream.script("/p/c", ["503", "200"])
+        r = get((HOST, gport), "GET", "/c")
+        assert r.status == 200 and r.body == b"status=200 hit=2\n", err_path.read_text()
         assert get((HOST, own), "GET", "/b").status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 0, err_path.read_text()
