@@ -27,6 +27,7 @@
 #include "canned.h"
 #include "eagerwrite.h"
 #include "front.h"
+#include "gateway.h"
 #include "log.h"
 #include "client.h"
 #include "relay.h"
@@ -271,6 +272,7 @@ static void
 log_reject(struct client_conn *cc)
 {
 	struct access_entry e;
+	const struct gateway *gw;
 	char client[64];
 
 	if (!log_access_enabled())
@@ -285,6 +287,8 @@ log_reject(struct client_conn *cc)
 	e.route = "-";
 	e.error =
 	    cc->status == 408 ? "http_request_timeout" : "http_request_error";
+	gw = client_gateway(worker_config(cc->w), cc->evcon);
+	e.gateway = gw != NULL ? gw->addr.text : NULL;
 	log_access_entry(&cc->w->line, &e);
 }
 

@@ -20,6 +20,7 @@ from harness import daemon_factory, daemon_path, describe, free_port, section
 from test_https import certs, servers, tls_origin  # noqa: F401 (fixtures)
 from test_lanes import origin  # noqa: F401 (fixture)
 from test_ops import HOST, OpsProxy, connect_refused, samples
+from test_retry import CASES as RETRY_CASES, FAST
 
 
 class GatewayProxy(OpsProxy):
@@ -357,3 +358,39 @@ def test_upgrade_through_a_gateway(origin, gw_proxy):
     c.close()
     e = px.log_for("/ws")
     assert e["status"] == 101 and e["gateway"] == f"{gw[0]}:{gw[1]}", e
+
+
+@pytest.mark.parametrize("case", RETRY_CASES, ids=lambda c: c.id)
+def test_retry_table_case_through_a_gateway(case, upstream, gw_proxy):
+    """test_retry.py's table, each case sent to a gateway in front of the
+    scripted origin as an origin-form request: the same outcomes."""
+    cfg = section("default", **{**FAST, **case.policy})
+    if case.route is not None:
+        cfg += section(f"route {upstream.authority}", **case.route)
+    px = gw_proxy(cfg, case.proxy_lines, gateways={"a": (upstream.url, "")})
+    upstream.script(case.path, case.script)
+    with RawConn(px.gw["a"], timeout=10) as c:
+        c.send_request(case.method, case.path, {"Host": "gw", **case.headers},
+                       case.body)
+        r = c.read_response(case.method)
+    why = describe(upstream, px, r)
+    assert r.status == case.status, why
+    assert r.complete, why
+    if case.resp_body is not None:
+        assert r.body == case.resp_body, why
+    if case.hits is not None:
+        assert upstream.count(case.path) == case.hits, why
+    if case.proxy_status is not None:
+        assert case.proxy_status in (r.header("Proxy-Status") or ""), why
+    for k, v in case.resp_headers.items():
+        assert r.header(k) == v, f"{k}: {r.header(k)!r} != {v!r}\n{why}"
+    if case.check is not None:
+        case.check(upstream, r, px)
+    # (a request the front refuses -- max_upload -- is logged without a URL)
+    e = px.wait_log(lambda e: e["url"] in (upstream.url + case.path, "-"))
+    assert e["gateway"] == "%s:%d" % px.gw["a"], e
+    if case.attempts is not None:
+        assert e["attempts"] == case.attempts, why
+    if case.retries is not None:
+        assert e["retries"] == case.retries, why
+    assert all(h.header("host") == upstream.authority for h in upstream.hits(case.path))
