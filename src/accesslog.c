@@ -125,6 +125,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 			sbuf_puts(out, ",\"parent\":");
 			put_json(e->parent, out);
 		}
+		if (e->gateway != NULL) {
+			sbuf_puts(out, ",\"gateway\":");
+			put_json(e->gateway, out);
+		}
 		sbuf_puts(out, "}\n");
 		return;
 	}
@@ -167,6 +171,10 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	if (e->parent != NULL) {
 		sbuf_puts(out, " parent=");
 		put_text(e->parent, out);
+	}
+	if (e->gateway != NULL) {
+		sbuf_puts(out, " gateway=");
+		put_text(e->gateway, out);
 	}
 	sbuf_puts(out, "\n");
 }

@@ -43,6 +43,8 @@ struct access_entry {
 	const char *user;
 	/* the parent proxy of the final attempt ("host:port"); NULL: none */
 	const char *parent;
+	/* the gateway listener it came in on ("127.0.0.1:8081"), or NULL */
+	const char *gateway;
 };
 
 /* Append the line (with its newline) to out; json selects the format. */

@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "auth.h"
 #include "client.h"
 #include "config.h"
+#include "gateway.h"
 #include "util.h"
 #include "worker.h"
 
@@ -63,6 +65,36 @@ client_name(struct evhttp_connection *evcon, char *buf, size_t len)
 	evhttp_connection_get_peer(evcon, &addr, &port);
 	snprintf(buf, len, addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
 	    addr ? addr : "-", port);
+}
+
+const struct gateway *
+client_gateway(const struct config *c, struct evhttp_connection *evcon)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	struct bufferevent *bev;
+
+	if (c->ngateways == 0 || evcon == NULL)
+		return NULL;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	if (bev == NULL ||
+	    getsockname(bufferevent_getfd(bev), (struct sockaddr *)&ss, &len) !=
+		0)
+		return NULL;
+	return gateway_find(c, (const struct sockaddr *)&ss);
+}
+
+void
+client_forwarded(const struct gateway *gw, struct evhttp_connection *evcon,
+    const char *prev_xff, const char *prev_fwd, const char *host, char **xff,
+    char **fwd)
+{
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(evcon, &addr, &port);
+	gateway_forwarded(gw->forwarded, addr != NULL ? addr : "unknown",
+	    prev_xff, prev_fwd, host, xff, fwd);
 }
 
 void

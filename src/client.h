@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct config;
+struct gateway;
 struct evhttp_connection;
 struct evhttp_request;
 struct worker;
@@ -29,6 +30,19 @@ bool client_authorized(struct worker *, const struct config *,
 #define CLIENT_AUTH_BODY                                                       \
 	"retryproxy: this proxy needs a user name and password "               \
 	"(Proxy-Authorization: Basic)\n"
+/*
+ * The gateway listener this connection came in on (gateway_find on its
+ * local address), or NULL for the proxy's own listeners.
+ */
+const struct gateway *client_gateway(
+    const struct config *, struct evhttp_connection *);
+/*
+ * The X-Forwarded-For and Forwarded values a request from this client
+ * on gw carries upstream (gateway_forwarded; each malloc'd or NULL).
+ */
+void client_forwarded(const struct gateway *gw, struct evhttp_connection *,
+    const char *prev_xff, const char *prev_fwd, const char *host, char **xff,
+    char **fwd);
 /* "addr:port" of the client, for the access log. */
 void client_name(struct evhttp_connection *, char *, size_t);
 /*

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "config-keys.h"
+#include "gateway.h"
 #include "http.h"
 #include "parent.h"
 #include "units.h"
@@ -281,8 +282,8 @@ p_path(struct config *c, const struct key_def *k, void *b, const char *v,
 	return 0;
 }
 
-static int
-parse_listen_addr(const char *v, struct listen_addr *la, char **cause)
+int
+config_listen_addr_parse(const char *v, struct listen_addr *la, char **cause)
 {
 	char host[48];
 	const char *colon, *why;
@@ -352,7 +353,7 @@ p_listen(struct config *c, const struct key_def *k, void *b, const char *v,
 	}
 	la = config_own(c, xcalloc(n, sizeof *la));
 	for (i = 0; i < n; i++) {
-		if (parse_listen_addr(items[i], &la[i], cause) != 0)
+		if (config_listen_addr_parse(items[i], &la[i], cause) != 0)
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(la[i].text, la[j].text) == 0) {
@@ -385,7 +386,7 @@ p_admin(struct config *c, const struct key_def *k, void *b, const char *v,
 		pc->admin_on = false;
 		return 0;
 	}
-	if (parse_listen_addr(v, &pc->admin, cause) != 0)
+	if (config_listen_addr_parse(v, &pc->admin, cause) != 0)
 		return -1;
 	pc->admin_on = true;
 	return 0;
@@ -827,6 +828,30 @@ p_parent(struct config *c, const struct key_def *k, void *b, const char *v,
 	return 0;
 }
 
+/* [gateway ADDR] origin: http(s)://host[:port][/path] */
+static int
+p_origin(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
+{
+	struct gateway *g = b;
+	const char *why;
+	char *base;
+
+	if (*v == '\0') {
+		g->origin = NULL; /* (the default: resolve() wants one) */
+		return 0;
+	}
+	if (gateway_origin_parse(v, &base, &why) != 0) {
+		*cause = xasprintf("'%s': %s (expected "
+				   "http(s)://host[:port][/path])",
+		    v, why);
+		return -1;
+	}
+	g->origin = config_own(c, xstrdup(v));
+	g->base = config_own(c, base);
+	return 0;
+}
+
 static void
 o_parent(const struct key_def *k, const void *b, struct sbuf *s)
 {
@@ -927,6 +952,14 @@ o_parent_auth(const struct key_def *k, const void *b, struct sbuf *s)
 	sbuf_puts(s, p->parent_auth_src);
 }
 
+static void
+o_origin(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	const struct gateway *g = b;
+
+	sbuf_puts(s, g->origin != NULL ? g->origin : "");
+}
+
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const affinities[] = {"off", "auto", NULL};
 static const char *const log_levels[] = {
@@ -935,10 +968,13 @@ static const char *const backoffs[] = {
     "exponential", "random", "list", "fibonacci", "jitter", NULL};
 static const char *const holds[] = {"off", "wait", "fail", NULL};
 static const char *const auths[] = {"off", "basic", NULL};
+static const char *const forwardeds[] = {
+    "none", "xff", "rfc7239", "both", NULL};
 
 #define PX(f) offsetof(struct proxy_config, f)
 #define TX(f) offsetof(struct tls_config, f)
 #define PO(f) offsetof(struct policy, f)
+#define GX(f) offsetof(struct gateway, f)
 #define MS_MAX (30ULL * 24 * 3600 * 1000)
 
 #define K(n, sc, d, h, p, o, off, mn, mx)                                      \
@@ -1153,6 +1189,14 @@ const struct key_def config_keys[] = {
 	"user:password, or an absolute path of a file (mode 600) holding it: "
 	"Proxy-Authorization: Basic sent to the parent",
 	p_parent_auth, o_parent_auth, 0, 0, 0),
+    K("origin", SCOPE_GATEWAY, "",
+	"where the gateway's requests go: http(s)://host[:port][/path]; the "
+	"request's path follows the path prefix",
+	p_origin, o_origin, 0, 0, 0),
+    KE("forwarded", SCOPE_GATEWAY, "xff",
+	"fields that name the client to the origin: xff (X-Forwarded-For), "
+	"rfc7239 (Forwarded), both or none",
+	GX(forwarded), forwardeds),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 
@@ -1169,7 +1213,10 @@ config_key_find(enum key_scope scope, const char *name)
 const char *
 config_scope_name(enum key_scope s)
 {
-	return s == SCOPE_PROXY ? "proxy" : s == SCOPE_TLS ? "tls" : "default";
+	return s == SCOPE_PROXY	 ? "proxy"
+	    : s == SCOPE_TLS	 ? "tls"
+	    : s == SCOPE_GATEWAY ? "gateway ADDR"
+				 : "default";
 }
 
 size_t

@@ -12,6 +12,7 @@ enum key_scope {
 	SCOPE_PROXY = 0,
 	SCOPE_TLS = 1,
 	SCOPE_POLICY = 2,
+	SCOPE_GATEWAY = 3, /* [gateway ADDR]: struct gateway */
 };
 
 struct key_def;
@@ -27,7 +28,7 @@ struct key_def {
 	const char *help;
 	key_parse_fn parse;
 	key_print_fn print;
-	size_t off; /* into struct proxy_config, tls_config or policy */
+	size_t off; /* into struct proxy_config, tls_config, policy, gateway */
 	uint64_t min, max;
 	const char *const *names; /* for enums */
 };
@@ -37,6 +38,8 @@ extern const size_t config_nkeys_;
 
 const struct key_def *config_key_find(enum key_scope, const char *name);
 const char *config_scope_name(enum key_scope);
+/* Parse "ADDR:PORT" ("[::1]:PORT" for IPv6), as listen does. */
+int config_listen_addr_parse(const char *, struct listen_addr *, char **cause);
 /* Remember a heap block the snapshot owns. */
 void *config_own(struct config *, void *);
 

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "config-keys.h"
 #include "config.h"
+#include "gateway.h"
 #include "units.h"
 #include "util.h"
 
@@ -30,13 +31,14 @@ enum section_kind {
 	SEC_DEFAULT = 2,
 	SEC_ROUTE = 3,
 	SEC_UNKNOWN = 4,
+	SEC_GATEWAY = 5,
 };
 
 struct section {
 	char *name;
 	unsigned line;
 	enum section_kind kind;
-	int route; /* index into routes for SEC_ROUTE */
+	int route; /* index into routes (SEC_ROUTE) or gateways */
 };
 
 struct entry {
@@ -273,6 +275,7 @@ config_free(struct config *c)
 	cidr_set_free(&c->proxy.allow);
 	cidr_set_free(&c->proxy.deny);
 	port_set_free(&c->proxy.connect_ports);
+	free(c->gateways);
 	if (c->proxy.users != NULL) {
 		auth_users_free(c->proxy.users);
 		free(c->proxy.users);
@@ -300,7 +303,7 @@ config_unref(struct config *c)
 }
 
 static void *
-scope_base(struct config *c, enum key_scope s, struct policy *p)
+scope_base(struct config *c, enum key_scope s, void *p)
 {
 	if (s == SCOPE_PROXY)
 		return &c->proxy;
@@ -315,6 +318,8 @@ apply_defaults(struct config *c)
 	for (size_t i = 0; i < config_nkeys_; i++) {
 		const struct key_def *k = &config_keys[i];
 		char *cause = NULL;
+		if (k->scope == SCOPE_GATEWAY)
+			continue; /* (each gateway's, in gateway_defaults) */
 		if (k->parse(c, k, scope_base(c, k->scope, &c->defaults.policy),
 			k->def, &cause) != 0) {
 			fprintf(stderr, "built-in default of %s: %s\n", k->name,
@@ -324,7 +329,8 @@ apply_defaults(struct config *c)
 	}
 }
 
-static const char *const section_names[] = {"proxy", "tls", "default", "route"};
+static const char *const section_names[] = {
+    "proxy", "tls", "default", "route", "gateway"};
 
 static enum section_kind
 classify_section(struct section *s, const char **pattern)
@@ -336,6 +342,11 @@ classify_section(struct section *s, const char **pattern)
 	    (s->name[5] == ' ' || s->name[5] == '\t' || s->name[5] == '\0')) {
 		*pattern = util_trim(s->name + 5);
 		return SEC_ROUTE;
+	}
+	if (strncmp(s->name, "gateway", 7) == 0 &&
+	    (s->name[7] == ' ' || s->name[7] == '\t' || s->name[7] == '\0')) {
+		*pattern = util_trim(s->name + 7);
+		return SEC_GATEWAY;
 	}
 	return SEC_UNKNOWN;
 }
@@ -364,7 +375,7 @@ unknown_key(struct parser *ps, const struct section *s, enum key_scope scope,
 	size_t n = 0;
 	const char *hint;
 
-	for (int other = SCOPE_PROXY; other <= SCOPE_POLICY; other++)
+	for (int other = SCOPE_PROXY; other <= SCOPE_GATEWAY; other++)
 		if ((enum key_scope)other != scope &&
 		    config_key_find((enum key_scope)other, e->key) != NULL) {
 			add_error(ps->errs,
@@ -390,8 +401,7 @@ unknown_key(struct parser *ps, const struct section *s, enum key_scope scope,
 /* Apply the entries of every section of kind/route to base. */
 static bool
 apply_entries(struct parser *ps, enum section_kind kind, int route,
-    enum key_scope scope, struct policy *p, bool *set_attempts,
-    bool *set_timeouts)
+    enum key_scope scope, void *p, bool *set_attempts, bool *set_timeouts)
 {
 	bool ok = true;
 
@@ -401,7 +411,9 @@ apply_entries(struct parser *ps, enum section_kind kind, int route,
 		const struct key_def *k;
 		char *cause = NULL;
 
-		if (s->kind != kind || (kind == SEC_ROUTE && s->route != route))
+		if (s->kind != kind ||
+		    ((kind == SEC_ROUTE || kind == SEC_GATEWAY) &&
+			s->route != route))
 			continue;
 		/* a key set twice in one section is a mistake */
 		for (size_t j = 0; j < i; j++) {
@@ -452,7 +464,8 @@ key_line(struct parser *ps, enum section_kind kind, int route, const char *key)
 		struct entry *e = &ps->entries[i];
 		struct section *s = &ps->sections[e->section];
 		if (s->kind == kind &&
-		    (kind != SEC_ROUTE || s->route == route) &&
+		    ((kind != SEC_ROUTE && kind != SEC_GATEWAY) ||
+			s->route == route) &&
 		    strcmp(e->key, key) == 0)
 			return e->line;
 	}
@@ -611,6 +624,113 @@ load_users(struct parser *ps)
 	free(text);
 }
 
+/* A [gateway ADDR] header: its address, and its keys' defaults. */
+static bool
+new_gateway(struct parser *ps, struct section *s, const char *addr)
+{
+	struct config *c = ps->cfg;
+	struct gateway *g;
+	char *cause = NULL;
+
+	c->gateways =
+	    xrealloc(c->gateways, (c->ngateways + 1) * sizeof *c->gateways);
+	g = &c->gateways[c->ngateways];
+	memset(g, 0, sizeof *g);
+	if (*addr == '\0') {
+		add_error(ps->errs,
+		    "%s:%u: [gateway] needs an address: [gateway "
+		    "127.0.0.1:8081]",
+		    ps->name, s->line);
+		return false;
+	}
+	if (config_listen_addr_parse(addr, &g->addr, &cause) != 0) {
+		add_error(ps->errs, "%s:%u: [%s]: %s", ps->name, s->line,
+		    s->name, cause);
+		free(cause);
+		return false;
+	}
+	g->line = s->line;
+	for (size_t i = 0; i < config_nkeys_; i++) {
+		const struct key_def *k = &config_keys[i];
+		if (k->scope == SCOPE_GATEWAY &&
+		    k->parse(c, k, g, k->def, &cause) != 0)
+			abort(); /* (a broken built-in default) */
+	}
+	s->route = (int)c->ngateways++;
+	return true;
+}
+
+/* Where two listeners meet: the message's end, or NULL. */
+static const char *
+gateway_clash(const struct config *c, size_t gi, unsigned *line)
+{
+	const struct gateway *g = &c->gateways[gi];
+
+	*line = 0;
+	for (size_t j = 0; j < gi; j++)
+		if (gateway_addr_overlaps(&g->addr, &c->gateways[j].addr)) {
+			*line = c->gateways[j].line;
+			return "the address of another gateway";
+		}
+	for (size_t j = 0; j < c->proxy.nlisten; j++)
+		if (gateway_addr_overlaps(&g->addr, &c->proxy.listen[j]))
+			return "the address of [proxy] listen (a gateway "
+			       "needs a listener of its own)";
+	if (c->proxy.admin_on &&
+	    gateway_addr_overlaps(&g->addr, &c->proxy.admin))
+		return "the address of [proxy] admin";
+	return NULL;
+}
+
+/* The keys of every [gateway], and the listeners they must not share. */
+static bool
+resolve_gateways(struct parser *ps)
+{
+	struct config *c = ps->cfg;
+	bool ok = true;
+
+	for (size_t i = 0; i < ps->nsections; i++) {
+		struct section *s = &ps->sections[i];
+		struct gateway *g;
+		const char *clash;
+		unsigned other;
+		bool parsed;
+		if (s->kind != SEC_GATEWAY || s->route < 0)
+			continue;
+		g = &c->gateways[s->route];
+		parsed = apply_entries(
+		    ps, SEC_GATEWAY, s->route, SCOPE_GATEWAY, g, NULL, NULL);
+		ok &= parsed;
+		if (g->origin == NULL &&
+		    key_line(ps, SEC_GATEWAY, s->route, "origin") == 0) {
+			add_error(ps->errs,
+			    "%s:%u: [%s]: needs origin = URL (where its "
+			    "requests go: https://api.example.com)",
+			    ps->name, s->line, s->name);
+			ok = false;
+		} else if (g->origin == NULL && parsed) {
+			add_error(ps->errs,
+			    "%s:%u: [%s] origin: empty (expected "
+			    "http(s)://host[:port][/path])",
+			    ps->name,
+			    key_line(ps, SEC_GATEWAY, s->route, "origin"),
+			    s->name);
+			ok = false;
+		}
+		clash = gateway_clash(c, (size_t)s->route, &other);
+		if (clash != NULL && other != 0) {
+			add_error(ps->errs, "%s:%u: [%s]: %s (line %u)",
+			    ps->name, s->line, s->name, clash, other);
+			ok = false;
+		} else if (clash != NULL) {
+			add_error(ps->errs, "%s:%u: [%s]: %s", ps->name,
+			    s->line, s->name, clash);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 static bool
 resolve(struct parser *ps, const struct config_options *opts)
 {
@@ -624,20 +744,26 @@ resolve(struct parser *ps, const struct config_options *opts)
 		struct route *r;
 		s->kind = classify_section(s, &pattern);
 		if (s->kind == SEC_UNKNOWN) {
-			const char *hint = closest(s->name, section_names, 4);
+			const char *hint = closest(s->name, section_names, 5);
 			if (hint == NULL && strchr(s->name, ' ') != NULL) {
 				char *w =
 				    xstrndup(s->name, strcspn(s->name, " \t"));
-				hint = closest(w, section_names, 4);
+				hint = closest(w, section_names, 5);
 				free(w);
 			}
 			add_error(ps->errs, "%s:%u: unknown section [%s]%s%s%s",
 			    ps->name, s->line, s->name,
 			    hint ? " (did you mean [" : "", hint ? hint : "",
 			    hint ? (strcmp(hint, "route") == 0 ? " PATTERN]?)"
-							       : "]?)")
+					   : strcmp(hint, "gateway") == 0
+					   ? " ADDR]?)"
+					   : "]?)")
 				 : "");
 			ok = false;
+			continue;
+		}
+		if (s->kind == SEC_GATEWAY) {
+			ok &= new_gateway(ps, s, pattern);
 			continue;
 		}
 		if (s->kind != SEC_ROUTE)
@@ -692,6 +818,7 @@ resolve(struct parser *ps, const struct config_options *opts)
 			ok = false;
 		}
 	}
+	ok &= resolve_gateways(ps);
 	ok &= apply_entries(
 	    ps, SEC_DEFAULT, -1, SCOPE_POLICY, &c->defaults.policy, &da, &dt);
 	for (i = 0; i < ps->nsections; i++)
@@ -867,5 +994,13 @@ config_dump(const struct config *c, struct sbuf *s)
 		sbuf_printf(s, "\n; line %u, precedence %zu\n[route %s]\n",
 		    c->routes[i]->line, i + 1, pat);
 		dump_scope(c, SCOPE_POLICY, &c->routes[i]->policy, s);
+	}
+	for (size_t i = 0; i < c->ngateways; i++) {
+		const struct gateway *g = &c->gateways[i];
+		sbuf_printf(s,
+		    "\n; line %u: origin-form requests to %s go to %s/...\n"
+		    "[gateway %s]\n",
+		    g->line, g->addr.text, g->base, g->addr.text);
+		dump_scope(c, SCOPE_GATEWAY, g, s);
 	}
 }

@@ -51,6 +51,30 @@ enum auth_mode {
 
 struct auth_users;
 
+/* [gateway ADDR] forwarded: which fields name the client to the origin. */
+enum forwarded_mode {
+	FORWARDED_NONE = 0,
+	FORWARDED_XFF = 1, /* X-Forwarded-For */
+	FORWARDED_RFC7239 = 2, /* Forwarded (RFC 7239) */
+	FORWARDED_BOTH = 3,
+};
+
+/*
+ * A gateway listener: origin-form requests on addr go to origin (the
+ * README, "Programs that ignore HTTP_PROXY"; gateway.h).
+ */
+struct gateway {
+	struct listen_addr addr;
+	unsigned line; /* of its [gateway] header */
+	char *origin; /* as written; NULL until set */
+	/* "scheme://host[:port]" and the path prefix, without a final '/' */
+	char *base;
+	enum forwarded_mode forwarded;
+	struct gateway_metrics *metrics; /* set by the server before use */
+};
+
+struct gateway_metrics;
+
 struct proxy_config {
 	struct listen_addr *listen;
 	size_t nlisten;
@@ -104,6 +128,8 @@ struct config {
 	struct route **routes; /* most specific first */
 	size_t nroutes;
 	const struct route_pattern **patterns; /* parallel to routes */
+	struct gateway *gateways; /* [gateway ADDR], in file order */
+	size_t ngateways;
 	bool any_intercept;
 	bool any_parent; /* a route (or [default]) has a parent proxy */
 	char **warnings;

@@ -3,9 +3,11 @@
  * sending it -- the route, every resolved key and the backoff schedule.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "explain.h"
+#include "gateway.h"
 #include "http.h"
 #include "parent.h"
 #include "units.h"
@@ -83,9 +85,20 @@ explain_parent(const struct policy *p, bool over_tls, struct sbuf *out)
 				      : "");
 }
 
+static int explain_one(const struct config *, const char *, const char *,
+    struct sbuf *, const char **, bool);
+
 int
 explain_request(const struct config *c, const char *method, const char *url,
     struct sbuf *out, const char **cause)
+{
+	return explain_one(c, method, url, out, cause, true);
+}
+
+/* (gateways: a gateway's origin may be another gateway, but go one deep) */
+static int
+explain_one(const struct config *c, const char *method, const char *url,
+    struct sbuf *out, const char **cause, bool gateways)
 {
 	struct http_url u;
 	const struct route *r;
@@ -97,6 +110,26 @@ explain_request(const struct config *c, const char *method, const char *url,
 		return -1;
 	snprintf(path, sizeof path, "%s%.*s", u.path_add_slash ? "/" : "",
 	    (int)u.path_len, u.path);
+	/* a URL of a gateway's own address: what that gateway sends on */
+	for (size_t i = 0;
+	     gateways && u.scheme == HTTP_SCHEME_HTTP && i < c->ngateways;
+	     i++) {
+		const struct gateway *g = &c->gateways[i];
+		char auth[300];
+		char *to;
+		int rc;
+		snprintf(auth, sizeof auth, "%s%s%s:%u",
+		    u.host_is_ipv6 ? "[" : "", u.host,
+		    u.host_is_ipv6 ? "]" : "", u.port);
+		if (strcmp(auth, g->addr.text) != 0)
+			continue;
+		to = gateway_url(g, path);
+		sbuf_printf(out, "gateway: [gateway %s] sends %s %s to %s\n",
+		    g->addr.text, method, path, to);
+		rc = explain_one(c, method, to, out, cause, false);
+		free(to);
+		return rc;
+	}
 	r = config_match(c, u.host, u.port, path);
 	p = &r->policy;
 	if (r != &c->defaults)

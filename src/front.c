@@ -27,6 +27,7 @@
 #include "canned.h"
 #include "eagerwrite.h"
 #include "front.h"
+#include "gateway.h"
 #include "http.h"
 #include "log.h"
 #include "client.h"
@@ -272,6 +273,7 @@ static void
 log_reject(struct client_conn *cc)
 {
 	struct access_entry e;
+	const struct gateway *gw;
 	char client[64];
 
 	if (!log_access_enabled())
@@ -286,6 +288,8 @@ log_reject(struct client_conn *cc)
 	e.route = "-";
 	e.error =
 	    cc->status == 408 ? "http_request_timeout" : "http_request_error";
+	gw = client_gateway(worker_config(cc->w), cc->evcon);
+	e.gateway = gw != NULL ? gw->addr.text : NULL;
 	log_access_entry(&cc->w->line, &e);
 }
 

@@ -12,6 +12,7 @@ static const double bucket_s[METRICS_BUCKETS] = {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct route_metrics *reg;
+static struct gateway_metrics *gw_reg;
 static _Atomic uint64_t hist[METRICS_BUCKETS + 1];
 static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
@@ -52,6 +53,32 @@ metrics_route(const char *name)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return m;
+}
+
+struct gateway_metrics *
+metrics_gateway(const char *addr)
+{
+	struct gateway_metrics *m;
+
+	pthread_mutex_lock(&reg_lock);
+	for (m = gw_reg; m != NULL; m = m->next)
+		if (strcmp(m->gateway, addr) == 0)
+			break;
+	if (m == NULL) {
+		m = xcalloc(1, sizeof *m);
+		m->gateway = xstrdup(addr);
+		m->next = gw_reg;
+		gw_reg = m;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return m;
+}
+
+void
+metrics_gateway_request(struct gateway_metrics *m)
+{
+	if (m != NULL)
+		INC(m->requests);
 }
 
 void
@@ -294,6 +321,14 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	head(s, "retryproxy_tunnels", "gauge",
 	    "CONNECT tunnels and upgraded (101) exchanges open.");
 	sbuf_printf(s, "retryproxy_tunnels %lld\n", (long long)GET(tunnels));
+	head(s, "retryproxy_gateway_requests_total", "counter",
+	    "Requests that came in on a gateway listener ([gateway ADDR]).");
+	pthread_mutex_lock(&reg_lock);
+	for (struct gateway_metrics *gm = gw_reg; gm != NULL; gm = gm->next)
+		sbuf_printf(s,
+		    "retryproxy_gateway_requests_total{gateway=\"%s\"} %llu\n",
+		    gm->gateway, (unsigned long long)GET(gm->requests));
+	pthread_mutex_unlock(&reg_lock);
 	head(s, "retryproxy_raw_lane_requests_total", "counter",
 	    "Requests carried by the raw lane (methods, bodies and upgrades "
 	    "libevent cannot carry).");
@@ -415,5 +450,11 @@ metrics_free(void)
 		free(m);
 	}
 	reg = NULL;
+	while (gw_reg != NULL) {
+		struct gateway_metrics *g = gw_reg;
+		gw_reg = g->next;
+		free(g->gateway);
+		free(g);
+	}
 	pthread_mutex_unlock(&reg_lock);
 }

@@ -26,6 +26,16 @@ struct route_metrics {
 	struct route_metrics *next;
 };
 
+/* A gateway listener's counters, by its address (as a route's). */
+struct gateway_metrics {
+	char *gateway;
+	_Atomic uint64_t requests;
+	struct gateway_metrics *next;
+};
+struct gateway_metrics *metrics_gateway(const char *addr);
+/* A request came in on a gateway listener. */
+void metrics_gateway_request(struct gateway_metrics *);
+
 /* The counters of a route (created on first use; never freed). */
 struct route_metrics *metrics_route(const char *name);
 

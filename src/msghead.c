@@ -128,6 +128,24 @@ msghead_get(const struct msghead *h, const char *name)
 	return NULL;
 }
 
+char *
+msghead_join(const struct msghead *h, const char *name)
+{
+	struct sbuf s = {0};
+
+	for (size_t i = 0; i < h->n; i++)
+		if (util_strcasecmp(h->f[i].name, name) == 0)
+			sbuf_printf(
+			    &s, "%s%s", s.len > 0 ? ", " : "", h->f[i].value);
+	if (s.s == NULL)
+		sbuf_puts(&s, "");
+	if (s.len == 0) {
+		sbuf_free(&s);
+		return NULL;
+	}
+	return s.s;
+}
+
 bool
 msghead_conn_has(const struct msghead *h, const char *token)
 {
@@ -148,6 +166,12 @@ fields(const struct msghead *h, const struct msghead_out *o,
 				keep = false;
 		if (keep && o->drop != NULL &&
 		    util_strcasecmp(name, o->drop) == 0)
+			keep = false;
+		if (keep && o->xff != NULL &&
+		    util_strcasecmp(name, "X-Forwarded-For") == 0)
+			keep = false;
+		if (keep && o->forwarded != NULL &&
+		    util_strcasecmp(name, "Forwarded") == 0)
 			keep = false;
 		if (keep)
 			sbuf_printf(out, "%s: %s\r\n", name, h->f[i].value);
@@ -185,6 +209,10 @@ msghead_write_request(
 	sbuf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", h->method, o->target,
 	    o->host);
 	fields(h, o, skip, out);
+	if (o->xff != NULL)
+		sbuf_printf(out, "X-Forwarded-For: %s\r\n", o->xff);
+	if (o->forwarded != NULL)
+		sbuf_printf(out, "Forwarded: %s\r\n", o->forwarded);
 	tail(o, out);
 }
 

@@ -45,6 +45,11 @@ int msghead_parse(struct msghead *, const char *buf, size_t len, bool response,
 void msghead_free(struct msghead *);
 /* The value of the first field called name (case-insensitive), or NULL. */
 const char *msghead_get(const struct msghead *, const char *name);
+/*
+ * Every field called name, their values joined with ", " (malloc'd), or
+ * NULL when there is none.
+ */
+char *msghead_join(const struct msghead *, const char *name);
 /* Does any Connection field list token (case-insensitive)? */
 bool msghead_conn_has(const struct msghead *, const char *token);
 
@@ -69,6 +74,9 @@ struct msghead_out {
 				   parent proxy (or NULL) */
 	const char *extra_name; /* one more field to add (or NULL) */
 	const char *extra_value;
+	/* a request: these replace the client's fields (a gateway's) */
+	const char *xff; /* X-Forwarded-For, or NULL: as the client sent */
+	const char *forwarded; /* Forwarded, or NULL */
 };
 
 /*

@@ -68,7 +68,9 @@ struct preq {
 	struct http_url url;
 	char *target; /* origin-form target sent upstream */
 	const char *uri; /* absolute URL, for the log */
-	char *uri_owned; /* when we built it (intercepted tunnels) */
+	char *uri_owned; /* when we built it (intercepted tunnels, gateways) */
+	const struct gateway *gw; /* came in on this gateway listener */
+	char *xff, *fwd; /* a gateway's X-Forwarded-For, Forwarded, or NULL */
 
 	/* the attempt in flight */
 	const char *up_host; /* origin of this attempt */

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "fields.h"
+#include "gateway.h"
 #include "canned.h"
 #include "client.h"
 #include "halfclose.h"
@@ -348,6 +349,7 @@ proxy_done(struct preq *p)
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
 		e.resumes = p->resume.count;
 		e.user = p->user;
+		e.gateway = p->gw != NULL ? p->gw->addr.text : NULL;
 		log_access_entry(&p->w->line, &e);
 	}
 }
@@ -363,10 +365,44 @@ proxy_free(struct preq *p)
 	proxy_done(p);
 	free(p->target);
 	free(p->uri_owned);
+	free(p->xff);
+	free(p->fwd);
 	resume_clear(&p->resume);
 	config_unref(p->cfg);
 	worker_request_done(p->w);
 	free(p);
+}
+
+/*
+ * A request on a gateway listener: its absolute URL is the gateway's
+ * origin + its origin-form target, and its origin learns the client from
+ * X-Forwarded-For / Forwarded.  False when it was refused (and freed).
+ */
+static bool
+gateway_start(struct preq *p)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
+	char *url = gateway_url(p->gw, p->uri), *o1, *o2, body[320];
+	const char *xff, *fwd;
+
+	metrics_gateway_request(p->gw->metrics);
+	if (url == NULL) {
+		snprintf(body, sizeof body,
+		    "retryproxy: this is a gateway to %s: send origin-form "
+		    "requests (GET /path HTTP/1.1), not absolute URLs (for "
+		    "those, use the proxy's listen address)\n",
+		    p->gw->base);
+		refuse(p, 400, "Bad Request", NULL, body);
+		return false;
+	}
+	p->uri = p->uri_owned = url;
+	xff = fields_list(in, "X-Forwarded-For", &o1);
+	fwd = fields_list(in, "Forwarded", &o2);
+	client_forwarded(p->gw, p->cevcon, xff, fwd,
+	    evhttp_find_header(in, "Host"), &p->xff, &p->fwd);
+	free(o1);
+	free(o2);
+	return true;
 }
 
 /*
@@ -382,7 +418,7 @@ proxy_start(
 	struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
 	const char *cause, *xra, *via;
 	char *owned_via;
-	bool loop;
+	bool loop, intercepted = owned != NULL;
 
 	p->w = w;
 	p->creq = creq;
@@ -398,18 +434,24 @@ proxy_start(
 	w->active++;
 	client_set_closecb(p->cevcon, client_closed_cb, p, w);
 	client_name(p->cevcon, p->client, sizeof p->client);
+	if (!intercepted)
+		p->gw = client_gateway(p->cfg, p->cevcon);
 
 	/* absolute-form requests keep the client connection alive */
 	creq->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_remove_header(in, "Proxy-Connection");
 
-	if (owned == NULL && !client_allowed(p->cfg, p->cevcon)) {
+	if (!intercepted && !client_allowed(p->cfg, p->cevcon)) {
 		refuse(p, 403, "Forbidden", "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
 		return;
 	}
-	if (owned == NULL &&
+	/*
+	 * auth is the proxy's: a gateway client does not know it talks to
+	 * a proxy, and a gateway reaches only its one origin (README)
+	 */
+	if (!intercepted && p->gw == NULL &&
 	    !client_authorized(w, p->cfg,
 		evhttp_find_header(in, "Proxy-Authorization"), p->user,
 		sizeof p->user)) {
@@ -428,7 +470,9 @@ proxy_start(
 		    "retryproxy (Via): a proxy loop\n");
 		return;
 	}
-	if (p->uri[0] == '/' || p->uri[0] == '*') {
+	if (p->gw != NULL && !gateway_start(p))
+		return;
+	if (p->gw == NULL && (p->uri[0] == '/' || p->uri[0] == '*')) {
 		refuse(p, 400, "Bad Request", NULL,
 		    "retryproxy is a forward proxy: send absolute-form "
 		    "requests (GET http://host/path).\nSet HTTP_PROXY="
@@ -469,7 +513,7 @@ proxy_start(
 	    p->has_idem || policy_method_is_listed(p->pol, p->method);
 	budget_note_request(
 	    &((struct route *)p->route)->budget, p->dial.start_ms);
-	if (p->uri_owned == NULL)
+	if (!intercepted)
 		/*
 		 * Watch for the client leaving from the start.  It also saves
 		 * an epoll change: evhttp turned reading off just before

@@ -21,6 +21,7 @@
 #include "client.h"
 #include "config.h"
 #include "dial.h"
+#include "gateway.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -59,6 +60,9 @@ struct relay {
 	struct msghead req;
 	struct http_url url;
 	char *target; /* origin-form, for upstream */
+	char *uri; /* a gateway's request: the absolute URL built */
+	const struct gateway *gw; /* came in on this gateway listener */
+	char *xff, *fwd; /* the gateway's forwarding fields, or NULL */
 	char client[64];
 	bool upgrade, client_10, client_close;
 	struct rawbody body; /* the request's */
@@ -112,7 +116,10 @@ log_request(struct relay *r)
 	e.wall_ms = r->wall_ms;
 	e.client = r->client;
 	e.method = r->req.method != NULL ? r->req.method : "-";
-	e.url = r->req.target != NULL ? r->req.target : "-";
+	e.url = r->uri != NULL	    ? r->uri
+	    : r->req.target != NULL ? r->req.target
+				    : "-";
+	e.gateway = r->gw != NULL ? r->gw->addr.text : NULL;
 	e.status = r->status;
 	dial_log_fields(&r->dial, &e);
 	e.bytes = r->bytes_down;
@@ -130,6 +137,9 @@ free_relay(struct relay *r)
 	msghead_free(&r->req);
 	msghead_free(&r->resp);
 	free(r->target);
+	free(r->uri);
+	free(r->xff);
+	free(r->fwd);
 	config_unref(r->cfg);
 	worker_request_done(r->w);
 	free(r);
@@ -447,7 +457,8 @@ switch_protocols(struct relay *r)
 	from.cfg = r->cfg;
 	from.route = r->route;
 	from.method = r->req.method;
-	from.uri = r->req.target;
+	from.uri = r->uri != NULL ? r->uri : r->req.target;
+	from.gateway = r->gw != NULL ? r->gw->addr.text : NULL;
 	from.client = r->client;
 	from.attempts = r->dial.attempt;
 	memcpy(retries, r->dial.retries, sizeof retries);
@@ -709,6 +720,8 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	mo.close = true; /* the connection is this request's alone */
 	mo.via = r->cfg->proxy.via ? http_via(1, r->req.minor) : NULL;
 	mo.drop = *ah != '\0' ? ah : NULL;
+	mo.xff = r->xff;
+	mo.forwarded = r->fwd;
 	if (*ah != '\0') {
 		snprintf(na, sizeof na, "%u", d->attempt);
 		mo.extra_name = ah;
@@ -847,6 +860,37 @@ via_loops(const struct msghead *h)
 	return false;
 }
 
+/*
+ * A request on a gateway listener (as gateway_start in proxy.c): build
+ * its absolute URL and forwarding fields.  False when refused.
+ */
+static bool
+gateway_begin(struct relay *r)
+{
+	char *xff, *fwd, body[320];
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	metrics_gateway_request(r->gw->metrics);
+	r->uri = gateway_url(r->gw, r->req.target);
+	if (r->uri == NULL) {
+		snprintf(body, sizeof body,
+		    "retryproxy: this is a gateway to %s: send origin-form "
+		    "requests (%s /path HTTP/1.1), not absolute URLs\n",
+		    r->gw->base, r->req.method);
+		reply(r, 400, NULL, body);
+		return false;
+	}
+	xff = msghead_join(&r->req, "X-Forwarded-For");
+	fwd = msghead_join(&r->req, "Forwarded");
+	evhttp_connection_get_peer(r->cevcon, &addr, &port);
+	gateway_forwarded(r->gw->forwarded, addr != NULL ? addr : "unknown",
+	    xff, fwd, msghead_get(&r->req, "Host"), &r->xff, &r->fwd);
+	free(xff);
+	free(fwd);
+	return true;
+}
+
 struct relay *
 relay_start(struct worker *w, struct evhttp_connection *cevcon,
     struct bufferevent *bev, struct evbuffer *head, const struct reqscan *scan,
@@ -905,7 +949,9 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		    "([proxy] allow)\n");
 		return r;
 	}
-	if (!client_authorized(w, r->cfg,
+	r->gw = client_gateway(r->cfg, cevcon);
+	if (r->gw == NULL &&
+	    !client_authorized(w, r->cfg,
 		msghead_get(&r->req, "Proxy-Authorization"), r->user,
 		sizeof r->user)) {
 		r->reply_flags = CANNED_AUTH;
@@ -918,13 +964,17 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		    "retryproxy (Via): a proxy loop\n");
 		return r;
 	}
-	if (r->req.target[0] == '/' || r->req.target[0] == '*') {
+	if (r->gw != NULL && !gateway_begin(r))
+		return r;
+	if (r->gw == NULL &&
+	    (r->req.target[0] == '/' || r->req.target[0] == '*')) {
 		reply(r, 400, NULL,
 		    "retryproxy is a forward proxy: send absolute-form "
 		    "requests (PROPFIND http://host/path).\n");
 		return r;
 	}
-	if (http_url_parse(r->req.target, &r->url, &cause) != 0) {
+	if (http_url_parse(r->uri != NULL ? r->uri : r->req.target, &r->url,
+		&cause) != 0) {
 		char body[160];
 		snprintf(body, sizeof body,
 		    "retryproxy: bad request target: %s\n", cause);

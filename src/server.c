@@ -28,6 +28,7 @@
 #include "avoid.h"
 #include "dnscache.h"
 #include "front.h"
+#include "gateway.h"
 #include "intercept.h"
 #include "auth.h"
 #include "dial.h"
@@ -50,6 +51,8 @@ static struct worker *g_workers;
 static unsigned g_nworkers;
 static struct evhttp *g_admin;
 static int g_activated; /* sockets passed by systemd */
+/* their addresses, read at start (the fds are closed once dup'd) */
+static struct listen_addr *g_activated_addrs;
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
@@ -298,18 +301,53 @@ worker_apply_limits(struct worker *w, const struct config *c)
 	evhttp_set_timeout_tv(w->http, &tv);
 }
 
+/* Did systemd pass a socket bound to exactly la? */
+static bool
+activated_has(const struct listen_addr *la)
+{
+	for (int i = 0; i < g_activated; i++) {
+		const struct listen_addr *got = &g_activated_addrs[i];
+		if (got->sslen == la->sslen &&
+		    memcmp(&got->ss, &la->ss, la->sslen) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
- * Listen on exactly the addresses of c (or on the sockets systemd
- * passed): bind the new ones, drop the ones no longer listed.
+ * The addresses this process binds itself for c: [proxy] listen (unless
+ * systemd passed the sockets: its ListenStream= replaces listen) and
+ * every gateway's that systemd did not pass.  *n gets how many.
+ */
+static const struct listen_addr **
+wanted_addrs(const struct config *c, size_t *n)
+{
+	const struct listen_addr **v =
+	    xcalloc(c->proxy.nlisten + c->ngateways + 1, sizeof *v);
+
+	*n = 0;
+	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++)
+		v[(*n)++] = &c->proxy.listen[i];
+	for (size_t i = 0; i < c->ngateways; i++)
+		if (g_activated == 0 || !activated_has(&c->gateways[i].addr))
+			v[(*n)++] = &c->gateways[i].addr;
+	return v;
+}
+
+/*
+ * Listen on exactly the addresses of c (and on the sockets systemd
+ * passed): bind the new ones, drop the ones no longer listed.  Which
+ * listener a connection came in on -- the proxy's or a gateway's -- is
+ * told later by its local address (gateway_find), so systemd's sockets
+ * serve gateways too.
  */
 static int
 worker_bind(struct worker *w, const struct config *c)
 {
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, nwant;
+	const struct listen_addr **want;
 
-	if (g_activated > 0) {
-		if (w->nbound > 0)
-			return 0;
+	if (g_activated > 0 && w->nbound == 0) {
 		w->bound = xcalloc((size_t)g_activated, sizeof *w->bound);
 		w->bound_text =
 		    xcalloc((size_t)g_activated, sizeof *w->bound_text);
@@ -334,15 +372,14 @@ worker_bind(struct worker *w, const struct config *c)
 			w->bound_text[w->nbound] = xasprintf("fd %d", fd);
 			w->bound[w->nbound++] = b;
 		}
-		return 0;
 	}
-	/* drop what the config no longer lists */
+	want = wanted_addrs(c, &nwant);
+	/* drop what the config no longer lists (systemd's stay) */
 	for (i = 0; i < w->nbound; i++) {
-		for (j = 0; j < c->proxy.nlisten; j++)
-			if (strcmp(w->bound_text[i], c->proxy.listen[j].text) ==
-			    0)
+		for (j = 0; j < nwant; j++)
+			if (strcmp(w->bound_text[i], want[j]->text) == 0)
 				break;
-		if (j == c->proxy.nlisten) {
+		if (j == nwant && strncmp(w->bound_text[i], "fd ", 3) != 0) {
 			evhttp_del_accept_socket(w->http, w->bound[i]);
 			free(w->bound_text[i]);
 		} else {
@@ -351,13 +388,12 @@ worker_bind(struct worker *w, const struct config *c)
 		}
 	}
 	w->nbound = n;
-	w->bound =
-	    xrealloc(w->bound, (n + c->proxy.nlisten) * sizeof *w->bound);
-	w->bound_text = xrealloc(
-	    w->bound_text, (n + c->proxy.nlisten) * sizeof *w->bound_text);
+	w->bound = xrealloc(w->bound, (n + nwant) * sizeof *w->bound);
+	w->bound_text =
+	    xrealloc(w->bound_text, (n + nwant) * sizeof *w->bound_text);
 	/* bind what is new */
-	for (j = 0; j < c->proxy.nlisten; j++) {
-		const struct listen_addr *la = &c->proxy.listen[j];
+	for (j = 0; j < nwant; j++) {
+		const struct listen_addr *la = want[j];
 		struct evconnlistener *l;
 		for (i = 0; i < n; i++)
 			if (strcmp(w->bound_text[i], la->text) == 0)
@@ -370,13 +406,29 @@ worker_bind(struct worker *w, const struct config *c)
 		    1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
 		if (l == NULL) {
 			log_warn("cannot listen on %s", la->text);
+			free(want);
 			return -1;
 		}
 		w->bound_text[w->nbound] = xstrdup(la->text);
 		front_watch_listener(w, l);
 		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
 	}
+	free(want);
 	return 0;
+}
+
+/* Is la one of c's addresses (listen or a gateway's)? */
+static bool
+config_binds(const struct config *c, const struct listen_addr *la)
+{
+	size_t n;
+	const struct listen_addr **v = wanted_addrs(c, &n);
+	bool had = false;
+
+	for (size_t i = 0; i < n; i++)
+		had |= strcmp(v[i]->text, la->text) == 0;
+	free(v);
+	return had;
 }
 
 static int
@@ -511,6 +563,9 @@ attach_metrics(struct config *c)
 	c->defaults.metrics = metrics_route(c->defaults.name);
 	for (size_t i = 0; i < c->nroutes; i++)
 		c->routes[i]->metrics = metrics_route(c->routes[i]->name);
+	for (size_t i = 0; i < c->ngateways; i++)
+		c->gateways[i].metrics =
+		    metrics_gateway(c->gateways[i].addr.text);
 }
 
 static void
@@ -607,6 +662,8 @@ reload(const char *path, const struct config_options *opts)
 	struct config_errors errs = {0};
 	struct config *c, *old;
 	char *cause = NULL;
+	const struct listen_addr **want;
+	size_t nwant;
 
 	c = config_load(path, opts, &errs);
 	if (c == NULL) {
@@ -625,21 +682,20 @@ reload(const char *path, const struct config_options *opts)
 		metrics_reload(0);
 		return;
 	}
-	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++) {
-		const struct listen_addr *la = &c->proxy.listen[i];
-		bool had = false;
-		for (size_t j = 0; j < g_cfg->proxy.nlisten; j++)
-			had |=
-			    strcmp(g_cfg->proxy.listen[j].text, la->text) == 0;
-		if (!had && probe_bind(la) != 0) {
+	want = wanted_addrs(c, &nwant);
+	for (size_t i = 0; i < nwant; i++) {
+		const struct listen_addr *la = want[i];
+		if (!config_binds(g_cfg, la) && probe_bind(la) != 0) {
 			log_warn("reload: cannot listen on %s: keeping the "
 				 "running configuration",
 			    la->text);
+			free(want);
 			config_unref(c);
 			metrics_reload(0);
 			return;
 		}
 	}
+	free(want);
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
 	fd_limit(c);
@@ -718,12 +774,27 @@ server_run(struct config *c, const char *path,
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
 	g_activated = sdnotify_listen_fds();
-	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++)
-		if (probe_bind(&c->proxy.listen[i]) != 0) {
-			log_warn(
-			    "cannot listen on %s", c->proxy.listen[i].text);
-			return 1;
-		}
+	g_activated_addrs = xcalloc((size_t)(g_activated > 0 ? g_activated : 1),
+	    sizeof *g_activated_addrs);
+	for (int i = 0; i < g_activated; i++) {
+		struct listen_addr *la = &g_activated_addrs[i];
+		socklen_t len = sizeof la->ss;
+		if (getsockname(3 + i, (struct sockaddr *)&la->ss, &len) == 0)
+			la->sslen = len;
+	}
+	{
+		size_t n;
+		const struct listen_addr **v = wanted_addrs(c, &n);
+		for (size_t i = 0; i < n; i++)
+			if (probe_bind(v[i]) != 0) {
+				log_warn("cannot listen on %s", v[i]->text);
+				free(v);
+				free(g_activated_addrs);
+				g_activated_addrs = NULL;
+				return 1;
+			}
+		free(v);
+	}
 	evthread_use_pthreads();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -782,6 +853,9 @@ server_run(struct config *c, const char *path,
 			    c->proxy.listen[0].text,
 			    c->proxy.nlisten > 1 ? ", ..." : "", nworkers,
 			    nworkers == 1 ? "" : "s", on);
+		for (size_t i = 0; i < c->ngateways; i++)
+			log_info("gateway on %s: requests go to %s",
+			    c->gateways[i].addr.text, c->gateways[i].base);
 		sdnotify("READY=1\nSTATUS=serving");
 		main_loop(&set, path, opts);
 		log_info("stopping: finishing requests in flight");
@@ -802,6 +876,8 @@ server_run(struct config *c, const char *path,
 	config_unref(g_cfg);
 	g_cfg = NULL;
 	g_workers = NULL;
+	free(g_activated_addrs);
+	g_activated_addrs = NULL;
 	metrics_free();
 	log_close();
 	libevent_global_shutdown();

@@ -75,6 +75,7 @@ struct tunnel {
 	const char *error;
 	char client[64];
 	char user[128]; /* auth = basic: who (for the access log) */
+	char gateway[80]; /* adopted from a gateway's request: its address */
 	int reply_flags; /* more canned flags for tunnel_reply (a 407's) */
 };
 
@@ -100,6 +101,7 @@ tunnel_log(struct tunnel *t)
 	e.tunnel = 1;
 	e.error = t->error;
 	e.user = t->user;
+	e.gateway = t->gateway[0] != '\0' ? t->gateway : NULL;
 	log_access_entry(&t->w->line, &e);
 }
 
@@ -584,6 +586,8 @@ tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
 	t->uri_owned = xstrdup(from->uri);
 	t->uri = t->uri_owned;
 	snprintf(t->client, sizeof t->client, "%s", from->client);
+	if (from->gateway != NULL)
+		snprintf(t->gateway, sizeof t->gateway, "%s", from->gateway);
 	t->dial.attempt = from->attempts;
 	snprintf(t->dial.retries, sizeof t->dial.retries, "%s", from->retries);
 	/* (the attempts were the raw lane's: their addresses are logged) */
@@ -624,6 +628,13 @@ tunnel_start(struct worker *w, struct evhttp_request *creq)
 		tunnel_reply(t, 403, "http_request_denied",
 		    "retryproxy: your address may not use this proxy "
 		    "([proxy] allow)\n");
+		return;
+	}
+	if (client_gateway(t->cfg, t->cevcon) != NULL) {
+		/* (a gateway is an origin to its clients: no tunnels) */
+		tunnel_reply(t, 501, "http_request_denied",
+		    "retryproxy: a gateway listener does not take CONNECT: "
+		    "use the proxy's listen address\n");
 		return;
 	}
 	if (!client_authorized(w, t->cfg,

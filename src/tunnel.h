@@ -23,6 +23,7 @@ struct tunnel_from {
 	const struct route *route;
 	const char *method, *uri, *client, *retries;
 	const char *addrs; /* each attempt's address (dial_addrs) */
+	const char *gateway; /* the gateway listener's address, or NULL */
 	unsigned attempts;
 	uint64_t start_ms, wall_ms;
 	int status;

@@ -44,6 +44,10 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 		    util_strcasecmp(kv->key, "Content-Length") == 0 ||
 		    util_strcasecmp(kv->key, "Expect") == 0 ||
 		    util_strcasecmp(kv->key, "X-Retry-Attempts") == 0 ||
+		    (p->xff != NULL &&
+			util_strcasecmp(kv->key, "X-Forwarded-For") == 0) ||
+		    (p->fwd != NULL &&
+			util_strcasecmp(kv->key, "Forwarded") == 0) ||
 		    (*ah != '\0' && util_strcasecmp(kv->key, ah) == 0) ||
 		    (p->resuming && util_strcasecmp(kv->key, "If-Range") == 0))
 			continue;
@@ -56,6 +60,10 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 		evhttp_add_header(out, "Range", buf);
 		evhttp_add_header(out, "If-Range", p->resume.validator);
 	}
+	if (p->xff != NULL)
+		evhttp_add_header(out, "X-Forwarded-For", p->xff);
+	if (p->fwd != NULL)
+		evhttp_add_header(out, "Forwarded", p->fwd);
 	if (p->cfg->proxy.via)
 		evhttp_add_header(
 		    out, "Via", http_via(p->creq->major, p->creq->minor));

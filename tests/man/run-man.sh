@@ -71,15 +71,15 @@ for p in "$page8" "$page5"; do
 	fi
 done
 
-# (b) every key of [proxy], [tls] and [default] in "retryproxy -t" of an
-# empty config has an entry ".It Cm KEY Ns = Ns Ar TYPE" in
+# (b) every key of [proxy], [tls], [default] and [gateway] in "retryproxy -t"
+# of a config with only a gateway has an entry ".It Cm KEY Ns = Ns Ar TYPE" in
 # retryproxy.ini(5); and every such entry is a key retryproxy knows.
-: >"$tmp/empty.ini"
+printf '[gateway 127.0.0.1:1]\norigin = http://a.example\n' >"$tmp/empty.ini"
 if ! "$RETRYPROXY" -t -c "$tmp/empty.ini" >"$tmp/dump" 2>"$tmp/err"; then
 	fail "retryproxy -t of an empty config" "$(head -1 "$tmp/err")"
 elif [ -r "$page5" ]; then
 	awk '
-		/^\[(proxy|tls|default)\]$/ { on = 1; next }
+		/^\[(proxy|tls|default|gateway [^]]*)\]$/ { on = 1; next }
 		/^\[/ { on = 0; next }
 		on && / = / { sub(/ = .*/, ""); print }
 	' "$tmp/dump" >"$tmp/keys"
