@@ -117,6 +117,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 		}
 		if (e->resumes > 0)
 			sbuf_printf(out, ",\"resumes\":%u", e->resumes);
+		if (e->hedges > 0)
+			sbuf_printf(out, ",\"hedges\":%u,\"hedge_won\":%s",
+			    e->hedges, e->hedge_won ? "true" : "false");
 		if (e->user != NULL && *e->user != '\0') {
 			sbuf_puts(out, ",\"user\":");
 			put_json(e->user, out);
@@ -164,6 +167,9 @@ accesslog_format(const struct access_entry *e, int json, struct sbuf *out)
 	}
 	if (e->resumes > 0)
 		sbuf_printf(out, " resumes=%u", e->resumes);
+	if (e->hedges > 0)
+		sbuf_printf(out, " hedges=%u%s", e->hedges,
+		    e->hedge_won ? " hedge=won" : "");
 	if (e->user != NULL && *e->user != '\0') {
 		sbuf_puts(out, " user=");
 		put_text(e->user, out);

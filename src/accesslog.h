@@ -5,6 +5,7 @@
 #ifndef RP_ACCESSLOG_H
 #define RP_ACCESSLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -39,6 +40,9 @@ struct access_entry {
 	const char *addrs;
 	/* continuations spliced into a broken body (resume); 0: not printed */
 	unsigned resumes;
+	/* hedges sent (hedge_after), and whether one of them answered */
+	unsigned hedges;
+	bool hedge_won;
 	/* the user of Proxy-Authorization (auth = basic); NULL or "": none */
 	const char *user;
 	/* the parent proxy of the final attempt ("host:port"); NULL: none */

@@ -29,6 +29,7 @@
 #include "canned.h"
 #include "http.h"
 #include "dnscache.h"
+#include "hedge.h"
 #include "log.h"
 #include "metrics.h"
 #include "parent.h"
@@ -36,6 +37,7 @@
 #include "client.h"
 #include "proxy.h"
 #include "resume.h"
+#include "tail.h"
 #include "tls.h"
 #include "tunnel.h"
 #include "upreq.h"
@@ -46,6 +48,7 @@
 
 static void attempt_failed(struct preq *, enum fail_kind);
 static void end_broken(struct preq *, const char *why);
+static void take_over(struct preq *, struct hedge *);
 
 /* ---- ending an attempt ---------------------------------------------- */
 
@@ -54,6 +57,7 @@ attempt_stop_io(struct preq *p, bool keep_conn)
 {
 	/* (the timer, the resolver; never a backoff: none runs with I/O) */
 	dial_stop(&p->dial);
+	hedge_disarm(p);
 	if (p->sent_cbe != NULL && p->uc != NULL) {
 		evbuffer_remove_cb_entry(
 		    bufferevent_get_output(
@@ -192,10 +196,26 @@ static void
 attempt_failed(struct preq *p, enum fail_kind kind)
 {
 	struct outcome o = {0};
+	struct hedge *h;
 	const char *why;
 	uint64_t delay;
 
 	attempt_stop_io(p, false);
+	if ((h = hedge_in_flight(p)) != NULL) {
+		/* a hedge is on its way: it goes on in place of a retry */
+		o.fail = kind;
+		dial_note(&p->dial, &o);
+		metrics_hedge(METRICS_HEDGE_TOOK_OVER);
+		if (log_debug_enabled())
+			log_debug("%s %s: attempt to %s:%u failed (%s); its "
+				  "hedge to %s:%u goes on",
+			    p->method, p->uri, p->up_host, p->up_port,
+			    fail_kind_token(kind), h->host, h->port);
+		take_over(p, h);
+		return;
+	}
+	/* (one still resolving has nothing sent: the retry is as good) */
+	hedge_cancel_all(p, NULL, METRICS_HEDGE_FAILED);
 	if (p->replying && (why = resume_why_not(p)) != NULL) {
 		end_broken(p, why);
 		return;
@@ -381,6 +401,16 @@ upstream_header_cb(struct evhttp_request *ureq, void *arg)
 		return 0;
 	p->state = PQ_HEAD;
 	dial_disarm(&p->dial);
+	/* the first head: any hedge still on its way has lost */
+	hedge_disarm(p);
+	hedge_cancel_all(p, NULL, METRICS_HEDGE_LOST);
+	if (p->pol->hedge_after.pct > 0 && !p->ttfb_noted && !p->resuming &&
+	    status != 101) {
+		uint64_t now = util_now_ms();
+		tail_add(&((struct route *)p->route)->tail,
+		    now - p->dial.attempt_start_ms, now);
+	}
+	p->ttfb_noted = false;
 	/* how long the origin keeps the connection idle, if it says */
 	if (p->uc != NULL)
 		upstream_note_keepalive(p->uc,
@@ -567,7 +597,7 @@ upstream_error_cb(enum evhttp_request_error err, void *arg)
 		if (p->reused && p->state < PQ_HEAD && p->uc != NULL)
 			upstream_note_stale(p->uc);
 		if (p->reused && p->state < PQ_HEAD && !p->stale_resent &&
-		    p->resendable) {
+		    p->resendable && hedge_in_flight(p) == NULL) {
 			p->stale_resent = true;
 			p->force_fresh = true;
 			p->dial.attempt--;
@@ -682,14 +712,8 @@ sent_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	if (info->n_added == 0 || p->state != PQ_CONNECTING)
 		return;
 	p->state = PQ_SENT;
-	if (p->uc != NULL && !p->uc->nodelay) {
-		/* requests go out whole: never wait for an ACK (Nagle) */
-		int one = 1;
-		p->uc->nodelay = true;
-		setsockopt(bufferevent_getfd(
-			       evhttp_connection_get_bufferevent(p->uc->evcon)),
-		    IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
+	if (p->uc != NULL)
+		upstream_set_nodelay(p->uc);
 	/* (removing an entry from inside its callback is allowed) */
 	evbuffer_remove_cb_entry(buf, p->sent_cbe);
 	p->sent_cbe = NULL;
@@ -712,7 +736,7 @@ send_on(struct preq *p)
 	evhttp_request_set_header_cb(ureq, upstream_header_cb);
 	evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
 	evhttp_request_set_error_cb(ureq, upstream_error_cb);
-	upreq_build(p, ureq, p->up_tls);
+	upreq_build(p, ureq, p->up_host, p->up_port, p->up_tls);
 	/* evhttp's own timeout only backs ours up (and limits body gaps) */
 	tv = rp_tv((p->pol->per_try_timeout_ms > p->pol->connect_timeout_ms
 			   ? p->pol->per_try_timeout_ms
@@ -965,6 +989,7 @@ attempt_start(struct preq *p)
 	}
 	p->origin = origin;
 	dial_arm(&p->dial, pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
+	hedge_arm(p);
 	/*
 	 * A request that may not be re-sent rides a pooled connection only
 	 * when it is warm (upstream_take_warm): one the origin is closing
@@ -1006,4 +1031,86 @@ attempt_init(struct preq *p)
 	p->dial.denied_cb = dial_denied_cb;
 	p->dial.retry_cb = dial_retry_cb;
 	p->dial.resolved_cb = dial_resolved_cb;
+	hedge_init(p);
+}
+
+/* ---- hedges (hedge.h) ----------------------------------------------- */
+
+/*
+ * The hedge h (its request sent, or its connection under way) becomes
+ * the attempt in flight: its connection, request and timer are the
+ * attempt's from here, and its callbacks are the attempt's.
+ */
+static void
+take_over(struct preq *p, struct hedge *h)
+{
+	struct evhttp_request *ureq = h->ureq;
+	uint64_t now = util_now_ms(), ms;
+
+	p->uc = h->uc;
+	h->uc = NULL;
+	p->ureq = ureq;
+	h->ureq = NULL;
+	p->origin = h->origin;
+	p->up_host = h->host;
+	p->up_port = h->port;
+	p->up_tls = h->tls;
+	p->reused = h->reused;
+	p->warm = false;
+	if (h->sent_cbe != NULL) {
+		struct evbuffer *out = bufferevent_get_output(
+		    evhttp_connection_get_bufferevent(p->uc->evcon));
+		evbuffer_remove_cb_entry(out, h->sent_cbe);
+		h->sent_cbe = NULL;
+		p->sent_cbe = evbuffer_add_cb(out, sent_cb, p);
+	}
+	if (ureq != NULL) {
+		ureq->cb = upstream_done_cb;
+		ureq->cb_arg = p;
+		evhttp_request_set_header_cb(ureq, upstream_header_cb);
+		evhttp_request_set_chunked_cb(ureq, upstream_chunk_cb);
+		evhttp_request_set_error_cb(ureq, upstream_error_cb);
+	}
+	upstream_response_owner(p->uc, head_refused_cb, p);
+	dial_take_over(&p->dial, &h->dial);
+	/* the time it has left, as if it had been the attempt all along */
+	if (h->sent_ms != 0) {
+		p->state = PQ_SENT;
+		ms = p->pol->per_try_timeout_ms;
+		ms = now - h->sent_ms < ms ? ms - (now - h->sent_ms) : 1;
+		dial_arm(&p->dial, ms, FK_RESPONSE_TIMEOUT);
+	} else {
+		p->state = PQ_CONNECTING;
+		ms = p->pol->connect_timeout_ms;
+		ms = now - h->dial.attempt_start_ms < ms
+		    ? ms - (now - h->dial.attempt_start_ms)
+		    : 1;
+		dial_arm(&p->dial, ms, FK_CONNECTION_TIMEOUT);
+	}
+	hedge_release(h);
+	/* (the next hedge, if hedge_max allows: as for any attempt) */
+	hedge_arm(p);
+}
+
+int
+attempt_hedge_won(struct preq *p, struct hedge *h, struct evhttp_request *ureq)
+{
+	uint64_t now = util_now_ms();
+
+	metrics_hedge(METRICS_HEDGE_WON);
+	p->hedge_won = true;
+	if (log_debug_enabled())
+		log_debug("%s %s: the hedge to %s:%u answered first", p->method,
+		    p->uri, h->host, h->port);
+	/* the first copy took at least this long (for hedge_after = pNN) */
+	if (p->pol->hedge_after.pct > 0) {
+		tail_add(&((struct route *)p->route)->tail,
+		    now - p->dial.attempt_start_ms, now);
+		p->ttfb_noted = true;
+	}
+	dial_log_unfinished(&p->dial);
+	attempt_stop_io(p, false); /* the first copy: cancelled, closed */
+	hedge_cancel_all(p, h, METRICS_HEDGE_LOST);
+	take_over(p, h);
+	return upstream_header_cb(ureq, p);
 }

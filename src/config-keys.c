@@ -215,6 +215,52 @@ o_percent(const struct key_def *k, const void *b, struct sbuf *s)
 	sbuf_puts(s, "%");
 }
 
+/* hedge_after: off, a duration, or pNN (1..99). */
+static int
+p_hedge_after(struct config *c, const struct key_def *k, void *b, const char *v,
+    char **cause)
+{
+	struct hedge_after *h = AT(b, k, struct hedge_after);
+	const char *why;
+	uint64_t n;
+
+	memset(h, 0, sizeof *h);
+	if (util_strcasecmp(v, "off") == 0)
+		return 0;
+	if (v[0] == 'p' || v[0] == 'P') {
+		if (units_parse_uint(v + 1, 1, 99, &n, &why) != 0) {
+			*cause = xasprintf("a percentile p1..p99: %s", why);
+			return -1;
+		}
+		h->pct = (unsigned)n;
+		return 0;
+	}
+	if (units_parse_duration(v, &h->ms, &why) != 0) {
+		*cause =
+		    xasprintf("off, a duration or a percentile (p95): %s", why);
+		return -1;
+	}
+	if (h->ms == 0) {
+		*cause = xstrdup("must be more than 0 (or off)");
+		return -1;
+	}
+	return check_range(k, h->ms, cause, units_format_duration);
+}
+
+static void
+o_hedge_after(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	const struct hedge_after *h = CAT(b, k, struct hedge_after);
+	char buf[32];
+
+	if (h->pct > 0)
+		sbuf_printf(s, "p%u", h->pct);
+	else if (h->ms > 0)
+		sbuf_puts(s, units_format_duration(h->ms, buf, sizeof buf));
+	else
+		sbuf_puts(s, "off");
+}
+
 static int
 p_enum(struct config *c, const struct key_def *k, void *b, const char *v,
     char **cause)
@@ -1197,6 +1243,13 @@ const struct key_def config_keys[] = {
 	"fields that name the client to the origin: xff (X-Forwarded-For), "
 	"rfc7239 (Forwarded), both or none",
 	GX(forwarded), forwardeds),
+    K("hedge_after", SCOPE_POLICY, "off",
+	"off, a duration, or pNN: a request that may be re-sent and has no "
+	"response head by then is sent again, the first head wins",
+	p_hedge_after, o_hedge_after, PO(hedge_after), 1, MS_MAX),
+    K("hedge_max", SCOPE_POLICY, "1",
+	"the most extra copies (hedges) one request may send", p_uint, o_uint,
+	PO(hedge_max), 0, 3),
 };
 const size_t config_nkeys_ = RP_NELEM(config_keys);
 

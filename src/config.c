@@ -252,6 +252,7 @@ config_new(void)
 	atomic_init(&c->refs, 1);
 	c->defaults.name = "default";
 	budget_init(&c->defaults.budget);
+	tail_init(&c->defaults.tail);
 	return c;
 }
 
@@ -797,6 +798,7 @@ resolve(struct parser *ps, const struct config_options *opts)
 		r->name = xstrdup(pattern);
 		r->line = s->line;
 		budget_init(&r->budget);
+		tail_init(&r->tail);
 		s->route = (int)nroutes;
 		c->routes =
 		    xrealloc(c->routes, (nroutes + 1) * sizeof *c->routes);

@@ -19,6 +19,7 @@
 #include "budget.h"
 #include "policy.h"
 #include "route.h"
+#include "tail.h"
 #include "util.h"
 
 enum log_level {
@@ -115,6 +116,7 @@ struct route {
 	struct route_pattern pattern;
 	struct policy policy;
 	struct budget budget; /* mutable: atomic counters */
+	struct tail tail; /* mutable: recent time-to-first-byte (hedge) */
 	struct route_metrics *metrics; /* set by the server before use */
 };
 

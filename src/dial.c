@@ -675,6 +675,53 @@ note_eject(struct dial *d, const struct outcome *o)
 }
 
 void
+dial_note(struct dial *d, const struct outcome *o)
+{
+	note_attempt(d, o);
+	note_eject(d, o);
+}
+
+void
+dial_log_unfinished(struct dial *d)
+{
+	log_addr(d);
+}
+
+void
+dial_add_addr(struct dial *d, struct dial *other)
+{
+	struct avoid_addr keep = d->addr;
+	bool logged = d->addr_logged;
+
+	/* (other's address logged as if it were d's, then d's put back) */
+	d->addr = other->addr;
+	d->addr_logged = false;
+	log_addr(d);
+	d->addr = keep;
+	d->addr_logged = logged;
+}
+
+void
+dial_prefer_other(struct dial *h, const struct dial *d)
+{
+	if (d->addr.family != 0)
+		avoid_tried_note(&h->tried, &d->addr, false);
+}
+
+void
+dial_take_over(struct dial *d, const struct dial *h)
+{
+	d->host = h->host;
+	d->port = h->port;
+	d->addr = h->addr;
+	d->attempt_start_ms = h->attempt_start_ms;
+	d->addr_logged = false;
+	d->addr_noted = false;
+	d->parent = NULL;
+	d->origin_host = NULL;
+}
+
+void
 dial_skip(struct dial *d)
 {
 	size_t n = strlen(d->retries);

@@ -194,6 +194,21 @@ const struct parent *dial_pick_parent(struct dial *);
  * another, and new requests try it last for avoid_failed_address.
  */
 void dial_parent_failed(struct dial *);
+/*
+ * Hedges (hedge.h).  dial_note: an attempt ended (o) without a decision:
+ * its address is logged and tried, a failed connect marks it (avoid),
+ * the outcome counts for ejection.  dial_log_unfinished: the attempt in
+ * flight ends unfinished (a hedge answered): its address is logged.
+ * dial_add_addr: other's attempt is one of d's request (its address in
+ * d's log).  dial_prefer_other: h's attempt goes elsewhere than d's
+ * when it can (d's address counts as tried).  dial_take_over: h's
+ * attempt in flight becomes d's.
+ */
+void dial_note(struct dial *, const struct outcome *o);
+void dial_log_unfinished(struct dial *);
+void dial_add_addr(struct dial *d, struct dial *other);
+void dial_prefer_other(struct dial *h, const struct dial *d);
+void dial_take_over(struct dial *d, const struct dial *h);
 /* Stop the attempt in flight and any backoff (before freeing). */
 void dial_stop(struct dial *);
 /* Why the connection failed before anything was sent (TLS or TCP). */

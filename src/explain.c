@@ -10,6 +10,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "parent.h"
+#include "tail.h"
 #include "units.h"
 
 static const char *const backoff_names[] = {
@@ -200,6 +201,43 @@ explain_one(const struct config *c, const char *method, const char *url,
 		    p->nfallbacks > 0 ? "requests go to the fallbacks at once"
 				      : "requests get a 503 at once");
 	}
+	if (p->hedge_max > 0 &&
+	    (p->hedge_after.ms > 0 || p->hedge_after.pct > 0)) {
+		char when[160];
+		if (p->hedge_after.pct > 0)
+			snprintf(when, sizeof when,
+			    "the route's p%u time to the response head (the "
+			    "last minute's; %s until it has %d samples)",
+			    p->hedge_after.pct,
+			    units_format_duration(
+				HEDGE_FALLBACK_MS, t, sizeof t),
+			    TAIL_MIN_SAMPLES);
+		else
+			snprintf(when, sizeof when, "%s",
+			    units_format_duration(
+				p->hedge_after.ms, t, sizeof t));
+		if (!resend)
+			sbuf_printf(out,
+			    "hedge: no (%s may not be re-sent%s)\n", method,
+			    p->idempotency_header[0] != '\0'
+				? " without the idempotency header"
+				: "");
+		else
+			sbuf_printf(out,
+			    "hedge: with no response head after %s, the "
+			    "request goes again to %s (up to %u cop%s, each "
+			    "an attempt and a retry-budget token); the first "
+			    "head wins, the other is cancelled%s\n",
+			    when,
+			    p->nfallbacks > 0 ? "the next fallback"
+					      : "the same origin over another "
+						"connection",
+			    p->hedge_max, p->hedge_max == 1 ? "y" : "ies",
+			    p->nparents > 0 ? "; not through a parent proxy "
+					      "(none is sent)"
+					    : "");
+	} else
+		sbuf_puts(out, "hedge: no (hedge_after = off)\n");
 	/* (src/avoid.h: which address each attempt takes) */
 	sbuf_puts(out,
 	    "addresses: each attempt goes to an address of the host the "

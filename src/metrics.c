@@ -23,6 +23,7 @@ static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
 static _Atomic uint64_t addr_marked, addr_avoided;
 static _Atomic uint64_t broken_bodies[2]; /* truncated, resumed */
+static _Atomic uint64_t hedges[METRICS_HEDGE_N];
 static _Atomic uint64_t ejections, ejected_requests;
 
 /* Failures of each parent proxy (parent.h), by "host:port". */
@@ -212,6 +213,12 @@ void
 metrics_broken_body(bool resumed)
 {
 	INC(broken_bodies[resumed ? 1 : 0]);
+}
+
+void
+metrics_hedge(enum metrics_hedge o)
+{
+	INC(hedges[o]);
 }
 
 /* Label values are route names: escape backslash, quote and newline. */
@@ -425,6 +432,20 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "retryproxy_broken_bodies_total{outcome=\"truncated\"} %llu\n",
 	    (unsigned long long)GET(broken_bodies[1]),
 	    (unsigned long long)GET(broken_bodies[0]));
+	head(s, "retryproxy_hedges_total", "counter",
+	    "Hedges (hedge_after): second copies of slow attempts, by "
+	    "outcome (not_sent: no retry budget or attempt left).");
+	sbuf_printf(s,
+	    "retryproxy_hedges_total{outcome=\"won\"} %llu\n"
+	    "retryproxy_hedges_total{outcome=\"lost\"} %llu\n"
+	    "retryproxy_hedges_total{outcome=\"failed\"} %llu\n"
+	    "retryproxy_hedges_total{outcome=\"took_over\"} %llu\n"
+	    "retryproxy_hedges_total{outcome=\"not_sent\"} %llu\n",
+	    (unsigned long long)GET(hedges[METRICS_HEDGE_WON]),
+	    (unsigned long long)GET(hedges[METRICS_HEDGE_LOST]),
+	    (unsigned long long)GET(hedges[METRICS_HEDGE_FAILED]),
+	    (unsigned long long)GET(hedges[METRICS_HEDGE_TOOK_OVER]),
+	    (unsigned long long)GET(hedges[METRICS_HEDGE_NOT_SENT]));
 	head(s, "retryproxy_upstream_connections_created_total", "counter",
 	    "Upstream connections opened.");
 	sbuf_printf(s, "retryproxy_upstream_connections_created_total %llu\n",

@@ -81,6 +81,16 @@ void metrics_parent_failure(const char *parent);
  * spliced in (resume.h), or the client's response ended short.
  */
 void metrics_broken_body(bool resumed);
+/* What became of a hedge (a second copy of a slow attempt, hedge.h). */
+enum metrics_hedge {
+	METRICS_HEDGE_WON, /* its head came first: it answered */
+	METRICS_HEDGE_LOST, /* the first copy's came first: cancelled */
+	METRICS_HEDGE_FAILED, /* it failed (connect, reset, timeout) */
+	METRICS_HEDGE_TOOK_OVER, /* the first copy failed: it went on */
+	METRICS_HEDGE_NOT_SENT, /* not sent: no retry budget or attempt left */
+	METRICS_HEDGE_N
+};
+void metrics_hedge(enum metrics_hedge);
 /* An origin was ejected (eject.h); an attempt was not made to one. */
 void metrics_ejection(void);
 void metrics_ejected_request(void);

@@ -14,6 +14,7 @@
 #include "budget.h"
 #include "http.h"
 #include "policy.h"
+#include "tail.h"
 #include "util.h"
 
 static const struct {
@@ -261,6 +262,26 @@ policy_has_zero_delay(const struct policy *p)
 		return p->multiplier_ms == 0;
 	}
 	return false;
+}
+
+bool
+policy_hedge_delay(
+    const struct policy *p, struct tail *t, uint64_t now_ms, uint64_t *ms)
+{
+	if (p->hedge_max == 0)
+		return false;
+	if (p->hedge_after.pct > 0) {
+		if (t == NULL ||
+		    !tail_percentile(t, p->hedge_after.pct, now_ms, ms))
+			*ms = HEDGE_FALLBACK_MS;
+	} else if (p->hedge_after.ms > 0)
+		*ms = p->hedge_after.ms;
+	else
+		return false;
+	if (*ms == 0)
+		*ms =
+		    1; /* (a copy at once would be a duplicate, not a hedge) */
+	return true;
 }
 
 void

@@ -16,6 +16,7 @@
 
 struct budget;
 struct parent;
+struct tail;
 
 enum backoff {
 	BACKOFF_EXPONENTIAL = 0,
@@ -76,6 +77,12 @@ struct fallback {
 	char *text; /* as written */
 };
 
+/* hedge_after: off (both 0), a fixed time, or a percentile. */
+struct hedge_after {
+	uint64_t ms; /* > 0: after this long */
+	unsigned pct; /* > 0: after the route's pct-th percentile (tail.h) */
+};
+
 /* A fully resolved policy.  Heap members belong to the config. */
 struct policy {
 	unsigned attempts;
@@ -129,6 +136,8 @@ struct policy {
 	size_t nparents; /* 0: direct */
 	char *parent_auth; /* "Basic <base64>" for the parents, or "" */
 	char *parent_auth_src; /* as written: "", a path, or user:password */
+	struct hedge_after hedge_after; /* a second copy of a slow attempt */
+	unsigned hedge_max; /* the most copies one request may add */
 };
 
 bool policy_status_is_listed(const struct policy *, int status);
@@ -184,6 +193,16 @@ struct policy_target {
  */
 void policy_target(const struct policy *, const char *host, unsigned port,
     bool port_given, bool https, unsigned n, struct policy_target *out);
+
+/*
+ * When to send a second copy of an attempt that has no response head yet
+ * (hedge_after): off, after a fixed time, or after the route's recent
+ * pct-th percentile of time-to-first-byte (tail.h), HEDGE_FALLBACK_MS
+ * while it has too few samples.  False: never.  Floors at 1 ms.
+ */
+#define HEDGE_FALLBACK_MS 1000
+bool policy_hedge_delay(
+    const struct policy *, struct tail *, uint64_t now_ms, uint64_t *ms);
 
 /* How an attempt ended. */
 struct outcome {

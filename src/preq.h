@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dial.h"
+#include "hedge.h"
 #include "http.h"
 #include "policy.h"
 #include "resume.h"
@@ -93,6 +94,11 @@ struct preq {
 	bool resuming; /* this attempt asks for the rest of a broken body */
 	struct resume resume; /* .validator set once found resumable */
 	const char *resume_end; /* why a broken body ends short, or NULL */
+	struct event hedge_timer; /* when the next hedge goes (hedge.h) */
+	struct hedge *hedges[HEDGE_MAX]; /* on their way */
+	unsigned nhedges; /* sent so far */
+	bool hedge_won; /* the response is a hedge's */
+	bool ttfb_noted; /* this head's time-to-first-byte is in the tail */
 
 	/* outcome */
 	int status;
@@ -132,5 +138,11 @@ void attempt_init(struct preq *);
 void attempt_start(struct preq *);
 /* Stop the attempt in flight; keep_conn returns its connection to the pool. */
 void attempt_stop_io(struct preq *, bool keep_conn);
+/*
+ * A hedge's response head came first (from its header callback): the
+ * hedge becomes the attempt, the first copy is cancelled, and the head
+ * is decided on as the attempt's.  Returns the header callback's answer.
+ */
+int attempt_hedge_won(struct preq *, struct hedge *, struct evhttp_request *);
 
 #endif

@@ -331,6 +331,7 @@ proxy_done(struct preq *p)
 		return;
 	p->state = PQ_DONE;
 	attempt_stop_io(p, false);
+	hedge_cancel_all(p, NULL, METRICS_HEDGE_LOST);
 	dial_stop(&p->dial);
 	if (p->cevcon != NULL)
 		client_set_closecb(p->cevcon, NULL, NULL, p->w);
@@ -348,6 +349,8 @@ proxy_done(struct preq *p)
 		e.error = p->error;
 		e.conn = p->warm ? "warm" : p->reused ? "reused" : NULL;
 		e.resumes = p->resume.count;
+		e.hedges = p->nhedges;
+		e.hedge_won = p->hedge_won;
 		e.user = p->user;
 		e.gateway = p->gw != NULL ? p->gw->addr.text : NULL;
 		log_access_entry(&p->w->line, &e);

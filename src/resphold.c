@@ -145,6 +145,14 @@ resphold_expect(struct resphold *h, uint64_t max_head,
 }
 
 void
+resphold_owner(struct resphold *h,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg)
+{
+	h->refused_cb = refused_cb;
+	h->arg = arg;
+}
+
+void
 resphold_cancel(struct resphold *h)
 {
 	event_del(&h->verdict_ev);

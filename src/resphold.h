@@ -51,6 +51,9 @@ void resphold_detach(struct resphold *);
  */
 void resphold_expect(struct resphold *, uint64_t max_head,
     void (*refused_cb)(const struct reqscan *, void *), void *arg);
+/* Who hears of a refusal from now on (the head awaited stays as it is). */
+void resphold_owner(struct resphold *,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg);
 /* The exchange ended (or was abandoned): no verdict is wanted any more. */
 void resphold_cancel(struct resphold *);
 /*

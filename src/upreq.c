@@ -22,7 +22,8 @@
 #include "util.h"
 
 void
-upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
+upreq_build(struct preq *p, struct evhttp_request *ureq, const char *host,
+    unsigned port, bool https)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(p->creq);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(ureq);
@@ -35,7 +36,7 @@ upreq_build(struct preq *p, struct evhttp_request *ureq, bool https)
 	size_t len = evbuffer_get_length(body);
 
 	/* the target's authority wins over any Host the client sent */
-	http_host_value(buf, sizeof buf, p->up_host, p->up_port, https);
+	http_host_value(buf, sizeof buf, host, port, https);
 	evhttp_add_header(out, "Host", buf);
 	TAILQ_FOREACH(kv, in, next)
 	{

@@ -10,9 +10,10 @@ struct evhttp_request;
 struct preq;
 
 /*
- * Fill ureq's fields and body from the client request of p, for this
- * attempt's origin (https: over TLS, so port 443 is the default).
+ * Fill ureq's fields and body from the client request of p, for an
+ * attempt to host:port (https: over TLS, so port 443 is the default).
  */
-void upreq_build(struct preq *p, struct evhttp_request *ureq, bool https);
+void upreq_build(struct preq *p, struct evhttp_request *ureq, const char *host,
+    unsigned port, bool https);
 
 #endif

@@ -12,6 +12,7 @@
 #include <event2/util.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -467,6 +468,13 @@ conn_bev(struct upstream_conn *uc)
 }
 
 void
+upstream_response_owner(struct upstream_conn *uc,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg)
+{
+	resphold_owner(&uc->hold, refused_cb, arg);
+}
+
+void
 upstream_set_timeout(struct upstream_conn *uc, const struct timeval *tv)
 {
 	uc->timeout = *tv;
@@ -560,4 +568,16 @@ uint64_t
 upstream_pool_created(const struct upstream_pool *pool)
 {
 	return pool->created;
+}
+
+void
+upstream_set_nodelay(struct upstream_conn *uc)
+{
+	int one = 1;
+
+	if (uc->nodelay)
+		return;
+	uc->nodelay = true;
+	setsockopt(bufferevent_getfd(conn_bev(uc)), IPPROTO_TCP, TCP_NODELAY,
+	    &one, sizeof one);
 }

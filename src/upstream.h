@@ -119,6 +119,9 @@ int upstream_make_request(struct upstream_conn *, struct evhttp_request *,
  */
 void upstream_expect_response(struct upstream_conn *, uint64_t max_head,
     void (*refused_cb)(const struct reqscan *, void *), void *arg);
+/* The exchange changes hands (a hedge taken over): refused_cb(scan, arg). */
+void upstream_response_owner(struct upstream_conn *,
+    void (*refused_cb)(const struct reqscan *, void *), void *arg);
 /* Set evhttp's timeout on the connection (and on our body reads). */
 void upstream_set_timeout(struct upstream_conn *, const struct timeval *);
 /*
@@ -137,6 +140,8 @@ void upstream_resume(struct upstream_conn *);
 void upstream_release(struct upstream_conn *);
 /* Drop a connection (its state is unknown); freed from the event loop. */
 void upstream_discard(struct upstream_conn *);
+/* Requests go out whole: never wait for an ACK (Nagle); once a connection. */
+void upstream_set_nodelay(struct upstream_conn *);
 /* Connections open now (idle + busy), for metrics. */
 unsigned upstream_pool_count(const struct upstream_pool *);
 /* Connections ever created, for the benchmark's conns-per-request. */

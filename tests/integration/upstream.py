@@ -19,6 +19,7 @@ Step kinds (a string or a dict):
     (up.idle_close = 0.4: a kept connection idle 0.4 s is closed, counted in
     up.idle_closed)
     "reset"                    read the request, close with SO_LINGER 0 (RST)
+                               ({"kind": "reset", "delay": S}: after S s)
     "close"                    read the request, close cleanly, no answer
     "stall:3"                  wait 3 s, then answer 200 unless the peer left
     "big:209715200"            200 with Content-Length, pattern body, streamed
@@ -731,6 +732,9 @@ class Upstream:
                 return False
             return keepalive
         if kind == "reset":
+            if step.get("delay"):
+                if not self._wait(conn, hit, float(step["delay"])):
+                    return False
             self._rst(conn)
             raise _Gone()
         if kind == "close":

@@ -222,6 +222,19 @@ START_TEST(test_defaults_policy)
 	ck_assert_uint_eq(p->eject_after, 0);
 	ck_assert_uint_eq(p->eject_time_ms, 30000);
 	ck_assert_uint_eq(p->eject_max_time_ms, 300000);
+	ck_assert_uint_eq(p->hedge_after.ms, 0);
+	ck_assert_uint_eq(p->hedge_after.pct, 0);
+	ck_assert_uint_eq(p->hedge_max, 1);
+	config_unref(c);
+	c = load_ok("[default]\nhedge_after = P90\n[route a.test]\n"
+		    "hedge_after = 150ms\nhedge_max = 3\n[route b.test]\n"
+		    "hedge_after = off\n");
+	ck_assert_uint_eq(c->defaults.policy.hedge_after.pct, 90);
+	ck_assert_uint_eq(c->routes[0]->policy.hedge_after.ms, 150);
+	ck_assert_uint_eq(c->routes[0]->policy.hedge_after.pct, 0);
+	ck_assert_uint_eq(c->routes[0]->policy.hedge_max, 3);
+	ck_assert_uint_eq(c->routes[1]->policy.hedge_after.pct, 0);
+	ck_assert_uint_eq(c->routes[1]->policy.hedge_after.ms, 0);
 	config_unref(c);
 	c = load_ok("[default]\nresume_max = 0\n[route a.test]\nresume = no\n"
 		    "body_timeout = 250ms\n");
@@ -1052,6 +1065,13 @@ static const struct error_row error_rows[] = {
 	{"t.ini:2: [default] eject_after: must be between 0 and 1000"}},
     {"[default]\neject_time = 0\n", 1,
 	{"t.ini:2: [default] eject_time: must be between 1ms and 720h"}},
+    {"[default]\nhedge_after = p100\n", 1,
+	{"t.ini:2: [default] hedge_after: a percentile p1..p99: must be "
+	 "between 1 and 99"}},
+    {"[default]\nhedge_after = 0\n", 1,
+	{"t.ini:2: [default] hedge_after: must be more than 0 (or off)"}},
+    {"[default]\nhedge_max = 4\n", 1,
+	{"t.ini:2: [default] hedge_max: must be between 0 and 3"}},
     {"[default]\nresume_max = 101\n", 1,
 	{"t.ini:2: [default] resume_max: must be between 0 and 100"}},
     {"[default]\nbody_timeout = 0\n", 1,
@@ -1612,7 +1632,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 68);
+	ck_assert_uint_eq(config_nkeys(), 70);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",

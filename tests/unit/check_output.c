@@ -68,6 +68,22 @@ START_TEST(test_accesslog_text)
 	accesslog_format(&e, 1, &s);
 	ck_assert_ptr_nonnull(strstr(s.s, ",\"parent\":\"[::1]:3128\"}\n"));
 	sbuf_free(&s);
+	/* hedges sent, and whether one answered (none: not printed) */
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_null(strstr(s.s, "hedge"));
+	sbuf_free(&s);
+	e.hedges = 2;
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, " hedges=2 "));
+	ck_assert_ptr_null(strstr(s.s, "hedge=won"));
+	sbuf_free(&s);
+	e.hedge_won = true;
+	accesslog_format(&e, 0, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, " hedges=2 hedge=won "));
+	sbuf_free(&s);
+	accesslog_format(&e, 1, &s);
+	ck_assert_ptr_nonnull(strstr(s.s, ",\"hedges\":2,\"hedge_won\":true,"));
+	sbuf_free(&s);
 }
 END_TEST
 
@@ -130,7 +146,16 @@ START_TEST(test_metrics_render)
 	metrics_reload(1);
 	metrics_ejection();
 	metrics_broken_body(true);
+	metrics_hedge(METRICS_HEDGE_WON);
+	metrics_hedge(METRICS_HEDGE_NOT_SENT);
+	metrics_hedge(METRICS_HEDGE_NOT_SENT);
 	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_hedges_total{outcome=\"won\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_hedges_total{outcome=\"lost\"} 0\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_hedges_total{outcome=\"not_sent\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(s.s, "retryproxy_origins_ejected 2\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_origin_ejections_total 1\n"));

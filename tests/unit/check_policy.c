@@ -12,6 +12,7 @@
 #include "budget.h"
 #include "http.h"
 #include "policy.h"
+#include "tail.h"
 #include "util.h"
 
 #define DEF_ERRORS                                                             \
@@ -698,6 +699,79 @@ START_TEST(test_target)
 	ck_assert_msg(strcmp(t.host, r->host) == 0 && t.port == r->want_port &&
 		t.tls == (r->want_tls != 0),
 	    "row %d: %s:%u tls %d", _i, t.host, t.port, t.tls);
+}
+END_TEST
+
+/* When a hedge goes (policy_hedge_delay, hedge_after). */
+
+struct hedge_row {
+	uint64_t after_ms;
+	unsigned pct;
+	unsigned hedge_max;
+	unsigned nsamples; /* of 1..nsamples ms, at 1 s */
+	int want; /* -1: never */
+	uint64_t want_ms;
+};
+
+static const struct hedge_row hedge_rows[] = {
+    {0, 0, 1, 0, -1, 0}, /* off */
+    {100, 0, 1, 0, 1, 100}, /* a fixed time */
+    {100, 0, 0, 0, -1, 0}, /* hedge_max = 0: never */
+    {0, 95, 1, 0, 1, HEDGE_FALLBACK_MS}, /* no samples: the fallback */
+    {0, 95, 1, TAIL_MIN_SAMPLES - 1, 1, HEDGE_FALLBACK_MS},
+    {0, 95, 1, TAIL_MIN_SAMPLES, 1, 19}, /* p95 of 1..20 ms */
+    {0, 95, 1, 100, 1, 95},
+    {0, 50, 3, 100, 1, 50},
+    {0, 99, 1, 100, 1, 99},
+    {0, 1, 1, 100, 1, 1},
+    {0, 95, 0, 100, -1, 0},
+};
+
+START_TEST(test_hedge_delay)
+{
+	const struct hedge_row *r = &hedge_rows[_i];
+	struct policy p;
+	struct tail *t = calloc(1, sizeof *t);
+	uint64_t ms = 12345;
+	bool got;
+
+	policy_defaults(&p);
+	p.hedge_after.ms = r->after_ms;
+	p.hedge_after.pct = r->pct;
+	p.hedge_max = r->hedge_max;
+	tail_init(t);
+	for (unsigned i = 1; i <= r->nsamples; i++)
+		tail_add(t, i, 1000);
+	got = policy_hedge_delay(&p, t, 1000, &ms);
+	ck_assert_msg(got == (r->want == 1), "row %d: %d", _i, got);
+	if (got)
+		ck_assert_msg(ms == r->want_ms, "row %d: %llu ms", _i,
+		    (unsigned long long)ms);
+	/* no tail at all: the fallback for a percentile */
+	if (r->pct > 0 && r->hedge_max > 0) {
+		ck_assert(policy_hedge_delay(&p, NULL, 1000, &ms));
+		ck_assert_uint_eq(ms, HEDGE_FALLBACK_MS);
+	}
+	free(t);
+}
+END_TEST
+
+/* A zero percentile (every sample 0 ms) floors at 1 ms: never at once. */
+START_TEST(test_hedge_delay_floor)
+{
+	struct policy p;
+	struct tail *t = calloc(1, sizeof *t);
+	uint64_t ms;
+
+	policy_defaults(&p);
+	p.hedge_after.pct = 95;
+	p.hedge_max = 1;
+	tail_init(t);
+	for (unsigned i = 0; i < 50; i++)
+		tail_add(t, 0, 1000);
+	ck_assert(policy_hedge_delay(&p, t, 1000, &ms));
+	ck_assert_uint_eq(ms, 1);
+	free(t);
 }
 END_TEST
 
@@ -1838,6 +1912,8 @@ policy_suite(void)
 	tcase_add_loop_test(tc, test_budget, 0, RP_NELEM(budget_rows));
 	tcase_add_loop_test(tc, test_retry_after_value, 0, RP_NELEM(ra_rows));
 	tcase_add_loop_test(tc, test_target, 0, RP_NELEM(target_rows));
+	tcase_add_loop_test(tc, test_hedge_delay, 0, RP_NELEM(hedge_rows));
+	tcase_add_test(tc, test_hedge_delay_floor);
 	suite_add_tcase(s, tc);
 	return s;
 }
