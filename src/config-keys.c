@@ -229,7 +229,8 @@ p_hedge_after(struct config *c, const struct key_def *k, void *b, const char *v,
 		return 0;
 	if (v[0] == 'p' || v[0] == 'P') {
 		if (units_parse_uint(v + 1, 1, 99, &n, &why) != 0) {
-			*cause = xasprintf("a percentile p1..p99: %s", why);
+			*cause = xasprintf(
+			    "'%s': a percentile is p1 to p99 (%s)", v, why);
 			return -1;
 		}
 		h->pct = (unsigned)n;

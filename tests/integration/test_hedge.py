@@ -310,7 +310,7 @@ def test_explain_and_dump(tmp_path):
     assert "hedge_after = p95" in out.stdout and "hedge_max = 2" in out.stdout
     assert "hedge_after = 250ms" in out.stdout, out.stdout
     # bad values name the file and line
-    for bad, why in (("p100", "p1..p99"), ("0", "more than 0"), ("soon", "duration")):
+    for bad, why in (("p100", "p1 to p99"), ("0", "more than 0"), ("soon", "duration")):
         conf.write_text(f"[default]\nhedge_after = {bad}\n")
         out = subprocess.run([str(daemon_path()), "-c", str(conf), "-t"],
                              capture_output=True, text=True)

@@ -1066,8 +1066,8 @@ static const struct error_row error_rows[] = {
     {"[default]\neject_time = 0\n", 1,
 	{"t.ini:2: [default] eject_time: must be between 1ms and 720h"}},
     {"[default]\nhedge_after = p100\n", 1,
-	{"t.ini:2: [default] hedge_after: a percentile p1..p99: must be "
-	 "between 1 and 99"}},
+	{"t.ini:2: [default] hedge_after: 'p100': a percentile is p1 to p99 "
+	 "(number out of range)"}},
     {"[default]\nhedge_after = 0\n", 1,
 	{"t.ini:2: [default] hedge_after: must be more than 0 (or off)"}},
     {"[default]\nhedge_max = 4\n", 1,
