@@ -336,6 +336,7 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	h->port = t.port;
 	h->tls = t.tls;
 	dial_init(&h->dial, p->w, p->cfg, p->route, p->method, h);
+	h->dial.start_ms = p->dial.start_ms; /* (the request's deadline) */
 	h->dial.failed_cb = hedge_failed_cb;
 	h->dial.denied_cb = hedge_denied_cb;
 	h->dial.retry_cb = hedge_retry_cb;
