@@ -110,6 +110,27 @@ class TLSUpstream(Upstream):
     def url(self):
         return f"https://{self.authority}"
 
+    def _peer_gone(self, conn):
+        """An SSLSocket cannot peek: look at the TCP socket under it.  While
+        a step waits, the proxy sends nothing more on the connection, so
+        any record (a close_notify: in TLS 1.3 it looks like data) or the
+        FIN means the peer is going."""
+        if conn.pending():
+            return False
+        try:
+            raw = socket.socket(fileno=os.dup(conn.fileno()))
+        except OSError:
+            return True
+        try:
+            raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return True
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            raw.close()
+
     def _serve(self, conn, cid):
         with self._cond:
             self.handshakes += 1
@@ -864,3 +885,32 @@ def test_tunnel_idle_timeout(servers, proxy):
     assert srv.wait(lambda: "peer_closed" in srv.notes, 2.0), why
     e = connect_log(px, srv.authority)
     assert e["status"] == 200, why
+
+
+def test_hedge_over_tls(certs, servers, proxy):
+    """hedge_after on a tls = yes route: the hedge opens its own TLS
+    connection (verified), wins, and the stalled first copy's connection
+    is closed; the next requests get their own answers."""
+    origin = tls_origin(servers, certs.good)
+    authority = f"localhost:{origin.port}"
+    px = proxy(section("tls", trust=certs.ca)
+               + section(f"route {authority}", tls=True, hedge_after="100ms"))
+    origin.script("/slow", ["stall:3", {"status": 200, "body": b"hedged\n"}])
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", f"http://{authority}/slow")
+    took = time.monotonic() - t0
+    why = describe(origin, px, r) + "\n" + origin.describe()
+    assert r.status == 200 and r.body == b"hedged\n", why
+    assert took < 1.0 and origin.count("/slow") == 2, (took, why)
+    first = origin.hits("/slow")[0]
+    assert origin.wait_for(lambda: first.client_gone, 3.0), why
+    e = px.log_for("/slow")
+    assert e["hedges"] == 1 and e["hedge_won"] is True, e
+    for i in range(3):
+        origin.script(f"/n{i}", ["200"])
+        r = request(px.addr, "GET", f"http://{authority}/n{i}")
+        assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+            describe(origin, px, r)
+        # never on the first copy's connection (closed, not pooled)
+        assert origin.hits(f"/n{i}")[0].conn_id != first.conn_id
+    assert origin.tls_errors == [], origin.tls_errors
