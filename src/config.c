@@ -20,6 +20,7 @@
 #include "config-keys.h"
 #include "config.h"
 #include "gateway.h"
+#include "parent.h"
 #include "units.h"
 #include "util.h"
 
@@ -979,11 +980,46 @@ config_dump_policy(const struct policy *p, struct sbuf *s)
 	dump_scope(NULL, SCOPE_POLICY, p, s);
 }
 
+/* "direct", or the parents in order ("via http://a:3128, then ..."). */
+static void
+dump_parents(const struct policy *p, struct sbuf *s)
+{
+	if (p->nparents == 0) {
+		sbuf_puts(s, "direct");
+		return;
+	}
+	for (size_t i = 0; i < p->nparents; i++)
+		sbuf_printf(s, "%shttp://%s", i == 0 ? "via " : ", then ",
+		    p->parents[i].text);
+}
+
+static bool
+same_parents(const struct policy *a, const struct policy *b)
+{
+	if (a->nparents != b->nparents)
+		return false;
+	for (size_t i = 0; i < a->nparents; i++)
+		if (strcmp(a->parents[i].text, b->parents[i].text) != 0)
+			return false;
+	return true;
+}
+
 void
 config_dump(const struct config *c, struct sbuf *s)
 {
-	sbuf_printf(s, "; effective configuration of %s\n",
+	/* the first line says where requests go (parent proxies, retryproxy.ini(5)) */
+	sbuf_printf(s, "; effective configuration of %s; requests go ",
 	    c->file ? c->file : "(built-in defaults)");
+	dump_parents(&c->defaults.policy, s);
+	for (size_t i = 0; i < c->nroutes; i++) {
+		char pat[600];
+		if (same_parents(&c->routes[i]->policy, &c->defaults.policy))
+			continue;
+		route_pattern_format(&c->routes[i]->pattern, pat, sizeof pat);
+		sbuf_printf(s, "; [route %s] ", pat);
+		dump_parents(&c->routes[i]->policy, s);
+	}
+	sbuf_puts(s, "\n");
 	sbuf_puts(s, "[proxy]\n");
 	dump_scope(c, SCOPE_PROXY, &c->proxy, s);
 	sbuf_puts(s, "\n[tls]\n");

@@ -450,6 +450,11 @@ def test_check_config_and_explain_name_the_parent(tmp_path):
     out = subprocess.run([str(daemon_path()), "-t", "-c", str(cfg)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    # the first line says which parent requests use
+    assert out.stdout.splitlines()[0] == (
+        f"; effective configuration of {cfg}; requests go via "
+        "http://proxy.corp:8080, then http://proxy2.corp:8080; "
+        "[route intranet.example] direct")
     assert "parent = http://proxy.corp:8080, http://proxy2.corp:8080\n" \
         "parent_auth = (set)\n" in out.stdout
     assert "parent = direct\n" in out.stdout and "hunter2" not in out.stdout
