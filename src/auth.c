@@ -181,37 +181,69 @@ auth_check(const struct auth_users *a, const char *user, const char *pass)
 	return ok && found != NULL;
 }
 
-bool
-auth_verify(const struct auth_users *a, struct auth_cache *c, const char *value,
-    uint64_t now_ms, char *user, size_t ulen)
+void
+auth_key(const char *value, unsigned char key[AUTH_KEY_LEN])
 {
-	unsigned char key[32];
-	char u[AUTH_USER_MAX], pw[256];
-	struct auth_cache_slot *s;
-	bool ok;
-
-	if (value == NULL || a == NULL)
-		return false;
 	SHA256((const unsigned char *)value, strlen(value), key);
+}
+
+bool
+auth_cache_find(const struct auth_cache *c, const struct auth_users *a,
+    const unsigned char key[AUTH_KEY_LEN], uint64_t now_ms, char *user,
+    size_t ulen)
+{
 	for (unsigned i = 0; i < AUTH_CACHE_SLOTS; i++) {
-		s = &c->s[i];
+		const struct auth_cache_slot *s = &c->s[i];
 		if (s->gen == a->gen && s->until_ms > now_ms &&
-		    CRYPTO_memcmp(s->key, key, sizeof key) == 0) {
+		    CRYPTO_memcmp(s->key, key, AUTH_KEY_LEN) == 0) {
 			snprintf(user, ulen, "%s", s->user);
 			return true;
 		}
 	}
+	return false;
+}
+
+void
+auth_cache_put(struct auth_cache *c, const struct auth_users *a,
+    const unsigned char key[AUTH_KEY_LEN], uint64_t now_ms, const char *user)
+{
+	struct auth_cache_slot *s = &c->s[c->next++ % AUTH_CACHE_SLOTS];
+
+	memcpy(s->key, key, AUTH_KEY_LEN);
+	s->gen = a->gen;
+	s->until_ms = now_ms + AUTH_CACHE_MS;
+	snprintf(s->user, sizeof s->user, "%s", user);
+}
+
+bool
+auth_check_value(
+    const struct auth_users *a, const char *value, char *user, size_t ulen)
+{
+	char u[AUTH_USER_MAX], pw[256];
+	bool ok;
+
 	if (auth_basic_decode(value, u, sizeof u, pw, sizeof pw) != 0)
 		return false;
 	ok = auth_check(a, u, pw);
 	OPENSSL_cleanse(pw, sizeof pw);
-	if (!ok)
+	if (ok)
+		snprintf(user, ulen, "%s", u);
+	return ok;
+}
+
+bool
+auth_verify(const struct auth_users *a, struct auth_cache *c, const char *value,
+    uint64_t now_ms, char *user, size_t ulen)
+{
+	unsigned char key[AUTH_KEY_LEN];
+
+	if (value == NULL || a == NULL)
 		return false;
-	s = &c->s[c->next++ % AUTH_CACHE_SLOTS];
-	memcpy(s->key, key, sizeof key);
-	s->gen = a->gen;
-	s->until_ms = now_ms + AUTH_CACHE_MS;
-	snprintf(s->user, sizeof s->user, "%s", u);
-	snprintf(user, ulen, "%s", u);
+	auth_key(value, key);
+	if (auth_cache_find(c, a, key, now_ms, user, ulen))
+		return true;
+	if (!auth_check_value(a, value, user, ulen))
+		return false;
+	auth_cache_put(c, a, key, now_ms, user);
 	return true;
 }

@@ -52,8 +52,10 @@ int auth_basic_decode(
 /* Is this the user's password?  (Unknown users cost the same time.) */
 bool auth_check(const struct auth_users *, const char *user, const char *pass);
 
+#define AUTH_KEY_LEN 32 /* SHA-256 of the Proxy-Authorization value */
+
 struct auth_cache_slot {
-	unsigned char key[32]; /* SHA-256 of the Proxy-Authorization value */
+	unsigned char key[AUTH_KEY_LEN];
 	uint64_t gen, until_ms;
 	char user[AUTH_USER_MAX];
 };
@@ -70,5 +72,20 @@ struct auth_cache {
  */
 bool auth_verify(const struct auth_users *, struct auth_cache *,
     const char *value, uint64_t now_ms, char *user, size_t ulen);
+
+/*
+ * auth_verify in its parts, for a caller with two caches (each worker's,
+ * then the process's, so that a password hash is checked once a process,
+ * not once a worker): the cache key of a value; a cached answer; one to
+ * cache; and the check itself (a password hash computed).
+ */
+void auth_key(const char *value, unsigned char key[AUTH_KEY_LEN]);
+bool auth_cache_find(const struct auth_cache *, const struct auth_users *,
+    const unsigned char key[AUTH_KEY_LEN], uint64_t now_ms, char *user,
+    size_t ulen);
+void auth_cache_put(struct auth_cache *, const struct auth_users *,
+    const unsigned char key[AUTH_KEY_LEN], uint64_t now_ms, const char *user);
+bool auth_check_value(
+    const struct auth_users *, const char *value, char *user, size_t ulen);
 
 #endif

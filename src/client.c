@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "client.h"
 #include "config.h"
 #include "gateway.h"
+#include "metrics.h"
 #include "util.h"
 #include "worker.h"
 
@@ -48,12 +50,39 @@ bool
 client_authorized(struct worker *w, const struct config *c,
     const char *proxy_authorization, char *user, size_t ulen)
 {
+	static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct auth_cache shared; /* every worker's */
+	const struct auth_users *users = c->proxy.users;
+	unsigned char key[AUTH_KEY_LEN];
+	uint64_t now = util_now_ms();
+	bool hit;
+
 	if (c->proxy.auth == AUTH_OFF)
 		return true;
+	if (proxy_authorization == NULL || users == NULL)
+		return false;
 	if (w->auth_cache == NULL)
 		w->auth_cache = xcalloc(1, sizeof *w->auth_cache);
-	return auth_verify(c->proxy.users, w->auth_cache, proxy_authorization,
-	    util_now_ms(), user, ulen);
+	auth_key(proxy_authorization, key);
+	/* this worker's cache without a lock, then the process's */
+	if (auth_cache_find(w->auth_cache, users, key, now, user, ulen))
+		return true;
+	pthread_mutex_lock(&shared_lock);
+	hit = auth_cache_find(&shared, users, key, now, user, ulen);
+	pthread_mutex_unlock(&shared_lock);
+	if (!hit) {
+		/* (the hash is computed outside the lock: it takes a while) */
+		bool ok =
+		    auth_check_value(users, proxy_authorization, user, ulen);
+		metrics_auth_hash(ok);
+		if (!ok)
+			return false;
+		pthread_mutex_lock(&shared_lock);
+		auth_cache_put(&shared, users, key, now, user);
+		pthread_mutex_unlock(&shared_lock);
+	}
+	auth_cache_put(w->auth_cache, users, key, now, user);
+	return true;
 }
 
 void

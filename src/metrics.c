@@ -24,6 +24,7 @@ static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
 static _Atomic uint64_t addr_marked, addr_avoided;
 static _Atomic uint64_t broken_bodies[2]; /* truncated, resumed */
 static _Atomic uint64_t hedges[METRICS_HEDGE_N];
+static _Atomic uint64_t auth_hashes[2]; /* refused, accepted */
 static _Atomic uint64_t ejections, ejected_requests;
 
 /* Failures of each parent proxy (parent.h), by "host:port". */
@@ -213,6 +214,12 @@ void
 metrics_broken_body(bool resumed)
 {
 	INC(broken_bodies[resumed ? 1 : 0]);
+}
+
+void
+metrics_auth_hash(bool accepted)
+{
+	INC(auth_hashes[accepted ? 1 : 0]);
 }
 
 void
@@ -432,6 +439,14 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "retryproxy_broken_bodies_total{outcome=\"truncated\"} %llu\n",
 	    (unsigned long long)GET(broken_bodies[1]),
 	    (unsigned long long)GET(broken_bodies[0]));
+	head(s, "retryproxy_auth_hashes_total", "counter",
+	    "auth = basic: password hashes computed (credentials accepted "
+	    "once are cached for the whole process for a minute), by result.");
+	sbuf_printf(s,
+	    "retryproxy_auth_hashes_total{result=\"accepted\"} %llu\n"
+	    "retryproxy_auth_hashes_total{result=\"refused\"} %llu\n",
+	    (unsigned long long)GET(auth_hashes[1]),
+	    (unsigned long long)GET(auth_hashes[0]));
 	head(s, "retryproxy_hedges_total", "counter",
 	    "Hedges (hedge_after): second copies of slow attempts, by "
 	    "outcome (not_sent: no retry budget or attempt left).");

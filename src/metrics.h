@@ -91,6 +91,8 @@ enum metrics_hedge {
 	METRICS_HEDGE_N
 };
 void metrics_hedge(enum metrics_hedge);
+/* auth = basic: a password hash was computed (a credential not cached). */
+void metrics_auth_hash(bool accepted);
 /* An origin was ejected (eject.h); an attempt was not made to one. */
 void metrics_ejection(void);
 void metrics_ejected_request(void);

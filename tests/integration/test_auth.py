@@ -156,3 +156,36 @@ def test_bad_files_are_refused_at_start(tmp_path, case):
     out = subprocess.run([str(daemon_path()), "-t", "-c", str(conf)], capture_output=True,
                          text=True)
     assert out.returncode == 78 and want in out.stderr, (out.returncode, out.stderr)
+
+
+@pytest.fixture
+def ops_proxy(upstream, make_upstream, tmp_path):
+    from harness import daemon_factory
+    from test_ops import OpsProxy
+    yield from daemon_factory(OpsProxy, tmp_path, "authhash")
+
+
+def test_password_hash_once_a_process(upstream, ops_proxy, tmp_path):
+    """Accepted credentials are cached for the whole process: with two
+    workers and eight client connections, alice's bcrypt is computed once
+    (retryproxy_auth_hashes_total); a wrong password is never cached."""
+    from test_ops import samples
+    path = users_file(tmp_path, ("-B", "alice", "s3cret"))
+    px = ops_proxy("", proxy_lines=f"auth = basic\nauth_file = {path}\nworkers = 2\n")
+    ok = {"Proxy-Authorization": basic("alice", "s3cret")}
+    bad = {"Proxy-Authorization": basic("alice", "wrong")}
+    for c in range(8):
+        with RawConn(px.addr) as conn:
+            for i in range(3):
+                upstream.script(f"/h{c}_{i}", ["200"])
+                conn.send_request("GET", f"{upstream.url}/h{c}_{i}", headers=ok,
+                                  close=False)
+                r = conn.read_response()
+                assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+                    describe(upstream, px, r)
+    for _ in range(2):
+        assert request(px.addr, "GET", upstream.url + "/no", bad).status == 407
+    got = {lbl["result"]: v for lbl, v in
+           samples(px.metrics(), "retryproxy_auth_hashes_total")}
+    assert got == {"accepted": 1, "refused": 2}, got
+    assert px.log_for("/h7_2")["user"] == "alice"

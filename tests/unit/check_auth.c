@@ -167,9 +167,46 @@ START_TEST(test_verify_and_cache)
 }
 END_TEST
 
+/* The parts a caller with two caches uses (each worker's, the process's). */
+START_TEST(test_cache_parts)
+{
+	struct auth_users a = {0};
+	struct auth_cache *c = calloc(1, sizeof *c);
+	unsigned char k1[AUTH_KEY_LEN], k2[AUTH_KEY_LEN];
+	char user[8];
+
+	a.gen = 7;
+	auth_key("Basic YWxpY2U6czNjcmV0", k1);
+	auth_key("Basic YWxpY2U6czNjcmV1", k2);
+	ck_assert(memcmp(k1, k2, sizeof k1) != 0);
+	ck_assert(!auth_cache_find(c, &a, k1, 0, user, sizeof user));
+	auth_cache_put(c, &a, k1, 100, "alice-the-long");
+	/* found until it expires; the name cut to the caller's buffer */
+	ck_assert(auth_cache_find(
+	    c, &a, k1, 100 + AUTH_CACHE_MS - 1, user, sizeof user));
+	ck_assert_str_eq(user, "alice-t");
+	ck_assert(!auth_cache_find(
+	    c, &a, k1, 100 + AUTH_CACHE_MS, user, sizeof user));
+	ck_assert(!auth_cache_find(c, &a, k2, 100, user, sizeof user));
+	/* another load of the users: nothing cached counts */
+	a.gen = 8;
+	ck_assert(!auth_cache_find(c, &a, k1, 100, user, sizeof user));
+	/* the slots are reused in turn: the oldest goes first */
+	for (unsigned i = 0; i < AUTH_CACHE_SLOTS; i++) {
+		unsigned char k[AUTH_KEY_LEN] = {(unsigned char)i, 1};
+		auth_cache_put(c, &a, k, 100, "x");
+	}
+	auth_cache_put(c, &a, k2, 100, "bob");
+	ck_assert(auth_cache_find(c, &a, k2, 100, user, sizeof user));
+	ck_assert_str_eq(user, "bob");
+	free(c);
+}
+END_TEST
+
 int
 main(void)
 {
+
 	Suite *su = suite_create("auth");
 	TCase *tc = tcase_create("auth");
 	SRunner *sr;
@@ -183,6 +220,7 @@ main(void)
 	    tc, test_decode, 0, (int)(sizeof dec / sizeof dec[0]));
 	tcase_add_test(tc, test_decode_too_long);
 	tcase_add_test(tc, test_verify_and_cache);
+	tcase_add_test(tc, test_cache_parts);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
