@@ -901,16 +901,16 @@ reply_ejected(struct preq *p, uint64_t left_ms)
 	char body[512], ra[16];
 
 	if (p->replying) {
-		end_broken(p, "the origin is ejected (eject_after)");
+		end_broken(p, "the origin is ejected");
 		return;
 	}
 	p->status = 503;
 	p->error = "destination_unavailable";
 	snprintf(ra, sizeof ra, "%u", dial_retry_after_s(left_ms));
 	snprintf(body, sizeof body,
-	    "retryproxy: %s:%u failed %u times in a row; it is left alone "
-	    "for %s s more (eject_after)\n",
-	    p->up_host, p->up_port, p->pol->eject_after, ra);
+	    "retryproxy: %s:%u %s; it is left alone for %s s more (%s)\n",
+	    p->up_host, p->up_port, p->dial.ejected_why, ra,
+	    p->dial.ejected_key);
 	evhttp_add_header(out, "Retry-After", ra);
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");

@@ -215,6 +215,37 @@ o_percent(const struct key_def *k, const void *b, struct sbuf *s)
 	sbuf_puts(s, "%");
 }
 
+/* A whole percentage, "50%" or "50", within the key's range. */
+static int
+p_whole_percent(struct config *c, const struct key_def *k, void *b,
+    const char *v, char **cause)
+{
+	const char *why;
+	double d;
+
+	if (units_parse_percent(v, &d, &why) != 0) {
+		*cause = xstrdup(why);
+		return -1;
+	}
+	if (d != (double)(unsigned)d) {
+		*cause = xstrdup("expected a whole percentage such as 50%");
+		return -1;
+	}
+	if ((unsigned)d < k->min || (unsigned)d > k->max) {
+		*cause = xasprintf("must be between %llu%% and %llu%%",
+		    (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	*AT(b, k, unsigned) = (unsigned)d;
+	return 0;
+}
+
+static void
+o_whole_percent(const struct key_def *k, const void *b, struct sbuf *s)
+{
+	sbuf_printf(s, "%u%%", *CAT(b, k, unsigned));
+}
+
 /* hedge_after: off, a duration, or pNN (1..99). */
 static int
 p_hedge_after(struct config *c, const struct key_def *k, void *b, const char *v,
@@ -1223,6 +1254,13 @@ const struct key_def config_keys[] = {
 	"consecutive failures (connect, reset, timeout, 5xx) after which an "
 	"origin is ejected; 0 = never",
 	p_uint, o_uint, PO(eject_after), 0, 1000),
+    K("eject_percent", SCOPE_POLICY, "0%",
+	"an origin whose failures (as for eject_after) are at least this "
+	"share of its attempts of the last 10 s is ejected; 0% = never",
+	p_whole_percent, o_whole_percent, PO(eject_percent), 0, 100),
+    K("eject_min_attempts", SCOPE_POLICY, "10",
+	"the attempts to an origin in 10 s before eject_percent judges it",
+	p_uint, o_uint, PO(eject_min_attempts), 1, 100000),
     K("eject_time", SCOPE_POLICY, "30s",
 	"how long an ejection lasts, times the ejections in a row", p_duration,
 	o_duration, PO(eject_time_ms), 1, MS_MAX),

@@ -629,10 +629,19 @@ eject_rules_of(const struct dial *d, struct eject_rules *r)
 	const struct policy *p = d->pol;
 
 	r->after = p->eject_after;
+	r->percent = p->eject_percent;
+	r->min_attempts = p->eject_min_attempts;
 	r->time_ms = p->eject_time_ms;
 	r->max_ms = p->eject_max_time_ms;
 	/* one probe at a time, for as long as an attempt may take */
 	r->probe_ms = p->connect_timeout_ms + p->per_try_timeout_ms;
+}
+
+/* Either eject rule is on for the dial's policy. */
+static bool
+eject_on(const struct dial *d)
+{
+	return d->pol->eject_after > 0 || d->pol->eject_percent > 0;
 }
 
 /*
@@ -644,11 +653,11 @@ static void
 note_eject(struct dial *d, const struct outcome *o)
 {
 	struct eject_rules r;
+	struct eject_news n = {0};
 	enum eject_outcome e;
 	bool failed;
-	uint64_t ms = 0;
 
-	if (d->pol->eject_after == 0 || d->host == NULL)
+	if (!eject_on(d) || d->host == NULL)
 		return;
 	if (o->status > 0)
 		failed = o->status >= 500;
@@ -661,17 +670,34 @@ note_eject(struct dial *d, const struct outcome *o)
 	eject_rules_of(d, &r);
 	pthread_mutex_lock(&ejects_lock);
 	e = eject_note(
-	    &ejects, d->host, d->port, failed, util_now_ms(), &r, &ms);
+	    &ejects, d->host, d->port, failed, util_now_ms(), &r, &n);
 	atomic_store(&ejected_now, eject_count(&ejects));
 	pthread_mutex_unlock(&ejects_lock);
-	if (e == EJECT_EJECTED) {
-		metrics_ejection();
+	if (e == EJECT_READMITTED) {
+		log_info("%s:%u: answered again: readmitted", d->host, d->port);
+		return;
+	}
+	if (e != EJECT_EJECTED)
+		return;
+	metrics_ejection();
+	switch (n.rule) {
+	case EJECT_BY_PERCENT:
+		log_warnx("%s:%u: %u%% of %u attempts in the last %us failed: "
+			  "ejected for %llums (eject_percent)",
+		    d->host, d->port, n.fails * 100 / n.attempts, n.attempts,
+		    EJECT_WINDOW_S, (unsigned long long)n.ms);
+		break;
+	case EJECT_BY_PROBE:
+		log_warnx("%s:%u: the probe failed: ejected for %llums "
+			  "(ejection %u in a row)",
+		    d->host, d->port, (unsigned long long)n.ms, n.ejections);
+		break;
+	default:
 		log_warnx("%s:%u: %u failures in a row: ejected for %llums "
 			  "(eject_after)",
-		    d->host, d->port, d->pol->eject_after,
-		    (unsigned long long)ms);
-	} else if (e == EJECT_READMITTED)
-		log_info("%s:%u: answered again: readmitted", d->host, d->port);
+		    d->host, d->port, n.fails, (unsigned long long)n.ms);
+		break;
+	}
 }
 
 void
@@ -881,21 +907,48 @@ dial_retry_after_s(uint64_t left_ms)
 	return s > 0 ? s : 1;
 }
 
+/* Why the origin is ejected, for the 503's body (d->ejected_why). */
+static void
+ejected_why(struct dial *d, const struct eject_news *n)
+{
+	switch (n->rule) {
+	case EJECT_BY_PERCENT:
+		snprintf(d->ejected_why, sizeof d->ejected_why,
+		    "failed %u%% of %u attempts in %u s",
+		    n->fails * 100 / n->attempts, n->attempts, EJECT_WINDOW_S);
+		d->ejected_key = "eject_percent";
+		break;
+	case EJECT_BY_PROBE:
+		snprintf(d->ejected_why, sizeof d->ejected_why,
+		    "failed its probe after an ejection");
+		d->ejected_key = "eject_time";
+		break;
+	default:
+		snprintf(d->ejected_why, sizeof d->ejected_why,
+		    "failed %u times in a row", n->fails);
+		d->ejected_key = "eject_after";
+		break;
+	}
+}
+
 enum dial_gate
 dial_gate(struct dial *d, const char *host, unsigned port, int *status,
     uint64_t *left_ms)
 {
 	uint64_t now = util_now_ms(), left;
 
-	if (d->pol->eject_after > 0 && atomic_load(&ejected_now) > 0) {
+	if (eject_on(d) && atomic_load(&ejected_now) > 0) {
 		struct eject_rules r;
+		struct eject_news n = {0};
 		enum eject_verdict v;
 		eject_rules_of(d, &r);
 		pthread_mutex_lock(&ejects_lock);
-		v = eject_check(&ejects, host, port, now, &r, left_ms);
+		v = eject_check(&ejects, host, port, now, &r, &n);
 		pthread_mutex_unlock(&ejects_lock);
 		if (v == EJECT_OUT) {
 			metrics_ejected_request();
+			*left_ms = n.ms;
+			ejected_why(d, &n);
 			return DIAL_EJECTED;
 		}
 		if (v == EJECT_PROBE)

@@ -85,6 +85,9 @@ struct dial {
 	 */
 	void (*resolved_cb)(struct dial *, const struct sockaddr *);
 	void *arg; /* the owner */
+	/* dial_gate said DIAL_EJECTED: why, and the rule's key */
+	char ejected_why[80];
+	const char *ejected_key;
 };
 
 void dial_init(struct dial *, struct worker *, const struct config *,
@@ -139,8 +142,9 @@ enum dial_gate {
 	DIAL_WAIT = 1, /* held: dial_backoff(*left_ms), then try again */
 	DIAL_HELD = 2, /* held, and hold = fail or past the deadline: answer
 			  *status with Retry-After (dial_retry_after_s) */
-	DIAL_EJECTED = 3, /* ejected (eject_after) for *left_ms more: the
-			     next fallback (dial_skip), or a 503 at once */
+	DIAL_EJECTED = 3, /* ejected (eject_after, eject_percent) for
+			     *left_ms more, d->ejected_why: the next
+			     fallback (dial_skip), or a 503 at once */
 };
 enum dial_gate dial_gate(struct dial *, const char *host, unsigned port,
     int *status, uint64_t *left_ms);

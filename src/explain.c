@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eject.h"
 #include "explain.h"
 #include "gateway.h"
 #include "http.h"
@@ -188,14 +189,28 @@ explain_one(const struct config *c, const char *method, const char *url,
 		    !resend	     ? "GET may not be re-sent"
 			: !p->resume ? "resume = no"
 				     : "resume_max = 0");
-	if (p->eject_after > 0) {
+	if (p->eject_after > 0 || p->eject_percent > 0) {
 		char m[32];
+		sbuf_puts(out, "eject: ");
+		if (p->eject_after > 0)
+			sbuf_printf(
+			    out, "after %u failures in a row", p->eject_after);
+		if (p->eject_after > 0 && p->eject_percent > 0)
+			sbuf_puts(out, " or ");
+		if (p->eject_percent > 0)
+			sbuf_printf(out,
+			    "when at least %u%% of its attempts in the last "
+			    "%us failed",
+			    p->eject_percent, EJECT_WINDOW_S);
+		sbuf_puts(out, " (connect, reset, timeout, 5xx");
+		if (p->eject_percent > 0)
+			sbuf_printf(out, "; once there are %u attempts",
+			    p->eject_min_attempts);
 		sbuf_printf(out,
-		    "eject: after %u failures in a row (connect, reset, "
-		    "timeout, 5xx), %s:%u is left alone for %s (longer each "
+		    "), %s:%u is left alone for %s (longer each "
 		    "time in a row, up to %s), then one request probes it; "
 		    "meanwhile %s\n",
-		    p->eject_after, u.host, u.port,
+		    u.host, u.port,
 		    units_format_duration(p->eject_time_ms, t, sizeof t),
 		    units_format_duration(p->eject_max_time_ms, m, sizeof m),
 		    p->nfallbacks > 0 ? "requests go to the fallbacks at once"

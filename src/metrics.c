@@ -417,8 +417,8 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 		    parents[i].name,
 		    (unsigned long long)GET(parents[i].failures));
 	head(s, "retryproxy_origin_ejections_total", "counter",
-	    "Origins ejected after eject_after failures in a row (or a failed "
-	    "probe).");
+	    "Origins ejected after eject_after failures in a row, "
+	    "eject_percent of their attempts, or a failed probe.");
 	sbuf_printf(s, "retryproxy_origin_ejections_total %llu\n",
 	    (unsigned long long)GET(ejections));
 	head(s, "retryproxy_origins_ejected", "gauge",

@@ -130,6 +130,8 @@ struct policy {
 	unsigned resume_max; /* continuations one response may use */
 	uint64_t body_timeout_ms; /* longest gap in a streaming body */
 	unsigned eject_after; /* consecutive failures that eject (eject.h) */
+	unsigned eject_percent; /* failure share of 10 s that ejects (0: off) */
+	unsigned eject_min_attempts; /* attempts in 10 s before it counts */
 	uint64_t eject_time_ms; /* the first ejection's length */
 	uint64_t eject_max_time_ms; /* the longest */
 	struct parent *parents; /* parent proxies in order (parent.h) */

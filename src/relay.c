@@ -275,9 +275,8 @@ reply_ejected(
 	r->status = 503;
 	r->error = "destination_unavailable";
 	snprintf(body, sizeof body,
-	    "retryproxy: %s:%u failed %u times in a row; it is left alone "
-	    "for %u s more (eject_after)\n",
-	    host, port, r->route->policy.eject_after, ra);
+	    "retryproxy: %s:%u %s; it is left alone for %u s more (%s)\n", host,
+	    port, r->dial.ejected_why, ra, r->dial.ejected_key);
 	canned_format_later(&out, 503, ra, CANNED_EJECTED_STATUS,
 	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
 	bufferevent_write(r->cbev, out.s, out.len);

@@ -1,10 +1,12 @@
-"""eject_after (retryproxy.ini(5)): an origin (host:port) whose attempts
-failed eject_after times in a row (refused, reset, timed out, or a 5xx)
-is left alone for eject_time: requests to it get a 503 at once, with
-Proxy-Status "ejected" and Retry-After, or go straight to a fallback,
-instead of each waiting out its backoff schedule; then one request probes
-it, and a response that is not a 5xx readmits it.  Every test also checks
-that the requests after it get their own answers.
+"""eject_after and eject_percent (retryproxy.ini(5)): an origin (host:port)
+whose attempts failed eject_after times in a row (refused, reset, timed
+out, or a 5xx), or whose failures are at least eject_percent of its
+attempts of the last 10 s (once there are eject_min_attempts), is left
+alone for eject_time: requests to it get a 503 at once, with Proxy-Status
+"ejected" and Retry-After, or go straight to a fallback, instead of each
+waiting out its backoff schedule; then one request probes it, and a
+response that is not a 5xx readmits it.  Every test also checks that the
+requests after it get their own answers.
 """
 import time
 
@@ -133,3 +135,134 @@ def test_explain_says_it(tmp_path):
     out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain", "GET",
                           "http://b.test/x"], capture_output=True, text=True)
     assert "go to the fallbacks at once" in out.stdout, out.stdout
+
+
+def alternating(n):
+    """n steps 503, 200, 503, ... (hit 1 fails)."""
+    return ["503" if i % 2 == 0 else "200" for i in range(n)]
+
+
+def test_failure_share_ejects_probes_and_readmits(upstream, make_upstream, ops_proxy):
+    # every other attempt fails: never 2 in a row, but 50% and more
+    px = ops_proxy(section("default", attempts=1, eject_after=2, eject_percent="40%",
+                           eject_time="1500ms"))
+    upstream.script("/mix", alternating(11) + ["200", "503", "200"])
+    for i in range(10):
+        r = request(px.addr, "GET", upstream.url + "/mix")
+        want = 503 if i % 2 == 0 else 200
+        assert r.status == want and r.body == f"status={want} hit={i + 1}\n".encode(), \
+            describe(upstream, px, r)
+        assert "ejected" not in r.header("proxy-status", ""), r
+    # 10 attempts, 5 failed (50%): a success is not judged; the 11th fails
+    assert gauge(px, "retryproxy_origins_ejected") == 0
+    r = request(px.addr, "GET", upstream.url + "/mix")
+    assert r.status == 503 and r.body == b"status=503 hit=11\n", describe(upstream, px, r)
+    assert gauge(px, "retryproxy_origins_ejected") == 1
+    assert "54% of 11 attempts in the last 10s failed: ejected for 1500ms " \
+        "(eject_percent)" in px.stderr(), px.stderr_tail()
+    assert "(eject_after)" not in px.stderr(), px.stderr_tail()
+    # ejected: a 503 of ours at once, saying why, without an attempt
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", upstream.url + "/mix?fast")
+    took = time.monotonic() - t0
+    assert r.status == 503 and took < 0.5, (took, r)
+    ps = r.header("proxy-status", "")
+    assert 'details="ejected"' in ps and "error=destination_unavailable" in ps, r
+    assert r.header("retry-after") in ("1", "2"), r
+    assert b"failed 54% of 11 attempts in 10 s" in r.body and \
+        b"(eject_percent)" in r.body, r.body
+    e = px.log_for("/mix?fast")
+    assert e["error"] == "destination_unavailable" and e["attempts"] == 0, e
+    assert upstream.count("/mix") == 11
+    # another origin is not affected
+    other = make_upstream()
+    other.script("/other", ["200"])
+    r = request(px.addr, "GET", other.url + "/other")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", describe(other, px, r)
+    # after eject_time one request probes it; its 200 readmits the origin
+    time.sleep(1.6)
+    r = request(px.addr, "GET", upstream.url + "/mix")
+    assert r.status == 200 and r.body == b"status=200 hit=12\n", describe(upstream, px, r)
+    assert gauge(px, "retryproxy_origins_ejected") == 0
+    assert "readmitted" in px.stderr(), px.stderr_tail()
+    # the window started again: one failure (of 1 attempt) ejects nothing
+    r = request(px.addr, "GET", upstream.url + "/mix")
+    assert r.status == 503 and r.body == b"status=503 hit=13\n", describe(upstream, px, r)
+    for hit in (14, 15, 16):
+        r = request(px.addr, "GET", upstream.url + "/mix")
+        assert r.status == 200 and r.body == f"status=200 hit={hit}\n".encode(), \
+            describe(upstream, px, r)
+    assert gauge(px, "retryproxy_origins_ejected") == 0
+    assert gauge(px, "retryproxy_origin_ejections_total") == 1
+    assert gauge(px, "retryproxy_ejected_attempts_total") == 1
+
+
+def test_alternating_origin_is_not_ejected_by_eject_after(upstream, ops_proxy):
+    px = ops_proxy(section("default", attempts=1, eject_after=2))
+    upstream.script("/alt", alternating(16))
+    got = [request(px.addr, "GET", upstream.url + "/alt").status for _ in range(16)]
+    assert got == [503, 200] * 8, got
+    assert upstream.count("/alt") == 16
+    assert gauge(px, "retryproxy_origin_ejections_total") == 0
+    upstream.script("/next", ["200"])
+    r = request(px.addr, "GET", upstream.url + "/next")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", r
+
+
+def test_share_waits_for_eject_min_attempts(upstream, ops_proxy):
+    px = ops_proxy(section("default", attempts=1, eject_percent=50,
+                           eject_min_attempts=20, eject_time="30s"))
+    upstream.script("/m", alternating(21) + ["200"])
+    # 19 attempts, 10 failed: below the minimum; the 20th succeeds
+    got = [request(px.addr, "GET", upstream.url + "/m").status for _ in range(20)]
+    assert got == [503, 200] * 10, got
+    assert gauge(px, "retryproxy_origins_ejected") == 0
+    # the 21st fails: 11 of 21
+    assert request(px.addr, "GET", upstream.url + "/m").status == 503
+    assert "52% of 21 attempts in the last 10s failed" in px.stderr(), px.stderr_tail()
+    r = request(px.addr, "GET", upstream.url + "/m")
+    assert r.status == 503 and 'details="ejected"' in r.header("proxy-status", ""), r
+    assert upstream.count("/m") == 21
+
+
+def test_share_ejection_sends_to_the_fallback(upstream, make_upstream, ops_proxy):
+    back = make_upstream()
+    back.script("/f", ["200"])
+    px = ops_proxy(section("default", attempts=2, eject_percent=50, eject_time="30s",
+                           start_timeout="10ms", fallbacks=back.url))
+    upstream.script("/f", alternating(11) + ["200"])
+    # each 503 of the origin is retried on the fallback
+    for i in range(11):
+        r = request(px.addr, "GET", upstream.url + "/f")
+        assert r.status == 200, describe([upstream, back], px, r)
+    assert upstream.count("/f") == 11 and back.count("/f") == 6
+    # ejected: attempt 1 is not made, attempt 2 goes to the fallback at once
+    t0 = time.monotonic()
+    r = request(px.addr, "GET", upstream.url + "/f?quick")
+    took = time.monotonic() - t0
+    assert r.status == 200 and r.body == b"status=200 hit=7\n" and took < 0.5, \
+        (took, describe([upstream, back], px, r))
+    e = px.log_for("/f?quick")
+    assert e["attempts"] == 2 and e["retries"] == ["ejected"], e
+    assert upstream.count("/f") == 11 and back.count("/f") == 7
+
+
+def test_explain_says_the_share(tmp_path):
+    import subprocess
+    from harness import daemon_path
+    conf = tmp_path / "r.ini"
+    conf.write_text(section("default", eject_percent="30%", eject_min_attempts=25) +
+                    section("route b.test", eject_after=4))
+    out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain", "GET",
+                          "http://a.test/x"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    line = [x for x in out.stdout.splitlines() if x.startswith("eject:")]
+    assert len(line) == 1 and line[0].startswith(
+        "eject: when at least 30% of its attempts in the last 10s failed") and \
+        "once there are 25 attempts" in line[0] and "failures in a row" not in line[0], out.stdout
+    assert "eject_percent = 30%" in out.stdout and \
+        "eject_min_attempts = 25" in out.stdout, out.stdout
+    out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain", "GET",
+                          "http://b.test/x"], capture_output=True, text=True)
+    assert "eject: after 4 failures in a row or when at least 30% of its attempts" \
+        in out.stdout, out.stdout

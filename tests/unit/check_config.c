@@ -220,6 +220,8 @@ START_TEST(test_defaults_policy)
 	ck_assert_uint_eq(p->resume_max, 3);
 	ck_assert_uint_eq(p->body_timeout_ms, 30000);
 	ck_assert_uint_eq(p->eject_after, 0);
+	ck_assert_uint_eq(p->eject_percent, 0);
+	ck_assert_uint_eq(p->eject_min_attempts, 10);
 	ck_assert_uint_eq(p->eject_time_ms, 30000);
 	ck_assert_uint_eq(p->eject_max_time_ms, 300000);
 	ck_assert_uint_eq(p->hedge_after.ms, 0);
@@ -235,6 +237,25 @@ START_TEST(test_defaults_policy)
 	ck_assert_uint_eq(c->routes[0]->policy.hedge_max, 3);
 	ck_assert_uint_eq(c->routes[1]->policy.hedge_after.pct, 0);
 	ck_assert_uint_eq(c->routes[1]->policy.hedge_after.ms, 0);
+	config_unref(c);
+	c = load_ok("[default]\neject_percent = 50%\n[route a.test]\n"
+		    "eject_percent = 25\neject_min_attempts = 40\n"
+		    "[route b.test]\neject_percent = 0\neject_after = 3\n");
+	ck_assert_uint_eq(c->defaults.policy.eject_percent, 50);
+	ck_assert_uint_eq(c->defaults.policy.eject_min_attempts, 10);
+	ck_assert_uint_eq(c->routes[0]->policy.eject_percent, 25);
+	ck_assert_uint_eq(c->routes[0]->policy.eject_min_attempts, 40);
+	ck_assert_uint_eq(c->routes[1]->policy.eject_percent, 0);
+	ck_assert_uint_eq(c->routes[1]->policy.eject_after, 3);
+	{
+		struct sbuf d = {0};
+		config_dump(c, &d);
+		ck_assert_ptr_nonnull(strstr(d.s, "\neject_percent = 50%\n"));
+		ck_assert_ptr_nonnull(strstr(d.s, "\neject_percent = 25%\n"));
+		ck_assert_ptr_nonnull(
+		    strstr(d.s, "\neject_min_attempts = 40\n"));
+		sbuf_free(&d);
+	}
 	config_unref(c);
 	c = load_ok("[default]\nresume_max = 0\n[route a.test]\nresume = no\n"
 		    "body_timeout = 250ms\n");
@@ -1063,6 +1084,27 @@ static const struct error_row error_rows[] = {
 	 "header name"}},
     {"[default]\neject_after = 1001\n", 1,
 	{"t.ini:2: [default] eject_after: must be between 0 and 1000"}},
+    {"[default]\neject_percent = 101%\n", 1,
+	{"t.ini:2: [default] eject_percent: a percentage must be between 0% "
+	 "and 100%"}},
+    {"[default]\neject_percent = 12.5%\n", 1,
+	{"t.ini:2: [default] eject_percent: expected a whole percentage such "
+	 "as 50%"}},
+    {"[default]\neject_percent = half\n", 1,
+	{"t.ini:2: [default] eject_percent: expected a percentage such as "
+	 "20%"}},
+    {"[default]\neject_percent = -5\n", 1,
+	{"t.ini:2: [default] eject_percent: expected a percentage such as "
+	 "20%"}},
+    {"[default]\neject_min_attempts = 0\n", 1,
+	{"t.ini:2: [default] eject_min_attempts: must be between 1 and "
+	 "100000"}},
+    {"; r\n[route a.test]\neject_min_attempts = 100001\n", 1,
+	{"t.ini:3: [route a.test] eject_min_attempts: must be between 1 and "
+	 "100000"}},
+    {"[proxy]\neject_percent = 50%\n", 1,
+	{"t.ini:2: [proxy] eject_percent: this key belongs in [default] or a "
+	 "[route]"}},
     {"[default]\neject_time = 0\n", 1,
 	{"t.ini:2: [default] eject_time: must be between 1ms and 720h"}},
     {"[default]\nhedge_after = p100\n", 1,
@@ -1632,7 +1674,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 70);
+	ck_assert_uint_eq(config_nkeys(), 72);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",
