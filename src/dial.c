@@ -359,6 +359,39 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		fail_soon(d, FK_CONNECTION_REFUSED);
 }
 
+static bool address_ejected(struct dial *, const struct avoid_addr *);
+static bool addresses_may_be_ejected(const struct dial *);
+
+/*
+ * avoid_pick's choice among the addresses, passing over one that is
+ * ejected on its own (eject_after, eject_percent) while another is left.
+ */
+static unsigned
+pick_address(struct dial *d, const struct avoid_addr *keys, bool *passed_over)
+{
+	struct avoid_addr sub[DNSCACHE_ADDRS];
+	unsigned map[DNSCACHE_ADDRS], n = d->naddrs, i, j;
+	uint64_t now = util_now_ms();
+
+	for (i = 0; i < n; i++) {
+		sub[i] = keys[i];
+		map[i] = i;
+	}
+	for (;;) {
+		j = avoid_pick(
+		    d->w->avoid, &d->tried, sub, n, now, passed_over);
+		if (n == 1 || !addresses_may_be_ejected(d) ||
+		    !address_ejected(d, &sub[j]))
+			return map[j];
+		metrics_ejected_request();
+		for (i = j; i + 1 < n; i++) {
+			sub[i] = sub[i + 1];
+			map[i] = map[i + 1];
+		}
+		n--;
+	}
+}
+
 /* (avoid_pick weighs as many addresses as a request remembers) */
 _Static_assert(DNSCACHE_ADDRS <= AVOID_TRIED, "a name's addresses fit");
 
@@ -382,8 +415,7 @@ use_addresses(struct dial *d)
 	for (i = 0; i < d->naddrs; i++)
 		avoid_addr_set(
 		    &keys[i], (const struct sockaddr *)&d->addrs[i], d->port);
-	i = avoid_pick(d->w->avoid, &d->tried, keys, d->naddrs, util_now_ms(),
-	    &passed_over);
+	i = pick_address(d, keys, &passed_over);
 	d->addr = keys[i];
 	if (passed_over)
 		metrics_address_avoided();
@@ -498,6 +530,10 @@ dial_may_reuse(struct dial *d, const struct sockaddr *sa, bool connected)
 	 * connection is as good as a new one to it, and cheaper.
 	 */
 	if (avoid_tried_failed(&d->tried, &k) && known_addresses(d) != 1)
+		return false;
+	/* an address ejected on its own, while the name has others */
+	if (addresses_may_be_ejected(d) && known_addresses(d) > 1 &&
+	    address_ejected(d, &k))
 		return false;
 	/*
 	 * A live connection is used whatever the marks say (they are about
@@ -645,16 +681,80 @@ eject_on(const struct dial *d)
 }
 
 /*
- * An attempt's outcome counts for its origin's ejection: a connect,
- * reset or timeout failure, or a 5xx, against it; any other response
- * for it (a dns failure says nothing of the origin).
+ * The address a, without its port, as an ejection key's host: an
+ * address of a name with several is ejected on its own (the key is the
+ * same as for a URL naming that address, which goes to the same place).
+ */
+static const char *
+addr_host(const struct avoid_addr *a, char *buf, size_t len)
+{
+	if (inet_ntop(a->family, a->a, buf, (socklen_t)len) == NULL)
+		return NULL;
+	return buf;
+}
+
+/*
+ * Note an outcome under host:port (of: NULL, or for an address, the name
+ * it belongs to, for the log).
  */
 static void
-note_eject(struct dial *d, const struct outcome *o)
+note_eject_key(struct dial *d, const char *host, unsigned port, bool failed,
+    const char *of)
 {
 	struct eject_rules r;
 	struct eject_news n = {0};
 	enum eject_outcome e;
+	char what[EJECT_KEY_MAX + 300];
+
+	eject_rules_of(d, &r);
+	pthread_mutex_lock(&ejects_lock);
+	e = eject_note(&ejects, host, port, failed, util_now_ms(), &r, &n);
+	atomic_store(&ejected_now, eject_count(&ejects));
+	pthread_mutex_unlock(&ejects_lock);
+	if (e == EJECT_NOTHING)
+		return;
+	snprintf(what, sizeof what,
+	    strchr(host, ':') ? "[%s]:%u%s%s%s" : "%s:%u%s%s%s", host, port,
+	    of ? " (an address of " : "", of ? of : "", of ? ")" : "");
+	if (e == EJECT_READMITTED) {
+		log_info("%s: answered again: readmitted", what);
+		return;
+	}
+	metrics_ejection();
+	switch (n.rule) {
+	case EJECT_BY_PERCENT:
+		log_warnx("%s: %u%% of %u attempts in the last %us failed: "
+			  "ejected for %llums (eject_percent)",
+		    what, n.fails * 100 / n.attempts, n.attempts,
+		    EJECT_WINDOW_S, (unsigned long long)n.ms);
+		break;
+	case EJECT_BY_PROBE:
+		log_warnx("%s: the probe failed: ejected for %llums "
+			  "(ejection %u in a row)",
+		    what, (unsigned long long)n.ms, n.ejections);
+		break;
+	default:
+		log_warnx("%s: %u failures in a row: ejected for %llums "
+			  "(eject_after)",
+		    what, n.fails, (unsigned long long)n.ms);
+		break;
+	}
+}
+
+/*
+ * An attempt's outcome counts for its origin's ejection: a connect,
+ * reset or timeout failure, or a 5xx, against it; any other response
+ * for it (a dns failure says nothing of the origin).  When the origin's
+ * name has several addresses, it counts for the attempt's address
+ * instead (Envoy ejects hosts, not clusters): an address is ejected on
+ * its own, its traffic goes to the others, and the name is out only
+ * while all of them are (dial_gate).
+ */
+static void
+note_eject(struct dial *d, const struct outcome *o)
+{
+	struct sockaddr_storage ss;
+	char a[INET6_ADDRSTRLEN];
 	bool failed;
 
 	if (!eject_on(d) || d->host == NULL)
@@ -667,37 +767,78 @@ note_eject(struct dial *d, const struct outcome *o)
 			return;
 		failed = true;
 	}
+	if (d->addr.family != 0 && !numeric(d->host, d->port, &ss) &&
+	    known_addresses(d) > 1 && addr_host(&d->addr, a, sizeof a))
+		note_eject_key(d, a, d->port, failed, d->host);
+	else
+		note_eject_key(d, d->host, d->port, failed, NULL);
+}
+
+/*
+ * Is every address of host (a name with several, as this worker's DNS
+ * cache knows it) ejected on its own?  *left_ms: until the first may be
+ * probed.  Only looks: the probe goes to the address the attempt picks.
+ */
+static bool
+every_address_out(struct dial *d, const char *host, unsigned port,
+    const struct eject_rules *r, uint64_t now, uint64_t *left_ms)
+{
+	struct sockaddr_storage ss[DNSCACHE_ADDRS];
+	struct avoid_addr k;
+	struct eject_news n;
+	char a[INET6_ADDRSTRLEN];
+	unsigned na;
+	uint64_t least = UINT64_MAX;
+
+	if (numeric(host, port, &ss[0]))
+		return false;
+	na = dnscache_get(d->w->dnscache, host, now, ss, DNSCACHE_ADDRS);
+	if (na < 2)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		memset(&n, 0, sizeof n);
+		if (!avoid_addr_set(
+			&k, (const struct sockaddr *)&ss[i], port) ||
+		    !addr_host(&k, a, sizeof a))
+			return false;
+		pthread_mutex_lock(&ejects_lock);
+		enum eject_verdict v = eject_peek(&ejects, a, port, now, r, &n);
+		pthread_mutex_unlock(&ejects_lock);
+		if (v != EJECT_OUT)
+			return false;
+		if (n.ms < least)
+			least = n.ms;
+	}
+	*left_ms = least;
+	return true;
+}
+
+/*
+ * Is the address k (of the attempt's host, which has several) ejected on
+ * its own?  (A probe it may take is handed to this attempt.)
+ */
+static bool
+address_ejected(struct dial *d, const struct avoid_addr *k)
+{
+	struct eject_rules r;
+	struct eject_news n = {0};
+	enum eject_verdict v;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!addr_host(k, a, sizeof a))
+		return false;
 	eject_rules_of(d, &r);
 	pthread_mutex_lock(&ejects_lock);
-	e = eject_note(
-	    &ejects, d->host, d->port, failed, util_now_ms(), &r, &n);
-	atomic_store(&ejected_now, eject_count(&ejects));
+	v = eject_check(&ejects, a, d->port, util_now_ms(), &r, &n);
 	pthread_mutex_unlock(&ejects_lock);
-	if (e == EJECT_READMITTED) {
-		log_info("%s:%u: answered again: readmitted", d->host, d->port);
-		return;
-	}
-	if (e != EJECT_EJECTED)
-		return;
-	metrics_ejection();
-	switch (n.rule) {
-	case EJECT_BY_PERCENT:
-		log_warnx("%s:%u: %u%% of %u attempts in the last %us failed: "
-			  "ejected for %llums (eject_percent)",
-		    d->host, d->port, n.fails * 100 / n.attempts, n.attempts,
-		    EJECT_WINDOW_S, (unsigned long long)n.ms);
-		break;
-	case EJECT_BY_PROBE:
-		log_warnx("%s:%u: the probe failed: ejected for %llums "
-			  "(ejection %u in a row)",
-		    d->host, d->port, (unsigned long long)n.ms, n.ejections);
-		break;
-	default:
-		log_warnx("%s:%u: %u failures in a row: ejected for %llums "
-			  "(eject_after)",
-		    d->host, d->port, n.fails, (unsigned long long)n.ms);
-		break;
-	}
+	return v == EJECT_OUT;
+}
+
+/* Are any addresses ejected, on this policy? */
+static bool
+addresses_may_be_ejected(const struct dial *d)
+{
+	return eject_on(d) && atomic_load(&ejected_now) > 0;
 }
 
 void
@@ -949,6 +1090,16 @@ dial_gate(struct dial *d, const char *host, unsigned port, int *status,
 			metrics_ejected_request();
 			*left_ms = n.ms;
 			ejected_why(d, &n);
+			return DIAL_EJECTED;
+		}
+		if (v == EJECT_ADMIT &&
+		    every_address_out(d, host, port, &r, now, left_ms)) {
+			metrics_ejected_request();
+			snprintf(d->ejected_why, sizeof d->ejected_why,
+			    "has every address ejected");
+			d->ejected_key = d->pol->eject_after > 0
+			    ? "eject_after"
+			    : "eject_percent";
 			return DIAL_EJECTED;
 		}
 		if (v == EJECT_PROBE)

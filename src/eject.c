@@ -200,9 +200,10 @@ eject_note(struct eject_table *t, const char *host, unsigned port, bool failed,
 	return EJECT_EJECTED;
 }
 
-enum eject_verdict
-eject_check(struct eject_table *t, const char *host, unsigned port,
-    uint64_t now_ms, const struct eject_rules *r, struct eject_news *n)
+/* eject_check and eject_peek: take (hand the probe out) or only look. */
+static enum eject_verdict
+check(struct eject_table *t, const char *host, unsigned port, uint64_t now_ms,
+    const struct eject_rules *r, struct eject_news *n, bool take)
 {
 	char key[EJECT_KEY_MAX];
 	struct eject_slot *s;
@@ -221,8 +222,23 @@ eject_check(struct eject_table *t, const char *host, unsigned port,
 		news_of(s, s->probe_until_ms - now_ms, n);
 		return EJECT_OUT;
 	}
-	s->probe_until_ms = now_ms + r->probe_ms;
+	if (take)
+		s->probe_until_ms = now_ms + r->probe_ms;
 	return EJECT_PROBE;
+}
+
+enum eject_verdict
+eject_check(struct eject_table *t, const char *host, unsigned port,
+    uint64_t now_ms, const struct eject_rules *r, struct eject_news *n)
+{
+	return check(t, host, port, now_ms, r, n, true);
+}
+
+enum eject_verdict
+eject_peek(struct eject_table *t, const char *host, unsigned port,
+    uint64_t now_ms, const struct eject_rules *r, struct eject_news *n)
+{
+	return check(t, host, port, now_ms, r, n, false);
 }
 
 unsigned

@@ -117,6 +117,10 @@ enum eject_outcome eject_note(struct eject_table *, const char *host,
 enum eject_verdict eject_check(struct eject_table *, const char *host,
     unsigned port, uint64_t now_ms, const struct eject_rules *,
     struct eject_news *);
+/* eject_check without handing the probe out (EJECT_PROBE: one may go). */
+enum eject_verdict eject_peek(struct eject_table *, const char *host,
+    unsigned port, uint64_t now_ms, const struct eject_rules *,
+    struct eject_news *);
 /* How many origins are ejected, or out on probation (the metrics gauge). */
 unsigned eject_count(const struct eject_table *);
 /* The attempts and failures of host:port in the window (for tests). */

@@ -209,7 +209,8 @@ explain_one(const struct config *c, const char *method, const char *url,
 		sbuf_printf(out,
 		    "), %s:%u is left alone for %s (longer each "
 		    "time in a row, up to %s), then one request probes it; "
-		    "meanwhile %s\n",
+		    "meanwhile %s; a name with several addresses has each "
+		    "address ejected on its own (attempts go to the others)\n",
 		    u.host, u.port,
 		    units_format_duration(p->eject_time_ms, t, sizeof t),
 		    units_format_duration(p->eject_max_time_ms, m, sizeof m),

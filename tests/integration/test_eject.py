@@ -266,3 +266,116 @@ def test_explain_says_the_share(tmp_path):
                           "http://b.test/x"], capture_output=True, text=True)
     assert "eject: after 4 failures in a row or when at least 30% of its attempts" \
         in out.stdout, out.stdout
+
+
+# ---- an address of a name with several, ejected on its own ----------------
+@pytest.fixture
+def pair(make_upstream):
+    """Origins on 127.0.0.1 and 127.0.0.2 at one port (two.test has both,
+    127.0.0.1 first: dnsserver.py)."""
+    for _ in range(20):
+        second = make_upstream(host="127.0.0.2", name="second")
+        try:
+            first = make_upstream(host="127.0.0.1", name="first", port=second.port)
+        except OSError:
+            continue
+        yield first, second
+        return
+    pytest.skip("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+CLOSE = {"Connection": "close"}  # no pooled connection: each attempt picks
+
+
+def s503():
+    return {"status": 503, "headers": CLOSE}
+
+
+def s200():
+    return {"status": 200, "headers": CLOSE}
+
+
+def test_address_ejected_on_its_own(dns, pair, ops_proxy):
+    """two.test's first address answers 503, its second 200 (each closing
+    its connection).  A retry of a 503 goes back to the same address (its
+    pooled connection), so the first request meets the 503 twice; that
+    ejects the first address on its own (eject_after = 2), and the third
+    attempt goes to the second.  New requests then go straight to the
+    second (one attempt each), pooled connections to the first are left;
+    the name itself is never out.  When the ejection is over and the
+    second address refuses, the first is probed, and its 200 readmits it."""
+    first, second = pair
+    px = ops_proxy(section("default", eject_after=2, eject_time="800ms",
+                           start_timeout="10ms"), "workers = 1")
+    url = f"http://two.test:{first.port}"
+    a1, a2 = f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}"
+    first.script("/a", [s503()])
+    second.script("/a", [s200()])
+    r = request(px.addr, "GET", f"{url}/a")
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+        describe([first, second], px, r)
+    e = px.log_for("/a")
+    assert e["attempts"] == 3 and e["retries"] == ["503", "503"], e
+    assert e["addrs"] == [a1, a1, a2], e
+    assert f"{a1} (an address of two.test): 2 failures in a row" in px.stderr(), \
+        px.stderr_tail()
+    t_ejected = time.monotonic()
+    for i in range(5):
+        first.script(f"/b{i}", [s503()])
+        second.script(f"/b{i}", [s200()])
+        r = request(px.addr, "GET", f"{url}/b{i}")
+        assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+            describe([first, second], px, r)
+        assert first.count(f"/b{i}") == 0
+        e = px.log_for(f"/b{i}")
+        assert e["attempts"] == 1 and e["addrs"] == [a2], e
+    assert time.monotonic() - t_ejected < 0.8  # (all of it inside the ejection)
+    assert gauge(px, "retryproxy_origin_ejections_total") == 1
+    assert f"two.test:{first.port}: " not in px.stderr()  # the name: never
+    # the ejection is over; the second address goes away: the first is probed
+    time.sleep(0.85)
+    second.stop()
+    first.script("/probe", [s200()])
+    r = request(px.addr, "GET", f"{url}/probe")
+    assert r.status == 200 and first.count("/probe") == 1, describe([first, second], px, r)
+    assert f"{a1} (an address of two.test): answered again: readmitted" in px.stderr()
+    first.script("/after", [s200()])
+    assert request(px.addr, "GET", f"{url}/after").status == 200
+    assert first.count("/after") == 1
+
+
+def test_without_ejection_every_request_meets_the_503(dns, pair, ops_proxy):
+    """The baseline of the test above: eject_after = 0 (the default): the
+    first address keeps getting the requests, and their 503s."""
+    first, second = pair
+    px = ops_proxy(section("default", start_timeout="10ms", attempts=2),
+                   "workers = 1")
+    url = f"http://two.test:{first.port}"
+    for i in range(4):
+        first.script(f"/c{i}", [s503()])
+        second.script(f"/c{i}", [s200()])
+        r = request(px.addr, "GET", f"{url}/c{i}")
+        assert r.status == 503 and first.count(f"/c{i}") == 2, r
+        assert second.count(f"/c{i}") == 0
+
+
+def test_every_address_ejected_the_name_is_too(dns, pair, ops_proxy):
+    """Both addresses of two.test fail: each is ejected on its own, and
+    then the name's requests get our 503 at once; a URL naming one of the
+    addresses is out too (the same place)."""
+    first, second = pair
+    px = ops_proxy(section("default", eject_after=2, eject_time="5s", attempts=4,
+                           start_timeout="10ms"), "workers = 1")
+    url = f"http://two.test:{first.port}"
+    first.script("/x", [s503()])
+    second.script("/x", [s503()])
+    r = request(px.addr, "GET", f"{url}/x")
+    assert r.status == 503 and first.count("/x") == 2 and second.count("/x") == 2, \
+        describe([first, second], px, r)
+    r = request(px.addr, "GET", f"{url}/y")
+    assert r.status == 503 and 'details="ejected"' in r.header("proxy-status", ""), r
+    assert b"has every address ejected" in r.body, r
+    assert first.count("/y") == 0 and second.count("/y") == 0
+    second.script("/own", [s200()])
+    r = request(px.addr, "GET", f"http://127.0.0.2:{first.port}/own")
+    assert r.status == 503 and second.count("/own") == 0, r

@@ -90,8 +90,26 @@ START_TEST(test_probe_readmits)
 	note_fail("a.test", 0);
 	note_fail("a.test", 0);
 	ck_assert_int_eq(note_fail("a.test", 0), EJECT_EJECTED);
-	/* the time is up: one probe, then the others wait for it */
+	/* the time is up: a peek says a probe may go, and hands none out */
+	{
+		struct eject_news n = {0};
+		ck_assert_int_eq(
+		    eject_peek(&t, "a.test", 80, 999, &R, &n), EJECT_OUT);
+		ck_assert_uint_eq(n.ms, 1);
+		ck_assert_int_eq(
+		    eject_peek(&t, "a.test", 80, 1000, &R, &n), EJECT_PROBE);
+		ck_assert_int_eq(
+		    eject_peek(&t, "a.test", 80, 1000, &R, &n), EJECT_PROBE);
+		ck_assert_int_eq(
+		    eject_peek(&t, "b.test", 80, 1000, &R, &n), EJECT_ADMIT);
+	}
+	/* one probe, then the others wait for it */
 	ck_assert_int_eq(verdict("a.test", 1000, &left), EJECT_PROBE);
+	{
+		struct eject_news n = {0};
+		ck_assert_int_eq(
+		    eject_peek(&t, "a.test", 80, 1001, &R, &n), EJECT_OUT);
+	}
 	ck_assert_int_eq(verdict("a.test", 1001, &left), EJECT_OUT);
 	ck_assert_uint_eq(left, 499);
 	/* a probe that never answers: another after probe_ms */
