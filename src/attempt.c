@@ -127,6 +127,7 @@ reply_failure(struct preq *p, enum fail_kind kind)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	proxy_restore_client(p);
+	p->hedge_won = false; /* (the answer is ours) */
 	proxy_done(p);
 	client_reply_text(p->creq, status,
 	    status == 504 ? "Gateway Timeout" : "Bad Gateway", ps, false, body);
@@ -791,6 +792,7 @@ reply_denied(struct preq *p)
 	p->status = 403;
 	p->error = "http_request_denied";
 	proxy_restore_client(p);
+	p->hedge_won = false; /* (the answer is ours) */
 	proxy_done(p);
 	client_reply_text(p->creq, 403, "Forbidden",
 	    "retryproxy; error=http_request_denied", false,
@@ -887,6 +889,7 @@ reply_held(struct preq *p, int status, uint64_t left_ms)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	proxy_restore_client(p);
+	p->hedge_won = false; /* (the answer is ours) */
 	proxy_done(p);
 	client_reply_text(p->creq, status, canned_reason(status),
 	    CANNED_HELD_STATUS, false, body);
@@ -915,6 +918,7 @@ reply_ejected(struct preq *p, uint64_t left_ms)
 	if (p->cfg->proxy.via)
 		evhttp_add_header(out, "Via", "1.1 retryproxy");
 	proxy_restore_client(p);
+	p->hedge_won = false; /* (the answer is ours) */
 	proxy_done(p);
 	client_reply_text(p->creq, 503, canned_reason(503),
 	    CANNED_EJECTED_STATUS, false, body);
@@ -956,6 +960,7 @@ attempt_start(struct preq *p)
 	}
 	dial_begin(&p->dial);
 	p->state = PQ_CONNECTING;
+	p->hedge_won = false;
 	p->reused = false;
 	p->warm = false;
 	p->dial.host = p->up_host; /* (for its log lines) */
@@ -1057,6 +1062,7 @@ take_over(struct preq *p, struct hedge *h)
 	p->up_tls = h->tls;
 	p->reused = h->reused;
 	p->warm = false;
+	p->hedge_won = true; /* (until another attempt, or an answer of ours) */
 	if (h->sent_cbe != NULL) {
 		struct evbuffer *out = bufferevent_get_output(
 		    evhttp_connection_get_bufferevent(p->uc->evcon));
@@ -1098,7 +1104,6 @@ attempt_hedge_won(struct preq *p, struct hedge *h, struct evhttp_request *ureq)
 	uint64_t now = util_now_ms();
 
 	metrics_hedge(METRICS_HEDGE_WON);
-	p->hedge_won = true;
 	if (log_debug_enabled())
 		log_debug("%s %s: the hedge to %s:%u answered first", p->method,
 		    p->uri, h->host, h->port);

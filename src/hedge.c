@@ -302,7 +302,11 @@ may_hedge(struct preq *p)
 	    !budget_try_retry(&((struct route *)p->route)->budget,
 		p->pol->retry_budget_percent, p->pol->retry_budget_min,
 		util_now_ms())) {
-		metrics_hedge(METRICS_HEDGE_NOT_SENT);
+		/* (counted once a request: a timer re-armed after a take-over
+		 * may come round again) */
+		if (!p->hedge_not_sent)
+			metrics_hedge(METRICS_HEDGE_NOT_SENT);
+		p->hedge_not_sent = true;
 		if (log_debug_enabled())
 			log_debug("%s %s: no hedge: no attempt or retry budget "
 				  "left",
@@ -345,7 +349,9 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (dial_gate(&h->dial, h->host, h->port, &status, &left) != DIAL_GO) {
 		dial_stop(&h->dial);
 		free(h);
-		metrics_hedge(METRICS_HEDGE_NOT_SENT);
+		if (!p->hedge_not_sent)
+			metrics_hedge(METRICS_HEDGE_NOT_SENT);
+		p->hedge_not_sent = true;
 		return;
 	}
 	h->origin.host = h->host;

@@ -97,7 +97,8 @@ struct preq {
 	struct event hedge_timer; /* when the next hedge goes (hedge.h) */
 	struct hedge *hedges[HEDGE_MAX]; /* on their way */
 	unsigned nhedges; /* sent so far */
-	bool hedge_won; /* the response is a hedge's */
+	bool hedge_won; /* the response forwarded is a hedge's */
+	bool hedge_not_sent; /* one was due but not sent (counted once) */
 	bool ttfb_noted; /* this head's time-to-first-byte is in the tail */
 
 	/* outcome */

@@ -156,8 +156,29 @@ def test_first_copy_fails_the_hedge_goes_on(upstream, ops_proxy):
         assert took < 1.5 and upstream.count("/t") == 2, took
         own_answers(px, upstream, conn)
     e = px.log_for("/t")
-    assert e["attempts"] == 2 and e["hedges"] == 1, e
+    # the response is the hedge's: hedge=won
+    assert e["attempts"] == 2 and e["hedges"] == 1 and e["hedge_won"] is True, e
     assert hedges(px)["took_over"] == 1
+
+
+def test_hedge_503_first_is_retried(upstream, ops_proxy):
+    """The hedge's head comes first but is a 503: the hedge is the attempt,
+    its 503 is retried as any attempt's; the response forwarded is the
+    retry's, so the log says hedge_won false (the metric counts the win)."""
+    px = ops_proxy(section("default", hedge_after="100ms"))
+    upstream.script("/r", ["stall:3", "503", "200"])
+    with RawConn(px.addr) as conn:
+        r, took = ask(conn, f"{upstream.url}/r")
+        assert r.status == 200 and r.body == b"status=200 hit=3\n", \
+            describe(upstream, px, r)
+        assert took < 1.0, took
+        first = upstream.hits("/r")[0]
+        assert upstream.wait_for(lambda: first.client_gone, 3.0), first
+        own_answers(px, upstream, conn)
+    e = px.log_for("/r")
+    assert e["attempts"] == 3 and e["hedges"] == 1 and e["hedge_won"] is False, e
+    assert e["retries"] == ["503"], e
+    assert hedges(px)["won"] == 1
 
 
 def test_hedge_goes_to_the_fallback(upstream, make_upstream, ops_proxy):
