@@ -3283,7 +3283,8 @@ def main(argv=None):
     if violations:
         print(f"FAILED: {len(violations)} violation(s) (replay one with --seed {args.seed} "
               f"--ids ID); first ones:", file=sys.stderr)
-        for line in violations[:40]:
+        # (the run's own first: the per-request ones may be many)
+        for line in sorted(violations, key=lambda x: x.startswith("id="))[:40]:
             print("  - " + line, file=sys.stderr)
         print(f"work directory kept: {work}", file=sys.stderr)
         return 1
