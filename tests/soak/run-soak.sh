@@ -6,12 +6,14 @@
 # two routes whose origin port now and then answers 429 with Retry-After
 # (hold = wait, hold = fail: nothing may reach it while it is held), and
 # downloads whose body breaks part way (resume: spliced from a 206, or
-# truncated where predicted; --set resume=no: every one truncated).  Short
-# form for CI: 2,000 requests at concurrency 20 (well under a minute).
-# SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra arguments go to
-# soak.py (e.g. --seed S --ids ID to replay a request; --set warm_reuse=no
-# to compare: no idle-close race then; --route-set H:hold=off to see the
-# hold checks fail).
+# truncated where predicted; --set resume=no: every one truncated), and
+# four routes with hedge_after whose origin stalls, answers late or resets
+# late (each request's copies simulated: hedges sent, won, lost, failed,
+# taken over).  Short form for CI: 2,000 requests at concurrency 20 (well
+# under a minute).  SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra
+# arguments go to soak.py (e.g. --seed S --ids ID to replay a request;
+# --set warm_reuse=no to compare: no idle-close race then; --route-set
+# H:hold=off or E:hedge_after=off to see the hold or hedge checks fail).
 #
 # The daemon is $RETRYPROXY (automake sets it), else ./retryproxy at the
 # top of the tree ($top_srcdir).  Exit status: 0 pass, 1 a violation,

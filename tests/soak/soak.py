@@ -28,6 +28,8 @@ target and a script of three steps, one per attempt:
     cut       (plain origin and W) 200 of an object with a strong ETag whose
               body breaks part way (rst or fin): resumed by the proxy
     cutweak   the same with a weak ETag (W/"..."): never resumed
+    late      (hedge routes) a 200 like ok whose head comes 3 hedge units late
+    drop      (hedge routes) the request is read, 3 hedge units later a reset
 
 About 32% of requests get at least one fault.  "refused" attempts come from
 the target: port A (a route whose fallback is the origin: attempt 1
@@ -182,6 +184,50 @@ run, which has the probe's hold and about one more); one on F nothing.
 --route-set ROUTE:KEY=VALUE changes a route's section (--route-set
 H:hold=off: the hold checks must fail).
 
+Hedged requests (retryproxy.ini(5) `hedge_after`, `hedge_max`; _route_hedge).
+A stream of its own ("hedge") sends HEDGE_SHARE (25%) of the requests left
+on the plain origin after W, H and F that may be re-sent and take evhttp's
+lane (GET, PUT, POST with Idempotency-Key; about 6% of all) to four routes,
+each the origin on a port of its own, with hedge_after = one hedge unit (a
+third of per_try_timeout: 100 ms), per_try_timeout = 6 units there and a
+retry budget that never binds: E (hedge_max = 1), E2 (hedge_max = 2), EF
+(fallbacks = E: attempt 2, hedge or retry, and 3 go there) and ER
+(fallbacks = a closed port, then E: attempt 2 is refused, a hedge too).
+Their scripts are drawn apart: the first step mostly stall (45%) or late,
+else drop, ok, 503, rst, fin, slow; the next ones mostly ok, stall, late or
+503.  A step answered at once (ok, slow: only its body trickles, 503) is
+never hedged; a stall or late one is, from one unit on.  simulate_hedge()
+is predict() for these routes: an event simulation in hedge units of the
+rules (hedge.c, attempt.c): at unit 1 a hedge goes out as the next attempt
+(at 2 another on E2), if an attempt is left (else not_sent); the first
+response head wins (the other copies cancelled: their connections closed;
+a hedge among them lost), a hedge's head first is a hedge won, and its
+head is decided on like any (a 503 retried as the next attempt after
+backoff); a hedge that fails (rst, fin, drop, refused, its own timeout) is
+gone and its attempt number stays spent; when the copy in charge fails (a
+drop at 3, a stall's timeout at 6) while a hedge is on its way, the oldest
+one takes over, no retry and no backoff, with the time it has left.  The
+timings lie a unit or more apart; a script whose outcome would be decided
+by timing is drawn again, but for one race (a not_sent the timer may count
+when a hedge takes over on E2: a range of the metric).  The origin does not
+close idle connections on these ports (a hedge on a closed pooled
+connection is not re-sent: timing would decide).  predict() gives for each
+request the attempts counted (hedges in), the attempt whose response the
+client gets (the body and X-Soak-Attempt checks use it), the hedges sent,
+whether the response forwarded is a hedge's (access log hedge_won, as
+retryproxy.ini(5) access_log_format says: "when a hedge's response was
+the one forwarded"), what each copy at the origin saw (answered, cancelled
+when another's head won, timed out) and the outcomes of
+retryproxy_hedges_total.  A request during which the origin's or the
+clients' event loop was late by more than half a unit (a busy host: an
+answer the origin held up may come after another copy's) has its
+violations counted apart, with its id ("excused by a harness loop lag"),
+and the metric is then checked against the access log only.  Only the
+hedge routes change: every other request's plan is the one the soak made
+before they were added.
+--route-set E:hedge_after=off or E2:hedge_max=1 must make these checks
+fail.
+
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
@@ -226,6 +272,16 @@ Checks, per request (predict() is the policy):
     a re-sendable one only after an earlier attempt went out on a new
     connection (the one stale re-send was spent), and a lost final
     attempt logged conn=reused;
+  - hedged requests: the access log's hedges (absent when none) and
+    hedge_won (true when the response forwarded is a hedge's: one whose
+    head won, or one that took over and answered; not after a hedge's 503
+    that was retried, nor for the proxy's 502/504) as predicted; each
+    attempt at the origin on the port policy_target gives it (EF, ER: the
+    fallbacks); a copy cancelled because another's head came first (the
+    first copy when its hedge won, a hedge that lost) saw its connection
+    end within a hedge unit after the origin wrote the winning head; one
+    that timed out, its per_try_timeout after its request (-0.5 .. +1
+    unit); a late copy predicted to answer, answered;
   - every hit carried the byte-identical body (sha256) and the method;
   - a request that may not be re-sent (a POST or extension method without
     Idempotency-Key off route S, a streamed upload) reached the origin at
@@ -258,16 +314,19 @@ and retryproxy_origin_holds_total is at most the 429s sent on H and F and
 at least those sent after the hold before had ended;
 retryproxy_broken_bodies_total{outcome="resumed"} equals the sum of the
 access log's resumes, {outcome="truncated"} the responses that ended
-short at the client (only the scripted cuts do).  The summary counts
+short at the client (only the scripted cuts do);
+retryproxy_hedges_total{outcome="won|lost|failed|took_over"} equal the
+sums the simulation predicts, not_sent within its range, and won + lost
++ failed + took_over the access log's hedges added up.  The summary counts
 the requests that may not be re-sent, their warm rides (and on W), the
 races, the idle closes and what the pool gave (the warm_reuse metric), and
 the 429s, holds, waits and held answers, the cut downloads (resumable,
 weak, where and how they broke, second breaks, continuations, resumes,
-truncations, predicted and seen) and, to paste into a note, "truncated
-resumable downloads: T of R" (resume = yes: only those whose break or
-failed continuation came on the last attempt; --set resume=no: all of
-them).  Exit status 0 when all hold, 1
-otherwise.
+truncations, predicted and seen), the hedged requests (by route, hedges
+sent, their outcomes, closes and timeouts checked) and, to paste into a
+note, "truncated resumable downloads: T of R" (resume = yes: only those
+whose break or failed continuation came on the last attempt; --set
+resume=no: all of them).  Exit status 0 when all hold, 1 otherwise.
 """
 
 import argparse
@@ -325,8 +384,10 @@ BIG_MARK = 0.25  # ... which holds the mark: past 64 KiB it never matches
 MARK = "RPSOAK-RETRY-ME"
 MARK_B = MARK.encode()
 FAULT_KINDS = ("503", "rst", "fin", "stall", "refused", "slow", "match", "429", "cut",
-               "cutweak")
-RESPONSE_KINDS = ("ok", "big", "slow", "503", "match", "429")  # steps the origin answers
+               "cutweak", "late", "drop")
+# steps the origin answers ("late": on the hedge routes, a 200 whose head
+# comes H_LATE hedge units after the request)
+RESPONSE_KINDS = ("ok", "big", "slow", "503", "match", "429", "late")
 STEP_STATUS = {"503": 503, "429": 429}  # (the other answered steps: 200)
 REASON_PHRASE = {200: "OK", 503: "Service Unavailable", 429: "Too Many Requests"}
 # Decorations of a response step; they never change the prediction.
@@ -422,6 +483,9 @@ def _step(rng, kind):
     if kind == "match":
         # a short 200 holding the mark: retried like a 503
         return Step("match", rng.randrange(0, 8 * KiB))
+    if kind == "late":
+        # (the hedge routes) a 200 like ok, its head H_LATE hedge units late
+        return Step("late", rng.randrange(0, 4 * KiB))
     return Step(kind)
 
 
@@ -507,6 +571,7 @@ def make_plan(seed, rid):
     _raw_variant(seed, p)
     _route_w(seed, p)
     _route_hold(seed, p)
+    _route_hedge(seed, p)
     if rid % HOLD_EVERY in HOLD_PROBE:
         _hold_probe(seed, p, HOLD_PROBE[rid % HOLD_EVERY])
     _cut(seed, p)
@@ -665,6 +730,251 @@ def _hold_probe(seed, p, route):
     p.upgrade = p.chunk_ext = p.req_trailers = False
 
 
+# Hedged requests (retryproxy.ini(5) `hedge_after`, `hedge_max`): a stream of
+# its own ("hedge") sends HEDGE_SHARE of the requests left on the plain origin
+# (after W, H and F) that may be re-sent and take evhttp's lane (GET, PUT,
+# POST with Idempotency-Key) to one of four routes, each the origin on a port
+# of its own, with a script of their own (HEDGE_FIRST, then HEDGE_NEXT):
+#   E   hedge_after = one hedge unit (per_try_timeout / 3), hedge_max = 1
+#   E2  the same with hedge_max = 2
+#   EF  hedge_max = 1, fallbacks = E: attempts 2 and 3 (a hedge too) go there
+#   ER  hedge_max = 1, fallbacks = X (closed), E: attempt 2 (hedge or retry)
+#       is refused, attempt 3 goes to E
+# Their per_try_timeout is H_TIMEOUT units (twice the soak's), a "late" step
+# answers after H_LATE units (a 200 like ok), a "drop" step resets the
+# connection after H_LATE units without answering (a first copy that fails
+# while its hedge is on its way), and no other timing is near a multiple of
+# the unit, so that simulate_hedge() can tell in what order things happen: a
+# script whose order would be decided by timing is drawn again (but for the
+# one race left, see simulate_hedge).  The origin does not close idle
+# connections on these ports (--idle-close): a hedge is never re-sent when
+# its pooled connection turns out closed, so an idle close would decide its
+# fate by timing.
+HEDGE_SHARE = 0.25
+HEDGE_ROUTE_MIX = [("E", 45), ("E2", 25), ("EF", 15), ("ER", 15)]
+HEDGE_MAX = {"E": 1, "E2": 2, "EF": 1, "ER": 1}
+HEDGE_ROUTES = tuple(HEDGE_MAX)
+HEDGE_FIRST = [("stall", 45), ("late", 15), ("drop", 8), ("ok", 10), ("503", 9), ("rst", 4),
+               ("fin", 4), ("slow", 5)]
+HEDGE_NEXT = [("ok", 28), ("503", 13), ("rst", 7), ("fin", 6), ("stall", 22), ("late", 16),
+              ("drop", 3), ("slow", 5)]
+H_LATE = 3  # hedge units: a late step's head
+H_TIMEOUT = 6  # hedge units: the hedge routes' per_try_timeout
+H_EPS = 0.01  # (an answer at once, a reset or a refused connect: just after the request)
+
+
+def hedge_ms(args):
+    """The hedge routes' hedge_after (ms): a third of the soak's per_try_timeout."""
+    return max(1, args.per_try_timeout_ms // 3)
+
+
+def hedge_port_key(route, attempt):
+    """Where attempt n of a request on a hedge route goes (policy_target):
+    the name of the port in Soak.ports."""
+    if route == "EF":
+        return "EF" if attempt == 1 else "E"
+    if route == "ER":
+        return {1: "ER", 2: "X"}.get(attempt, "E")
+    return route
+
+
+def _route_hedge(seed, p):
+    if (p.route != "origin" or not resendable(p) or raw_lane(p)
+            or p.rid % HOLD_EVERY in HOLD_PROBE):
+        return
+    hr = random.Random(f"{seed}/hedge/{p.rid}")
+    if hr.random() >= HEDGE_SHARE:
+        return
+    p.route = _pick(hr, HEDGE_ROUTE_MIX)
+    for _ in range(50):
+        steps = [_step(hr, _pick(hr, HEDGE_FIRST))] + \
+            [_step(hr, _pick(hr, HEDGE_NEXT)) for _ in range(2)]
+        if p.route == "ER":
+            steps[1] = Step("refused")
+        p.steps = [_decorate(hr, s) for s in steps]
+        if simulate_hedge(p) is not None:
+            break
+    else:
+        raise RuntimeError(f"id {p.rid}: no hedge script without a race")
+    p.faulty = any(s.kind != "ok" for s in p.steps)
+
+
+class HedgeSim:
+    """What simulate_hedge() foresees besides the Prediction: the hedges
+    sent, the outcomes retryproxy_hedges_total counts (not_sent_maybe: the
+    ones a race decides), whether a hedge's response head came first
+    (won_any) and the fate of each attempt's copy at the origin:
+    ("answered",), ("cancelled", by attempt), ("timeout",), ("failed",)
+    or ("refused",)."""
+    __slots__ = ("hmax", "sent", "won", "lost", "failed", "took_over", "not_sent",
+                 "not_sent_maybe", "fates", "won_any", "hedged")
+
+    def __init__(self, hmax):
+        self.hmax = hmax
+        self.sent = self.won = self.lost = self.failed = self.took_over = 0
+        self.not_sent = self.not_sent_maybe = 0
+        self.fates = {}
+        self.won_any = False
+        self.hedged = set()  # attempts sent as hedges
+
+
+def _new_prediction():
+    pr = Prediction()
+    pr.retries = []
+    pr.origin_attempts = []
+    pr.held = False
+    pr.cut = pr.resumes = pr.cut_at = pr.cut_last = 0
+    pr.truncated = pr.ranges = False
+    pr.cut_how = ""
+    pr.hedge = None
+    pr.hedge_won = False
+    return pr
+
+
+def simulate_hedge(plan, attempts=3):
+    """The outcome of a request on a hedge route, from its script, by the
+    rules of retryproxy.ini(5) hedge_after (see hedge.c and attempt.c), in
+    hedge units (hedge_after = 1): an attempt starts at 0 and arms the
+    hedge timer (while fewer than hedge_max hedges were sent); each copy
+    of it (the first, then its hedges) answers at once (ok, slow, 503) or
+    after H_LATE (late), fails at once (rst, fin, refused) or after H_LATE
+    (drop), or times out after H_TIMEOUT (stall).  When the timer fires, a
+    hedge goes out as attempt n + 1 (n: the attempts made) if n < attempts
+    (else it is counted not_sent), and the timer is armed again.  The
+    first response head wins: the other copies are cancelled (a hedge
+    among them: lost), and the head is decided on as the attempt's (a 503
+    retried as attempt n + 1).  A hedge that fails is gone (failed); when
+    the copy in charge fails while a hedge is on its way, the oldest hedge
+    takes over (the timer armed again), else the failure is decided on as
+    usual (retried as attempt n + 1).
+
+    Returns the Prediction (.hedge: the HedgeSim), or None when the order
+    of two events would be decided by timing, or when a drop in charge has
+    no hedge to hand over to (on a pooled connection it would be re-sent
+    once, uncounted, H_LATE late: whether it was one, timing decides).
+    One race is left, counted in not_sent_maybe: the timer armed again
+    when a hedge takes over (on E2, with no attempt left) fires just when
+    that hedge's own event comes (it was sent a unit after the copy that
+    failed, and answers or fails as long after it was sent); whether a
+    not_sent is counted first is a matter of timing."""
+    hmax = HEDGE_MAX[plan.route]
+    sim = HedgeSim(hmax)
+    pr = _new_prediction()
+    pr.hedge = sim
+    nh = 0
+    k = 1
+    while True:
+        n = k
+        # a copy: [attempt, sent at, step, sent as a hedge]
+        def send(a, t, hedge):
+            st = plan.steps[a - 1]
+            if st.kind != "refused":
+                pr.origin_attempts.append(a)
+            if hedge:
+                sim.hedged.add(a)
+            return [a, t, st, hedge]
+
+        lead = send(k, 0.0, False)
+        hedges = []
+        timer = 1.0 if nh < hmax else None
+        while True:
+            evs = []
+            for cp in [lead] + hedges:
+                kind = cp[2].kind
+                if kind in ("rst", "fin", "refused"):
+                    evs.append((cp[1] + H_EPS, "fail", cp))
+                elif kind == "drop":
+                    evs.append((cp[1] + H_LATE, "fail", cp))
+                elif kind == "stall":
+                    evs.append((cp[1] + H_TIMEOUT, "fail", cp))
+                elif kind == "late":
+                    evs.append((cp[1] + H_LATE, "head", cp))
+                else:
+                    evs.append((cp[1] + H_EPS, "head", cp))
+            if timer is not None:
+                evs.append((timer, "timer", None))
+            evs.sort(key=lambda e: e[0])
+            t, what, cp = evs[0]
+            race = len(evs) > 1 and evs[1][0] - t < 0.5
+            if race:
+                tied = [e for e in evs if e[0] - t < 0.5]
+                if len(tied) > 2 or "timer" not in (what, tied[1][1]) or n < attempts:
+                    return None  # two copies' events, or a hedge sent or not
+                # the timer would only count a not_sent: the other event
+                # first; if it leaves the timer as it was, the timer fires next
+                if what == "timer":
+                    t, what, cp = tied[1]
+            if what == "timer":
+                timer = None
+                if n >= attempts:
+                    sim.not_sent += 1
+                else:
+                    n += 1
+                    nh += 1
+                    sim.sent += 1
+                    hedges.append(send(n, t, True))
+                    if nh < hmax:
+                        timer = t + 1
+                continue
+            old_timer = timer
+            a, _, st, is_hedge = cp
+            if what == "head":
+                for o in [lead] + hedges:
+                    if o is not cp:
+                        sim.fates[o[0]] = ("cancelled", a)
+                        if o is not lead:
+                            sim.lost += 1
+                if cp is not lead:
+                    sim.won += 1
+                    sim.won_any = True
+                sim.fates[a] = ("answered",)
+                pr.attempts = n
+                if st.kind == "503" and n < attempts:
+                    pr.retries.append("503")
+                    k = n + 1
+                    if race:
+                        sim.not_sent_maybe += 1
+                    break
+                pr.status = 503 if st.kind == "503" else 200
+                pr.proxy_error = None
+                pr.answer, pr.final_step, pr.hedge_won = a, st, is_hedge
+                if race:
+                    sim.not_sent_maybe += 1
+                return pr
+            # a copy failed
+            sim.fates[a] = ({"stall": "timeout", "refused": "refused"}.get(st.kind, "failed"),)
+            if cp is not lead:
+                hedges.remove(cp)
+                sim.failed += 1
+                if race and timer != old_timer:
+                    sim.not_sent_maybe += 1
+                continue
+            timer = None
+            if not hedges and st.kind == "drop":
+                # broken before any response byte, no hedge on its way: on a
+                # pooled connection (whether it was one, timing decides) the
+                # attempt is sent again once, uncounted, H_LATE units late
+                return None
+            if hedges:
+                lead = hedges.pop(0)
+                sim.took_over += 1
+                if nh < hmax:
+                    timer = t + 1
+                if race:
+                    sim.not_sent_maybe += 1
+                continue
+            pr.attempts = n
+            if race:
+                sim.not_sent_maybe += 1
+            if n < attempts:
+                pr.retries.append(RETRY_REASON[st.kind])
+                k = n + 1
+                break
+            pr.status, pr.proxy_error = FINAL_FAILURE[st.kind]
+            pr.answer, pr.final_step = a, st  # (the proxy's 502/504: no one's response)
+            return pr
+
+
 # ---------------------------------------------------------------------------
 # The raw lane (retryproxy(8) "The raw lane"): what libevent's evhttp cannot
 # carry: another method token, a chunked body, a body over max_request_body
@@ -820,8 +1130,10 @@ def response_body(seed, rid, attempt, status, step, reqsha):
 # ("lost": an attempt written on a pooled connection the origin was closing
 # idle (--idle-close): it broke before any response byte, like a reset)
 RETRY_REASON = {"503": "503", "rst": "reset", "fin": "reset", "stall": "timeout",
-                "refused": "refused", "match": "200", "lost": "reset", "429": "429"}
+                "refused": "refused", "match": "200", "lost": "reset", "429": "429",
+                "drop": "reset"}
 FINAL_FAILURE = {"rst": (502, "connection_terminated"),
+                 "drop": (502, "connection_terminated"),
                  "fin": (502, "connection_terminated"),
                  "lost": (502, "connection_terminated"),
                  "stall": (504, "http_response_timeout"),
@@ -834,9 +1146,13 @@ class Prediction:
     # body ends short, after (at most, with fin exactly) cut_at bytes,
     # broken at attempt cut_last (cut_how); ranges: whether a continuation
     # carries a Range (a resumable cut with resume = yes)
+    # answer: the attempt whose response (or failure) the client got (the
+    # attempts counted, hedges among them, may be more: a hedge that failed
+    # or lost); hedge: a HedgeSim on the hedge routes, else None; hedge_won:
+    # the response forwarded is a hedge's
     __slots__ = ("status", "attempts", "retries", "final_step", "proxy_error",
                  "origin_attempts", "held", "cut", "resumes", "truncated", "cut_at",
-                 "cut_how", "cut_last", "ranges")
+                 "cut_how", "cut_last", "ranges", "answer", "hedge", "hedge_won")
 
 
 def resendable(plan):
@@ -854,13 +1170,15 @@ def predict(plan, attempts=3, lost=frozenset(), resume=True, resume_max=3):
     closing idle (--idle-close, idle_lost): they never reached it, and broke
     before any response byte.  `resume`, `resume_max`: the keys (a cut:
     the body of a 200 broke after the client got some of it)."""
-    pr = Prediction()
-    pr.retries = []
-    pr.origin_attempts = []
-    pr.held = False
-    pr.cut = pr.resumes = pr.cut_at = pr.cut_last = 0
-    pr.truncated = pr.ranges = False
-    pr.cut_how = ""
+    if plan.route in HEDGE_ROUTES:
+        return simulate_hedge(plan, attempts)
+    pr = _predict(plan, attempts, lost, resume, resume_max)
+    pr.answer = pr.attempts
+    return pr
+
+
+def _predict(plan, attempts, lost, resume, resume_max):
+    pr = _new_prediction()
     for k in range(1, attempts + 1):
         step = plan.steps[k - 1]
         if k in lost:
@@ -938,12 +1256,10 @@ def held_prediction(pr, made):
     attempts before.  None when the policy would not have made that attempt."""
     if not isinstance(made, int) or not 0 <= made < pr.attempts:
         return None
-    h = Prediction()
+    h = _new_prediction()
     h.status, h.proxy_error, h.held = 429, None, True
-    h.cut = h.resumes = h.cut_at = h.cut_last = 0
-    h.truncated = h.ranges = False
-    h.cut_how = ""
     h.attempts, h.final_step = made, Step("held")
+    h.answer = made
     h.retries = pr.retries[:made]
     h.origin_attempts = [a for a in pr.origin_attempts if a <= made]
     return h
@@ -1022,10 +1338,13 @@ class LagMonitor:
 # its If-Range; cut_end: where the origin broke the body of a cut step (the
 # object offset it had written up to), else None; cut_whole: the object
 # offset its whole chunks reached (chunked: a chunk cut short is never
-# passed on, libevent hands on whole chunks; Content-Length: cut_end)
+# passed on, libevent hands on whole chunks; Content-Length: cut_end);
+# responded: it wrote its answer to the end; t_resp: when it wrote the
+# response head; ended: when a stall or late step saw the proxy end the
+# connection (EOF or reset) before it answered
 HIT_FIELDS = ("rid", "attempt", "method", "body_len", "sha", "conn", "seq",
               "step", "key", "t", "framing", "leak", "port", "t_head", "range",
-              "if_range", "cut_end", "cut_whole", "responded")
+              "if_range", "cut_end", "cut_whole", "responded", "t_resp", "ended")
 Hit = collections.namedtuple("Hit", HIT_FIELDS)
 # A 429 with Retry-After the origin sent: the port (its origin), when its
 # head was written (monotonic), Retry-After (s), whose answer it was.
@@ -1042,10 +1361,13 @@ DISCARDED_ATTEMPT = re.compile(rb"\r\nx-retry-attempt:[ \t]*(\d+)\r\n", re.I)
 
 
 class Origin:
-    def __init__(self, seed, socks, stall_s, idle_close=(0.0, 0.0)):
+    def __init__(self, seed, socks, stall_s, idle_close=(0.0, 0.0), late_s=0.3,
+                 quiet_ports=()):
         self.seed = seed
         self.socks = socks
         self.stall_s = stall_s
+        self.late_s = late_s  # a late step's head comes this long after its request
+        self.quiet_ports = frozenset(quiet_ports)  # (no idle close there)
         self.idle_frac, self.idle_max = idle_close
         self.hits = []
         self.idle_closes = []
@@ -1068,7 +1390,7 @@ class Origin:
         # whatever arrives meanwhile.
         ir = random.Random(f"{self.seed}/idleconn/{cid}")
         idle_s = None
-        if ir.random() < self.idle_frac:
+        if ir.random() < self.idle_frac and port not in self.quiet_ports:
             idle_s = self.idle_max if self.idle_max <= IDLE_MIN else \
                 math.exp(ir.uniform(math.log(IDLE_MIN), math.log(self.idle_max)))
         try:
@@ -1137,6 +1459,13 @@ class Origin:
             except Exception:  # noqa: BLE001
                 pass
 
+    def note(self, idx, **kw):
+        """Set fields of hit idx (HIT_FIELDS)."""
+        h = list(self.hits[idx])
+        for k, val in kw.items():
+            h[HIT_FIELDS.index(k)] = val
+        self.hits[idx] = tuple(h)
+
     def idle_close(self, cid, seq, limit, t_idle, reader):
         """Record a close of an idle kept connection (the finally of serve
         closes it): what of a request the origin had read and now drops
@@ -1178,7 +1507,8 @@ class Origin:
         # plain tuples of atomic values: the collector untracks them
         self.hits.append((rid, attempt, method, blen, sha, cid, seq, kind,
                           hdrs.get("idempotency-key"), time.monotonic(), framing, leak,
-                          port, t_head, rstart, hdrs.get("if-range"), None, None, False))
+                          port, t_head, rstart, hdrs.get("if-range"), None, None, False,
+                          None, None))
         # a continuation: Range: bytes=N- with If-Range the strong ETag of a
         # cut step of this request's (the object it served)
         obj_k = None
@@ -1193,13 +1523,30 @@ class Origin:
             keep = await self.send_object(writer, idx, rid, attempt, obj_k, step,
                                           plan.steps[obj_k - 1], rstart)
             if keep:
-                self.hits[idx] = self.hits[idx][:-1] + (True,)
+                self.note(idx, responded=True)
             return keep
+        if kind in ("late", "drop"):
+            # the head (late) or a reset (drop) after late_s, unless the
+            # proxy ends the connection first
+            try:
+                data = await asyncio.wait_for(reader.read(1), self.late_s)
+            except asyncio.TimeoutError:
+                data = None
+            except ConnectionError:
+                data = b""
+            if data is not None:
+                self.note(idx, ended=time.monotonic())
+                return False
+            if kind == "drop":
+                s = writer.get_extra_info("socket")
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return False
         if kind in RESPONSE_KINDS:
             status = STEP_STATUS.get(kind, 200)
             body = response_body(self.seed, rid, attempt, status, step, sha)
-            await self.respond(writer, rid, attempt, status, step, body, port)
-            self.hits[idx] = self.hits[idx][:-1] + (True,)
+            await self.respond(writer, rid, attempt, status, step, body, port, idx)
+            self.note(idx, responded=True)
             return True
         if kind == "rst":
             s = writer.get_extra_info("socket")
@@ -1216,14 +1563,16 @@ class Origin:
             except asyncio.TimeoutError:
                 data = None
             except ConnectionError:
-                return False
+                data = b""
             if data is None:  # the proxy did not time out: answer 200
                 body = response_body(self.seed, rid, attempt, 200, Step("ok"), sha)
+                self.note(idx, t_resp=time.monotonic())
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Soak-Id: %d\r\n"
                              b"X-Soak-Attempt: %d\r\n\r\n" % (len(body), rid, attempt) + body)
                 await writer.drain()
-                self.hits[idx] = self.hits[idx][:-1] + (True,)
+                self.note(idx, responded=True)
                 return True
+            self.note(idx, ended=time.monotonic())
             return False
         # an attempt number beyond the script
         writer.write(b"HTTP/1.1 500 Unexpected Attempt\r\nContent-Length: 0\r\n"
@@ -1305,7 +1654,7 @@ class Origin:
             writer.close()
         return False
 
-    async def respond(self, writer, rid, attempt, status, step, body, port):
+    async def respond(self, writer, rid, attempt, status, step, body, port, idx):
         """Write the response of a step: its 1xx heads (in the write of the
         final head, or each apart after a pause, the first perhaps cut in
         two), the head (Content-Length, or chunked with pieces of random
@@ -1332,6 +1681,7 @@ class Origin:
         first = b"".join(interim) + head
         if status == 429:
             self.holds.append((port, time.monotonic(), HOLD_RA, rid, attempt))
+        self.note(idx, t_resp=time.monotonic())
         if step.kind == "slow":
             writer.write(first)
             rate = step.rate
@@ -1374,9 +1724,9 @@ class Origin:
                    (lag.max, lag.events, lag.gc_max, lag.small), self.holds))
 
 
-def origin_process(seed, socks, stall_s, idle_close, conn):
+def origin_process(seed, socks, stall_s, idle_close, late_s, quiet_ports, conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(Origin(seed, socks, stall_s, idle_close).main(conn))
+    asyncio.run(Origin(seed, socks, stall_s, idle_close, late_s, quiet_ports).main(conn))
 
 
 # ---------------------------------------------------------------------------
@@ -1499,7 +1849,7 @@ def route_keys(args):
     return keys
 
 
-def daemon_config(args, work, origin_port, closed, hold_ports):
+def daemon_config(args, work, origin_port, closed, hold_ports, hedge_ports):
     policy = {"attempts": "3", "start_timeout": "10ms",
               "per_try_timeout": f"{args.per_try_timeout_ms}ms",
               "connect_timeout": f"{args.per_try_timeout_ms}ms",
@@ -1508,6 +1858,11 @@ def daemon_config(args, work, origin_port, closed, hold_ports):
     policy.update(set_keys(args))
     default = "".join(f"{k} = {val}\n" for k, val in policy.items())
     rkeys = route_keys(args)
+
+    def hedge_keys(**more):
+        return dict(hedge_after=f"{hedge_ms(args)}ms",
+                    per_try_timeout=f"{H_TIMEOUT * hedge_ms(args)}ms",
+                    retry_budget_min="1000000", **more)
 
     def keys(name, **base):
         """The keys of route `name`'s section (--route-set overrides or adds)."""
@@ -1550,7 +1905,21 @@ max_request_body = {MAX_REQUEST_BODY // KiB}K
 ; route F: the same, hold = fail: a request that meets the hold gets the
 ; 429 at once (Retry-After: the seconds left); 429 is not retried
 [route 127.0.0.1:{hold_ports['F']}]
-{keys('F', hold="fail")}""")
+{keys('F', hold="fail")}
+; routes E, E2, EF, ER: hedged requests.  hedge_after is a third of the
+; soak's per_try_timeout, their per_try_timeout twice it; a hedge is a
+; retry-budget token: the budget may not bind here either
+[route 127.0.0.1:{hedge_ports['E']}]
+{keys('E', **hedge_keys())}
+[route 127.0.0.1:{hedge_ports['E2']}]
+{keys('E2', **hedge_keys(hedge_max="2"))}
+; EF: attempts 2 and 3, a hedge among them, go to E (the next fallback)
+[route 127.0.0.1:{hedge_ports['EF']}]
+{keys('EF', **hedge_keys(fallbacks=f"http://127.0.0.1:{hedge_ports['E']}"))}
+; ER: attempt 2 goes to a closed port (a hedge there is refused), 3 to E
+[route 127.0.0.1:{hedge_ports['ER']}]
+{keys('ER', **hedge_keys(fallbacks=f"http://127.0.0.1:{closed['X']}, "
+                                   f"http://127.0.0.1:{hedge_ports['E']}"))}""")
     return config
 
 
@@ -1846,14 +2215,28 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
             note = (f"\n    NB: the origin's event loop was {max(late) * 1000:.0f} ms late "
                     f"near this request's hits: an unanswered attempt may be the "
                     f"harness's stall, not the daemon's")
-        v.append(f"id={rid}: {what}\n    plan: {plans[rid].describe()}{note}")
+        msg = f"id={rid}: {what}\n    plan: {plans[rid].describe()}{note}"
+        if plans[rid].route in HEDGE_ROUTES:
+            held_back[rid].append(msg)  # (until the harness's lag is known)
+        else:
+            v.append(msg)
+
+    # The hedge routes' timings lie a hedge unit apart: a request during which
+    # the origin's (or the clients') event loop was late by half a unit may
+    # have seen its events in another order (a hedge's answer held up by the
+    # origin): its violations are counted apart, with its id, not as the
+    # daemon's.  (The daemon's own lateness the harness cannot see.)
+    held_back = collections.defaultdict(list)
 
     for rid in ids:
         plan = plans[rid]
         ents = logs.get(rid, [])
         entry = ents[0] if len(ents) == 1 else {}
         hs = sorted(by_rid.get(rid, []), key=lambda h: h.t)
-        unseen = idle_lost(args, plan, entry, {h.attempt for h in hs})
+        # (no idle close on the hedge routes' ports: an attempt missing there
+        # is the daemon's)
+        unseen = frozenset() if plan.route in HEDGE_ROUTES else \
+            idle_lost(args, plan, entry, {h.attempt for h in hs})
         pr = predict(plan, lost=unseen, resume=resume_on(args), resume_max=resume_max(args))
         res = results.get(rid)
         if plan.route in HOLD_ROUTES:
@@ -2003,7 +2386,9 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
             if res.status != pr.status:
                 c["wrong status"] += 1
                 bad(rid, f"status {res.status}, predicted {pr.status} after {pr.attempts} "
-                         f"attempt(s); Proxy-Status: {res.headers.get('proxy-status')}; "
+                         f"attempt(s)"
+                         + (f" (attempt {pr.answer}'s)" if pr.answer != pr.attempts else "")
+                         + f"; Proxy-Status: {res.headers.get('proxy-status')}; "
                          f"body ({res.body.len} B) {res.body.head[:120]!r}")
             elif pr.held:
                 # the proxy's 429: the time left, "origin held", no origin's head
@@ -2060,7 +2445,7 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                     wrong.append(f"body is not the object of attempt {pr.cut} resumed "
                                  f"{pr.resumes} time(s): {res.body.differs(want)}")
             elif pr.proxy_error is None:
-                want = response_body(args.seed, rid, pr.attempts, pr.status, fs, shas[rid])
+                want = response_body(args.seed, rid, pr.answer, pr.status, fs, shas[rid])
                 if fs.kind == "429":
                     # the origin's 429, passed on as it came
                     ps = res.headers.get("proxy-status", "")
@@ -2069,11 +2454,11 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                         wrong.append(f"the origin's 429 came with Retry-After {ra!r} "
                                      f"(want {HOLD_RA}), Proxy-Status {ps!r}")
                 if not res.body.equals(want):
-                    wrong.append(f"body is not attempt {pr.attempts}'s ({step_label(fs)}): "
+                    wrong.append(f"body is not attempt {pr.answer}'s ({step_label(fs)}): "
                                  f"{res.body.differs(want)}: {res.body.head[:100]!r}")
-                if hid != [str(rid)] or hatt != [str(pr.attempts)]:
+                if hid != [str(rid)] or hatt != [str(pr.answer)]:
                     wrong.append(f"X-Soak-Id {hid}, X-Soak-Attempt {hatt}: want [{rid}] "
-                                 f"[{pr.attempts}] (another attempt's head?)")
+                                 f"[{pr.answer}] (another attempt's head?)")
             else:
                 ps = res.headers.get("proxy-status", "")
                 if f"error={pr.proxy_error}" not in ps:
@@ -2123,6 +2508,18 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
             if e.get("resumes", 0) != pr.resumes or e.get("resumes") == 0:
                 bad(rid, f"access log resumes={e.get('resumes')}, predicted {pr.resumes} "
                          f"(absent when 0)")
+            # hedges: the number sent, and whether the response forwarded
+            # is a hedge's (both absent when none was sent)
+            want_h = pr.hedge.sent if pr.hedge else 0
+            got_h = (e.get("hedges"), e.get("hedge_won"))
+            if want_h:
+                c["log hedges"] += e.get("hedges", 0) if isinstance(e.get("hedges"), int) else 0
+                c["log hedge_won"] += e.get("hedge_won") is True
+            if got_h != ((want_h, pr.hedge_won) if want_h else (None, None)):
+                c["hedge log wrong"] += 1
+                bad(rid, f"access log hedges={got_h[0]} hedge_won={got_h[1]}, predicted "
+                         + (f"hedges={want_h} hedge_won={str(pr.hedge_won).lower()} "
+                            f"({hedge_story(pr)})" if want_h else "none (absent)"))
             if pr.truncated and e.get("error") != "connection_terminated":
                 bad(rid, f"access log error={e.get('error')} for a truncated response, want "
                          f"connection_terminated")
@@ -2269,7 +2666,10 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         for h in hs:
             per[h.attempt].append(h)
         if sorted(per) != pr.origin_attempts:
-            bad(rid, f"origin saw attempts {sorted(per)}, predicted {pr.origin_attempts}")
+            bad(rid, f"origin saw attempts {sorted(per)}, predicted {pr.origin_attempts}"
+                     + (f" ({hedge_story(pr)})" if pr.hedge else ""))
+        if pr.hedge is not None:
+            check_hedge(args, rid, plan, pr, hs, ports or {}, bad, c)
         for a, lst in per.items():
             if len(lst) == 1:
                 continue
@@ -2331,7 +2731,101 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                  f"that may not be re-sent rode a pooled connection")
     c["lost"] += 0
     c["duplicates"] += 0
+    unit = hedge_ms(args) / 1000
+    for rid, msgs in held_back.items():
+        res = results.get(rid)
+        ts = [h.t for h in by_rid.get(rid, [])]
+        if res is not None:
+            t0, t1 = res.t0, res.t1
+        elif ts:
+            t0, t1 = min(ts), max(ts) + H_TIMEOUT * unit
+        else:
+            v.extend(msgs)
+            continue
+        lag = max(origin_lag.worst_between(t0, t1), client_lag.worst_between(t0, t1))
+        if lag > unit / 2:
+            c["hedge excused"] += 1
+            c["hedge excused violations"] += len(msgs)
+            c["hedge excused lag ms"] = max(c["hedge excused lag ms"], round(lag * 1000))
+            met["hedge excused"].append(rid)
+        else:
+            v.extend(msgs)
     return v, c, met
+
+
+HEDGE_OUTCOMES = ("won", "lost", "failed", "took_over", "not_sent")
+
+
+def hedge_story(pr):
+    """What simulate_hedge foresaw, in words (for a violation)."""
+    sim = pr.hedge
+    fates = ", ".join(f"{a}: {' by '.join(map(str, f))}" for a, f in sorted(sim.fates.items()))
+    return (f"hedges {sorted(sim.hedged)}; won {sim.won}, lost {sim.lost}, failed "
+            f"{sim.failed}, took over {sim.took_over}, not sent {sim.not_sent}"
+            + (f"(+{sim.not_sent_maybe}?)" if sim.not_sent_maybe else "")
+            + f"; copies {fates}; "
+            + (f"the proxy's {pr.status}" if pr.proxy_error else
+               f"the {pr.status} of attempt {pr.answer}"
+               + (" (a hedge)" if pr.hedge_won else "")))
+
+
+def check_hedge(args, rid, plan, pr, hs, ports, bad, c):
+    """A request on a hedge route: each attempt went where policy_target
+    sends it (EF, ER: the fallbacks), and the copies the origin held
+    (stall, late) ended as simulate_hedge foresaw: one cancelled (another
+    copy's head won, or its own head came first) saw its connection end
+    within a hedge unit after the origin wrote the winning head; one that
+    timed out, about its per_try_timeout after its request; a late one
+    that answered, answered."""
+    sim = pr.hedge
+    c["hedge requests"] += 1
+    c["hedge route " + plan.route] += 1
+    for k in ("sent", "won", "lost", "failed", "took_over", "not_sent", "not_sent_maybe"):
+        c["hedge pred " + k] += getattr(sim, k)
+    c["hedge pred forwarded"] += pr.hedge_won
+    c["hedge pred won_any"] += sim.won_any
+    unit = hedge_ms(args) / 1000
+    for h in hs:
+        want = ports.get(hedge_port_key(plan.route, h.attempt))
+        if h.port != want:
+            c["hedge wrong port"] += 1
+            bad(rid, f"attempt {h.attempt} reached the origin on port {h.port}, want "
+                     f"{want} (route {plan.route}: {hedge_port_key(plan.route, h.attempt)})")
+    last = {h.attempt: h for h in hs}  # (a stale re-send: the one re-sent)
+    for a, fate in sorted(sim.fates.items()):
+        h = last.get(a)
+        if h is None or h.step not in ("stall", "late", "drop"):
+            continue  # (a missing attempt is said above)
+        if fate[0] == "cancelled":
+            w = last.get(fate[1])
+            if w is None or w.t_resp is None:
+                continue  # (the winner's hit is missing: said above)
+            c["hedge closes checked"] += 1
+            gap = None if h.ended is None else h.ended - w.t_resp
+            if gap is None or not -0.005 <= gap <= unit:
+                c["hedge closes late"] += 1
+                bad(rid, f"attempt {a} ({h.step}) was not closed when the head of attempt "
+                         f"{fate[1]} won: the origin saw its connection end "
+                         + ("never" + (" (it answered)" if h.responded else "")
+                            if gap is None else f"{gap * 1000:.0f} ms after it wrote that "
+                                                f"head")
+                         + f" (want within {unit * 1000:.0f} ms; {hedge_story(pr)})")
+        elif fate[0] == "timeout":
+            c["hedge timeouts checked"] += 1
+            t_out = H_TIMEOUT * unit
+            took = None if h.ended is None else h.ended - h.t_head
+            if took is None or not t_out - unit / 2 <= took <= t_out + unit:
+                c["hedge timeouts off"] += 1
+                bad(rid, f"attempt {a} (stall) ended "
+                         + ("never (the origin answered it)" if took is None
+                            else f"{took * 1000:.0f} ms after its request")
+                         + f", want its per_try_timeout, {t_out * 1000:.0f} ms "
+                           f"({hedge_story(pr)})")
+        elif fate[0] == "answered" and not h.responded:
+            bad(rid, f"attempt {a} ({h.step}) was cut off "
+                     + (f"{(h.ended - h.t_head) * 1000:.0f} ms after its request"
+                        if h.ended is not None else "")
+                     + f": its head should have been the answer ({hedge_story(pr)})")
 
 
 # ---------------------------------------------------------------------------
@@ -2361,9 +2855,10 @@ def parse_args(argv):
                          "(e.g. --set methods=* must give duplicates), or to compare "
                          "(--set warm_reuse=no: no idle-close race may remain)")
     ap.add_argument("--route-set", action="append", default=[], metavar="ROUTE:KEY=VALUE",
-                    help="add or override a key of route A, B, M, S, H or F, to see the "
-                         "checks fail (e.g. --route-set H:hold=off: requests reach the "
-                         "origin while it is held)")
+                    help="add or override a key of route A, B, M, S, H, F, E, E2, EF or "
+                         "ER, to see the checks fail (e.g. --route-set H:hold=off: requests "
+                         "reach the origin while it is held; --route-set E:hedge_after=off: "
+                         "no hedges)")
     ap.add_argument("--hold-tolerance-ms", type=float, default=HOLD_TOLERANCE * 1000,
                     help="how long after the origin wrote a 429 with Retry-After a hit "
                          "may still be one the proxy sent before it read that 429 (plus "
@@ -2413,20 +2908,23 @@ def main(argv=None):
     # closed ports: bound, never listening (refused, and nobody can take them)
     closed_socks = {k: unused_port_socket() for k in ("A", "B", "X", "C")}
     closed = {k: s.getsockname()[1] for k, s in closed_socks.items()}
-    # the origin: its port, and W, H and F, the same origin on ports of their own
+    # the origin: its port, and W, H, F and the hedge routes, the same origin
+    # on ports of their own
     osocks = []
-    for _ in range(4):
+    for _ in range(4 + len(HEDGE_ROUTES)):
         osock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         osock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         osock.bind(("127.0.0.1", 0))
         osock.listen(1024)
         osocks.append(osock)
-    origin_port, w_port, h_port, f_port = (s.getsockname()[1] for s in osocks)
+    origin_port, w_port, h_port, f_port, *e_ports = (s.getsockname()[1] for s in osocks)
     hold_ports = {"H": h_port, "F": f_port}
+    hedge_ports = dict(zip(HEDGE_ROUTES, e_ports))
     ctx = multiprocessing.get_context("fork")
     parent_conn, child_conn = ctx.Pipe()
     oproc = ctx.Process(target=origin_process,
                         args=(args.seed, osocks, args.stall_s, (args.idle_frac, args.idle_max),
+                              H_LATE * hedge_ms(args) / 1000, tuple(hedge_ports.values()),
                               child_conn), daemon=True)
     oproc.start()
     for osock in osocks:
@@ -2437,7 +2935,7 @@ def main(argv=None):
 
     wrapper = shlex.split(args.wrapper)
     d = Daemon(binary, wrapper, work, daemon_config(args, work, origin_port, closed,
-                                                    hold_ports))
+                                                    hold_ports, hedge_ports))
     violations = []
     t_start = time.monotonic()
     rss = {"warm": None, "end": None, "hwm": None}
@@ -2450,7 +2948,8 @@ def main(argv=None):
         oproc.join(5)
         return 2
     ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
-             "M": origin_port, "S": origin_port, "W": w_port, "H": h_port, "F": f_port}
+             "M": origin_port, "S": origin_port, "W": w_port, "H": h_port, "F": f_port,
+             "X": closed["X"], **hedge_ports}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -2577,6 +3076,30 @@ def main(argv=None):
             violations.append(f"retryproxy_broken_bodies_total{{outcome=\"truncated\"}} is "
                               f"{broken_m.get('truncated')}, but {c['truncated']} responses "
                               f"ended short at the client")
+    # hedges: the metric against the simulation and the access log (every
+    # hedge sent ends won, lost, failed or took over)
+    hedge_m = {}
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_hedges_total{"):
+            outcome = line.split("outcome=\"", 1)[1].split("\"", 1)[0]
+            hedge_m[outcome] = int(float(line.rsplit(" ", 1)[1]))
+    if alive and not c["hedge excused"]:
+        for k in HEDGE_OUTCOMES[:4]:
+            if hedge_m.get(k) != c["hedge pred " + k]:
+                violations.append(f"retryproxy_hedges_total{{outcome=\"{k}\"}} is "
+                                  f"{hedge_m.get(k)}, predicted {c['hedge pred ' + k]}")
+        lo = c["hedge pred not_sent"]
+        hi = lo + c["hedge pred not_sent_maybe"]
+        if hedge_m.get("not_sent") is None or not lo <= hedge_m["not_sent"] <= hi:
+            violations.append(f"retryproxy_hedges_total{{outcome=\"not_sent\"}} is "
+                              f"{hedge_m.get('not_sent')}, predicted {lo}"
+                              + (f"..{hi}" if hi > lo else ""))
+    if alive:
+        ends = sum(hedge_m.get(k, 0) for k in HEDGE_OUTCOMES[:4])
+        if ends != c["log hedges"]:
+            violations.append(f"the access log counts {c['log hedges']} hedges sent, but "
+                              f"retryproxy_hedges_total's won, lost, failed and took_over add "
+                              f"up to {ends}")
     if budget_hits:
         violations.append(f"the retry budget suppressed {budget_hits:.0f} retries "
                           f"(the predictions assume it never binds): {supp}")
@@ -2685,6 +3208,27 @@ def main(argv=None):
              f"weak {c['truncated weak']} (predicted "
              f"{c['cut predicted truncated weak']}); all truncated {c['truncated']} "
              f"(metric {broken_m.get('truncated')})"),
+            (f"hedged requests (hedge_after {hedge_ms(args)} ms)",
+             f"{c['hedge requests']} requests (E {c['hedge route E']}, E2 (hedge_max 2) "
+             f"{c['hedge route E2']}, EF {c['hedge route EF']}, ER {c['hedge route ER']}); "
+             f"hedges sent {c['log hedges']} (access log; predicted {c['hedge pred sent']}); "
+             + ", ".join(f"{k} {hedge_m.get(k)}" for k in HEDGE_OUTCOMES)
+             + " (metric; predicted "
+             + ", ".join(f"{k} {c['hedge pred ' + k]}" for k in HEDGE_OUTCOMES)
+             + (f"..{c['hedge pred not_sent'] + c['hedge pred not_sent_maybe']}"
+                if c["hedge pred not_sent_maybe"] else "")
+             + f"); hedge_won in the access log {c['log hedge_won']} (predicted "
+               f"{c['hedge pred forwarded']} responses forwarded from a hedge; a hedge's "
+               f"head first in {c['hedge pred won_any']}); copies closed when another head "
+               f"won {c['hedge closes checked']} ({c['hedge closes late']} not in time), "
+               f"timed out {c['hedge timeouts checked']} ({c['hedge timeouts off']} off); "
+               f"attempts on the wrong port {c['hedge wrong port']}; access log hedge fields "
+               f"wrong {c['hedge log wrong']}; excused by a harness loop lag over "
+               f"{hedge_ms(args) // 2} ms: {c['hedge excused']} requests "
+               f"({c['hedge excused violations']} violations, lag up to "
+               f"{c['hedge excused lag ms']} ms{ids_note('hedge excused')})"
+             + (", so the metric was checked against the access log only"
+                if c["hedge excused"] else "")),
             ("truncated resumable downloads",
              f"{c['truncated resumable']} of {c['cut resumable']} "
              f"({100 * c['truncated resumable'] / max(c['cut resumable'], 1):.0f}%; "
@@ -2722,6 +3266,8 @@ def main(argv=None):
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
             f"1xx forwarded {c['1xx forwarded']}, trailers leaked {c['trailers leaked']}, "
             f"cut downloads {c['cut']} (resumable {c['cut resumable']}, weak {c['cut weak']}), "
+            f"hedges {c['log hedges']} (won {hedge_m.get('won')}, lost {hedge_m.get('lost')}, "
+            f"failed {hedge_m.get('failed')}, took over {hedge_m.get('took_over')}), "
             f"resumes {c['log resumes']}, truncated resumable {c['truncated resumable']} of "
             f"{c['cut resumable']} (resume = {'yes' if resume_on(args) else 'no'}), "
             f"RSS {rss_note or '-'}, {len(violations)} violation(s), {duration:.1f} s")
@@ -2737,7 +3283,8 @@ def main(argv=None):
     if violations:
         print(f"FAILED: {len(violations)} violation(s) (replay one with --seed {args.seed} "
               f"--ids ID); first ones:", file=sys.stderr)
-        for line in violations[:40]:
+        # (the run's own first: the per-request ones may be many)
+        for line in sorted(violations, key=lambda x: x.startswith("id="))[:40]:
             print("  - " + line, file=sys.stderr)
         print(f"work directory kept: {work}", file=sys.stderr)
         return 1
