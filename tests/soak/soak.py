@@ -840,7 +840,8 @@ def simulate_hedge(plan, attempts=3):
     after H_LATE (late), fails at once (rst, fin, refused) or after H_LATE
     (drop), or times out after H_TIMEOUT (stall).  When the timer fires, a
     hedge goes out as attempt n + 1 (n: the attempts made) if n < attempts
-    (else it is counted not_sent), and the timer is armed again.  The
+    (else it is counted not_sent, once a request), and the timer is armed
+    again.  The
     first response head wins: the other copies are cancelled (a hedge
     among them: lost), and the head is decided on as the attempt's (a 503
     retried as attempt n + 1).  A hedge that fails is gone (failed); when
@@ -2780,8 +2781,12 @@ def check_hedge(args, rid, plan, pr, hs, ports, bad, c):
     sim = pr.hedge
     c["hedge requests"] += 1
     c["hedge route " + plan.route] += 1
-    for k in ("sent", "won", "lost", "failed", "took_over", "not_sent", "not_sent_maybe"):
+    for k in ("sent", "won", "lost", "failed", "took_over"):
         c["hedge pred " + k] += getattr(sim, k)
+    # not_sent is counted once a request, however often its timer found
+    # no attempt left (hedge.c): one for sure, else at most one maybe
+    c["hedge pred not_sent"] += min(sim.not_sent, 1)
+    c["hedge pred not_sent_maybe"] += 0 if sim.not_sent else min(sim.not_sent_maybe, 1)
     c["hedge pred forwarded"] += pr.hedge_won
     c["hedge pred won_any"] += sim.won_any
     unit = hedge_ms(args) / 1000
