@@ -77,5 +77,17 @@ if [ -f "$top_srcdir/conf/retryproxy.ini" ]; then
 	check_valid "$top_srcdir/conf/retryproxy.ini" "conf/retryproxy.ini"
 fi
 
+# valid/every-key.ini names every key "retryproxy -t" prints
+every="$top_srcdir/tests/conf/valid/every-key.ini"
+missing=$("$RETRYPROXY" -t -c /dev/null 2>/dev/null |
+	sed -n 's/^\([a-z_]*\) =.*/\1/p' | sort -u | while read -r key; do
+	grep -q "^$key =" "$every" || printf '%s ' "$key"
+done)
+if [ -n "$missing" ]; then
+	fail "valid/every-key.ini names every key" "missing: $missing"
+else
+	pass "valid/every-key.ini names every key"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
