@@ -290,7 +290,21 @@ hedge_pooled_usable(const struct sockaddr *peer, bool connected, void *arg)
 
 /* ---- when a hedge goes ------------------------------------------------ */
 
-/* May this request have another hedge now?  (Counted when not.) */
+/*
+ * A hedge was due and is not sent (why: for the debug log); counted once
+ * a request (a timer armed again after a take-over may come round again).
+ */
+static void
+not_sent(struct preq *p, const char *why)
+{
+	if (!p->hedge_not_sent)
+		metrics_hedge(METRICS_HEDGE_NOT_SENT);
+	p->hedge_not_sent = true;
+	if (log_debug_enabled())
+		log_debug("%s %s: no hedge: %s", p->method, p->uri, why);
+}
+
+/* May this request have another hedge now? */
 static bool
 may_hedge(struct preq *p)
 {
@@ -298,19 +312,8 @@ may_hedge(struct preq *p)
 		return false;
 	if (p->nhedges >= p->pol->hedge_max || p->dial.parent != NULL)
 		return false;
-	if (p->dial.attempt >= p->dial.max_attempts ||
-	    !budget_try_retry(&((struct route *)p->route)->budget,
-		p->pol->retry_budget_percent, p->pol->retry_budget_min,
-		util_now_ms())) {
-		/* (counted once a request: a timer re-armed after a take-over
-		 * may come round again) */
-		if (!p->hedge_not_sent)
-			metrics_hedge(METRICS_HEDGE_NOT_SENT);
-		p->hedge_not_sent = true;
-		if (log_debug_enabled())
-			log_debug("%s %s: no hedge: no attempt or retry budget "
-				  "left",
-			    p->method, p->uri);
+	if (p->dial.attempt >= p->dial.max_attempts) {
+		not_sent(p, "no attempt left");
 		return false;
 	}
 	return true;
@@ -349,9 +352,7 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (dial_gate(&h->dial, h->host, h->port, &status, &left) != DIAL_GO) {
 		dial_stop(&h->dial);
 		free(h);
-		if (!p->hedge_not_sent)
-			metrics_hedge(METRICS_HEDGE_NOT_SENT);
-		p->hedge_not_sent = true;
+		not_sent(p, "the origin is held or ejected");
 		return;
 	}
 	h->origin.host = h->host;
@@ -362,6 +363,16 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (h->tls && (h->origin.tls = worker_tls_ctx(p->w)) == NULL) {
 		dial_stop(&h->dial);
 		free(h);
+		not_sent(p, "no TLS context");
+		return;
+	}
+	/* the last check: it takes the token when there is one */
+	if (!budget_try_retry(&((struct route *)p->route)->budget,
+		p->pol->retry_budget_percent, p->pol->retry_budget_min,
+		util_now_ms())) {
+		dial_stop(&h->dial);
+		free(h);
+		not_sent(p, "the retry budget is spent");
 		return;
 	}
 	p->hedges[slot] = h;
