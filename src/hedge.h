@@ -9,7 +9,7 @@
  * the first copy is cancelled, its connection closed; a hedge that comes
  * second is cancelled the same way, never pooled half-read.  When the
  * first copy fails while a hedge is on its way, the hedge goes on as the
- * attempt in place of a retry (attempt_hedge_takes_over).
+ * attempt in place of a retry (attempt.c: attempt_failed, take_over).
  *
  * A hedge counts as an attempt (attempts) and takes a token of the
  * route's retry budget, so hedging adds no more load than retries may
