@@ -49,6 +49,7 @@
 static void attempt_failed(struct preq *, enum fail_kind);
 static void end_broken(struct preq *, const char *why);
 static void take_over(struct preq *, struct hedge *);
+static int hedge_won(struct preq *, struct hedge *, struct evhttp_request *);
 
 /* ---- ending an attempt ---------------------------------------------- */
 
@@ -1036,7 +1037,7 @@ attempt_init(struct preq *p)
 	p->dial.denied_cb = dial_denied_cb;
 	p->dial.retry_cb = dial_retry_cb;
 	p->dial.resolved_cb = dial_resolved_cb;
-	hedge_init(p);
+	hedge_init(p, hedge_won);
 }
 
 /* ---- hedges (hedge.h) ----------------------------------------------- */
@@ -1098,8 +1099,13 @@ take_over(struct preq *p, struct hedge *h)
 	hedge_arm(p);
 }
 
-int
-attempt_hedge_won(struct preq *p, struct hedge *h, struct evhttp_request *ureq)
+/*
+ * A hedge's response head came first (from its header callback): the
+ * hedge becomes the attempt, the first copy is cancelled, and the head
+ * is decided on as the attempt's.  Returns the header callback's answer.
+ */
+static int
+hedge_won(struct preq *p, struct hedge *h, struct evhttp_request *ureq)
 {
 	uint64_t now = util_now_ms();
 

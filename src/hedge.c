@@ -29,8 +29,9 @@ static void hedge_fail(struct hedge *, enum fail_kind);
 static void hedge_timer_cb(evutil_socket_t, short, void *);
 
 void
-hedge_init(struct preq *p)
+hedge_init(struct preq *p, hedge_won_fn won)
 {
+	p->hedge_won_cb = won;
 	evtimer_assign(&p->hedge_timer, p->w->base, hedge_timer_cb, p);
 }
 
@@ -124,7 +125,7 @@ hedge_header_cb(struct evhttp_request *ureq, void *arg)
 
 	if (h->ureq != ureq || h->dead)
 		return 0;
-	return attempt_hedge_won(h->p, h, ureq);
+	return h->p->hedge_won_cb(h->p, h, ureq);
 }
 
 static void

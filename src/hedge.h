@@ -5,7 +5,7 @@
  * goes out again -- to the next fallback when the route has one, else to
  * the same origin over another connection (another address when the
  * name has several) -- and the first response head wins.  A hedge whose
- * head comes first becomes the request's attempt (attempt_hedge_won) and
+ * head comes first becomes the request's attempt (hedge_won in attempt.c) and
  * the first copy is cancelled, its connection closed; a hedge that comes
  * second is cancelled the same way, never pooled half-read.  When the
  * first copy fails while a hedge is on its way, the hedge goes on as the
@@ -49,8 +49,14 @@ struct hedge {
 	bool dead; /* failed while busy: freed after it */
 };
 
-/* Set up the request's hedge timer (attempt_init). */
-void hedge_init(struct preq *);
+/*
+ * Set up the request's hedge timer (attempt_init); won: what a hedge
+ * whose response head comes first calls, from its header callback (the
+ * attempt takes it over: attempt.c), returning that callback's answer.
+ */
+typedef int (*hedge_won_fn)(
+    struct preq *, struct hedge *, struct evhttp_request *);
+void hedge_init(struct preq *, hedge_won_fn won);
 /*
  * An attempt starts: arm the timer for the next hedge when the route
  * hedges and this request may have one.

@@ -95,6 +95,7 @@ struct preq {
 	struct resume resume; /* .validator set once found resumable */
 	const char *resume_end; /* why a broken body ends short, or NULL */
 	struct event hedge_timer; /* when the next hedge goes (hedge.h) */
+	hedge_won_fn hedge_won_cb; /* attempt.c's, for hedge.c */
 	struct hedge *hedges[HEDGE_MAX]; /* on their way */
 	unsigned nhedges; /* sent so far */
 	bool hedge_won; /* the response forwarded is a hedge's */
@@ -139,11 +140,5 @@ void attempt_init(struct preq *);
 void attempt_start(struct preq *);
 /* Stop the attempt in flight; keep_conn returns its connection to the pool. */
 void attempt_stop_io(struct preq *, bool keep_conn);
-/*
- * A hedge's response head came first (from its header callback): the
- * hedge becomes the attempt, the first copy is cancelled, and the head
- * is decided on as the attempt's.  Returns the header callback's answer.
- */
-int attempt_hedge_won(struct preq *, struct hedge *, struct evhttp_request *);
 
 #endif
