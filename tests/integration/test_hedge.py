@@ -106,7 +106,7 @@ def test_without_hedging_the_tail_is_the_stall(upstream, ops_proxy):
 def test_post_without_key_is_never_hedged(upstream, ops_proxy):
     px = ops_proxy(section("default", hedge_after="50ms"))
     upstream.script("/post", ["stall:0.5", "200"])
-    upstream.script("/keyed", ["stall:0.5", "200"])
+    upstream.script("/keyed", ["stall:2", "200"])
     with RawConn(px.addr) as conn:
         r, took = ask(conn, f"{upstream.url}/post", "POST", body=b"x" * 3000)
         assert r.status == 200 and r.body == b"status=200 hit=1 stalled\n", r
@@ -116,7 +116,7 @@ def test_post_without_key_is_never_hedged(upstream, ops_proxy):
                       headers={"Idempotency-Key": "k1"}, body=b"y" * 3000)
         assert r.status == 200 and r.body == b"status=200 hit=2\n", \
             describe(upstream, px, r)
-        assert took < 0.4, took
+        assert took < 1.0, took  # (the hedge's answer, not the 2 s stall)
         assert [h.body for h in upstream.hits("/keyed")] == [b"y" * 3000] * 2
         own_answers(px, upstream, conn)
     assert "hedges" not in px.log_for("/post")
@@ -190,7 +190,7 @@ def test_hedge_goes_to_the_fallback(upstream, make_upstream, ops_proxy):
     with RawConn(px.addr) as conn:
         r, took = ask(conn, f"{upstream.url}/f")
         assert r.status == 200 and r.body == b"status=200 hit=1\n", r
-        assert took < 0.5 and other.count("/f") == 1, took
+        assert took < 1.0 and other.count("/f") == 1, took
         assert other.hits("/f")[0].header("host") == other.authority
         own_answers(px, upstream, conn)
     e = px.log_for("/f")
@@ -231,7 +231,8 @@ def test_hedge_max_two(upstream, ops_proxy):
         r, took = ask(conn, f"{upstream.url}/m")
         assert r.status == 200 and r.body == b"status=200 hit=3\n", \
             describe(upstream, px, r)
-        assert 0.2 <= took < 0.6, took
+        # two hedges, at 100 and 200 ms: the second answers (not a stall)
+        assert 0.19 <= took < 1.5, took
         own_answers(px, upstream, conn)
     e = px.log_for("/m")
     assert e["hedges"] == 2 and e["attempts"] == 3, e
@@ -253,8 +254,9 @@ def test_percentile_learns_the_route(upstream, ops_proxy):
         upstream.script("/slow", ["stall:3", "200"])
         r, took = ask(conn, f"{upstream.url}/slow")
         assert r.status == 200 and r.body == b"status=200 hit=2\n", r
-        # hedged after ~50 ms, answered ~50 ms later
-        assert took < 0.5, took
+        # hedged after ~50 ms, answered ~50 ms later (not the 3 s stall,
+        # nor the 1 s fallback)
+        assert took < 0.9, took
         own_answers(px, upstream, conn)
     assert px.log_for("/slow")["hedge_won"] is True
 
