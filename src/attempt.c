@@ -834,22 +834,13 @@ dial_retry_cb(struct dial *d)
 	attempt_start(d->arg);
 }
 
-/* May this attempt ride a pooled connection to peer (dial_may_reuse)? */
-static bool
-pooled_usable(const struct sockaddr *peer, bool connected, void *arg)
-{
-	struct preq *p = arg;
-
-	return dial_may_reuse(&p->dial, peer, connected);
-}
-
 /* A warm pooled connection for a request that may not be re-sent. */
 static struct upstream_conn *
 take_warm(struct preq *p)
 {
 	enum warm_outcome why;
-	struct upstream_conn *uc =
-	    upstream_take_warm(p->w->pool, &p->origin, pooled_usable, p, &why);
+	struct upstream_conn *uc = upstream_take_warm(
+	    p->w->pool, &p->origin, dial_pool_usable, &p->dial, &why);
 
 	metrics_warm_reuse(why);
 	return uc;
@@ -1006,7 +997,7 @@ attempt_start(struct preq *p)
 	if (!fresh) {
 		if (p->resendable)
 			p->uc = upstream_take_idle(
-			    p->w->pool, &p->origin, pooled_usable, p);
+			    p->w->pool, &p->origin, dial_pool_usable, &p->dial);
 		else
 			p->uc = take_warm(p);
 		/* opened before a reload that denies its address: not used */

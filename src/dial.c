@@ -543,6 +543,12 @@ dial_may_reuse(struct dial *d, const struct sockaddr *sa, bool connected)
 	return connected || avoid_until(d->w->avoid, &k, util_now_ms()) == 0;
 }
 
+bool
+dial_pool_usable(const struct sockaddr *sa, bool connected, void *d)
+{
+	return dial_may_reuse(d, sa, connected);
+}
+
 void
 dial_connected(struct dial *d)
 {
@@ -550,21 +556,17 @@ dial_connected(struct dial *d)
 		avoid_forget(d->w->avoid, &d->addr);
 }
 
-/* Add this attempt's address to addrs_text (once). */
+/* Add the address addr to addrs_text. */
 static void
-log_addr(struct dial *d)
+log_one_addr(struct dial *d, const struct avoid_addr *addr)
 {
 	char a[AVOID_ADDR_TEXT];
 	size_t n = strlen(d->addrs_text);
 	/* (room kept for ",..." once the addresses no longer fit) */
 	size_t room = sizeof d->addrs_text - 5;
 
-	/* (formatting costs time that nothing needs without an access log) */
-	if (d->addr_logged || d->attempt == 0 || !log_access_enabled())
-		return;
-	d->addr_logged = true;
-	avoid_addr_format(&d->addr, a, sizeof a);
-	if (d->addr.family != 0)
+	avoid_addr_format(addr, a, sizeof a);
+	if (addr->family != 0)
 		d->any_addr = true;
 	if (n + strlen(a) + 1 < room)
 		snprintf(d->addrs_text + n, sizeof d->addrs_text - n, "%s%s",
@@ -572,6 +574,17 @@ log_addr(struct dial *d)
 	else if (n < 3 || strcmp(d->addrs_text + n - 3, "...") != 0)
 		snprintf(d->addrs_text + n, sizeof d->addrs_text - n, "%s...",
 		    n ? "," : "");
+}
+
+/* Add this attempt's address to addrs_text (once). */
+static void
+log_addr(struct dial *d)
+{
+	/* (formatting costs time that nothing needs without an access log) */
+	if (d->addr_logged || d->attempt == 0 || !log_access_enabled())
+		return;
+	d->addr_logged = true;
+	log_one_addr(d, &d->addr);
 }
 
 const struct parent *
@@ -857,15 +870,8 @@ dial_log_unfinished(struct dial *d)
 void
 dial_add_addr(struct dial *d, struct dial *other)
 {
-	struct avoid_addr keep = d->addr;
-	bool logged = d->addr_logged;
-
-	/* (other's address logged as if it were d's, then d's put back) */
-	d->addr = other->addr;
-	d->addr_logged = false;
-	log_addr(d);
-	d->addr = keep;
-	d->addr_logged = logged;
+	if (d->attempt > 0 && log_access_enabled())
+		log_one_addr(d, &other->addr);
 }
 
 void

@@ -177,6 +177,8 @@ void dial_using(struct dial *, const struct sockaddr *sa);
  * marked address.
  */
 bool dial_may_reuse(struct dial *, const struct sockaddr *sa, bool connected);
+/* dial_may_reuse as the pool's predicate (upstream_take_idle; arg: a dial). */
+bool dial_pool_usable(const struct sockaddr *sa, bool connected, void *dial);
 /* The connection of this attempt is up: its address is not avoided. */
 void dial_connected(struct dial *);
 /* Each attempt's address, comma-separated ("" when none had one). */

@@ -38,9 +38,11 @@ hedge_init(struct preq *p, hedge_won_fn won)
 void
 hedge_disarm(struct preq *p)
 {
-	/* (a request refused before its attempts has no timer) */
-	if (event_initialized(&p->hedge_timer))
+	/* (every request's attempts pass here: no event_del when unarmed) */
+	if (p->hedge_armed) {
 		evtimer_del(&p->hedge_timer);
+		p->hedge_armed = false;
+	}
 }
 
 /* Take h out of the request's list (it keeps its place otherwise). */
@@ -104,6 +106,8 @@ hedge_in_flight(struct preq *p)
 void
 hedge_cancel_all(struct preq *p, struct hedge *keep, int outcome)
 {
+	if (p->nhedges == 0)
+		return; /* (most requests) */
 	for (unsigned i = 0; i < HEDGE_MAX; i++) {
 		struct hedge *h = p->hedges[i];
 		if (h == NULL || h == keep)
@@ -281,14 +285,6 @@ hedge_retry_cb(struct dial *d)
 	/* (a hedge is never retried: it has no backoff) */
 }
 
-static bool
-hedge_pooled_usable(const struct sockaddr *peer, bool connected, void *arg)
-{
-	struct hedge *h = arg;
-
-	return dial_may_reuse(&h->dial, peer, connected);
-}
-
 /* ---- when a hedge goes ------------------------------------------------ */
 
 /*
@@ -330,6 +326,7 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	int status;
 	uint64_t left;
 
+	p->hedge_armed = false;
 	if (!may_hedge(p))
 		return;
 	for (slot = 0; slot < HEDGE_MAX && p->hedges[slot] != NULL; slot++)
@@ -393,8 +390,8 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    h->host, h->port);
 	hedge_arm(p); /* the next one, if hedge_max allows */
 	dial_arm(&h->dial, p->pol->connect_timeout_ms, FK_CONNECTION_TIMEOUT);
-	h->uc =
-	    upstream_take_idle(p->w->pool, &h->origin, hedge_pooled_usable, h);
+	h->uc = upstream_take_idle(
+	    p->w->pool, &h->origin, dial_pool_usable, &h->dial);
 	if (h->uc != NULL) {
 		dial_using(&h->dial, (const struct sockaddr *)&h->uc->peer);
 		h->reused = h->uc->connected;
@@ -418,4 +415,5 @@ hedge_arm(struct preq *p)
 		return;
 	tv = rp_tv(ms);
 	evtimer_add(&p->hedge_timer, &tv);
+	p->hedge_armed = true;
 }

@@ -95,6 +95,7 @@ struct preq {
 	struct resume resume; /* .validator set once found resumable */
 	const char *resume_end; /* why a broken body ends short, or NULL */
 	struct event hedge_timer; /* when the next hedge goes (hedge.h) */
+	bool hedge_armed; /* hedge_timer is pending */
 	hedge_won_fn hedge_won_cb; /* attempt.c's, for hedge.c */
 	struct hedge *hedges[HEDGE_MAX]; /* on their way */
 	unsigned nhedges; /* sent so far */
