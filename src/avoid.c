@@ -29,6 +29,23 @@ avoid_addr_set(struct avoid_addr *k, const struct sockaddr *sa, unsigned port)
 	return true;
 }
 
+void
+avoid_addr_sockaddr(const struct avoid_addr *k, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (k->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(k->port);
+		memcpy(&sin->sin_addr, k->a, 4);
+	} else if (k->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(k->port);
+		memcpy(&s6->sin6_addr, k->a, 16);
+	}
+}
+
 bool
 avoid_addr_eq(const struct avoid_addr *x, const struct avoid_addr *y)
 {

@@ -41,6 +41,8 @@ struct avoid_addr {
  */
 bool avoid_addr_set(
     struct avoid_addr *, const struct sockaddr *sa, unsigned port);
+/* The address k as a sockaddr (family 0 when k has none). */
+void avoid_addr_sockaddr(const struct avoid_addr *k, struct sockaddr_storage *);
 bool avoid_addr_eq(const struct avoid_addr *, const struct avoid_addr *);
 /* "192.0.2.1:80", "[2001:db8::1]:443", or "-" for none. */
 const char *avoid_addr_format(const struct avoid_addr *, char *buf, size_t len);

@@ -17,7 +17,7 @@ static _Atomic uint64_t hist[METRICS_BUCKETS + 1];
 static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
-static _Atomic uint64_t raw_requests, raw_streamed;
+static _Atomic uint64_t raw_requests, raw_streamed, raw_reused;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
 static _Atomic uint64_t holds_started, held[2]; /* answered, waited */
@@ -139,6 +139,12 @@ metrics_raw_lane(bool streamed)
 	if (streamed)
 		atomic_fetch_add_explicit(
 		    &raw_streamed, 1, memory_order_relaxed);
+}
+
+void
+metrics_raw_lane_reused(void)
+{
+	atomic_fetch_add_explicit(&raw_reused, 1, memory_order_relaxed);
 }
 
 void
@@ -348,6 +354,10 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "libevent cannot carry).");
 	sbuf_printf(s, "retryproxy_raw_lane_requests_total %llu\n",
 	    (unsigned long long)GET(raw_requests));
+	head(s, "retryproxy_raw_lane_reused_total", "counter",
+	    "Raw-lane attempts sent over a pooled keep-alive connection.");
+	sbuf_printf(s, "retryproxy_raw_lane_reused_total %llu\n",
+	    (unsigned long long)GET(raw_reused));
 	head(s, "retryproxy_streamed_bodies_total", "counter",
 	    "Request bodies streamed, not held (over max_request_body or "
 	    "max_buffered).");

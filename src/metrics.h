@@ -49,6 +49,8 @@ void metrics_reload(int ok);
 void metrics_tunnel(int delta);
 /* A request took the raw lane (streamed: its body was not held). */
 void metrics_raw_lane(bool streamed);
+/* A raw-lane attempt rode a pooled connection (rawpool.h). */
+void metrics_raw_lane_reused(void);
 
 /*
  * What a request that may not be re-sent found in the pool (warm_reuse,

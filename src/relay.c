@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "acl.h"
+#include "avoid.h"
 #include "bodyread.h"
 #include "canned.h"
 #include "client.h"
@@ -26,9 +28,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "parent.h"
+#include "rawpool.h"
 #include "msghead.h"
 #include "rawbody.h"
 #include "relay.h"
+#include "tls.h"
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
@@ -75,6 +79,18 @@ struct relay {
 	struct msghead resp;
 	bool down_chunked; /* re-chunked for an HTTP/1.1 client */
 	bool keep; /* the client connection goes on afterwards */
+	/*
+	 * The upstream connection: kept for the next request once the
+	 * response is read whole (up_keep, to the pool under pool_key);
+	 * this attempt's came from the pool (reused); a reused connection
+	 * broke before any response byte and the request went again on a
+	 * new one (stale_resent).
+	 */
+	bool up_may_keep, up_keep, reused, warm, stale_resent, force_fresh;
+	struct sockaddr_storage up_peer;
+	uint64_t up_keepalive_ms; /* the response's Keep-Alive: timeout= */
+	uint64_t idle_taken_ms; /* how long the pooled one had idled */
+	char pool_key[RAWPOOL_KEY];
 	/* outcome */
 	int status;
 	const char *error;
@@ -85,16 +101,28 @@ struct relay {
 };
 
 static void relay_attempt(struct relay *);
+struct policy_target;
+static bool attempt_pooled(struct relay *, const struct policy_target *);
 
-/* The upstream connection is done with: stop reading it, close it. */
+/*
+ * The upstream connection is done with: stop reading it, and close it,
+ * or keep it for the next request (up_keep: its response was read whole,
+ * by its framing, and nothing followed).
+ */
 static void
 close_upstream(struct relay *r)
 {
 	bodyread_stop(&r->uread);
 	if (r->ubev != NULL) {
-		bufferevent_free(r->ubev);
+		if (r->up_keep)
+			rawpool_put(r->w->rawpool, r->pool_key, r->ubev,
+			    (const struct sockaddr *)&r->up_peer,
+			    r->up_keepalive_ms);
+		else
+			bufferevent_free(r->ubev);
 		r->ubev = NULL;
 	}
+	r->up_keep = false;
 }
 
 static void client_read_cb(struct bufferevent *, void *);
@@ -124,6 +152,7 @@ log_request(struct relay *r)
 	dial_log_fields(&r->dial, &e);
 	e.bytes = r->bytes_down;
 	e.error = r->error;
+	e.conn = r->warm ? "warm" : r->reused ? "reused" : NULL;
 	e.user = r->user;
 	log_access_entry(&r->w->line, &e);
 }
@@ -203,6 +232,11 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void
 finish(struct relay *r)
 {
+	/* (a response read whole by its framing, nothing after it: kept) */
+	r->up_keep = r->up_may_keep && r->state == RS_RESPONDING &&
+	    r->uscan.msg_done && r->body.done && r->ubev != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(r->ubev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(r->ubev)) == 0;
 	close_upstream(r);
 	dial_stop(&r->dial);
 	r->state = RS_FLUSHING;
@@ -311,6 +345,7 @@ may_resend(const struct relay *r)
 static void
 attempt_over(struct relay *r, const struct outcome *o)
 {
+	r->up_may_keep = false;
 	close_upstream(r);
 	/* a streamed body that started going is gone: nothing may repeat */
 	if (dial_retry(&r->dial, o, may_resend(r) || !r->sent_any)) {
@@ -559,6 +594,17 @@ response_head(struct relay *r, size_t n)
 	}
 	if (!r->body.done)
 		r->keep = false;
+	/*
+	 * The upstream connection goes back to the pool after a response
+	 * whose end its framing tells (not one that ends with the
+	 * connection), from an HTTP/1.1 origin that did not say close.
+	 */
+	r->up_may_keep = r->pool_key[0] != '\0' && r->resp.status != 101 &&
+	    r->resp.minor >= 1 &&
+	    (cl != NULL || r->uscan.chunked || r->uscan.msg_done) &&
+	    !msghead_conn_has(&r->resp, "close");
+	r->up_keepalive_ms =
+	    http_keepalive_timeout_ms(msghead_get(&r->resp, "Keep-Alive"));
 	mo.close = !r->keep;
 	/* (the protocol the response came in, RFC 9110 section 7.6.3) */
 	mo.via = r->cfg->proxy.via ? http_via(1, r->resp.minor) : NULL;
@@ -678,11 +724,63 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (r->state != RS_EXCHANGE)
 		return;
+	if (r->reused && !(what & BEV_EVENT_TIMEOUT) &&
+	    r->uscan.head_bytes == 0)
+		rawpool_note_stale(
+		    r->w->rawpool, r->pool_key, r->idle_taken_ms);
+	if (r->reused && !r->warm && !r->stale_resent &&
+	    !(what & BEV_EVENT_TIMEOUT) && r->uscan.head_bytes == 0) {
+		/*
+		 * A pooled connection that breaks before any response byte:
+		 * the origin had closed it.  Once more on a new connection,
+		 * without counting an attempt (as on evhttp's lane).  (A
+		 * request that may not be re-sent rode it only warm, and
+		 * fails here.)
+		 */
+		r->up_may_keep = false;
+		close_upstream(r);
+		dial_disarm(&r->dial);
+		r->stale_resent = true;
+		r->force_fresh = true;
+		r->dial.attempt--;
+		r->state = RS_BACKOFF;
+		if (log_debug_enabled())
+			log_debug("%s %s: stale keep-alive connection, "
+				  "re-sending",
+			    r->req.method, r->req.target);
+		dial_backoff(&r->dial, 0);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		o.fail = FK_RESPONSE_TIMEOUT;
 	else
 		o.fail = FK_CONNECTION_TERMINATED;
 	attempt_over(r, &o);
+}
+
+/*
+ * May this request's upstream connection be kept afterwards?  Not through
+ * a parent (its connections are not pooled yet), not for an upgrade.
+ */
+static bool
+poolable(const struct relay *r)
+{
+	return r->route->policy.nparents == 0 && !r->upgrade;
+}
+
+/* The pool's key for the attempt d connected (empty: not to be kept). */
+static void
+pool_note(struct relay *r, const struct dial *d)
+{
+	struct ssl_ctx_st *ctx = d->tls ? worker_tls_ctx(r->w) : NULL;
+
+	r->pool_key[0] = '\0';
+	if (!poolable(r) || d->parent != NULL || d->addr.family == 0 ||
+	    (d->tls && ctx == NULL))
+		return;
+	avoid_addr_sockaddr(&d->addr, &r->up_peer);
+	rawpool_key(r->pool_key, sizeof r->pool_key, d->host, d->port, d->tls,
+	    d->verify, ctx != NULL ? tls_client_trust(ctx) : NULL);
 }
 
 /* The connection is up: send the head, then the body. */
@@ -699,6 +797,9 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 
 	r->ubev = bev;
 	r->state = RS_EXCHANGE;
+	r->up_may_keep = false;
+	if (!r->reused)
+		pool_note(r, d);
 	/* bodies go out in large writes (libevent's default: 16 KiB) */
 	bufferevent_set_max_single_write(bev, RELAY_HWM);
 	r->sent_any = false;
@@ -716,7 +817,8 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	}
 	mo.host = host;
 	mo.upgrade = r->upgrade;
-	mo.close = true; /* the connection is this request's alone */
+	/* (without a key the connection is this request's alone) */
+	mo.close = r->pool_key[0] == '\0';
 	mo.via = r->cfg->proxy.via ? http_via(1, r->req.minor) : NULL;
 	mo.drop = *ah != '\0' ? ah : NULL;
 	mo.xff = r->xff;
@@ -776,7 +878,65 @@ relay_attempt(struct relay *r)
 		return;
 	}
 	r->state = RS_CONNECTING;
+	if (attempt_pooled(r, &t))
+		return;
 	dial_attempt(&r->dial, t.host, t.port, t.tls, pol->verify);
+}
+
+/*
+ * This attempt on a pooled connection to t, when the request may take
+ * one.  A request that may be sent again (its whole body is here, its
+ * method is listed or it has an Idempotency-Key) takes any: one the
+ * origin is closing sends it again (up_event_cb).  One that may not takes
+ * only a warm one (warm_reuse; the README, "Connections").  False:
+ * connect.
+ */
+static bool
+attempt_pooled(struct relay *r, const struct policy_target *t)
+{
+	const struct policy *pol = &r->route->policy;
+	struct ssl_ctx_st *ctx = t->tls ? worker_tls_ctx(r->w) : NULL;
+	struct rawpool_taken taken;
+	struct bufferevent *bev;
+	bool fresh = r->force_fresh;
+	bool resendable = !rawbody_is_streamed(&r->body) && r->body.done &&
+	    (r->dial.has_idem || policy_method_is_listed(pol, r->req.method));
+
+	r->force_fresh = false;
+	r->reused = r->warm = false;
+	if (fresh || !poolable(r) || (t->tls && ctx == NULL) ||
+	    (!resendable && !pol->warm_reuse))
+		return false;
+	rawpool_key(r->pool_key, sizeof r->pool_key, t->host, t->port, t->tls,
+	    pol->verify, ctx != NULL ? tls_client_trust(ctx) : NULL);
+	bev = rawpool_take(r->w->rawpool, r->pool_key, dial_pool_usable,
+	    &r->dial, !resendable, &taken);
+	if (!resendable)
+		metrics_warm_reuse(taken.why);
+	if (bev == NULL)
+		return false;
+	r->up_peer = taken.peer;
+	r->idle_taken_ms = taken.idle_ms;
+	if (r->cfg->proxy.deny.n > 0 &&
+	    cidr_set_contains(
+		&r->cfg->proxy.deny, (const struct sockaddr *)&r->up_peer)) {
+		/* opened before a reload that denies its address */
+		bufferevent_free(bev);
+		dial_denied_cb(&r->dial);
+		return true;
+	}
+	dial_begin(&r->dial);
+	dial_using(&r->dial, (const struct sockaddr *)&r->up_peer);
+	r->dial.host = t->host;
+	r->dial.port = t->port;
+	r->dial.tls = t->tls;
+	r->dial.verify = pol->verify;
+	r->dial.parent = NULL;
+	r->reused = true;
+	r->warm = !resendable;
+	metrics_raw_lane_reused();
+	dial_connected_cb(&r->dial, bev);
+	return true;
 }
 
 /* ---- the client side ----------------------------------------------- */

@@ -39,6 +39,8 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
+#include "idlelearn.h"
+#include "rawpool.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -493,8 +495,11 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	w->dnscache = xcalloc(1, sizeof *w->dnscache);
 	w->avoid = xcalloc(1, sizeof *w->avoid);
 	avoid_init(w->avoid);
+	w->learn = idlelearn_new();
 	w->pool = upstream_pool_new(
-	    w->base, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
+	    w->base, w->learn, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
+	w->rawpool = rawpool_new(
+	    w->base, w->learn, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
 		log_warn("eventfd");
@@ -529,6 +534,8 @@ worker_teardown(struct worker *w)
 	if (w->front != NULL)
 		front_free(w); /* (after the loop: attach_cb uses it) */
 	upstream_pool_free(w->pool);
+	rawpool_free(w->rawpool);
+	idlelearn_free(w->learn);
 	free(w->dnscache);
 	free(w->avoid);
 	if (w->auth_cache != NULL) {
@@ -605,7 +612,8 @@ admin_cb(struct evhttp_request *req, void *arg)
 				g.client_connections += front_connections(w);
 			if (w->pool != NULL) {
 				g.upstream_connections +=
-				    upstream_pool_count(w->pool);
+				    upstream_pool_count(w->pool) +
+				    rawpool_count(w->rawpool);
 				g.upstream_connections_created +=
 				    upstream_pool_created(w->pool);
 			}

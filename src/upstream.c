@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "bodyread.h"
+#include "idlelearn.h"
 #include "log.h"
 #include "tls.h"
 #include "upstream.h"
@@ -28,27 +29,11 @@
 
 #define NBUCKETS 256
 #define IO_CHUNK (128 * 1024)
-#define STALE_TEACHES_MS 250 /* see upstream_note_stale */
-#define LEARNED_MAX 4096 /* origins remembered; past it, all forgotten */
-#define LEARNED_FOR_MS (10 * 60 * 1000) /* an observation is kept this long */
-
-/*
- * What an origin showed of its idle timeout: the shortest time a pooled
- * connection to it had idled when it closed it (recently).
- */
-struct learned {
-	struct learned *next;
-	unsigned hash;
-	uint64_t close_ms; /* the shortest idle close seen */
-	uint64_t seen_ms; /* when it was first seen, for expiry */
-	char key[];
-};
 
 struct upstream_pool {
 	struct event_base *base;
 	struct upstream_conn *idle[NBUCKETS];
-	struct learned *learned[NBUCKETS];
-	unsigned nlearned;
+	struct idlelearn *learn; /* the worker's (idlelearn.h) */
 	unsigned nidle, max_idle;
 	_Atomic unsigned open; /* (read by the admin thread) */
 	_Atomic uint64_t created;
@@ -68,79 +53,19 @@ key_hash(const char *s)
 
 static void body_stop(struct upstream_conn *);
 
-/* ---- what origins showed of their idle timeouts ------------------- */
-
-static void
-learned_clear(struct upstream_pool *pool)
-{
-	for (unsigned b = 0; b < NBUCKETS; b++) {
-		struct learned *l, *next;
-		for (l = pool->learned[b]; l != NULL; l = next) {
-			next = l->next;
-			free(l);
-		}
-		pool->learned[b] = NULL;
-	}
-	pool->nlearned = 0;
-}
-
-static struct learned *
-learned_find(struct upstream_pool *pool, const struct upstream_conn *uc)
-{
-	struct learned *l;
-
-	for (l = pool->learned[uc->hash % NBUCKETS]; l != NULL; l = l->next)
-		if (l->hash == uc->hash && strcmp(l->key, uc->key) == 0)
-			return l;
-	return NULL;
-}
+/* ---- what origins showed of their idle timeouts (idlelearn.h) ---- */
 
 /* The origin of uc closed a connection that had idled idle_ms. */
 static void
 learn_close(struct upstream_conn *uc, uint64_t idle_ms)
 {
-	struct upstream_pool *pool = uc->pool;
-	struct learned *l = learned_find(pool, uc);
-	uint64_t now = util_now_ms();
-
-	if (l != NULL && now - l->seen_ms < LEARNED_FOR_MS) {
-		if (idle_ms < l->close_ms)
-			l->close_ms = idle_ms;
-	} else if (l != NULL) {
-		l->close_ms = idle_ms;
-		l->seen_ms = now;
-	} else {
-		size_t len = strlen(uc->key) + 1;
-		if (pool->nlearned >= LEARNED_MAX)
-			learned_clear(pool);
-		l = xmalloc(sizeof *l + len);
-		memcpy(l->key, uc->key, len);
-		l->hash = uc->hash;
-		l->close_ms = idle_ms;
-		l->seen_ms = now;
-		l->next = pool->learned[uc->hash % NBUCKETS];
-		pool->learned[uc->hash % NBUCKETS] = l;
-		pool->nlearned++;
-	}
+	idlelearn_close(uc->pool->learn, uc->key, idle_ms, util_now_ms());
 	if (log_debug_enabled())
 		log_debug("%s: closed a connection idle for %llums "
-			  "(shortest seen: %llums)",
+			  "(limit now %llums)",
 		    uc->key + 3, (unsigned long long)idle_ms,
-		    (unsigned long long)l->close_ms);
-}
-
-/* How long the origin of uc keeps an idle connection, as far as known. */
-static uint64_t
-idle_limit_ms(struct upstream_pool *pool, const struct upstream_conn *uc)
-{
-	const struct learned *l = learned_find(pool, uc);
-	uint64_t limit =
-	    uc->keepalive_ms > 0 ? uc->keepalive_ms : UPSTREAM_WARM_ASSUMED_MS;
-
-	if (l != NULL && util_now_ms() - l->seen_ms < LEARNED_FOR_MS &&
-	    (uc->keepalive_ms == 0 || l->close_ms < limit))
-		limit = l->close_ms;
-	return limit;
+		    (unsigned long long)idlelearn_limit_ms(uc->pool->learn,
+			uc->key, uc->keepalive_ms, util_now_ms()));
 }
 
 /* ---- connections ---------------------------------------------------- */
@@ -204,13 +129,14 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct upstream_pool *
-upstream_pool_new(
-    struct event_base *base, unsigned max_idle, uint64_t idle_timeout_ms)
+upstream_pool_new(struct event_base *base, struct idlelearn *learn,
+    unsigned max_idle, uint64_t idle_timeout_ms)
 {
 	struct upstream_pool *pool = xcalloc(1, sizeof *pool);
 	struct timeval tv = {1, 0};
 
 	pool->base = base;
+	pool->learn = learn;
 	pool->max_idle = max_idle;
 	pool->idle_timeout_ms = idle_timeout_ms;
 	pool->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, pool);
@@ -234,7 +160,6 @@ upstream_pool_free(struct upstream_pool *pool)
 			free(uc);
 		}
 	}
-	learned_clear(pool);
 	event_free(pool->sweep);
 	free(pool);
 }
@@ -333,7 +258,8 @@ upstream_take_warm(struct upstream_pool *pool, const struct upstream_origin *o,
 		return uc;
 	}
 	/* (the most recently used of the origin's: the others idled longer) */
-	if (uc->idle_taken_ms * 2 >= idle_limit_ms(pool, uc)) {
+	if (!idlelearn_is_warm(pool->learn, uc->key, uc->keepalive_ms,
+		uc->idle_taken_ms, util_now_ms())) {
 		uc->idle_taken_ms = 0;
 		idle_push(uc);
 		*why = WARM_TOO_IDLE;
@@ -364,13 +290,13 @@ upstream_note_keepalive(struct upstream_conn *uc, uint64_t timeout_ms)
  * made the origin reset or close (a crash, a refusal), which says nothing
  * about its idle limit.  A connection that had idled only moments cannot
  * tell them apart, and learning "0 ms" would end warm reuse to the origin
- * for LEARNED_FOR_MS: only a longer idle teaches.  (A close seen while
+ * for IDLELEARN_FOR_MS: only a longer idle teaches.  (A close seen while
  * the connection sat in the pool, or by the probe, always teaches.)
  */
 void
 upstream_note_stale(struct upstream_conn *uc)
 {
-	if (uc->idle_taken_ms >= STALE_TEACHES_MS)
+	if (uc->idle_taken_ms >= IDLELEARN_STALE_TEACHES_MS)
 		learn_close(uc, uc->idle_taken_ms);
 }
 

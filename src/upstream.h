@@ -23,6 +23,7 @@ struct event_base;
 struct evhttp_connection;
 struct ssl_ctx_st;
 struct upstream_pool;
+struct idlelearn;
 
 struct upstream_conn {
 	struct evhttp_connection *evcon;
@@ -60,8 +61,9 @@ struct upstream_origin {
 	bool parent; /* host:port is a parent proxy (absolute-form requests) */
 };
 
-struct upstream_pool *upstream_pool_new(
-    struct event_base *, unsigned max_idle, uint64_t idle_timeout_ms);
+/* learn: the worker's table of origins' idle timeouts (idlelearn.h) */
+struct upstream_pool *upstream_pool_new(struct event_base *,
+    struct idlelearn *learn, unsigned max_idle, uint64_t idle_timeout_ms);
 void upstream_pool_free(struct upstream_pool *);
 
 /*
@@ -83,12 +85,11 @@ struct upstream_conn *upstream_take_idle(struct upstream_pool *,
  * (the README, "Connections"): idle for less than half of how long the
  * origin keeps an idle connection -- its Keep-Alive: timeout=, else the
  * shortest idle time at which it was seen closing one (forgotten after
- * ten minutes), else UPSTREAM_WARM_ASSUMED_MS -- and a non-blocking read
+ * ten minutes), else IDLELEARN_ASSUMED_MS -- and a non-blocking read
  * of its socket shows neither an end of stream nor stray bytes.  NULL
  * otherwise (why says why: enum warm_outcome, metrics.h); a connection the
  * probe condemned is closed.
  */
-#define UPSTREAM_WARM_ASSUMED_MS 2000
 struct upstream_conn *upstream_take_warm(struct upstream_pool *,
     const struct upstream_origin *, upstream_usable_fn, void *arg,
     enum warm_outcome *why);

@@ -23,6 +23,8 @@ struct evhttp_connection;
 struct evhttp_request;
 struct evhttp_bound_socket;
 struct upstream_pool;
+struct rawpool;
+struct idlelearn;
 struct dnscache;
 struct avoid;
 struct front;
@@ -39,6 +41,8 @@ struct worker {
 	char **bound_text; /* the address of each, to rebind on reload */
 	size_t nbound;
 	struct upstream_pool *pool;
+	struct rawpool *rawpool; /* the raw lane's idle connections */
+	struct idlelearn *learn; /* origins' idle timeouts, for both pools */
 	struct dnscache *dnscache; /* names this worker resolved */
 	struct avoid *avoid; /* addresses whose connect failed (avoid.h) */
 	struct auth_cache *auth_cache; /* credentials accepted (auth.h) */

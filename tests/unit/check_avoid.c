@@ -59,6 +59,28 @@ START_TEST(test_keys)
 	ck_assert(avoid_addr_set(&a, (const struct sockaddr *)&sin, 0));
 	ck_assert_str_eq(
 	    avoid_addr_format(&a, buf, sizeof buf), "127.0.0.2:8080");
+	/* back to a sockaddr, and to the same key (the pools use it) */
+	{
+		struct sockaddr_storage back;
+		struct avoid_addr again;
+		struct avoid_addr six = key("2001:db8::7", 8443);
+
+		avoid_addr_sockaddr(&a, &back);
+		ck_assert_uint_eq(back.ss_family, AF_INET);
+		ck_assert_uint_eq(
+		    ntohs(((struct sockaddr_in *)&back)->sin_port), 8080);
+		ck_assert(
+		    avoid_addr_set(&again, (const struct sockaddr *)&back, 0));
+		ck_assert(avoid_addr_eq(&again, &a));
+		avoid_addr_sockaddr(&six, &back);
+		ck_assert_uint_eq(back.ss_family, AF_INET6);
+		ck_assert(
+		    avoid_addr_set(&again, (const struct sockaddr *)&back, 0));
+		ck_assert(avoid_addr_eq(&again, &six));
+		memset(&again, 0, sizeof again);
+		avoid_addr_sockaddr(&again, &back);
+		ck_assert_uint_eq(back.ss_family, 0);
+	}
 	/* no address: NULL, or another family */
 	ck_assert(!avoid_addr_set(&none, NULL, 80));
 	ck_assert_str_eq(avoid_addr_format(&none, buf, sizeof buf), "-");
