@@ -117,8 +117,8 @@ log says status 200 error=connection_terminated.
 
   The daemon runs with its default warm_reuse =
 yes (retryproxy.ini(5)): a request that may not be re-sent (a POST without
-Idempotency-Key off route S; extension methods and streamed uploads take
-the raw lane, which never pools) may ride a pooled connection when it is
+Idempotency-Key off route S; extension methods and streamed uploads on
+the raw lane, which pools by the same rules) may ride a pooled connection when it is
 warm: idle for less than half of the origin's idle timeout (the soak's
 origin sends no Keep-Alive: timeout=N, so the shortest idle close the
 worker saw of that origin host:port, else 2 s) and a peek shows no end of
@@ -287,8 +287,8 @@ Checks, per request (predict() is the policy):
     Idempotency-Key off route S, a streamed upload) reached the origin at
     most once (duplicates = 0), on a reused connection only when the access
     log says conn=warm (and conn=warm only on a reused one, never with
-    warm_reuse = no); conn=warm never for a re-sendable request; a raw-lane
-    request never rides a reused upstream connection, nor logs a conn;
+    warm_reuse = no); conn=warm never for a re-sendable request; both lanes
+    alike (the raw lane pools as evhttp's does);
   - no chunk extension or trailer field of an upload reached the origin; a
     held chunked body arrived with a Content-Length, a streamed one chunked;
   - an HTTP/1.0 client got no Transfer-Encoding; HTTP/1.0 and half-closing
@@ -2295,8 +2295,8 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         c["raw lane"] += raw
         if not resendable(plan):
             c["not resendable"] += 1
-            c["not resendable pooled"] += not raw  # (the raw lane never pools)
-            c["not resendable pooled W"] += not raw and plan.route == "W"
+            c["not resendable raw"] += raw
+            c["not resendable W"] += plan.route == "W"
         if plan.method not in EVHTTP_METHODS:
             c["raw ext"] += 1
             c["raw ext body"] += plan.body_len > 0
@@ -2548,8 +2548,9 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         if conn is not None:
             c["log conn " + str(conn)] += 1
         if raw and conn is not None:
-            bad(rid, f"access log conn={conn} for a raw-lane request (its connection is "
-                     f"its own)")
+            c["raw lane conn " + str(conn)] += 1
+        if plan.upgrade and conn is not None:
+            bad(rid, f"access log conn={conn} for an upgrade (its connection is its own)")
         if conn == "warm" and (resendable(plan) or not warm):
             bad(rid, "access log conn=warm for a request that "
                      + ("may be re-sent (conn=reused wanted)" if resendable(plan)
@@ -2640,8 +2641,10 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 bad(rid, f"attempt {h.attempt}: the origin got the body framed by "
                          f"{h.framing}, want {want_f}")
             if raw and h.seq > 1:
-                bad(rid, f"attempt {h.attempt} (raw lane) rode a reused upstream connection "
-                         f"(conn {h.conn}/{h.seq}): its connection is its own")
+                c["raw lane reused hits"] += 1
+            if plan.upgrade and h.seq > 1:
+                bad(rid, f"attempt {h.attempt} (an upgrade) rode a reused upstream "
+                         f"connection (conn {h.conn}/{h.seq}): its connection is its own")
             if h.sha != shas[rid] or h.body_len != plan.body_len:
                 c["body mismatches"] += 1
                 bad(rid, f"attempt {h.attempt} body {h.body_len} B sha {h.sha[:12]}, "
@@ -3157,7 +3160,9 @@ def main(argv=None):
              f"others there), chunked uploads held {c['raw chunked held']} / streamed "
              f"{c['raw chunked streamed']}, Content-Length uploads streamed "
              f"{c['raw length streamed']} ({c['streamed bytes'] / MiB:.0f} MiB streamed in all), "
-             f"Upgrade {c['raw upgrade']}, on the retry_if_body route {c['raw M']}"),
+             f"Upgrade {c['raw upgrade']}, on the retry_if_body route {c['raw M']}; "
+             f"on pooled connections: {c['raw lane reused hits']} origin hits, access log "
+             f"conn=reused {c['raw lane conn reused']}, conn=warm {c['raw lane conn warm']}"),
             ("not re-sent after a sent failure (policy)",
              f"POST {c['held back POST']}, extension methods {c['held back ext']}, "
              f"streamed uploads {c['held back streamed']}"),
@@ -3180,8 +3185,8 @@ def main(argv=None):
              f"dropping bytes of a request they had read)" if args.idle_frac
              else "off (--idle-close 0)"),
             (f"warm reuse (warm_reuse = {'yes' if warm_reuse_on(args) else 'no'})",
-             f"{c['not resendable']} requests may not be re-sent ({c['not resendable pooled']} "
-             f"off the raw lane, {c['not resendable pooled W']} on port W); "
+             f"{c['not resendable']} requests may not be re-sent ({c['not resendable raw']} "
+             f"on the raw lane, {c['not resendable W']} on port W); "
              f"{c['warm rides']} rode a warm connection ({c['warm rides W']} on W) "
              f"({c['warm rides broken after read']} broken by the script after the origin "
              f"read them); pool: {warm_note}"),
