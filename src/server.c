@@ -42,6 +42,7 @@
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
+#include "zsplice.h"
 
 #define UPSTREAM_MAX_IDLE 1024
 #define UPSTREAM_IDLE_TIMEOUT_MS 30000
@@ -528,6 +529,11 @@ worker_teardown(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
 	if (w->front != NULL)
 		front_free(w); /* (after the loop: attach_cb uses it) */
+	if (w->zpool != NULL) {
+		/* (the tunnels gave their pipes back in evhttp_free) */
+		zsplice_pool_clear(w->zpool);
+		free(w->zpool);
+	}
 	upstream_pool_free(w->pool);
 	free(w->dnscache);
 	free(w->avoid);

@@ -3,8 +3,10 @@
  * route's policy (dns and connect failures only: nothing has been sent);
  * then the client connection is taken over from evhttp, "200 Connection
  * established" is written, and bytes are spliced both ways with
- * backpressure, half-close and an idle limit.  One struct tunnel per
- * CONNECT, freed only in tunnel_free().
+ * backpressure, half-close and an idle limit: between two plain sockets
+ * with splice(2) in the kernel (zs_start, zsplice.h), else (TLS on a side)
+ * through the bufferevents (start_splice).  One struct tunnel per CONNECT,
+ * freed only in tunnel_free().
  */
 #include <sys/queue.h>
 
@@ -38,6 +40,7 @@
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
+#include "zsplice.h"
 
 #define TUNNEL_HWM (256 * 1024) /* stop reading a side above this */
 #define TUNNEL_LWM (64 * 1024) /* resume below this */
@@ -53,6 +56,15 @@ struct tunnel {
 	struct bufferevent *ubev;
 	/* large reads of each plain side (bodyread.h), once spliced */
 	struct bodyread cread, uread;
+	/*
+	 * Both sides plain sockets: the bytes move with splice(2)
+	 * (zsplice.h), the bufferevents off; up: client to origin.
+	 */
+	bool zs;
+	unsigned zs_on; /* which of the four events are added (ZE_*) */
+	int cfd, ufd;
+	struct zsplice_dir zup, zdown;
+	struct event zc_rd, zc_wr, zu_rd, zu_wr;
 	struct config *cfg;
 	const struct route *route;
 	const struct policy *pol;
@@ -140,6 +152,15 @@ tunnel_free(struct tunnel *t)
 	}
 	stop_attempt(t);
 	event_del(&t->idle_timer);
+	if (t->zs) {
+		/* (before the sockets close) */
+		event_del(&t->zc_rd);
+		event_del(&t->zc_wr);
+		event_del(&t->zu_rd);
+		event_del(&t->zu_wr);
+		zsplice_dir_free(&t->zup);
+		zsplice_dir_free(&t->zdown);
+	}
 	bodyread_stop(&t->cread);
 	bodyread_stop(&t->uread);
 	if (t->ubev != NULL)
@@ -435,6 +456,148 @@ start_splice(struct tunnel *t)
 		bodyread_start(&t->uread, t->ubev, &no_limit, NULL, NULL);
 }
 
+/* ---- splicing plain sockets in the kernel (zsplice.h) -------------- */
+
+#define ZE_CRD 1 /* the client's socket readable: up */
+#define ZE_CWR 2 /* writable: down */
+#define ZE_URD 4 /* the origin's readable: down */
+#define ZE_UWR 8 /* writable: up */
+
+static void
+zs_event(struct tunnel *t, unsigned which, struct event *ev, bool on)
+{
+	if (on == ((t->zs_on & which) != 0))
+		return;
+	if (on) {
+		event_add(ev, NULL);
+		t->zs_on |= which;
+	} else {
+		event_del(ev);
+		t->zs_on &= ~which;
+	}
+}
+
+/*
+ * Move one direction on as far as it goes now, then wait for what it
+ * waits for: the source to be readable, or (its bytes held: the
+ * backpressure) the destination writable.  A socket error ends the
+ * tunnel, as on the bufferevent path; so does the end passed on both
+ * ways (each FIN after its direction's last byte: half-close).
+ */
+static void
+zs_pump(struct tunnel *t, bool up)
+{
+	struct zsplice_dir *d = up ? &t->zup : &t->zdown;
+	uint64_t in = d->in, out = d->out;
+	int r = up ? zsplice_pump(d, t->cfd, t->ufd)
+		   : zsplice_pump(d, t->ufd, t->cfd);
+
+	if (up)
+		t->bytes_up += d->in - in;
+	else
+		t->bytes_down += d->in - in;
+	if (r == ZS_ERROR) {
+		tunnel_free(t);
+		return;
+	}
+	if (d->in != in || d->out != out)
+		touch(t);
+	if (up) {
+		zs_event(t, ZE_CRD, &t->zc_rd, r == ZS_READ);
+		zs_event(t, ZE_UWR, &t->zu_wr, r == ZS_WRITE);
+	} else {
+		zs_event(t, ZE_URD, &t->zu_rd, r == ZS_READ);
+		zs_event(t, ZE_CWR, &t->zc_wr, r == ZS_WRITE);
+	}
+	if (t->zup.shut && t->zdown.shut)
+		tunnel_free(t);
+}
+
+static void
+zs_up_cb(evutil_socket_t fd, short what, void *arg)
+{
+	zs_pump(arg, true);
+}
+
+static void
+zs_down_cb(evutil_socket_t fd, short what, void *arg)
+{
+	zs_pump(arg, false);
+}
+
+/* What a bufferevent's buffer holds goes first, in order: its length. */
+static size_t
+zs_take(struct zsplice_dir *d, struct evbuffer *buf, bool output)
+{
+	size_t len = evbuffer_get_length(buf);
+
+	if (len == 0)
+		return 0;
+	/* (a bufferevent keeps the start of its output frozen) */
+	if (output)
+		evbuffer_unfreeze(buf, 1);
+	zsplice_dir_queue(d, evbuffer_pullup(buf, -1), len);
+	evbuffer_drain(buf, len);
+	if (output)
+		evbuffer_freeze(buf, 1);
+	return len;
+}
+
+/*
+ * Splice in the kernel when both sides are plain sockets (not on an
+ * intercepted tunnel, nor to a TLS origin): the bufferevents stop, what
+ * they hold (the 200 or 101 queued to the client, bytes read past the
+ * parent's or the origin's answer, the client's early data) is written
+ * first, and four events of our own on the two sockets drive the rest.
+ * false: splice with the bufferevents (start_splice).
+ */
+static bool
+zs_start(struct tunnel *t)
+{
+	struct event_base *base = t->w->base;
+
+	t->cfd = bufferevent_getfd(t->cbev);
+	t->ufd = bufferevent_getfd(t->ubev);
+	if (t->intercepting || t->cside != t->cbev || t->cfd < 0 ||
+	    t->ufd < 0 || bufferevent_openssl_get_ssl(t->cbev) != NULL ||
+	    bufferevent_openssl_get_ssl(t->ubev) != NULL)
+		return false;
+	if (t->w->zpool == NULL) {
+		t->w->zpool = xcalloc(1, sizeof *t->w->zpool);
+		zsplice_pool_init(t->w->zpool);
+	}
+	zsplice_dir_init(&t->zup, t->w->zpool);
+	zsplice_dir_init(&t->zdown, t->w->zpool);
+	bufferevent_disable(t->cbev, EV_READ | EV_WRITE);
+	bufferevent_disable(t->ubev, EV_READ | EV_WRITE);
+	bufferevent_setcb(t->cbev, NULL, NULL, NULL, NULL);
+	bufferevent_setcb(t->ubev, NULL, NULL, NULL, NULL);
+	zs_take(&t->zdown, bufferevent_get_output(t->cbev), true);
+	t->bytes_down +=
+	    zs_take(&t->zdown, bufferevent_get_input(t->ubev), false);
+	zs_take(&t->zup, bufferevent_get_output(t->ubev), true);
+	t->bytes_up += zs_take(&t->zup, bufferevent_get_input(t->cbev), false);
+	event_assign(
+	    &t->zc_rd, base, t->cfd, EV_READ | EV_PERSIST, zs_up_cb, t);
+	event_assign(
+	    &t->zu_wr, base, t->ufd, EV_WRITE | EV_PERSIST, zs_up_cb, t);
+	event_assign(
+	    &t->zu_rd, base, t->ufd, EV_READ | EV_PERSIST, zs_down_cb, t);
+	event_assign(
+	    &t->zc_wr, base, t->cfd, EV_WRITE | EV_PERSIST, zs_down_cb, t);
+	t->zs = true;
+	t->busy++;
+	zs_pump(t, true);
+	if (!t->free_pending)
+		zs_pump(t, false);
+	t->busy--;
+	if (t->free_pending)
+		tunnel_free(t);
+	else
+		touch(t);
+	return true;
+}
+
 static void
 established(struct tunnel *t)
 {
@@ -459,7 +622,8 @@ established(struct tunnel *t)
 			tunnel_free(t);
 			return;
 		}
-	}
+	} else if (zs_start(t))
+		return;
 	start_splice(t);
 	if (t->intercepting) {
 		/* a ClientHello that came with the CONNECT is waiting */
@@ -607,6 +771,8 @@ tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
 	bufferevent_set_timeouts(t->cbev, NULL, NULL);
 	bufferevent_set_timeouts(t->ubev, NULL, NULL);
 	t->cside = t->cbev;
+	if (zs_start(t))
+		return;
 	start_splice(t);
 	if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
 		splice(t, t->cbev, t->ubev, &t->bytes_up); /* early data */

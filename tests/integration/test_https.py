@@ -914,3 +914,273 @@ def test_hedge_over_tls(certs, servers, proxy):
         # never on the first copy's connection (closed, not pooled)
         assert origin.hits(f"/n{i}")[0].conn_id != first.conn_id
     assert origin.tls_errors == [], origin.tls_errors
+
+
+# ---- 11. plain-socket tunnels spliced in the kernel ---------------------------
+# Between two plain sockets the daemon moves a tunnel's bytes with splice(2)
+# through a pipe (src/zsplice.c), with its own events on the two sockets
+# instead of the bufferevents.  These tests hold it to what the bufferevent
+# path did: every byte both ways at once, backpressure from a slow reader,
+# each FIN passed on after its direction's last byte, the byte counts of the
+# access log, SIGTERM's shutdown_timeout; and each ends with a new tunnel
+# that gets its own answer.
+def daemon_pipes(px):
+    """The pipes the daemon has open (its pool's, lent or idle, and others)."""
+    n = 0
+    for fd in os.listdir(f"/proc/{px.pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{px.pid}/fd/{fd}").startswith("pipe:")
+        except OSError:
+            pass
+    return n
+
+
+def next_tunnel_answers(servers, px, tag):
+    """A new tunnel to a new echo origin gets its own answer, whole."""
+    echo = servers(TcpServer(echo_after_eof_handler, name=f"echo-{tag}")).start()
+    msg = f"next after {tag}\n".encode()
+    c, r = open_tunnel(px, echo.authority)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(msg)
+        c.sock.shutdown(socket.SHUT_WR)
+        reply = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            reply += data
+    assert bytes(reply) == b"echo:" + msg, describe(proxy=px) + f"\nreply {bytes(reply)!r}"
+    e = connect_log(px, echo.authority)
+    assert e["bytes_in"] == len(msg) and e["bytes"] == len(msg) + 5, e
+
+
+def both_ways_handler(n_up, n_down):
+    """Send n_down pattern bytes while reading what comes (checked against
+    the pattern, n_up bytes expected); FIN after sending; note both."""
+    def handler(conn, srv):
+        got = {}
+
+        def read_all():
+            h = hashlib.sha256()
+            total = 0
+            while True:
+                b = conn.recv(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                total += len(b)
+            got["n"], got["sha"] = total, h.hexdigest()
+        t = threading.Thread(target=read_all, daemon=True)
+        t.start()
+        for chunk in pattern_chunks(n_down):
+            conn.sendall(chunk)
+        conn.shutdown(socket.SHUT_WR)
+        t.join(60)
+        srv.note("received", got.get("n"))
+        srv.note("received_ok", got.get("sha") == pattern_sha256(n_up))
+    return handler
+
+
+def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
+    n_up, n_down = 48 * MiB + 1234, 64 * MiB + 4321
+    srv = servers(TcpServer(both_ways_handler(n_up, n_down), name="both")).start()
+    px = proxy("", proxy_lines=any_star())
+    c, r = open_tunnel(px, srv.authority, timeout=60)
+    sent = {}
+
+    def send_all():
+        try:
+            for chunk in pattern_chunks(n_up):
+                c.sock.sendall(chunk)
+            c.sock.shutdown(socket.SHUT_WR)
+            sent["ok"] = True
+        except OSError as e:
+            sent["error"] = repr(e)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        t = threading.Thread(target=send_all, daemon=True)
+        t.start()
+        h = hashlib.sha256()
+        total = 0
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            h.update(data)
+            total += len(data)
+        t.join(60)
+    why = describe(proxy=px) + f"\nreceived {total}, sent {sent}, origin {srv.notes}"
+    assert sent.get("ok"), why
+    assert total == n_down and h.hexdigest() == pattern_sha256(n_down), why
+    assert srv.wait(lambda: "received_ok" in srv.notes, 10), why
+    assert srv.notes["received"] == n_up and srv.notes["received_ok"], why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == n_up and e["bytes"] == n_down, e
+    next_tunnel_answers(servers, px, "both ways")
+
+
+def counting_bulk_handler(n):
+    """After b"GO\\n", write n pattern bytes in 64 KiB pieces, noting how
+    many went (so a test sees when the proxy stops taking them); FIN."""
+    def handler(conn, srv):
+        got = b""
+        while not got.endswith(b"GO\n"):
+            b = conn.recv(16)
+            if not b:
+                return
+            got += b
+        sent = 0
+        for chunk in pattern_chunks(n):
+            conn.sendall(chunk)
+            sent += len(chunk)
+            srv.note("sent", sent)
+        conn.shutdown(socket.SHUT_WR)
+        recv_until_eof(conn)
+    return handler
+
+
+def test_tunnel_slow_reader_backpressure(servers, proxy):
+    n = 96 * MiB
+    srv = servers(TcpServer(counting_bulk_handler(n), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star() + "\nclient_timeout = 3s")
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, timeout=30)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        c.send(b"GO\n")
+        # the client reads nothing: the origin is stopped once the socket
+        # buffers on the way and the one pipe the direction may hold are full
+        last, stable_since = -1, time.monotonic()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = srv.notes.get("sent", 0)
+            if now != last:
+                last, stable_since = now, time.monotonic()
+            elif now > 0 and time.monotonic() - stable_since > 0.5:
+                break
+            time.sleep(0.05)
+        stalled = srv.notes.get("sent", 0)
+        pipes_stalled = daemon_pipes(px)
+        why = describe(proxy=px) + f"\norigin sent {stalled} of {n} while nobody read"
+        assert 0 < stalled < 48 * MiB, why
+        # (spliced: the bytes wait in a pipe of the daemon's, not in its heap)
+        assert pipes_stalled >= pipes_before + 1, \
+            why + f"\npipes {pipes_before} -> {pipes_stalled}: not spliced?"
+        if not px.sanitized():
+            assert px.vmrss() < RSS_LIMIT, why
+        # a slow reader: a trickle for longer than client_timeout is not idle
+        checker = hashlib.sha256()
+        total = 0
+        t_end = time.monotonic() + 4
+        c.sock.settimeout(10)
+        while time.monotonic() < t_end:
+            data = c.sock.recv(64 * 1024)
+            assert data, why + f"\nclosed after {total} bytes of a slow read"
+            checker.update(data)
+            total += len(data)
+            time.sleep(0.02)
+        # then everything
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            checker.update(data)
+            total += len(data)
+    why = describe(proxy=px) + f"\nreceived {total} of {n}, origin {srv.notes}"
+    assert total == n and checker.hexdigest() == pattern_sha256(n), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == 3 and e["bytes"] == n, e
+    assert e.get("error") in (None, ""), e
+    next_tunnel_answers(servers, px, "slow reader")
+
+
+def fin_first_handler(conn, srv):
+    """Say b"hello", FIN at once; then read the client's bytes to their end."""
+    conn.sendall(b"hello")
+    conn.shutdown(socket.SHUT_WR)
+    recv_until_eof(conn, srv, "received")
+
+
+def test_tunnel_origin_half_closes_first(servers, proxy):
+    srv = servers(TcpServer(fin_first_handler, name="fin-first")).start()
+    px = proxy("", proxy_lines=any_star())
+    msg = b"still talking after your FIN\n" * 20000
+    c, r = open_tunnel(px, srv.authority)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        got = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            got += data
+        why = describe(proxy=px) + f"\ngot {bytes(got)!r} before the FIN"
+        assert bytes(got) == b"hello", why      # its bytes, then its FIN
+        c.sock.sendall(msg)                      # the other way still open
+        c.sock.shutdown(socket.SHUT_WR)
+        c.sock.settimeout(5)
+        assert c.sock.recv(1) == b"", why        # both ended: closed
+    why = describe(proxy=px) + f"\norigin {len(srv.notes.get('received', b''))} bytes"
+    assert srv.wait(lambda: "received" in srv.notes, 5), why
+    assert srv.notes["received"] == msg, why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes"] == 5 and e["bytes_in"] == len(msg), e
+    next_tunnel_answers(servers, px, "origin FIN first")
+
+
+def test_tunnel_early_data_goes_first(servers, proxy):
+    """Bytes sent with the CONNECT, before its answer, reach the origin
+    first, then the ones sent after it; the origin's answer comes back."""
+    srv = servers(TcpServer(echo_after_eof_handler, name="echo")).start()
+    px = proxy("", proxy_lines=any_star())
+    early, later = b"early bytes|", b"later bytes" * 1000
+    c, r = open_tunnel(px, srv.authority, extra=early)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(later)
+        c.sock.shutdown(socket.SHUT_WR)
+        reply = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            reply += data
+    why = describe(proxy=px) + f"\norigin {srv.notes.get('received', b'')[:40]!r}..."
+    assert srv.notes.get("received") == early + later, why
+    assert bytes(reply) == b"echo:" + early + later, why
+    e = connect_log(px, srv.authority)
+    assert e["bytes_in"] == len(early + later), e
+    next_tunnel_answers(servers, px, "early data")
+
+
+def test_tunnel_sigterm_runs_to_shutdown_timeout(servers, proxy):
+    """A spliced tunnel keeps moving bytes after SIGTERM until
+    shutdown_timeout, is then cut, and is logged with its bytes."""
+    srv = servers(TcpServer(echo_after_eof_handler, name="echo")).start()
+    px = proxy("", proxy_lines=any_star(), shutdown_timeout="1500ms")
+    c, r = open_tunnel(px, srv.authority, timeout=10)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"a" * 1000)
+        t_term = time.monotonic()
+        px.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        c.send(b"b" * 1000)    # still taken after SIGTERM
+        c.sock.settimeout(5)
+        try:
+            data = c.sock.recv(1)
+            outcome = "eof" if not data else f"data {data!r}"
+        except ConnectionResetError:
+            outcome = "reset"
+        cut = time.monotonic() - t_term
+        try:
+            rc = px.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("daemon still running 5 s after SIGTERM\n"
+                                 + px.stderr_tail())
+    why = describe(proxy=px) + f"\n{outcome} {cut:.2f}s after SIGTERM, rc {rc}"
+    assert outcome in ("eof", "reset") and 1.2 <= cut <= 3.5 and rc == 0, why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == 2000, e
