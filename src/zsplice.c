@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "zsplice.h"
 
 struct zsplice_pipe {
@@ -127,12 +128,8 @@ zsplice_dir_queue(struct zsplice_dir *d, const void *data, size_t len)
 		d->off = 0;
 	}
 	if (d->len + len > d->size) {
-		size_t size = d->len + len;
-		char *b = realloc(d->buf, size);
-		if (b == NULL)
-			abort(); /* (as xmalloc would) */
-		d->buf = b;
-		d->size = size;
+		d->size = d->len + len;
+		d->buf = xrealloc(d->buf, d->size);
 	}
 	memcpy(d->buf + d->len, data, len);
 	d->len += len;
