@@ -982,10 +982,10 @@ def both_ways_handler(n_up, n_down):
     return handler
 
 
-def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
-    n_up, n_down = 48 * MiB + 1234, 64 * MiB + 4321
+def both_ways(servers, px, n_up, n_down):
+    """n_up bytes up and n_down down through one tunnel at once, each side
+    sending while it reads, then FIN: both arrive exact, and are logged."""
     srv = servers(TcpServer(both_ways_handler(n_up, n_down), name="both")).start()
-    px = proxy("", proxy_lines=any_star())
     c, r = open_tunnel(px, srv.authority, timeout=60)
     sent = {}
 
@@ -1017,7 +1017,57 @@ def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
     assert srv.notes["received"] == n_up and srv.notes["received_ok"], why
     e = connect_log(px, srv.authority)
     assert e["status"] == 200 and e["bytes_in"] == n_up and e["bytes"] == n_down, e
+
+
+def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
+    px = proxy("", proxy_lines=any_star())
+    both_ways(servers, px, 48 * MiB + 1234, 64 * MiB + 4321)
     next_tunnel_answers(servers, px, "both ways")
+
+
+# x86_64 and aarch64 numbers of splice(2), for the filter below
+SPLICE_NR = {"x86_64": (275, 0xC000003E), "aarch64": (76, 0xC00000B7)}
+
+
+def refuse_splice():
+    """preexec: a seccomp filter on the daemon that answers splice(2) with
+    EPERM, as a systemd unit's SystemCallFilter= without it would."""
+    import ctypes
+    import platform
+    nr, arch = SPLICE_NR[platform.machine()]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+    LD_W_ABS, JEQ, RET = 0x20, 0x15, 0x06
+    insns = [Filter(LD_W_ABS, 0, 0, 4),              # seccomp_data.arch
+             Filter(JEQ, 1, 0, arch),
+             Filter(RET, 0, 0, 0x7FFF0000),           # another arch: allow
+             Filter(LD_W_ABS, 0, 0, 0),               # seccomp_data.nr
+             Filter(JEQ, 0, 1, nr),
+             Filter(RET, 0, 0, 0x00050000 | 1),       # SECCOMP_RET_ERRNO | EPERM
+             Filter(RET, 0, 0, 0x7FFF0000)]           # SECCOMP_RET_ALLOW
+    arr = (Filter * len(insns))(*insns)
+    prog = Prog(len(insns), arr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter")
+
+
+@pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
+                    reason="splice(2)'s number not known here")
+def test_tunnel_splice_refused_copies(servers, proxy):
+    """With splice(2) refused (EPERM from a seccomp filter) a plain tunnel
+    copies instead: the same bytes, ends and log line."""
+    px = proxy("", proxy_lines=any_star(), preexec=refuse_splice)
+    assert px.proc_status().get("Seccomp") == "2", px.proc_status()
+    both_ways(servers, px, 8 * MiB + 1, 16 * MiB + 3)
+    next_tunnel_answers(servers, px, "splice refused")
 
 
 def counting_bulk_handler(n):
