@@ -586,15 +586,14 @@ zs_start(struct tunnel *t)
 	event_assign(
 	    &t->zc_wr, base, t->cfd, EV_WRITE | EV_PERSIST, zs_down_cb, t);
 	t->zs = true;
-	t->busy++;
-	zs_pump(t, true);
-	if (!t->free_pending)
-		zs_pump(t, false);
-	t->busy--;
-	if (t->free_pending)
-		tunnel_free(t);
-	else
-		touch(t);
+	/*
+	 * The first pumps run from the loop, never in here: a tunnel that
+	 * ended at once would be freed under our callers (the dial, or the
+	 * raw lane's relay handing over its connections).
+	 */
+	event_active(&t->zc_rd, EV_READ, 1);
+	event_active(&t->zu_rd, EV_READ, 1);
+	touch(t);
 	return true;
 }
 

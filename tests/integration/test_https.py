@@ -1234,3 +1234,46 @@ def test_tunnel_sigterm_runs_to_shutdown_timeout(servers, proxy):
     assert outcome in ("eof", "reset") and 1.2 <= cut <= 3.5 and rc == 0, why
     e = connect_log(px, srv.authority)
     assert e["status"] == 200 and e["bytes_in"] == 2000, e
+
+
+def switch_and_close_handler(conn, srv):
+    """Read a request head, answer 101 with a few bytes, FIN at once."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = conn.recv(4096)
+        if not b:
+            return
+        head += b
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\n"
+                 b"Connection: Upgrade\r\n\r\nlast words")
+    conn.shutdown(socket.SHUT_WR)
+    recv_until_eof(conn, srv, "after")
+
+
+def test_upgrade_ended_both_ways_at_once(servers, proxy):
+    """An upgrade whose two sides have both ended by the time the 101 is
+    handled (the origin's FIN right behind its 101, the client's right
+    behind its request): the tunnel passes the bytes and both ends on,
+    and ends, without tripping over the connection handed to it."""
+    srv = servers(TcpServer(switch_and_close_handler, name="switch")).start()
+    px = proxy("", proxy_lines=any_star())
+    for i in range(20):
+        c = RawConn(px.addr, timeout=5)
+        with c:
+            c.send(f"GET http://{srv.authority}/up{i} HTTP/1.1\r\n"
+                   f"Host: {srv.authority}\r\nUpgrade: x-test\r\n"
+                   "Connection: Upgrade\r\n\r\n".encode())
+            c.sock.shutdown(socket.SHUT_WR)
+            got = bytearray()
+            while True:
+                data = c.sock.recv(65536)
+                if not data:
+                    break
+                got += data
+        why = describe(proxy=px) + f"\nround {i}: got {bytes(got)!r}"
+        assert bytes(got).startswith(b"HTTP/1.1 101 "), why
+        assert bytes(got).endswith(b"\r\n\r\nlast words"), why
+        e = px.log_for(f"/up{i}")
+        assert e["status"] == 101, e
+    assert px.alive(), px.stderr_tail()
+    next_tunnel_answers(servers, px, "upgrades ended at once")
