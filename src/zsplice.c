@@ -110,6 +110,15 @@ pool_put(struct zsplice_pool *p, struct zsplice_pipe *z)
 	p->nidle++;
 }
 
+/* The user-space buffer, once empty. */
+static void
+buf_free(struct zsplice_dir *d)
+{
+	free(d->buf);
+	d->buf = NULL;
+	d->len = d->off = d->size = 0;
+}
+
 void
 zsplice_dir_init(struct zsplice_dir *d, struct zsplice_pool *p)
 {
@@ -148,9 +157,7 @@ zsplice_dir_free(struct zsplice_dir *d)
 		d->pipe = NULL;
 		d->in_pipe = 0;
 	}
-	free(d->buf);
-	d->buf = NULL;
-	d->len = d->off = d->size = 0;
+	buf_free(d);
 }
 
 size_t
@@ -189,12 +196,8 @@ drain(struct zsplice_dir *d, int to)
 			return -1;
 		}
 	}
-	if (d->buf != NULL && !(copying(d) && d->size == ZSPLICE_BUF)) {
-		/* (kept only by a direction that copies for good) */
-		free(d->buf);
-		d->buf = NULL;
-		d->size = 0;
-	}
+	if (d->buf != NULL && d->size != ZSPLICE_BUF)
+		buf_free(d); /* (what was queued: the copy buffer is reused) */
 	d->len = d->off = 0;
 	while (d->in_pipe > 0) {
 		ssize_t n = splice(d->pipe->r, NULL, to, NULL, d->in_pipe,
@@ -298,6 +301,7 @@ zsplice_pump(struct zsplice_dir *d, int from, int to)
 		if (r == 0)
 			return ZS_WRITE;
 		if (d->eof) {
+			buf_free(d);
 			if (!d->shut) {
 				/* (an error here shows on the next read) */
 				d->shut = true;
@@ -308,10 +312,14 @@ zsplice_pump(struct zsplice_dir *d, int from, int to)
 		/*
 		 * A short read emptied the socket (epoll is level-triggered:
 		 * if more came since, it says so); a burst is enough for one
-		 * turn of the loop.
+		 * turn of the loop.  A direction that waits to read holds no
+		 * memory: the copy buffer (64 KiB) would otherwise stay with
+		 * every idle tunnel that ever copied.
 		 */
-		if (!more || moved >= ZSPLICE_BURST)
+		if (!more || moved >= ZSPLICE_BURST) {
+			buf_free(d);
 			return ZS_READ;
+		}
 		n = fill(d, from, &asked);
 		if (n > 0) {
 			d->in += (uint64_t)n;
@@ -319,9 +327,10 @@ zsplice_pump(struct zsplice_dir *d, int from, int to)
 			more = (size_t)n >= asked;
 		} else if (n == 0)
 			d->eof = true;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			buf_free(d);
 			return ZS_READ;
-		else
+		} else
 			return ZS_ERROR;
 	}
 }
