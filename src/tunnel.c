@@ -558,14 +558,11 @@ zs_start(struct tunnel *t)
 
 	t->cfd = bufferevent_getfd(t->cbev);
 	t->ufd = bufferevent_getfd(t->ubev);
-	if (t->intercepting || t->cside != t->cbev || t->cfd < 0 ||
-	    t->ufd < 0 || bufferevent_openssl_get_ssl(t->cbev) != NULL ||
+	if (t->w->zpool == NULL || t->intercepting || t->cside != t->cbev ||
+	    t->cfd < 0 || t->ufd < 0 ||
+	    bufferevent_openssl_get_ssl(t->cbev) != NULL ||
 	    bufferevent_openssl_get_ssl(t->ubev) != NULL)
 		return false;
-	if (t->w->zpool == NULL) {
-		t->w->zpool = xcalloc(1, sizeof *t->w->zpool);
-		zsplice_pool_init(t->w->zpool);
-	}
 	zsplice_dir_init(&t->zup, t->w->zpool);
 	zsplice_dir_init(&t->zdown, t->w->zpool);
 	bufferevent_disable(t->cbev, EV_READ | EV_WRITE);

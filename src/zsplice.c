@@ -32,9 +32,10 @@ pipe_close(struct zsplice_pipe *z)
 }
 
 void
-zsplice_pool_init(struct zsplice_pool *p)
+zsplice_pool_init(struct zsplice_pool *p, unsigned max_pipes)
 {
 	memset(p, 0, sizeof *p);
+	p->max_pipes = max_pipes;
 }
 
 void
@@ -50,9 +51,9 @@ zsplice_pool_clear(struct zsplice_pool *p)
 
 /*
  * An empty pipe: an idle one, or a new one of ZSPLICE_PIPE bytes.  NULL
- * when none may or can be had (too many lent, no descriptor, the pipe
- * memory limit: fs.pipe-user-pages-soft gives an unprivileged user 64 MiB
- * of pipes, past that a new pipe gets two pages): the caller copies.
+ * when none may or can be had (max_pipes held already, no descriptor, the
+ * pipe memory limit: fs.pipe-user-pages-soft gives an unprivileged user
+ * 64 MiB of pipes, past that a new pipe gets two pages): the caller copies.
  */
 static struct zsplice_pipe *
 pool_get(struct zsplice_pool *p)
@@ -67,7 +68,7 @@ pool_get(struct zsplice_pool *p)
 		p->lent++;
 		return z;
 	}
-	if (p->lent >= ZSPLICE_MAX_LENT)
+	if (p->lent + p->nidle >= p->max_pipes)
 		return NULL;
 	if (p->backoff > 0) {
 		p->backoff--;

@@ -25,9 +25,10 @@
  * idle tunnel holds no pipe and no descriptors beyond its two sockets.
  *
  * When splice(2) cannot be used (a seccomp filter that refuses it, a
- * socket type that cannot be spliced, no descriptor or pipe memory left
- * for a pipe), the direction reads into a user-space buffer and writes
- * that instead: the same behaviour, with the copies.
+ * socket type that cannot be spliced, the pool's pipes all lent, no
+ * descriptor or pipe memory left for a pipe), the direction reads into a
+ * user-space buffer and writes that instead: the same behaviour, with the
+ * copies.
  */
 #ifndef RP_ZSPLICE_H
 #define RP_ZSPLICE_H
@@ -44,13 +45,15 @@
 #define ZSPLICE_BUF (64 * 1024)
 /* The most one zsplice_pump() moves before it lets other sockets run. */
 #define ZSPLICE_BURST (1024 * 1024)
-/* Pipes lent at once by one pool (two descriptors each); more: copy. */
-#define ZSPLICE_MAX_LENT 512
 /*
- * Empty pipes a pool keeps for the next use: few, as they hold descriptors
- * the daemon's limit (about two per max_connections) did not count; in
- * bench connect1m (50 tunnels) a worker made ~25 pipes a run all the same.
+ * Pipes one pool (one worker) may hold, lent and idle, two descriptors
+ * each: the daemon asks for that many descriptors more than its
+ * connections need, and lends fewer when the limit does not allow it
+ * (server.c, fd_limit).  Beyond them a direction copies.  In bench
+ * connect1m (50 tunnels, 2 workers) ~25 a worker were lent at once.
  */
+#define ZSPLICE_MAX_PIPES 256
+/* Empty pipes a pool keeps for the next use (of those above). */
 #define ZSPLICE_MAX_IDLE 8
 
 struct zsplice_pipe;
@@ -59,6 +62,7 @@ struct zsplice_pipe;
 struct zsplice_pool {
 	struct zsplice_pipe *idle;
 	unsigned nidle, lent;
+	unsigned max_pipes; /* lent + idle, at most */
 	unsigned backoff; /* after a failed pipe: this many fills copy */
 	bool nosplice; /* splice(2) refused (EPERM, ENOSYS): always copy */
 	/* counters, for tests and metrics */
@@ -84,7 +88,8 @@ struct zsplice_dir {
 #define ZS_DONE 4 /* everything passed on, and the end (shutdown(to, WR)) */
 #define ZS_ERROR 8 /* a socket error (errno): the tunnel is over */
 
-void zsplice_pool_init(struct zsplice_pool *);
+/* An empty pool that holds at most max_pipes pipes (0: always copy). */
+void zsplice_pool_init(struct zsplice_pool *, unsigned max_pipes);
 /* Close the idle pipes (lent ones are closed by zsplice_dir_free). */
 void zsplice_pool_clear(struct zsplice_pool *);
 

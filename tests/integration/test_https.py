@@ -16,6 +16,7 @@ openssl command line once per module.
 
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -338,9 +339,9 @@ def tls_origin(servers, pair, name="tls-origin"):
 
 
 # ---- clients ------------------------------------------------------------------
-def open_tunnel(px, authority, timeout=10.0, extra=b""):
+def open_tunnel(px, authority, timeout=10.0, extra=b"", rcvbuf=None):
     """Send CONNECT authority on a fresh connection; (RawConn, head Response)."""
-    c = RawConn(px.addr, timeout=timeout)
+    c = RawConn(px.addr, timeout=timeout, rcvbuf=rcvbuf)
     c.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
            f"User-Agent: retryproxy-itest\r\n\r\n".encode() + extra)
     r = c.read_head("CONNECT")
@@ -925,7 +926,8 @@ def test_hedge_over_tls(certs, servers, proxy):
 # access log, SIGTERM's shutdown_timeout; and each ends with a new tunnel
 # that gets its own answer.
 def daemon_pipes(px):
-    """The pipes the daemon has open (its pool's, lent or idle, and others)."""
+    """Descriptors of pipes the daemon has open, two a pipe (its pool's,
+    lent or idle, and others)."""
     n = 0
     for fd in os.listdir(f"/proc/{px.pid}/fd"):
         try:
@@ -1144,6 +1146,60 @@ def test_tunnel_slow_reader_backpressure(servers, proxy):
     assert e["status"] == 200 and e["bytes_in"] == 3 and e["bytes"] == n, e
     assert e.get("error") in (None, ""), e
     next_tunnel_answers(servers, px, "slow reader")
+
+
+def held_up_handler(conn, srv):
+    """Send until the proxy takes no more, never read; hold the connection
+    until the server stops."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    chunk = b"d" * 65536
+    try:
+        while not srv.stopping.is_set():
+            conn.sendall(chunk)
+    except OSError:
+        pass
+    srv.stopping.wait(60)
+
+
+def test_tunnel_pipes_within_the_descriptor_limit(servers, proxy):
+    """A spliced tunnel's pipes (two descriptors each) come out of the
+    descriptor limit too: with a hard limit 16 past what max_connections
+    needs (2 x 100 + 256) a worker holds at most 8 pipes, and 100 tunnels
+    held up both ways (every direction would hold a pipe: 4 descriptors a
+    tunnel more) are all answered, the ones past the pipes copying."""
+    max_conns, spare = 100, 16
+    limit = max_conns * 2 + 256 + spare
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    srv = TcpServer(held_up_handler, name="held-up")
+    srv.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    servers(srv).start()
+    px = proxy("", proxy_lines=any_star() + f"\nworkers = 1\nmax_connections = {max_conns}",
+               preexec=preexec)
+    assert "at most 8 pipes a worker" in px.stderr(), px.stderr_tail()
+    pipes_before = daemon_pipes(px)
+    chunk = b"u" * 65536
+    conns = []
+    try:
+        for i in range(max_conns):
+            c, r = open_tunnel(px, srv.authority, rcvbuf=16 * 1024)
+            conns.append(c)
+            why = describe(proxy=px) + \
+                f"\ntunnel {i + 1} of {max_conns}: {(daemon_pipes(px) - pipes_before) // 2} pipes"
+            assert r.status == 200, why
+            c.sock.setblocking(False)
+            try:
+                while True:
+                    c.sock.send(chunk)
+            except BlockingIOError:
+                pass
+        pipes = (daemon_pipes(px) - pipes_before) // 2
+        assert 0 < pipes <= 8, describe(proxy=px) + f"\n{pipes} pipes"
+    finally:
+        for c in conns:
+            c.close()
+    next_tunnel_answers(servers, px, "held-up tunnels")
 
 
 def fin_first_handler(conn, srv):

@@ -57,7 +57,7 @@ rig_open(struct rig *g, int copy)
 {
 	tcp_pair(&g->writer, &g->from);
 	tcp_pair(&g->to, &g->reader);
-	zsplice_pool_init(&g->pool);
+	zsplice_pool_init(&g->pool, ZSPLICE_MAX_PIPES);
 	g->pool.nosplice = copy != 0;
 	zsplice_dir_init(&g->d, &g->pool);
 }
@@ -295,6 +295,71 @@ START_TEST(test_an_idle_direction_holds_no_pipe_nor_buffer)
 }
 END_TEST
 
+/*
+ * Two directions, both held up by a reader that does not read, from one
+ * pool of max_pipes pipes: with 1, one holds the pipe and the other
+ * copies (its bytes in a buffer); with 0 both copy.  Every byte
+ * arrives all the same once the readers read.
+ */
+START_TEST(test_a_pool_holds_no_more_than_its_pipes)
+{
+	struct rig a, b;
+	size_t n = 8u << 20, sent[2] = {0, 0}, got[2] = {0, 0};
+	int r[2] = {0, 0};
+	unsigned max = (unsigned)_i;
+
+	rig_open(&a, 0);
+	rig_open(&b, 0);
+	/* b lends from a's pool */
+	zsplice_pool_init(&a.pool, max);
+	zsplice_dir_init(&b.d, &a.pool);
+	for (int turns = 0;
+	     turns < 10000 && (r[0] != ZS_WRITE || r[1] != ZS_WRITE); turns++) {
+		feed(a.writer, &sent[0], n);
+		feed(b.writer, &sent[1], n);
+		r[0] = zsplice_pump(&a.d, a.from, a.to);
+		r[1] = zsplice_pump(&b.d, b.from, b.to);
+		ck_assert_int_ne(r[0], ZS_ERROR);
+		ck_assert_int_ne(r[1], ZS_ERROR);
+	}
+	ck_assert_int_eq(r[0], ZS_WRITE);
+	ck_assert_int_eq(r[1], ZS_WRITE);
+	ck_assert_uint_le(a.pool.lent + a.pool.nidle, max);
+	ck_assert_uint_eq(a.pool.pipes_made, max);
+	if (max == 1) {
+		/* one holds the pipe, the other its buffer */
+		ck_assert_int_eq((a.d.pipe != NULL) + (b.d.pipe != NULL), 1);
+		ck_assert_int_eq((a.d.buf != NULL) + (b.d.buf != NULL), 1);
+		ck_assert_uint_gt(a.pool.copied, 0);
+	} else
+		ck_assert_uint_eq(a.pool.spliced, 0);
+	for (int turns = 0; (got[0] < n || got[1] < n) && turns < 1000000;
+	     turns++) {
+		feed(a.writer, &sent[0], n);
+		feed(b.writer, &sent[1], n);
+		if (sent[0] == n && !a.d.eof)
+			shutdown(a.writer, SHUT_WR);
+		if (sent[1] == n && !b.d.eof)
+			shutdown(b.writer, SHUT_WR);
+		ck_assert_int_ne(zsplice_pump(&a.d, a.from, a.to), ZS_ERROR);
+		ck_assert_int_ne(zsplice_pump(&b.d, b.from, b.to), ZS_ERROR);
+		take(a.reader, &got[0]);
+		take(b.reader, &got[1]);
+	}
+	ck_assert_uint_eq(got[0], n);
+	ck_assert_uint_eq(got[1], n);
+	ck_assert_uint_eq(a.pool.spliced + a.pool.copied, 2 * n);
+	ck_assert_uint_le(a.pool.pipes_made, max);
+	zsplice_dir_free(&b.d);
+	rig_close(&a);
+	zsplice_pool_clear(&b.pool);
+	close(b.writer);
+	close(b.from);
+	close(b.to);
+	close(b.reader);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -313,6 +378,8 @@ main(void)
 	tcase_add_loop_test(tc, test_a_reset_reader_is_an_error, 0, 2);
 	tcase_add_loop_test(
 	    tc, test_an_idle_direction_holds_no_pipe_nor_buffer, 0, 2);
+	/* _i: the pool's max_pipes */
+	tcase_add_loop_test(tc, test_a_pool_holds_no_more_than_its_pipes, 0, 2);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
