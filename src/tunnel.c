@@ -20,6 +20,8 @@
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +479,47 @@ zs_event(struct tunnel *t, unsigned which, struct event *ev, bool on)
 	}
 }
 
+/* At most one line in this long about pipes that could not be made. */
+#define ZS_SAY_MS (10 * 60 * 1000)
+
+/*
+ * The pool could not make a pipe (zsplice.h), or splice(2) was refused:
+ * the tunnels copy meanwhile, which works, so the log gets one line now
+ * and then (for the whole process), not one a failure.  Past the pipe
+ * memory limit every new pipe fails, tunnel after tunnel: a daemon
+ * without CAP_SYS_RESOURCE (the systemd unit's DynamicUser=) has
+ * fs.pipe-user-pages-soft, 64 MiB of pipes by default (retryproxy(8),
+ * CONNECT).
+ */
+static void
+zs_say(struct tunnel *t, struct zsplice_pool *p, int nosplice_before)
+{
+	static _Atomic bool nosplice_said;
+	static _Atomic uint64_t said_ms;
+	uint64_t now, last;
+
+	if (p->nosplice != 0 && nosplice_before == 0 &&
+	    !atomic_exchange(&nosplice_said, true))
+		log_warnx("splice(2) refused (%s): tunnels copy their bytes "
+			  "through the daemon's memory (a seccomp filter "
+			  "without splice?)",
+		    strerror(p->nosplice));
+	if (p->pipe_failures == 0)
+		return;
+	now = util_now_ms();
+	last = atomic_load(&said_ms);
+	if ((last != 0 && now - last < ZS_SAY_MS) ||
+	    !atomic_compare_exchange_strong(&said_ms, &last, now))
+		return; /* (counted on: said with the next line) */
+	log_warnx("no pipe for splice(2) (%s: %s, %u time%s on worker %u "
+		  "since the last such line, which comes at most every %d "
+		  "minutes): tunnels copy those bytes instead (see "
+		  "fs.pipe-user-pages-soft and the descriptor limit)",
+	    p->pipe_call, strerror(p->pipe_errno), p->pipe_failures,
+	    p->pipe_failures == 1 ? "" : "s", t->w->id, ZS_SAY_MS / 60000);
+	p->pipe_failures = 0;
+}
+
 /*
  * Move one direction on as far as it goes now, then wait for what it
  * waits for: the source to be readable, or (its bytes held: the
@@ -489,9 +532,12 @@ zs_pump(struct tunnel *t, bool up)
 {
 	struct zsplice_dir *d = up ? &t->zup : &t->zdown;
 	uint64_t in = d->in, out = d->out;
+	int nosplice = d->pool->nosplice;
 	int r = up ? zsplice_pump(d, t->cfd, t->ufd)
 		   : zsplice_pump(d, t->ufd, t->cfd);
 
+	if (d->pool->pipe_failures > 0 || d->pool->nosplice != nosplice)
+		zs_say(t, d->pool, nosplice);
 	if (up)
 		t->bytes_up += d->in - in;
 	else

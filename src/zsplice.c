@@ -49,6 +49,17 @@ zsplice_pool_clear(struct zsplice_pool *p)
 	p->nidle = 0;
 }
 
+/* A pipe could not be had: copy for a while, and say why. */
+static struct zsplice_pipe *
+pool_failed(struct zsplice_pool *p, const char *call, int err)
+{
+	p->backoff = BACKOFF;
+	p->pipe_failures++;
+	p->pipe_call = call;
+	p->pipe_errno = err;
+	return NULL;
+}
+
 /*
  * An empty pipe: an idle one, or a new one of ZSPLICE_PIPE bytes.  NULL
  * when none may or can be had (max_pipes held already, no descriptor, the
@@ -59,7 +70,7 @@ static struct zsplice_pipe *
 pool_get(struct zsplice_pool *p)
 {
 	struct zsplice_pipe *z;
-	int fds[2], cap;
+	int fds[2], cap, err = 0;
 
 	if (p->idle != NULL) {
 		z = p->idle;
@@ -74,19 +85,22 @@ pool_get(struct zsplice_pool *p)
 		p->backoff--;
 		return NULL;
 	}
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-		p->backoff = BACKOFF;
-		return NULL;
-	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+		return pool_failed(p, "pipe2", errno);
 	cap = fcntl(fds[1], F_SETPIPE_SZ, ZSPLICE_PIPE);
-	if (cap < 0)
+	if (cap < 0) {
+		/* (the default 64 KiB will do; two pages past the limit won't) */
+		err = errno;
 		cap = fcntl(fds[1], F_GETPIPE_SZ);
+	}
 	z = cap >= ZSPLICE_MIN_PIPE ? malloc(sizeof *z) : NULL;
 	if (z == NULL) {
 		close(fds[0]);
 		close(fds[1]);
-		p->backoff = BACKOFF;
-		return NULL;
+		if (cap < ZSPLICE_MIN_PIPE)
+			return pool_failed(
+			    p, "F_SETPIPE_SZ", err != 0 ? err : ENOMEM);
+		return pool_failed(p, "malloc", ENOMEM);
 	}
 	z->r = fds[0];
 	z->w = fds[1];
@@ -170,7 +184,7 @@ zsplice_dir_held(const struct zsplice_dir *d)
 static bool
 copying(const struct zsplice_dir *d)
 {
-	return d->copy || d->pool->nosplice;
+	return d->copy || d->pool->nosplice != 0;
 }
 
 /*
@@ -259,7 +273,7 @@ fill(struct zsplice_dir *d, int from, size_t *asked)
 			if (err == EINVAL)
 				d->copy = true; /* not these sockets */
 			else if (err == EPERM || err == ENOSYS)
-				p->nosplice = true; /* not here (seccomp) */
+				p->nosplice = err; /* not here (seccomp) */
 			else {
 				errno = err;
 				return -1;

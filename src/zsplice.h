@@ -64,7 +64,15 @@ struct zsplice_pool {
 	unsigned nidle, lent;
 	unsigned max_pipes; /* lent + idle, at most */
 	unsigned backoff; /* after a failed pipe: this many fills copy */
-	bool nosplice; /* splice(2) refused (EPERM, ENOSYS): always copy */
+	/* splice(2) refused: its errno (EPERM, ENOSYS), and always copy */
+	int nosplice;
+	/*
+	 * Pipes that could not be made (or were too small) since the caller
+	 * last set this to 0 (it logs them), and the last one's call and errno.
+	 */
+	unsigned pipe_failures;
+	const char *pipe_call;
+	int pipe_errno;
 	/* counters, for tests and metrics */
 	uint64_t pipes_made, spliced, copied;
 };

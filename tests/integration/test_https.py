@@ -1027,16 +1027,21 @@ def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
     next_tunnel_answers(servers, px, "both ways")
 
 
-# x86_64 and aarch64 numbers of splice(2), for the filter below
-SPLICE_NR = {"x86_64": (275, 0xC000003E), "aarch64": (76, 0xC00000B7)}
+# x86_64 and aarch64: the audit arch, and the numbers of splice(2) and
+# fcntl(2), for the filters below
+SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+SPLICE_NR = {"x86_64": 275, "aarch64": 76}
+FCNTL_NR = {"x86_64": 72, "aarch64": 25}
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+EPERM = 1
 
 
-def refuse_splice():
-    """preexec: a seccomp filter on the daemon that answers splice(2) with
-    EPERM, as a systemd unit's SystemCallFilter= without it would."""
+def seccomp_refuse(rules):
+    """preexec: a seccomp filter on the daemon answering each (system call
+    number, its second argument or None for any) with EPERM."""
     import ctypes
     import platform
-    nr, arch = SPLICE_NR[platform.machine()]
+    arch = SECCOMP_ARCH[platform.machine()]
 
     class Filter(ctypes.Structure):
         _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
@@ -1045,13 +1050,24 @@ def refuse_splice():
     class Prog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
     LD_W_ABS, JEQ, RET = 0x20, 0x15, 0x06
-    insns = [Filter(LD_W_ABS, 0, 0, 4),              # seccomp_data.arch
+    ALLOW, REFUSE = 0x7FFF0000, 0x00050000 | EPERM  # SECCOMP_RET_ERRNO
+    # seccomp_data: nr at 0, arch at 4, args[] from 16 (the second's
+    # low half at 24: little-endian)
+    insns = [Filter(LD_W_ABS, 0, 0, 4),
              Filter(JEQ, 1, 0, arch),
-             Filter(RET, 0, 0, 0x7FFF0000),           # another arch: allow
-             Filter(LD_W_ABS, 0, 0, 0),               # seccomp_data.nr
-             Filter(JEQ, 0, 1, nr),
-             Filter(RET, 0, 0, 0x00050000 | 1),       # SECCOMP_RET_ERRNO | EPERM
-             Filter(RET, 0, 0, 0x7FFF0000)]           # SECCOMP_RET_ALLOW
+             Filter(RET, 0, 0, ALLOW)]                # another arch
+    for nr, arg in rules:
+        if arg is None:
+            insns += [Filter(LD_W_ABS, 0, 0, 0),
+                      Filter(JEQ, 0, 1, nr),
+                      Filter(RET, 0, 0, REFUSE)]
+        else:
+            insns += [Filter(LD_W_ABS, 0, 0, 0),
+                      Filter(JEQ, 0, 3, nr),
+                      Filter(LD_W_ABS, 0, 0, 24),
+                      Filter(JEQ, 0, 1, arg),
+                      Filter(RET, 0, 0, REFUSE)]
+    insns.append(Filter(RET, 0, 0, ALLOW))
     arr = (Filter * len(insns))(*insns)
     prog = Prog(len(insns), arr)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -1059,6 +1075,23 @@ def refuse_splice():
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
             libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "seccomp filter")
+
+
+def refuse_splice():
+    """preexec: splice(2) answered with EPERM, as a systemd unit's
+    SystemCallFilter= without it would."""
+    import platform
+    seccomp_refuse([(SPLICE_NR[platform.machine()], None)])
+
+
+def refuse_pipe_size():
+    """preexec: F_SETPIPE_SZ and F_GETPIPE_SZ answered with EPERM.  Past
+    the pipe memory limit (fs.pipe-user-pages-soft, for a daemon without
+    CAP_SYS_RESOURCE) F_SETPIPE_SZ fails so and a new pipe holds two pages,
+    too few to use: here no size is known, so none is used either."""
+    import platform
+    nr = FCNTL_NR[platform.machine()]
+    seccomp_refuse([(nr, F_SETPIPE_SZ), (nr, F_GETPIPE_SZ)])
 
 
 @pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
@@ -1070,6 +1103,28 @@ def test_tunnel_splice_refused_copies(servers, proxy):
     assert px.proc_status().get("Seccomp") == "2", px.proc_status()
     both_ways(servers, px, 8 * MiB + 1, 16 * MiB + 3)
     next_tunnel_answers(servers, px, "splice refused")
+    lines = [ln for ln in px.stderr().splitlines() if "splice(2) refused" in ln]
+    assert len(lines) == 1 and "Operation not permitted" in lines[0], px.stderr_tail()
+
+
+@pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
+                    reason="fcntl(2)'s number not known here")
+def test_tunnel_no_pipe_copies_and_says_so_once(servers, proxy):
+    """With no pipe to be had (the pipe memory limit, F_SETPIPE_SZ refused)
+    plain tunnels copy: the same bytes, ends and log lines; the pool tries
+    again after each backoff and fails again, tunnel after tunnel, but
+    the daemon's log says so once, naming the call and its error."""
+    px = proxy("", proxy_lines=any_star() + "\nworkers = 1", preexec=refuse_pipe_size)
+    assert px.proc_status().get("Seccomp") == "2", px.proc_status()
+    pipes_before = daemon_pipes(px)
+    # (about 500 reads of at most 64 KiB: a failed pipe every 64 or fewer)
+    for i in range(3):
+        both_ways(servers, px, 4 * MiB + i, 6 * MiB + i)
+    next_tunnel_answers(servers, px, "no pipe")
+    assert daemon_pipes(px) == pipes_before, px.stderr_tail()  # (none kept)
+    lines = [ln for ln in px.stderr().splitlines() if "no pipe for splice(2)" in ln]
+    assert len(lines) == 1, px.stderr_tail()
+    assert "F_SETPIPE_SZ: Operation not permitted, 1 time on worker 0" in lines[0], lines
 
 
 def counting_bulk_handler(n):

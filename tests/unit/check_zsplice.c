@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,7 +59,7 @@ rig_open(struct rig *g, int copy)
 	tcp_pair(&g->writer, &g->from);
 	tcp_pair(&g->to, &g->reader);
 	zsplice_pool_init(&g->pool, ZSPLICE_MAX_PIPES);
-	g->pool.nosplice = copy != 0;
+	g->pool.nosplice = copy ? EPERM : 0;
 	zsplice_dir_init(&g->d, &g->pool);
 }
 
@@ -360,6 +361,64 @@ START_TEST(test_a_pool_holds_no_more_than_its_pipes)
 }
 END_TEST
 
+/* Pump until the reader has `until` bytes (or everything, then the end). */
+static void
+pump_until(struct rig *g, size_t *sent, size_t n, size_t *got, size_t until)
+{
+	for (int turns = 0; *got < until && turns < 1000000; turns++) {
+		feed(g->writer, sent, n);
+		if (*sent == n && !g->d.eof)
+			shutdown(g->writer, SHUT_WR);
+		ck_assert_int_ne(zsplice_pump(&g->d, g->from, g->to), ZS_ERROR);
+		take(g->reader, got);
+	}
+	ck_assert_uint_ge(*got, until);
+}
+
+/*
+ * No descriptor left for a pipe (as no pipe memory left: the pool cannot
+ * make one): the bytes are copied, and the pool says why for the caller
+ * to log.  Once pipes can be made again (after the backoff) the rest is
+ * spliced; every byte arrives once, in order, across the changes.
+ */
+START_TEST(test_a_pipe_that_cannot_be_made_copies)
+{
+	struct rig g;
+	struct rlimit rl, low;
+	size_t n = 16u << 20, sent = 0, got = 0;
+	int probe;
+
+	rig_open(&g, 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	probe = dup(0); /* the lowest free descriptor: none below it */
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = rl;
+	low.rlim_cur = (rlim_t)probe;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	pump_until(&g, &sent, n, &got, 1u << 20);
+	ck_assert_uint_eq(g.pool.pipes_made, 0);
+	ck_assert_uint_eq(g.pool.spliced, 0);
+	ck_assert_uint_ge(g.pool.pipe_failures, 1);
+	ck_assert_str_eq(g.pool.pipe_call, "pipe2");
+	ck_assert_int_eq(g.pool.pipe_errno, EMFILE);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	pump_until(&g, &sent, n, &got, n);
+	/* then the end */
+	for (int turns = 0; turns < 1000 && !g.d.shut; turns++)
+		ck_assert_int_ne(zsplice_pump(&g.d, g.from, g.to), ZS_ERROR);
+	ck_assert_int_eq(take(g.reader, &got), 1);
+	ck_assert_uint_eq(got, n);
+	ck_assert_uint_ge(g.pool.pipes_made, 1);
+	ck_assert_uint_gt(g.pool.spliced, 0);
+	ck_assert_uint_gt(g.pool.copied, 0);
+	ck_assert_uint_eq(g.pool.spliced + g.pool.copied, n);
+	ck_assert_uint_eq(g.d.in, n);
+	ck_assert_uint_eq(g.d.out, n);
+	rig_close(&g);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -380,6 +439,7 @@ main(void)
 	    tc, test_an_idle_direction_holds_no_pipe_nor_buffer, 0, 2);
 	/* _i: the pool's max_pipes */
 	tcase_add_loop_test(tc, test_a_pool_holds_no_more_than_its_pipes, 0, 2);
+	tcase_add_test(tc, test_a_pipe_that_cannot_be_made_copies);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
