@@ -276,6 +276,17 @@ touch(struct tunnel *t)
 	evtimer_add(&t->idle_timer, &tv);
 }
 
+/*
+ * Bytes read from a side: the access log's count (bytes, bytes_in) and
+ * the metric of how they moved.
+ */
+static void
+counted(uint64_t *count, uint64_t spliced, uint64_t copied)
+{
+	*count += spliced + copied;
+	metrics_tunnel_bytes(spliced, copied);
+}
+
 /* How a side is read: the plain ones through a bodyread. */
 static struct bodyread *
 reader_of(struct tunnel *t, struct bufferevent *bev)
@@ -372,7 +383,7 @@ splice(struct tunnel *t, struct bufferevent *from, struct bufferevent *to,
 
 	if (t->intercepting && from == t->cside && !scan_client(t, in))
 		return;
-	*count += evbuffer_get_length(in);
+	counted(count, 0, evbuffer_get_length(in));
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= TUNNEL_HWM) {
 		reading(t, from, false);
@@ -531,17 +542,15 @@ static void
 zs_pump(struct tunnel *t, bool up)
 {
 	struct zsplice_dir *d = up ? &t->zup : &t->zdown;
-	uint64_t in = d->in, out = d->out;
+	uint64_t in = d->in, out = d->out, spliced = d->spliced;
 	int nosplice = d->pool->nosplice;
 	int r = up ? zsplice_pump(d, t->cfd, t->ufd)
 		   : zsplice_pump(d, t->ufd, t->cfd);
 
 	if (d->pool->pipe_failures > 0 || d->pool->nosplice != nosplice)
 		zs_say(t, d->pool, nosplice);
-	if (up)
-		t->bytes_up += d->in - in;
-	else
-		t->bytes_down += d->in - in;
+	counted(up ? &t->bytes_up : &t->bytes_down, d->spliced - spliced,
+	    (d->in - in) - (d->spliced - spliced));
 	if (r == ZS_ERROR) {
 		tunnel_free(t);
 		return;
@@ -616,10 +625,12 @@ zs_start(struct tunnel *t)
 	bufferevent_setcb(t->cbev, NULL, NULL, NULL, NULL);
 	bufferevent_setcb(t->ubev, NULL, NULL, NULL, NULL);
 	zs_take(&t->zdown, bufferevent_get_output(t->cbev), true);
-	t->bytes_down +=
-	    zs_take(&t->zdown, bufferevent_get_input(t->ubev), false);
+	/* (read by the bufferevents: copied) */
+	counted(&t->bytes_down, 0,
+	    zs_take(&t->zdown, bufferevent_get_input(t->ubev), false));
 	zs_take(&t->zup, bufferevent_get_output(t->ubev), true);
-	t->bytes_up += zs_take(&t->zup, bufferevent_get_input(t->cbev), false);
+	counted(&t->bytes_up, 0,
+	    zs_take(&t->zup, bufferevent_get_input(t->cbev), false));
 	event_assign(
 	    &t->zc_rd, base, t->cfd, EV_READ | EV_PERSIST, zs_up_cb, t);
 	event_assign(

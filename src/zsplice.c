@@ -263,6 +263,7 @@ fill(struct zsplice_dir *d, int from, size_t *asked)
 				d->pipe = z;
 				d->in_pipe = (size_t)n;
 				*asked = z->cap;
+				d->spliced += (uint64_t)n;
 				p->spliced += (uint64_t)n;
 				return n;
 			}

@@ -85,6 +85,7 @@ struct zsplice_dir {
 	char *buf; /* user-space bytes to write, before anything else */
 	size_t len, off, size;
 	uint64_t in, out; /* bytes read from `from`, written to `to` */
+	uint64_t spliced; /* of `in`: read into a pipe (the rest: copied) */
 	bool eof; /* `from` ended */
 	bool shut; /* and its FIN was passed on, after the bytes */
 	bool copy; /* splice(2) refused for these sockets: copy */

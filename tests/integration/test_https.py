@@ -1021,9 +1021,19 @@ def both_ways(servers, px, n_up, n_down):
     assert e["status"] == 200 and e["bytes_in"] == n_up and e["bytes"] == n_down, e
 
 
-def test_tunnel_both_ways_at_once_byte_exact(servers, proxy):
-    px = proxy("", proxy_lines=any_star())
-    both_ways(servers, px, 48 * MiB + 1234, 64 * MiB + 4321)
+def tunnel_bytes(px):
+    """retryproxy_tunnel_bytes_total, by path (splice, copy)."""
+    return {lbl["path"]: v for lbl, v in
+            samples(px.metrics(), "retryproxy_tunnel_bytes_total")}
+
+
+def test_tunnel_both_ways_at_once_byte_exact(servers, ops_proxy):
+    px = ops_proxy("", proxy_lines=any_star())
+    assert tunnel_bytes(px) == {"splice": 0, "copy": 0}
+    n_up, n_down = 48 * MiB + 1234, 64 * MiB + 4321
+    both_ways(servers, px, n_up, n_down)
+    # every byte of the log line's bytes and bytes_in stayed in the kernel
+    assert tunnel_bytes(px) == {"splice": n_up + n_down, "copy": 0}
     next_tunnel_answers(servers, px, "both ways")
 
 
@@ -1096,12 +1106,15 @@ def refuse_pipe_size():
 
 @pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
                     reason="splice(2)'s number not known here")
-def test_tunnel_splice_refused_copies(servers, proxy):
+def test_tunnel_splice_refused_copies(servers, ops_proxy):
     """With splice(2) refused (EPERM from a seccomp filter) a plain tunnel
-    copies instead: the same bytes, ends and log line."""
-    px = proxy("", proxy_lines=any_star(), preexec=refuse_splice)
+    copies instead: the same bytes, ends and log line; the metric counts
+    them as copied."""
+    px = ops_proxy("", proxy_lines=any_star(), preexec=refuse_splice)
     assert px.proc_status().get("Seccomp") == "2", px.proc_status()
-    both_ways(servers, px, 8 * MiB + 1, 16 * MiB + 3)
+    n_up, n_down = 8 * MiB + 1, 16 * MiB + 3
+    both_ways(servers, px, n_up, n_down)
+    assert tunnel_bytes(px) == {"splice": 0, "copy": n_up + n_down}
     next_tunnel_answers(servers, px, "splice refused")
     lines = [ln for ln in px.stderr().splitlines() if "splice(2) refused" in ln]
     assert len(lines) == 1 and "Operation not permitted" in lines[0], px.stderr_tail()
@@ -1109,17 +1122,18 @@ def test_tunnel_splice_refused_copies(servers, proxy):
 
 @pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
                     reason="fcntl(2)'s number not known here")
-def test_tunnel_no_pipe_copies_and_says_so_once(servers, proxy):
+def test_tunnel_no_pipe_copies_and_says_so_once(servers, ops_proxy):
     """With no pipe to be had (the pipe memory limit, F_SETPIPE_SZ refused)
     plain tunnels copy: the same bytes, ends and log lines; the pool tries
     again after each backoff and fails again, tunnel after tunnel, but
     the daemon's log says so once, naming the call and its error."""
-    px = proxy("", proxy_lines=any_star() + "\nworkers = 1", preexec=refuse_pipe_size)
+    px = ops_proxy("", proxy_lines=any_star() + "\nworkers = 1", preexec=refuse_pipe_size)
     assert px.proc_status().get("Seccomp") == "2", px.proc_status()
     pipes_before = daemon_pipes(px)
     # (about 500 reads of at most 64 KiB: a failed pipe every 64 or fewer)
     for i in range(3):
         both_ways(servers, px, 4 * MiB + i, 6 * MiB + i)
+    assert tunnel_bytes(px) == {"splice": 0, "copy": 30 * MiB + 6}
     next_tunnel_answers(servers, px, "no pipe")
     assert daemon_pipes(px) == pipes_before, px.stderr_tail()  # (none kept)
     lines = [ln for ln in px.stderr().splitlines() if "no pipe for splice(2)" in ln]

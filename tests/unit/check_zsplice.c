@@ -145,9 +145,11 @@ START_TEST(test_every_byte_then_the_end)
 	ck_assert_uint_eq(g.d.out, n);
 	ck_assert_uint_eq(zsplice_dir_held(&g.d), 0);
 	if (_i) {
+		ck_assert_uint_eq(g.d.spliced, 0);
 		ck_assert_uint_eq(g.pool.spliced, 0);
 		ck_assert_uint_eq(g.pool.copied, n);
 	} else {
+		ck_assert_uint_eq(g.d.spliced, n);
 		ck_assert_uint_eq(g.pool.spliced, n);
 		ck_assert_uint_eq(g.pool.copied, 0);
 		/* one pipe, lent and given back again and again */
@@ -413,6 +415,7 @@ START_TEST(test_a_pipe_that_cannot_be_made_copies)
 	ck_assert_uint_gt(g.pool.spliced, 0);
 	ck_assert_uint_gt(g.pool.copied, 0);
 	ck_assert_uint_eq(g.pool.spliced + g.pool.copied, n);
+	ck_assert_uint_eq(g.d.spliced, g.pool.spliced);
 	ck_assert_uint_eq(g.d.in, n);
 	ck_assert_uint_eq(g.d.out, n);
 	rig_close(&g);
