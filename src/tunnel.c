@@ -4,7 +4,7 @@
  * then the client connection is taken over from evhttp, "200 Connection
  * established" is written, and bytes are spliced both ways with
  * backpressure, half-close and an idle limit: between two plain sockets
- * with splice(2) in the kernel (zs_start, zsplice.h), else (TLS on a side)
+ * with splice(2) in the kernel (zs_start, zlink.h), else (TLS on a side)
  * through the bufferevents (start_splice).  One struct tunnel per CONNECT,
  * freed only in tunnel_free().
  */
@@ -20,8 +20,6 @@
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +40,7 @@
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
-#include "zsplice.h"
+#include "zlink.h"
 
 #define TUNNEL_HWM (256 * 1024) /* stop reading a side above this */
 #define TUNNEL_LWM (64 * 1024) /* resume below this */
@@ -60,13 +58,10 @@ struct tunnel {
 	struct bodyread cread, uread;
 	/*
 	 * Both sides plain sockets: the bytes move with splice(2)
-	 * (zsplice.h), the bufferevents off; up: client to origin.
+	 * (zlink.h), the bufferevents off.
 	 */
 	bool zs;
-	unsigned zs_on; /* which of the four events are added (ZE_*) */
-	int cfd, ufd;
-	struct zsplice_dir zup, zdown;
-	struct event zc_rd, zc_wr, zu_rd, zu_wr;
+	struct zlink zl;
 	struct config *cfg;
 	const struct route *route;
 	const struct policy *pol;
@@ -154,15 +149,8 @@ tunnel_free(struct tunnel *t)
 	}
 	stop_attempt(t);
 	event_del(&t->idle_timer);
-	if (t->zs) {
-		/* (before the sockets close) */
-		event_del(&t->zc_rd);
-		event_del(&t->zc_wr);
-		event_del(&t->zu_rd);
-		event_del(&t->zu_wr);
-		zsplice_dir_free(&t->zup);
-		zsplice_dir_free(&t->zdown);
-	}
+	if (t->zs)
+		zlink_stop(&t->zl); /* (before the sockets close) */
 	bodyread_stop(&t->cread);
 	bodyread_stop(&t->uread);
 	if (t->ubev != NULL)
@@ -469,133 +457,22 @@ start_splice(struct tunnel *t)
 		bodyread_start(&t->uread, t->ubev, &no_limit, NULL, NULL);
 }
 
-/* ---- splicing plain sockets in the kernel (zsplice.h) -------------- */
-
-#define ZE_CRD 1 /* the client's socket readable: up */
-#define ZE_CWR 2 /* writable: down */
-#define ZE_URD 4 /* the origin's readable: down */
-#define ZE_UWR 8 /* writable: up */
+/* ---- splicing plain sockets in the kernel (zlink.h) ----------------- */
 
 static void
-zs_event(struct tunnel *t, unsigned which, struct event *ev, bool on)
+zs_read_cb(void *arg, bool up, uint64_t spliced, uint64_t copied, bool moved)
 {
-	if (on == ((t->zs_on & which) != 0))
-		return;
-	if (on) {
-		event_add(ev, NULL);
-		t->zs_on |= which;
-	} else {
-		event_del(ev);
-		t->zs_on &= ~which;
-	}
-}
+	struct tunnel *t = arg;
 
-/* At most one line in this long about pipes that could not be made. */
-#define ZS_SAY_MS (10 * 60 * 1000)
-
-/*
- * The pool could not make a pipe (zsplice.h), or splice(2) was refused:
- * the tunnels copy meanwhile, which works, so the log gets one line now
- * and then (for the whole process), not one a failure.  Past the pipe
- * memory limit every new pipe fails, tunnel after tunnel: a daemon
- * without CAP_SYS_RESOURCE (the systemd unit's DynamicUser=) has
- * fs.pipe-user-pages-soft, 64 MiB of pipes by default (retryproxy(8),
- * CONNECT).
- */
-static void
-zs_say(struct tunnel *t, struct zsplice_pool *p, int nosplice_before)
-{
-	static _Atomic bool nosplice_said;
-	static _Atomic uint64_t said_ms;
-	uint64_t now, last;
-
-	if (p->nosplice != 0 && nosplice_before == 0 &&
-	    !atomic_exchange(&nosplice_said, true))
-		log_warnx("splice(2) refused (%s): tunnels copy their bytes "
-			  "through the daemon's memory (a seccomp filter "
-			  "without splice?)",
-		    strerror(p->nosplice));
-	if (p->pipe_failures == 0)
-		return;
-	now = util_now_ms();
-	last = atomic_load(&said_ms);
-	if ((last != 0 && now - last < ZS_SAY_MS) ||
-	    !atomic_compare_exchange_strong(&said_ms, &last, now))
-		return; /* (counted on: said with the next line) */
-	log_warnx("no pipe for splice(2) (%s: %s, %u time%s on worker %u "
-		  "since the last such line, which comes at most every %d "
-		  "minutes): tunnels copy those bytes instead (see "
-		  "fs.pipe-user-pages-soft and the descriptor limit)",
-	    p->pipe_call, strerror(p->pipe_errno), p->pipe_failures,
-	    p->pipe_failures == 1 ? "" : "s", t->w->id, ZS_SAY_MS / 60000);
-	p->pipe_failures = 0;
-}
-
-/*
- * Move one direction on as far as it goes now, then wait for what it
- * waits for: the source to be readable, or (its bytes held: the
- * backpressure) the destination writable.  A socket error ends the
- * tunnel, as on the bufferevent path; so does the end passed on both
- * ways (each FIN after its direction's last byte: half-close).
- */
-static void
-zs_pump(struct tunnel *t, bool up)
-{
-	struct zsplice_dir *d = up ? &t->zup : &t->zdown;
-	uint64_t in = d->in, out = d->out, spliced = d->spliced;
-	int nosplice = d->pool->nosplice;
-	int r = up ? zsplice_pump(d, t->cfd, t->ufd)
-		   : zsplice_pump(d, t->ufd, t->cfd);
-
-	if (d->pool->pipe_failures > 0 || d->pool->nosplice != nosplice)
-		zs_say(t, d->pool, nosplice);
-	counted(up ? &t->bytes_up : &t->bytes_down, d->spliced - spliced,
-	    (d->in - in) - (d->spliced - spliced));
-	if (r == ZS_ERROR) {
-		tunnel_free(t);
-		return;
-	}
-	if (d->in != in || d->out != out)
+	counted(up ? &t->bytes_up : &t->bytes_down, spliced, copied);
+	if (moved)
 		touch(t);
-	if (up) {
-		zs_event(t, ZE_CRD, &t->zc_rd, r == ZS_READ);
-		zs_event(t, ZE_UWR, &t->zu_wr, r == ZS_WRITE);
-	} else {
-		zs_event(t, ZE_URD, &t->zu_rd, r == ZS_READ);
-		zs_event(t, ZE_CWR, &t->zc_wr, r == ZS_WRITE);
-	}
-	if (t->zup.shut && t->zdown.shut)
-		tunnel_free(t);
 }
 
 static void
-zs_up_cb(evutil_socket_t fd, short what, void *arg)
+zs_end_cb(void *arg)
 {
-	zs_pump(arg, true);
-}
-
-static void
-zs_down_cb(evutil_socket_t fd, short what, void *arg)
-{
-	zs_pump(arg, false);
-}
-
-/* What a bufferevent's buffer holds goes first, in order: its length. */
-static size_t
-zs_take(struct zsplice_dir *d, struct evbuffer *buf, bool output)
-{
-	size_t len = evbuffer_get_length(buf);
-
-	if (len == 0)
-		return 0;
-	/* (a bufferevent keeps the start of its output frozen) */
-	if (output)
-		evbuffer_unfreeze(buf, 1);
-	zsplice_dir_queue(d, evbuffer_pullup(buf, -1), len);
-	evbuffer_drain(buf, len);
-	if (output)
-		evbuffer_freeze(buf, 1);
-	return len;
+	tunnel_free(arg);
 }
 
 /*
@@ -603,50 +480,34 @@ zs_take(struct zsplice_dir *d, struct evbuffer *buf, bool output)
  * intercepted tunnel, nor to a TLS origin): the bufferevents stop, what
  * they hold (the 200 or 101 queued to the client, bytes read past the
  * parent's or the origin's answer, the client's early data) is written
- * first, and four events of our own on the two sockets drive the rest.
+ * first, and the link's own events on the two sockets drive the rest.
  * false: splice with the bufferevents (start_splice).
  */
 static bool
 zs_start(struct tunnel *t)
 {
-	struct event_base *base = t->w->base;
+	int cfd = bufferevent_getfd(t->cbev), ufd = bufferevent_getfd(t->ubev);
 
-	t->cfd = bufferevent_getfd(t->cbev);
-	t->ufd = bufferevent_getfd(t->ubev);
 	if (t->w->zpool == NULL || t->intercepting || t->cside != t->cbev ||
-	    t->cfd < 0 || t->ufd < 0 ||
+	    cfd < 0 || ufd < 0 ||
 	    bufferevent_openssl_get_ssl(t->cbev) != NULL ||
 	    bufferevent_openssl_get_ssl(t->ubev) != NULL)
 		return false;
-	zsplice_dir_init(&t->zup, t->w->zpool);
-	zsplice_dir_init(&t->zdown, t->w->zpool);
+	zlink_init(&t->zl, t->w->zpool, cfd, ufd);
 	bufferevent_disable(t->cbev, EV_READ | EV_WRITE);
 	bufferevent_disable(t->ubev, EV_READ | EV_WRITE);
 	bufferevent_setcb(t->cbev, NULL, NULL, NULL, NULL);
 	bufferevent_setcb(t->ubev, NULL, NULL, NULL, NULL);
-	zs_take(&t->zdown, bufferevent_get_output(t->cbev), true);
+	zlink_take(&t->zl, false, bufferevent_get_output(t->cbev), true);
 	/* (read by the bufferevents: copied) */
 	counted(&t->bytes_down, 0,
-	    zs_take(&t->zdown, bufferevent_get_input(t->ubev), false));
-	zs_take(&t->zup, bufferevent_get_output(t->ubev), true);
+	    zlink_take(&t->zl, false, bufferevent_get_input(t->ubev), false));
+	zlink_take(&t->zl, true, bufferevent_get_output(t->ubev), true);
 	counted(&t->bytes_up, 0,
-	    zs_take(&t->zup, bufferevent_get_input(t->cbev), false));
-	event_assign(
-	    &t->zc_rd, base, t->cfd, EV_READ | EV_PERSIST, zs_up_cb, t);
-	event_assign(
-	    &t->zu_wr, base, t->ufd, EV_WRITE | EV_PERSIST, zs_up_cb, t);
-	event_assign(
-	    &t->zu_rd, base, t->ufd, EV_READ | EV_PERSIST, zs_down_cb, t);
-	event_assign(
-	    &t->zc_wr, base, t->cfd, EV_WRITE | EV_PERSIST, zs_down_cb, t);
+	    zlink_take(&t->zl, true, bufferevent_get_input(t->cbev), false));
+	/* (its first pumps run from the loop: not under our callers) */
+	zlink_start(&t->zl, t->w->base, t->w->id, zs_read_cb, zs_end_cb, t);
 	t->zs = true;
-	/*
-	 * The first pumps run from the loop, never in here: a tunnel that
-	 * ended at once would be freed under our callers (the dial, or the
-	 * raw lane's relay handing over its connections).
-	 */
-	event_active(&t->zc_rd, EV_READ, 1);
-	event_active(&t->zu_rd, EV_READ, 1);
 	touch(t);
 	return true;
 }
