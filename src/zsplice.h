@@ -12,8 +12,8 @@
  * TCP socket hands them on (MSG_SPLICE_PAGES): neither copies.
  *
  * No libevent here: zsplice_pump() does what it can without blocking and
- * says which readiness of which socket it waits for; the caller (tunnel.c)
- * owns the events, the idle timer and the end of the tunnel.
+ * says which readiness of which socket it waits for; the caller owns the
+ * events (zlink.c), the idle timer and the end of the tunnel (tunnel.c).
  *
  * A direction holds its bytes in one place at a time: bytes queued in user
  * space (what the bufferevents held when the tunnel switched over, or
@@ -73,7 +73,7 @@ struct zsplice_pool {
 	unsigned pipe_failures;
 	const char *pipe_call;
 	int pipe_errno;
-	/* counters, for tests and metrics */
+	/* counters (the metric counts per direction: zsplice_dir.spliced) */
 	uint64_t pipes_made, spliced, copied;
 };
 
