@@ -1161,6 +1161,21 @@ def counting_bulk_handler(n):
     return handler
 
 
+def wait_origin_stalled(srv, timeout=10):
+    """Until a counting_bulk_handler origin has sent nothing more for 0.5 s
+    (the proxy took no more: its client reads nothing); what it sent."""
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = srv.notes.get("sent", 0)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif now > 0 and time.monotonic() - stable_since > 0.5:
+            break
+        time.sleep(0.05)
+    return srv.notes.get("sent", 0)
+
+
 def test_tunnel_slow_reader_backpressure(servers, proxy):
     n = 96 * MiB
     srv = servers(TcpServer(counting_bulk_handler(n), name="bulk")).start()
@@ -1173,16 +1188,7 @@ def test_tunnel_slow_reader_backpressure(servers, proxy):
         c.send(b"GO\n")
         # the client reads nothing: the origin is stopped once the socket
         # buffers on the way and the one pipe the direction may hold are full
-        last, stable_since = -1, time.monotonic()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            now = srv.notes.get("sent", 0)
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            elif now > 0 and time.monotonic() - stable_since > 0.5:
-                break
-            time.sleep(0.05)
-        stalled = srv.notes.get("sent", 0)
+        stalled = wait_origin_stalled(srv)
         pipes_stalled = daemon_pipes(px)
         why = describe(proxy=px) + f"\norigin sent {stalled} of {n} while nobody read"
         assert 0 < stalled < 48 * MiB, why
@@ -1269,6 +1275,61 @@ def test_tunnel_pipes_within_the_descriptor_limit(servers, proxy):
         for c in conns:
             c.close()
     next_tunnel_answers(servers, px, "held-up tunnels")
+
+
+def test_tunnel_idle_timeout_with_bytes_in_a_pipe(servers, proxy):
+    """A tunnel whose bytes wait in a pipe for a client that reads nothing
+    ends at client_timeout like any idle one; the pipe, still holding
+    them, is closed rather than lent again (the next tunnel gets its own
+    bytes only)."""
+    srv = servers(TcpServer(counting_bulk_handler(64 * MiB), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star() + "\nclient_timeout = 1s")
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, rcvbuf=64 * 1024)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"GO\n")
+        stalled = wait_origin_stalled(srv)
+        why = describe(proxy=px) + f"\norigin sent {stalled}"
+        assert daemon_pipes(px) > pipes_before, why + "\nnot spliced?"
+        e = connect_log(px, srv.authority, timeout=5)
+        assert e["status"] == 200 and e.get("error") == "idle_timeout", e
+        assert 0 < e["bytes"] <= stalled and e["bytes_in"] == 3, e
+    assert daemon_pipes(px) == pipes_before, describe(proxy=px)
+    next_tunnel_answers(servers, px, "idle with bytes in a pipe")
+
+
+def test_tunnel_reload_with_bytes_in_a_pipe(servers, proxy):
+    """SIGHUP while a tunnel's bytes wait in a pipe: the tunnel goes on
+    under the new configuration's daemon, every byte arrives."""
+    n = 32 * MiB
+    srv = servers(TcpServer(counting_bulk_handler(n), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star())
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, timeout=10, rcvbuf=64 * 1024)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"GO\n")
+        wait_origin_stalled(srv)
+        assert daemon_pipes(px) > pipes_before, describe(proxy=px) + "\nnot spliced?"
+        px.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "configuration reloaded" not in px.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "configuration reloaded" in px.stderr(), describe(proxy=px)
+        h = hashlib.sha256()
+        total = 0
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            h.update(data)
+            total += len(data)
+    why = describe(proxy=px) + f"\nreceived {total} of {n}"
+    assert total == n and h.hexdigest() == pattern_sha256(n), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes"] == n and e["bytes_in"] == 3, e
+    next_tunnel_answers(servers, px, "reload with bytes in a pipe")
 
 
 def fin_first_handler(conn, srv):
