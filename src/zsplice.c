@@ -93,15 +93,12 @@ pool_get(struct zsplice_pool *p)
 		err = errno;
 		cap = fcntl(fds[1], F_GETPIPE_SZ);
 	}
-	z = cap >= ZSPLICE_MIN_PIPE ? malloc(sizeof *z) : NULL;
-	if (z == NULL) {
+	if (cap < ZSPLICE_MIN_PIPE) {
 		close(fds[0]);
 		close(fds[1]);
-		if (cap < ZSPLICE_MIN_PIPE)
-			return pool_failed(
-			    p, "F_SETPIPE_SZ", err != 0 ? err : ENOMEM);
-		return pool_failed(p, "malloc", ENOMEM);
+		return pool_failed(p, "F_SETPIPE_SZ", err != 0 ? err : ENOMEM);
 	}
+	z = xmalloc(sizeof *z);
 	z->r = fds[0];
 	z->w = fds[1];
 	z->cap = (size_t)cap;
@@ -282,11 +279,7 @@ fill(struct zsplice_dir *d, int from, size_t *asked)
 		}
 	}
 	if (d->buf == NULL) {
-		d->buf = malloc(ZSPLICE_BUF);
-		if (d->buf == NULL) {
-			errno = ENOMEM;
-			return -1;
-		}
+		d->buf = xmalloc(ZSPLICE_BUF);
 		d->size = ZSPLICE_BUF;
 	}
 	d->off = d->len = 0;
