@@ -17,6 +17,7 @@ static _Atomic uint64_t hist[METRICS_BUCKETS + 1];
 static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
+static _Atomic uint64_t tunnel_bytes[2]; /* copied, spliced */
 static _Atomic uint64_t raw_requests, raw_streamed, raw_reused;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
@@ -130,6 +131,17 @@ void
 metrics_tunnel(int delta)
 {
 	atomic_fetch_add_explicit(&tunnels, delta, memory_order_relaxed);
+}
+
+void
+metrics_tunnel_bytes(uint64_t spliced, uint64_t copied)
+{
+	if (spliced > 0)
+		atomic_fetch_add_explicit(
+		    &tunnel_bytes[1], spliced, memory_order_relaxed);
+	if (copied > 0)
+		atomic_fetch_add_explicit(
+		    &tunnel_bytes[0], copied, memory_order_relaxed);
 }
 
 void
@@ -341,6 +353,16 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	head(s, "retryproxy_tunnels", "gauge",
 	    "CONNECT tunnels and upgraded (101) exchanges open.");
 	sbuf_printf(s, "retryproxy_tunnels %lld\n", (long long)GET(tunnels));
+	head(s, "retryproxy_tunnel_bytes_total", "counter",
+	    "Bytes relayed by tunnels, both ways, by path: splice (kept in "
+	    "the kernel, splice(2)) or copy (through the daemon's memory: "
+	    "TLS on a side, no pipe to be had, bytes read before the tunnel "
+	    "began).");
+	sbuf_printf(s,
+	    "retryproxy_tunnel_bytes_total{path=\"splice\"} %llu\n"
+	    "retryproxy_tunnel_bytes_total{path=\"copy\"} %llu\n",
+	    (unsigned long long)GET(tunnel_bytes[1]),
+	    (unsigned long long)GET(tunnel_bytes[0]));
 	head(s, "retryproxy_gateway_requests_total", "counter",
 	    "Requests that came in on a gateway listener ([gateway ADDR]).");
 	pthread_mutex_lock(&reg_lock);

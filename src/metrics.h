@@ -47,6 +47,11 @@ void metrics_retry(struct route_metrics *, int status, enum fail_kind);
 void metrics_suppressed(struct route_metrics *, enum decision_why);
 void metrics_reload(int ok);
 void metrics_tunnel(int delta);
+/*
+ * Tunnel bytes relayed (as the access log's bytes and bytes_in): spliced
+ * in the kernel (zsplice.h), or copied through the daemon's memory.
+ */
+void metrics_tunnel_bytes(uint64_t spliced, uint64_t copied);
 /* A request took the raw lane (streamed: its body was not held). */
 void metrics_raw_lane(bool streamed);
 /* A raw-lane attempt rode a pooled connection (rawpool.h). */

@@ -44,6 +44,7 @@
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
+#include "zsplice.h"
 
 #define UPSTREAM_MAX_IDLE 1024
 #define UPSTREAM_IDLE_TIMEOUT_MS 30000
@@ -58,6 +59,8 @@ static struct listen_addr *g_activated_addrs;
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
+/* pipes each worker's splice pool may hold (fd_limit, at start) */
+static unsigned g_zpipes;
 
 struct config *
 worker_config(struct worker *w)
@@ -144,28 +147,55 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Each client connection may hold an upstream one: max_connections needs
- * about twice as many descriptors.  Raise the soft limit that far (Debian's
- * shells start at 1024); say so if the hard limit stops short.
+ * about twice as many descriptors.  A tunnel spliced in the kernel also
+ * borrows pipes, two descriptors each, from its worker's pool (zsplice.h):
+ * those come on top, up to ZSPLICE_MAX_PIPES a worker.  Raise the soft
+ * limit that far (Debian's shells start at 1024); say so if the hard limit
+ * stops short.  Returns the pipes a worker may hold: what the limit leaves
+ * once the connections have their share, so that a pipe never takes a
+ * descriptor a connection was promised (retryproxy.ini(5),
+ * max_connections) -- at the limit a tunnel copies, it is not refused.
  */
-static void
-fd_limit(const struct config *c)
+static unsigned
+fd_limit(const struct config *c, unsigned nworkers)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)c->proxy.max_connections * 2 + 256;
+	rlim_t conns = (rlim_t)c->proxy.max_connections * 2 + 256;
+	rlim_t want = conns + (rlim_t)ZSPLICE_MAX_PIPES * 2 * nworkers;
+	unsigned pipes;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0; /* (not known: copy) */
+	if (rl.rlim_cur >= want)
+		return ZSPLICE_MAX_PIPES;
 	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
 	    ? rl.rlim_max
 	    : want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 		getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < want)
+	if (rl.rlim_cur >= want)
+		return ZSPLICE_MAX_PIPES;
+	pipes = rl.rlim_cur > conns
+	    ? (unsigned)((rl.rlim_cur - conns) / 2 / nworkers)
+	    : 0;
+	if (rl.rlim_cur < conns)
 		log_warnx("max_connections = %u wants about %llu file "
 			  "descriptors, but the limit is %llu (LimitNOFILE=, "
-			  "ulimit -n): accepting pauses when they run out",
-		    c->proxy.max_connections, (unsigned long long)want,
+			  "ulimit -n): accepting pauses when they run out, "
+			  "and tunnels copy their bytes (no splice(2) pipes)",
+		    c->proxy.max_connections, (unsigned long long)conns,
 		    (unsigned long long)rl.rlim_cur);
+	else
+		log_warnx("max_connections = %u and %u worker%s want about "
+			  "%llu file descriptors with the pipes of spliced "
+			  "tunnels, but the limit is %llu (LimitNOFILE=, "
+			  "ulimit -n): at most %u pipe%s a worker, tunnels "
+			  "copy beyond them",
+		    c->proxy.max_connections, nworkers,
+		    nworkers == 1 ? "" : "s", (unsigned long long)want,
+		    (unsigned long long)rl.rlim_cur, pipes,
+		    pipes == 1 ? "" : "s");
+	return pipes;
 }
 
 /* From the main thread: have the worker look at the config and g_stopping. */
@@ -500,6 +530,8 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	    w->base, w->learn, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
 	w->rawpool = rawpool_new(
 	    w->base, w->learn, UPSTREAM_MAX_IDLE, UPSTREAM_IDLE_TIMEOUT_MS);
+	w->zpool = xcalloc(1, sizeof *w->zpool);
+	zsplice_pool_init(w->zpool, g_zpipes);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
 		log_warn("eventfd");
@@ -533,6 +565,12 @@ worker_teardown(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
 	if (w->front != NULL)
 		front_free(w); /* (after the loop: attach_cb uses it) */
+	if (w->zpool != NULL) {
+		/* (the tunnels gave their pipes back in evhttp_free) */
+		zsplice_pool_clear(w->zpool);
+		free(w->zpool);
+		w->zpool = NULL;
+	}
 	upstream_pool_free(w->pool);
 	rawpool_free(w->rawpool);
 	idlelearn_free(w->learn);
@@ -706,7 +744,8 @@ reload(const char *path, const struct config_options *opts)
 	free(want);
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
-	fd_limit(c);
+	/* (the pipe budget stays: workers and max_connections do too) */
+	fd_limit(c, g_nworkers);
 	attach_metrics(c);
 	metrics_reload(1);
 	pthread_mutex_lock(&cfg_lock);
@@ -811,14 +850,14 @@ server_run(struct config *c, const char *path,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	fd_limit(c);
-	attach_metrics(c);
-	g_cfg = config_ref(c);
 	nworkers = c->proxy.workers;
 	if (nworkers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		nworkers = n > 0 ? (unsigned)n : 1;
 	}
+	g_zpipes = fd_limit(c, nworkers);
+	attach_metrics(c);
+	g_cfg = config_ref(c);
 	workers = xcalloc(nworkers, sizeof *workers);
 	g_workers = workers;
 	g_nworkers = nworkers;

@@ -3,8 +3,10 @@
  * route's policy (dns and connect failures only: nothing has been sent);
  * then the client connection is taken over from evhttp, "200 Connection
  * established" is written, and bytes are spliced both ways with
- * backpressure, half-close and an idle limit.  One struct tunnel per
- * CONNECT, freed only in tunnel_free().
+ * backpressure, half-close and an idle limit: between two plain sockets
+ * with splice(2) in the kernel (zs_start, zlink.h), else (TLS on a side)
+ * through the bufferevents (start_splice).  One struct tunnel per CONNECT,
+ * freed only in tunnel_free().
  */
 #include <sys/queue.h>
 
@@ -38,6 +40,7 @@
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
+#include "zlink.h"
 
 #define TUNNEL_HWM (256 * 1024) /* stop reading a side above this */
 #define TUNNEL_LWM (64 * 1024) /* resume below this */
@@ -53,6 +56,12 @@ struct tunnel {
 	struct bufferevent *ubev;
 	/* large reads of each plain side (bodyread.h), once spliced */
 	struct bodyread cread, uread;
+	/*
+	 * Both sides plain sockets: the bytes move with splice(2)
+	 * (zlink.h), the bufferevents off.
+	 */
+	bool zs;
+	struct zlink zl;
 	struct config *cfg;
 	const struct route *route;
 	const struct policy *pol;
@@ -140,6 +149,8 @@ tunnel_free(struct tunnel *t)
 	}
 	stop_attempt(t);
 	event_del(&t->idle_timer);
+	if (t->zs)
+		zlink_stop(&t->zl); /* (before the sockets close) */
 	bodyread_stop(&t->cread);
 	bodyread_stop(&t->uread);
 	if (t->ubev != NULL)
@@ -253,6 +264,17 @@ touch(struct tunnel *t)
 	evtimer_add(&t->idle_timer, &tv);
 }
 
+/*
+ * Bytes read from a side: the access log's count (bytes, bytes_in) and
+ * the metric of how they moved.
+ */
+static void
+counted(uint64_t *count, uint64_t spliced, uint64_t copied)
+{
+	*count += spliced + copied;
+	metrics_tunnel_bytes(spliced, copied);
+}
+
 /* How a side is read: the plain ones through a bodyread. */
 static struct bodyread *
 reader_of(struct tunnel *t, struct bufferevent *bev)
@@ -349,7 +371,7 @@ splice(struct tunnel *t, struct bufferevent *from, struct bufferevent *to,
 
 	if (t->intercepting && from == t->cside && !scan_client(t, in))
 		return;
-	*count += evbuffer_get_length(in);
+	counted(count, 0, evbuffer_get_length(in));
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= TUNNEL_HWM) {
 		reading(t, from, false);
@@ -435,6 +457,61 @@ start_splice(struct tunnel *t)
 		bodyread_start(&t->uread, t->ubev, &no_limit, NULL, NULL);
 }
 
+/* ---- splicing plain sockets in the kernel (zlink.h) ----------------- */
+
+static void
+zs_read_cb(void *arg, bool up, uint64_t spliced, uint64_t copied, bool moved)
+{
+	struct tunnel *t = arg;
+
+	counted(up ? &t->bytes_up : &t->bytes_down, spliced, copied);
+	if (moved)
+		touch(t);
+}
+
+static void
+zs_end_cb(void *arg)
+{
+	tunnel_free(arg);
+}
+
+/*
+ * Splice in the kernel when both sides are plain sockets (not on an
+ * intercepted tunnel, nor to a TLS origin): the bufferevents stop, what
+ * they hold (the 200 or 101 queued to the client, bytes read past the
+ * parent's or the origin's answer, the client's early data) is written
+ * first, and the link's own events on the two sockets drive the rest.
+ * false: splice with the bufferevents (start_splice).
+ */
+static bool
+zs_start(struct tunnel *t)
+{
+	int cfd = bufferevent_getfd(t->cbev), ufd = bufferevent_getfd(t->ubev);
+
+	if (t->w->zpool == NULL || t->intercepting || t->cside != t->cbev ||
+	    cfd < 0 || ufd < 0 ||
+	    bufferevent_openssl_get_ssl(t->cbev) != NULL ||
+	    bufferevent_openssl_get_ssl(t->ubev) != NULL)
+		return false;
+	zlink_init(&t->zl, t->w->zpool, cfd, ufd);
+	bufferevent_disable(t->cbev, EV_READ | EV_WRITE);
+	bufferevent_disable(t->ubev, EV_READ | EV_WRITE);
+	bufferevent_setcb(t->cbev, NULL, NULL, NULL, NULL);
+	bufferevent_setcb(t->ubev, NULL, NULL, NULL, NULL);
+	zlink_take(&t->zl, false, bufferevent_get_output(t->cbev), true);
+	/* (read by the bufferevents: copied) */
+	counted(&t->bytes_down, 0,
+	    zlink_take(&t->zl, false, bufferevent_get_input(t->ubev), false));
+	zlink_take(&t->zl, true, bufferevent_get_output(t->ubev), true);
+	counted(&t->bytes_up, 0,
+	    zlink_take(&t->zl, true, bufferevent_get_input(t->cbev), false));
+	/* (its first pumps run from the loop: not under our callers) */
+	zlink_start(&t->zl, t->w->base, t->w->id, zs_read_cb, zs_end_cb, t);
+	t->zs = true;
+	touch(t);
+	return true;
+}
+
 static void
 established(struct tunnel *t)
 {
@@ -459,7 +536,8 @@ established(struct tunnel *t)
 			tunnel_free(t);
 			return;
 		}
-	}
+	} else if (zs_start(t))
+		return;
 	start_splice(t);
 	if (t->intercepting) {
 		/* a ClientHello that came with the CONNECT is waiting */
@@ -607,6 +685,8 @@ tunnel_adopt(struct worker *w, struct evhttp_connection *cevcon,
 	bufferevent_set_timeouts(t->cbev, NULL, NULL);
 	bufferevent_set_timeouts(t->ubev, NULL, NULL);
 	t->cside = t->cbev;
+	if (zs_start(t))
+		return;
 	start_splice(t);
 	if (evbuffer_get_length(bufferevent_get_input(t->cbev)) > 0)
 		splice(t, t->cbev, t->ubev, &t->bytes_up); /* early data */

@@ -30,6 +30,7 @@ struct avoid;
 struct front;
 struct intercept;
 struct ssl_ctx_st;
+struct zsplice_pool;
 
 struct worker {
 	unsigned id;
@@ -52,6 +53,7 @@ struct worker {
 	    void (*)(struct evhttp_connection *, void *), void *,
 	    struct worker *);
 	struct intercept *intercept; /* NULL unless a route intercepts */
+	struct zsplice_pool *zpool; /* tunnels' pipes (zsplice.h) */
 	/* where a request from inside an intercepted tunnel goes (proxy.c) */
 	void (*intercept_request)(struct evhttp_request *, struct worker *,
 	    const char *host, int ipv6, unsigned port);

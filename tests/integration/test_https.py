@@ -16,6 +16,7 @@ openssl command line once per module.
 
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -338,9 +339,9 @@ def tls_origin(servers, pair, name="tls-origin"):
 
 
 # ---- clients ------------------------------------------------------------------
-def open_tunnel(px, authority, timeout=10.0, extra=b""):
+def open_tunnel(px, authority, timeout=10.0, extra=b"", rcvbuf=None):
     """Send CONNECT authority on a fresh connection; (RawConn, head Response)."""
-    c = RawConn(px.addr, timeout=timeout)
+    c = RawConn(px.addr, timeout=timeout, rcvbuf=rcvbuf)
     c.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
            f"User-Agent: retryproxy-itest\r\n\r\n".encode() + extra)
     r = c.read_head("CONNECT")
@@ -914,3 +915,551 @@ def test_hedge_over_tls(certs, servers, proxy):
         # never on the first copy's connection (closed, not pooled)
         assert origin.hits(f"/n{i}")[0].conn_id != first.conn_id
     assert origin.tls_errors == [], origin.tls_errors
+
+
+# ---- 11. plain-socket tunnels spliced in the kernel ---------------------------
+# Between two plain sockets the daemon moves a tunnel's bytes with splice(2)
+# through a pipe (src/zsplice.c), with its own events on the two sockets
+# instead of the bufferevents.  These tests hold it to what the bufferevent
+# path did: every byte both ways at once, backpressure from a slow reader,
+# each FIN passed on after its direction's last byte, the byte counts of the
+# access log, SIGTERM's shutdown_timeout; and each ends with a new tunnel
+# that gets its own answer.
+def daemon_pipes(px):
+    """Descriptors of pipes the daemon has open, two a pipe (its pool's,
+    lent or idle, and others)."""
+    n = 0
+    for fd in os.listdir(f"/proc/{px.pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{px.pid}/fd/{fd}").startswith("pipe:")
+        except OSError:
+            pass
+    return n
+
+
+def next_tunnel_answers(servers, px, tag):
+    """A new tunnel to a new echo origin gets its own answer, whole."""
+    echo = servers(TcpServer(echo_after_eof_handler, name=f"echo-{tag}")).start()
+    msg = f"next after {tag}\n".encode()
+    c, r = open_tunnel(px, echo.authority)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(msg)
+        c.sock.shutdown(socket.SHUT_WR)
+        reply = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            reply += data
+    assert bytes(reply) == b"echo:" + msg, describe(proxy=px) + f"\nreply {bytes(reply)!r}"
+    e = connect_log(px, echo.authority)
+    assert e["bytes_in"] == len(msg) and e["bytes"] == len(msg) + 5, e
+
+
+def both_ways_handler(n_up, n_down):
+    """Send n_down pattern bytes while reading what comes (checked against
+    the pattern, n_up bytes expected); FIN after sending; note both."""
+    def handler(conn, srv):
+        got = {}
+
+        def read_all():
+            h = hashlib.sha256()
+            total = 0
+            while True:
+                b = conn.recv(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                total += len(b)
+            got["n"], got["sha"] = total, h.hexdigest()
+        t = threading.Thread(target=read_all, daemon=True)
+        t.start()
+        for chunk in pattern_chunks(n_down):
+            conn.sendall(chunk)
+        conn.shutdown(socket.SHUT_WR)
+        t.join(60)
+        srv.note("received", got.get("n"))
+        srv.note("received_ok", got.get("sha") == pattern_sha256(n_up))
+    return handler
+
+
+def both_ways(servers, px, n_up, n_down):
+    """n_up bytes up and n_down down through one tunnel at once, each side
+    sending while it reads, then FIN: both arrive exact, and are logged."""
+    srv = servers(TcpServer(both_ways_handler(n_up, n_down), name="both")).start()
+    c, r = open_tunnel(px, srv.authority, timeout=60)
+    sent = {}
+
+    def send_all():
+        try:
+            for chunk in pattern_chunks(n_up):
+                c.sock.sendall(chunk)
+            c.sock.shutdown(socket.SHUT_WR)
+            sent["ok"] = True
+        except OSError as e:
+            sent["error"] = repr(e)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        t = threading.Thread(target=send_all, daemon=True)
+        t.start()
+        h = hashlib.sha256()
+        total = 0
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            h.update(data)
+            total += len(data)
+        t.join(60)
+    why = describe(proxy=px) + f"\nreceived {total}, sent {sent}, origin {srv.notes}"
+    assert sent.get("ok"), why
+    assert total == n_down and h.hexdigest() == pattern_sha256(n_down), why
+    assert srv.wait(lambda: "received_ok" in srv.notes, 10), why
+    assert srv.notes["received"] == n_up and srv.notes["received_ok"], why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == n_up and e["bytes"] == n_down, e
+
+
+def tunnel_bytes(px):
+    """retryproxy_tunnel_bytes_total, by path (splice, copy)."""
+    return {lbl["path"]: v for lbl, v in
+            samples(px.metrics(), "retryproxy_tunnel_bytes_total")}
+
+
+def test_tunnel_both_ways_at_once_byte_exact(servers, ops_proxy):
+    px = ops_proxy("", proxy_lines=any_star())
+    assert tunnel_bytes(px) == {"splice": 0, "copy": 0}
+    n_up, n_down = 48 * MiB + 1234, 64 * MiB + 4321
+    both_ways(servers, px, n_up, n_down)
+    # every byte of the log line's bytes and bytes_in stayed in the kernel
+    assert tunnel_bytes(px) == {"splice": n_up + n_down, "copy": 0}
+    next_tunnel_answers(servers, px, "both ways")
+
+
+# x86_64 and aarch64: the audit arch, and the numbers of splice(2) and
+# fcntl(2), for the filters below
+SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+SPLICE_NR = {"x86_64": 275, "aarch64": 76}
+FCNTL_NR = {"x86_64": 72, "aarch64": 25}
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+EPERM = 1
+
+
+def seccomp_refuse(rules):
+    """preexec: a seccomp filter on the daemon answering each (system call
+    number, its second argument or None for any) with EPERM."""
+    import ctypes
+    import platform
+    arch = SECCOMP_ARCH[platform.machine()]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+    LD_W_ABS, JEQ, RET = 0x20, 0x15, 0x06
+    ALLOW, REFUSE = 0x7FFF0000, 0x00050000 | EPERM  # SECCOMP_RET_ERRNO
+    # seccomp_data: nr at 0, arch at 4, args[] from 16 (the second's
+    # low half at 24: little-endian)
+    insns = [Filter(LD_W_ABS, 0, 0, 4),
+             Filter(JEQ, 1, 0, arch),
+             Filter(RET, 0, 0, ALLOW)]                # another arch
+    for nr, arg in rules:
+        if arg is None:
+            insns += [Filter(LD_W_ABS, 0, 0, 0),
+                      Filter(JEQ, 0, 1, nr),
+                      Filter(RET, 0, 0, REFUSE)]
+        else:
+            insns += [Filter(LD_W_ABS, 0, 0, 0),
+                      Filter(JEQ, 0, 3, nr),
+                      Filter(LD_W_ABS, 0, 0, 24),
+                      Filter(JEQ, 0, 1, arg),
+                      Filter(RET, 0, 0, REFUSE)]
+    insns.append(Filter(RET, 0, 0, ALLOW))
+    arr = (Filter * len(insns))(*insns)
+    prog = Prog(len(insns), arr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter")
+
+
+def refuse_splice():
+    """preexec: splice(2) answered with EPERM, as a systemd unit's
+    SystemCallFilter= without it would."""
+    import platform
+    seccomp_refuse([(SPLICE_NR[platform.machine()], None)])
+
+
+def refuse_pipe_size():
+    """preexec: F_SETPIPE_SZ and F_GETPIPE_SZ answered with EPERM.  Past
+    the pipe memory limit (fs.pipe-user-pages-soft, for a daemon without
+    CAP_SYS_RESOURCE) F_SETPIPE_SZ fails so and a new pipe holds two pages,
+    too few to use: here no size is known, so none is used either."""
+    import platform
+    nr = FCNTL_NR[platform.machine()]
+    seccomp_refuse([(nr, F_SETPIPE_SZ), (nr, F_GETPIPE_SZ)])
+
+
+@pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
+                    reason="splice(2)'s number not known here")
+def test_tunnel_splice_refused_copies(servers, ops_proxy):
+    """With splice(2) refused (EPERM from a seccomp filter) a plain tunnel
+    copies instead: the same bytes, ends and log line; the metric counts
+    them as copied."""
+    px = ops_proxy("", proxy_lines=any_star(), preexec=refuse_splice)
+    assert px.proc_status().get("Seccomp") == "2", px.proc_status()
+    n_up, n_down = 8 * MiB + 1, 16 * MiB + 3
+    both_ways(servers, px, n_up, n_down)
+    assert tunnel_bytes(px) == {"splice": 0, "copy": n_up + n_down}
+    next_tunnel_answers(servers, px, "splice refused")
+    lines = [ln for ln in px.stderr().splitlines() if "splice(2) refused" in ln]
+    assert len(lines) == 1 and "Operation not permitted" in lines[0], px.stderr_tail()
+
+
+@pytest.mark.skipif(os.uname().machine not in SPLICE_NR,
+                    reason="fcntl(2)'s number not known here")
+def test_tunnel_no_pipe_copies_and_says_so_once(servers, ops_proxy):
+    """With no pipe to be had (the pipe memory limit, F_SETPIPE_SZ refused)
+    plain tunnels copy: the same bytes, ends and log lines; the pool tries
+    again after each backoff and fails again, tunnel after tunnel, but
+    the daemon's log says so once, naming the call and its error."""
+    px = ops_proxy("", proxy_lines=any_star() + "\nworkers = 1", preexec=refuse_pipe_size)
+    assert px.proc_status().get("Seccomp") == "2", px.proc_status()
+    pipes_before = daemon_pipes(px)
+    # (about 500 reads of at most 64 KiB: a failed pipe every 64 or fewer)
+    for i in range(3):
+        both_ways(servers, px, 4 * MiB + i, 6 * MiB + i)
+    assert tunnel_bytes(px) == {"splice": 0, "copy": 30 * MiB + 6}
+    next_tunnel_answers(servers, px, "no pipe")
+    assert daemon_pipes(px) == pipes_before, px.stderr_tail()  # (none kept)
+    lines = [ln for ln in px.stderr().splitlines() if "no pipe for splice(2)" in ln]
+    assert len(lines) == 1, px.stderr_tail()
+    assert "F_SETPIPE_SZ: Operation not permitted, 1 time on worker 0" in lines[0], lines
+
+
+def counting_bulk_handler(n):
+    """After b"GO\\n", write n pattern bytes in 64 KiB pieces, noting how
+    many went (so a test sees when the proxy stops taking them); FIN."""
+    def handler(conn, srv):
+        got = b""
+        while not got.endswith(b"GO\n"):
+            b = conn.recv(16)
+            if not b:
+                return
+            got += b
+        sent = 0
+        for chunk in pattern_chunks(n):
+            conn.sendall(chunk)
+            sent += len(chunk)
+            srv.note("sent", sent)
+        conn.shutdown(socket.SHUT_WR)
+        recv_until_eof(conn)
+    return handler
+
+
+def wait_origin_stalled(srv, timeout=10):
+    """Until a counting_bulk_handler origin has sent nothing more for 0.5 s
+    (the proxy took no more: its client reads nothing); what it sent."""
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = srv.notes.get("sent", 0)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif now > 0 and time.monotonic() - stable_since > 0.5:
+            break
+        time.sleep(0.05)
+    return srv.notes.get("sent", 0)
+
+
+def test_tunnel_slow_reader_backpressure(servers, proxy):
+    n = 96 * MiB
+    srv = servers(TcpServer(counting_bulk_handler(n), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star() + "\nclient_timeout = 3s")
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, timeout=30)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        c.send(b"GO\n")
+        # the client reads nothing: the origin is stopped once the socket
+        # buffers on the way and the one pipe the direction may hold are full
+        stalled = wait_origin_stalled(srv)
+        pipes_stalled = daemon_pipes(px)
+        why = describe(proxy=px) + f"\norigin sent {stalled} of {n} while nobody read"
+        assert 0 < stalled < 48 * MiB, why
+        # (spliced: the bytes wait in a pipe of the daemon's, not in its heap)
+        assert pipes_stalled >= pipes_before + 1, \
+            why + f"\npipes {pipes_before} -> {pipes_stalled}: not spliced?"
+        if not px.sanitized():
+            assert px.vmrss() < RSS_LIMIT, why
+        # a slow reader: a trickle for longer than client_timeout is not idle
+        checker = hashlib.sha256()
+        total = 0
+        t_end = time.monotonic() + 4
+        c.sock.settimeout(10)
+        while time.monotonic() < t_end:
+            data = c.sock.recv(64 * 1024)
+            assert data, why + f"\nclosed after {total} bytes of a slow read"
+            checker.update(data)
+            total += len(data)
+            time.sleep(0.02)
+        # then everything
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            checker.update(data)
+            total += len(data)
+    why = describe(proxy=px) + f"\nreceived {total} of {n}, origin {srv.notes}"
+    assert total == n and checker.hexdigest() == pattern_sha256(n), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == 3 and e["bytes"] == n, e
+    assert e.get("error") in (None, ""), e
+    next_tunnel_answers(servers, px, "slow reader")
+
+
+def held_up_handler(conn, srv):
+    """Send until the proxy takes no more, never read; hold the connection
+    until the server stops."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    chunk = b"d" * 65536
+    try:
+        while not srv.stopping.is_set():
+            conn.sendall(chunk)
+    except OSError:
+        pass
+    srv.stopping.wait(60)
+
+
+def test_tunnel_pipes_within_the_descriptor_limit(servers, proxy):
+    """A spliced tunnel's pipes (two descriptors each) come out of the
+    descriptor limit too: with a hard limit 16 past what max_connections
+    needs (2 x 100 + 256) a worker holds at most 8 pipes, and 100 tunnels
+    held up both ways (every direction would hold a pipe: 4 descriptors a
+    tunnel more) are all answered, the ones past the pipes copying."""
+    max_conns, spare = 100, 16
+    limit = max_conns * 2 + 256 + spare
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    srv = TcpServer(held_up_handler, name="held-up")
+    srv.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    servers(srv).start()
+    px = proxy("", proxy_lines=any_star() + f"\nworkers = 1\nmax_connections = {max_conns}",
+               preexec=preexec)
+    assert "at most 8 pipes a worker" in px.stderr(), px.stderr_tail()
+    pipes_before = daemon_pipes(px)
+    chunk = b"u" * 65536
+    conns = []
+    try:
+        for i in range(max_conns):
+            c, r = open_tunnel(px, srv.authority, rcvbuf=16 * 1024)
+            conns.append(c)
+            why = describe(proxy=px) + \
+                f"\ntunnel {i + 1} of {max_conns}: {(daemon_pipes(px) - pipes_before) // 2} pipes"
+            assert r.status == 200, why
+            c.sock.setblocking(False)
+            try:
+                while True:
+                    c.sock.send(chunk)
+            except BlockingIOError:
+                pass
+        pipes = (daemon_pipes(px) - pipes_before) // 2
+        assert 0 < pipes <= 8, describe(proxy=px) + f"\n{pipes} pipes"
+    finally:
+        for c in conns:
+            c.close()
+    next_tunnel_answers(servers, px, "held-up tunnels")
+
+
+def test_tunnel_idle_timeout_with_bytes_in_a_pipe(servers, proxy):
+    """A tunnel whose bytes wait in a pipe for a client that reads nothing
+    ends at client_timeout like any idle one; the pipe, still holding
+    them, is closed rather than lent again (the next tunnel gets its own
+    bytes only)."""
+    srv = servers(TcpServer(counting_bulk_handler(64 * MiB), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star() + "\nclient_timeout = 1s")
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, rcvbuf=64 * 1024)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"GO\n")
+        stalled = wait_origin_stalled(srv)
+        why = describe(proxy=px) + f"\norigin sent {stalled}"
+        assert daemon_pipes(px) > pipes_before, why + "\nnot spliced?"
+        e = connect_log(px, srv.authority, timeout=5)
+        assert e["status"] == 200 and e.get("error") == "idle_timeout", e
+        assert 0 < e["bytes"] <= stalled and e["bytes_in"] == 3, e
+    assert daemon_pipes(px) == pipes_before, describe(proxy=px)
+    next_tunnel_answers(servers, px, "idle with bytes in a pipe")
+
+
+def test_tunnel_reload_with_bytes_in_a_pipe(servers, proxy):
+    """SIGHUP while a tunnel's bytes wait in a pipe: the tunnel goes on
+    under the new configuration's daemon, every byte arrives."""
+    n = 32 * MiB
+    srv = servers(TcpServer(counting_bulk_handler(n), name="bulk")).start()
+    px = proxy("", proxy_lines=any_star())
+    pipes_before = daemon_pipes(px)
+    c, r = open_tunnel(px, srv.authority, timeout=10, rcvbuf=64 * 1024)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"GO\n")
+        wait_origin_stalled(srv)
+        assert daemon_pipes(px) > pipes_before, describe(proxy=px) + "\nnot spliced?"
+        px.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "configuration reloaded" not in px.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "configuration reloaded" in px.stderr(), describe(proxy=px)
+        h = hashlib.sha256()
+        total = 0
+        while True:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            h.update(data)
+            total += len(data)
+    why = describe(proxy=px) + f"\nreceived {total} of {n}"
+    assert total == n and h.hexdigest() == pattern_sha256(n), why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes"] == n and e["bytes_in"] == 3, e
+    next_tunnel_answers(servers, px, "reload with bytes in a pipe")
+
+
+def fin_first_handler(conn, srv):
+    """Say b"hello", FIN at once; then read the client's bytes to their end."""
+    conn.sendall(b"hello")
+    conn.shutdown(socket.SHUT_WR)
+    recv_until_eof(conn, srv, "received")
+
+
+def test_tunnel_origin_half_closes_first(servers, proxy):
+    srv = servers(TcpServer(fin_first_handler, name="fin-first")).start()
+    px = proxy("", proxy_lines=any_star())
+    msg = b"still talking after your FIN\n" * 20000
+    c, r = open_tunnel(px, srv.authority)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        got = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            got += data
+        why = describe(proxy=px) + f"\ngot {bytes(got)!r} before the FIN"
+        assert bytes(got) == b"hello", why      # its bytes, then its FIN
+        c.sock.sendall(msg)                      # the other way still open
+        c.sock.shutdown(socket.SHUT_WR)
+        c.sock.settimeout(5)
+        assert c.sock.recv(1) == b"", why        # both ended: closed
+    why = describe(proxy=px) + f"\norigin {len(srv.notes.get('received', b''))} bytes"
+    assert srv.wait(lambda: "received" in srv.notes, 5), why
+    assert srv.notes["received"] == msg, why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes"] == 5 and e["bytes_in"] == len(msg), e
+    next_tunnel_answers(servers, px, "origin FIN first")
+
+
+def test_tunnel_early_data_goes_first(servers, proxy):
+    """Bytes sent with the CONNECT, before its answer, reach the origin
+    first, then the ones sent after it; the origin's answer comes back."""
+    srv = servers(TcpServer(echo_after_eof_handler, name="echo")).start()
+    px = proxy("", proxy_lines=any_star())
+    early, later = b"early bytes|", b"later bytes" * 1000
+    c, r = open_tunnel(px, srv.authority, extra=early)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(later)
+        c.sock.shutdown(socket.SHUT_WR)
+        reply = bytearray()
+        while True:
+            data = tunnel_recv(c)
+            if not data:
+                break
+            reply += data
+    why = describe(proxy=px) + f"\norigin {srv.notes.get('received', b'')[:40]!r}..."
+    assert srv.notes.get("received") == early + later, why
+    assert bytes(reply) == b"echo:" + early + later, why
+    e = connect_log(px, srv.authority)
+    assert e["bytes_in"] == len(early + later), e
+    next_tunnel_answers(servers, px, "early data")
+
+
+def test_tunnel_sigterm_runs_to_shutdown_timeout(servers, proxy):
+    """A spliced tunnel keeps moving bytes after SIGTERM until
+    shutdown_timeout, is then cut, and is logged with its bytes."""
+    srv = servers(TcpServer(echo_after_eof_handler, name="echo")).start()
+    px = proxy("", proxy_lines=any_star(), shutdown_timeout="1500ms")
+    c, r = open_tunnel(px, srv.authority, timeout=10)
+    with c:
+        assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
+        c.send(b"a" * 1000)
+        t_term = time.monotonic()
+        px.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        c.send(b"b" * 1000)    # still taken after SIGTERM
+        c.sock.settimeout(5)
+        try:
+            data = c.sock.recv(1)
+            outcome = "eof" if not data else f"data {data!r}"
+        except ConnectionResetError:
+            outcome = "reset"
+        cut = time.monotonic() - t_term
+        try:
+            rc = px.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("daemon still running 5 s after SIGTERM\n"
+                                 + px.stderr_tail())
+    why = describe(proxy=px) + f"\n{outcome} {cut:.2f}s after SIGTERM, rc {rc}"
+    assert outcome in ("eof", "reset") and 1.2 <= cut <= 3.5 and rc == 0, why
+    e = connect_log(px, srv.authority)
+    assert e["status"] == 200 and e["bytes_in"] == 2000, e
+
+
+def switch_and_close_handler(conn, srv):
+    """Read a request head, answer 101 with a few bytes, FIN at once."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = conn.recv(4096)
+        if not b:
+            return
+        head += b
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\n"
+                 b"Connection: Upgrade\r\n\r\nlast words")
+    conn.shutdown(socket.SHUT_WR)
+    recv_until_eof(conn, srv, "after")
+
+
+def test_upgrade_ended_both_ways_at_once(servers, proxy):
+    """An upgrade whose two sides have both ended by the time the 101 is
+    handled (the origin's FIN right behind its 101, the client's right
+    behind its request): the tunnel passes the bytes and both ends on,
+    and ends, without tripping over the connection handed to it."""
+    srv = servers(TcpServer(switch_and_close_handler, name="switch")).start()
+    px = proxy("", proxy_lines=any_star())
+    for i in range(20):
+        c = RawConn(px.addr, timeout=5)
+        with c:
+            c.send(f"GET http://{srv.authority}/up{i} HTTP/1.1\r\n"
+                   f"Host: {srv.authority}\r\nUpgrade: x-test\r\n"
+                   "Connection: Upgrade\r\n\r\n".encode())
+            c.sock.shutdown(socket.SHUT_WR)
+            got = bytearray()
+            while True:
+                data = c.sock.recv(65536)
+                if not data:
+                    break
+                got += data
+        why = describe(proxy=px) + f"\nround {i}: got {bytes(got)!r}"
+        assert bytes(got).startswith(b"HTTP/1.1 101 "), why
+        assert bytes(got).endswith(b"\r\n\r\nlast words"), why
+        e = px.log_for(f"/up{i}")
+        assert e["status"] == 101, e
+    assert px.alive(), px.stderr_tail()
+    next_tunnel_answers(servers, px, "upgrades ended at once")

@@ -149,7 +149,13 @@ START_TEST(test_metrics_render)
 	metrics_hedge(METRICS_HEDGE_WON);
 	metrics_hedge(METRICS_HEDGE_NOT_SENT);
 	metrics_hedge(METRICS_HEDGE_NOT_SENT);
+	metrics_tunnel_bytes(1000, 3);
+	metrics_tunnel_bytes(0, 4);
 	metrics_render(&g, &s);
+	ck_assert_ptr_nonnull(strstr(
+	    s.s, "retryproxy_tunnel_bytes_total{path=\"splice\"} 1000\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s.s, "retryproxy_tunnel_bytes_total{path=\"copy\"} 7\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(s.s, "retryproxy_hedges_total{outcome=\"won\"} 1\n"));
 	ck_assert_ptr_nonnull(
