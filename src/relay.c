@@ -23,6 +23,7 @@
 #include "client.h"
 #include "config.h"
 #include "dial.h"
+#include "eagerwrite.h"
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
@@ -88,6 +89,7 @@ struct relay {
 	 */
 	bool up_may_keep, up_keep, reused, warm, stale_resent, force_fresh;
 	struct sockaddr_storage up_peer;
+	struct eagerwrite uew; /* the request goes out in the same loop turn */
 	uint64_t up_keepalive_ms; /* the response's Keep-Alive: timeout= */
 	uint64_t idle_taken_ms; /* how long the pooled one had idled */
 	char pool_key[RAWPOOL_KEY];
@@ -113,6 +115,7 @@ static void
 close_upstream(struct relay *r)
 {
 	bodyread_stop(&r->uread);
+	eagerwrite_detach(&r->uew);
 	if (r->ubev != NULL) {
 		if (r->up_keep)
 			rawpool_put(r->w->rawpool, r->pool_key, r->ubev,
@@ -428,11 +431,17 @@ up_write_cb(struct bufferevent *bev, void *arg)
 			return;
 	}
 	if (r->body.done && r->state == RS_EXCHANGE &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	    !evtimer_pending(&r->dial.timer, NULL))
-		/* all of the request is out: time the response */
-		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
-		    FK_RESPONSE_TIMEOUT);
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		/*
+		 * All of the request is out: nothing more to write (in the
+		 * loop turn that wrote it, the enable and this disable fold
+		 * into no epoll change at all), time the response.
+		 */
+		bufferevent_disable(bev, EV_WRITE);
+		if (!evtimer_pending(&r->dial.timer, NULL))
+			dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
+			    FK_RESPONSE_TIMEOUT);
+	}
 }
 
 /* The response's body, from the origin to the client, as it comes. */
@@ -504,6 +513,7 @@ switch_protocols(struct relay *r)
 	from.status = 101;
 	rawbody_stop(&r->body);
 	bodyread_stop(&r->uread);
+	eagerwrite_detach(&r->uew);
 	/* what the origin sent after its 101 is the client's */
 	bufferevent_write_buffer(r->cbev, bufferevent_get_input(ubev));
 	r->ubev = NULL;
@@ -614,6 +624,8 @@ response_head(struct relay *r, size_t n)
 		mo.extra_value = na;
 	}
 	msghead_write_response(&r->resp, &mo, &out);
+	/* (the client's writing is on from the response on, not before) */
+	bufferevent_enable(r->cbev, EV_WRITE);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
 	if (r->resp.status == 101) {
@@ -798,6 +810,9 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	r->ubev = bev;
 	r->state = RS_EXCHANGE;
 	r->up_may_keep = false;
+	/* (before the head is queued: it goes out in this loop turn) */
+	if (!d->tls)
+		eagerwrite_attach(&r->uew, bev);
 	if (!r->reused)
 		pool_note(r, d);
 	/* bodies go out in large writes (libevent's default: 16 KiB) */
@@ -1161,7 +1176,15 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	    &((struct route *)r->route)->budget, r->dial.start_ms);
 	r->upgrade = scan->upgrade && scan->conn_upgrade;
 	rawbody_start(&r->body, bev, r->cfg, &r->req, scan);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/*
+	 * Writing is turned on with the response (response_head), or now for
+	 * a 100 Continue: on with nothing to write, it would cost an epoll
+	 * change and a wakeup for each request.
+	 */
+	bufferevent_enable(bev,
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0
+		? EV_READ | EV_WRITE
+		: EV_READ);
 	/* (first: rawbody_begin's large reads turn libevent's reading off) */
 	body_next(r, rawbody_begin(&r->body));
 	return r;
