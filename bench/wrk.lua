@@ -5,7 +5,7 @@
 --   BENCH_ALT_PATH    if set, every other request (per wrk thread) uses this
 --                     target instead (the 503 path of the retry scenario)
 --   BENCH_HOST        Host header (the upstream's host:port, never the proxy's)
---   BENCH_METHOD      GET (default) or POST
+--   BENCH_METHOD      GET (default), POST or PROPFIND (dav100)
 --   BENCH_BODY_BYTES  request body size (POST): 65536 in post64k, 25165824
 --                     in upload24m (built once per thread, sent whole on
 --                     every request)

@@ -251,7 +251,7 @@ rawpool_take(struct rawpool *pool, const char *key,
 		t->peer = rc->peer;
 		t->why = WARM_REUSED;
 		free(rc);
-		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		/* (reading stays on: the caller reads the response next) */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		return bev;
 	}

@@ -56,8 +56,8 @@ struct rawpool_taken {
  * (idle under half of what the origin keeps, idlelearn.h); t->why says
  * what the pool had.  A connection the origin closed or wrote to is
  * dropped on the way (and its idle time learned).  The connection is the
- * caller's: its callbacks and timeouts are cleared, reading and writing
- * are off.
+ * caller's: its callbacks and timeouts are cleared, writing is off and
+ * reading on (set the callbacks before the loop runs).
  */
 struct bufferevent *rawpool_take(struct rawpool *, const char *key,
     bool (*usable)(const struct sockaddr *, bool, void *), void *arg,
