@@ -593,6 +593,33 @@ def test_tls_sessions_resume(certs, servers, ops_proxy, version):
     assert r.status == 200 and r.body == b"s0\n", describe(origin, px, r)
 
 
+def test_raw_lane_tls_connection_pooled(certs, servers, ops_proxy):
+    """The raw lane keeps its TLS connections too (README "Any request"):
+    WebDAV PROPFINDs to a `tls = yes` origin pay one handshake in all, not
+    one each; then a GET (evhttp's lane) and another PROPFIND get their own
+    answers."""
+    origin = servers(TLSUpstream(server_ctx(certs.good), name="tls-dav")).start()
+    authority = f"localhost:{origin.port}"
+    origin.script("/dav", [{"status": 207, "body": b"<multistatus/>\n"}])
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section(f"route {authority}", tls=True, methods="*"), "workers = 1")
+    for i in range(5):
+        r = request(px.addr, "PROPFIND", f"http://{authority}/dav",
+                    headers=[("Depth", "0")], body=b"<propfind/>")
+        assert r.status == 207 and r.body == b"<multistatus/>\n", \
+            describe(origin, px, r) + "\n" + origin.describe()
+    why = f"{origin.describe()}\n{tls_handshakes(px)}\n{describe(origin, px)}"
+    assert origin.handshakes_ok == 1 and origin.count("/dav") == 5, why
+    assert tls_handshakes(px) == {"new": 1, "resumed": 0}, why
+    log = [e.get("conn") for e in px.access_log() if e.get("method") == "PROPFIND"]
+    assert log == [None, "reused", "reused", "reused", "reused"], why
+    origin.script("/g", [{"status": 200, "body": b"g\n"}])
+    r = request(px.addr, "GET", f"http://{authority}/g")
+    assert r.status == 200 and r.body == b"g\n", describe(origin, px, r)
+    r = request(px.addr, "PROPFIND", f"http://{authority}/dav", body=b"<propfind/>")
+    assert r.status == 207 and r.body == b"<multistatus/>\n", describe(origin, px, r)
+
+
 def worker_io(pid):
     """{worker index: bytes it has read and written}, from each worker
     thread's /proc io counters (threads are named rp-worker-I)."""
