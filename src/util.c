@@ -182,8 +182,9 @@ util_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void
-sbuf_add(struct sbuf *b, const char *s, size_t n)
+/* Room for n more bytes and the NUL. */
+static void
+sbuf_room(struct sbuf *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 256;
@@ -192,6 +193,12 @@ sbuf_add(struct sbuf *b, const char *s, size_t n)
 		b->s = xrealloc(b->s, cap);
 		b->cap = cap;
 	}
+}
+
+void
+sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+	sbuf_room(b, n);
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';
@@ -207,16 +214,24 @@ void
 sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	int n;
 
+	/* into the room there is; only when it does not fit, grow and again */
 	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
+	n = vsnprintf(room > 0 ? b->s + b->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		oom();
-	sbuf_add(b, s, (size_t)n);
-	free(s);
+	if ((size_t)n >= room) {
+		sbuf_room(b, (size_t)n);
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			oom();
+	}
+	b->len += (size_t)n;
 }
 
 void

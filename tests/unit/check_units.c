@@ -426,6 +426,39 @@ START_TEST(test_format_round_trip)
 }
 END_TEST
 
+START_TEST(test_sbuf)
+{
+	struct sbuf b = {0};
+	char big[1000];
+
+	/* printf into nothing, into room, across a growth, with adds between */
+	sbuf_printf(&b, "%s", "");
+	ck_assert_ptr_nonnull(b.s);
+	ck_assert_str_eq(b.s, "");
+	sbuf_printf(&b, "HTTP/1.1 %03d %s\r\n", 7, "OK");
+	ck_assert_str_eq(b.s, "HTTP/1.1 007 OK\r\n");
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	sbuf_add(&b, "a", 1);
+	sbuf_printf(&b, "%s|%llu", big, 18446744073709551615ULL);
+	ck_assert_uint_eq(b.len, 17 + 1 + 999 + 1 + 20);
+	ck_assert_uint_eq(strlen(b.s), b.len);
+	ck_assert(memcmp(b.s + 18, big, 999) == 0);
+	ck_assert_str_eq(b.s + 18 + 999, "|18446744073709551615");
+	/* exactly filling the room */
+	sbuf_free(&b);
+	sbuf_printf(&b, "%s", "x");
+	while (b.len + 1 < b.cap)
+		sbuf_printf(&b, "%c", 'y');
+	ck_assert_uint_eq(strlen(b.s), b.len);
+	sbuf_printf(&b, "%d", 42);
+	ck_assert_uint_eq(strlen(b.s), b.len);
+	ck_assert_str_eq(b.s + b.len - 2, "42");
+	sbuf_free(&b);
+	ck_assert_ptr_null(b.s);
+}
+END_TEST
+
 static Suite *
 units_suite(void)
 {
@@ -445,6 +478,7 @@ units_suite(void)
 	tcase_add_test(tc, test_format_duration);
 	tcase_add_test(tc, test_format_size);
 	tcase_add_test(tc, test_format_round_trip);
+	tcase_add_test(tc, test_sbuf);
 	suite_add_tcase(s, tc);
 	return s;
 }
