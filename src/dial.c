@@ -9,8 +9,6 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,31 +21,11 @@
 #include "hold.h"
 #include "log.h"
 #include "metrics.h"
+#include "origins.h"
 #include "parent.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
-
-/*
- * The origins held after a 429/503 with Retry-After (hold.h): one table
- * for the process, so that a hold learned on one worker holds the
- * requests of every worker (they share the origin's patience).
- */
-static struct hold_table holds;
-static pthread_mutex_t holds_lock = PTHREAD_MUTEX_INITIALIZER;
-/* The latest end of any hold: while it is past, no lock at all. */
-static _Atomic uint64_t holds_until;
-/*
- * The origins that failed eject_after times in a row (eject.h), for the
- * whole process, under its own lock; ejected_now lets the attempts to
- * origins that are not skip the lock.
- */
-static struct eject_table ejects;
-static pthread_mutex_t ejects_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic unsigned ejected_now;
-/* The parent proxies that failed a moment ago (parent.h), process-wide. */
-static struct parent_marks parent_marks;
-static pthread_mutex_t parents_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void origin_again(struct dial *);
 
@@ -596,10 +574,8 @@ dial_pick_parent(struct dial *d)
 	d->parent_noted = false;
 	if (d->pol->nparents == 0)
 		return d->parent = NULL;
-	pthread_mutex_lock(&parents_lock);
-	i = parent_pick(d->pol->parents, d->pol->nparents, d->parents_failed,
-	    &parent_marks, util_now_ms(), &passed_over);
-	pthread_mutex_unlock(&parents_lock);
+	i = origins_parent_pick(d->pol->parents, d->pol->nparents,
+	    d->parents_failed, util_now_ms(), &passed_over);
 	return d->parent = &d->pol->parents[i];
 }
 
@@ -616,11 +592,8 @@ dial_parent_failed(struct dial *d)
 	if (i < 32)
 		d->parents_failed |= 1u << i;
 	metrics_parent_failure(d->parent->text);
-	if (ms > 0) {
-		pthread_mutex_lock(&parents_lock);
-		parent_mark(&parent_marks, d->parent->text, util_now_ms(), ms);
-		pthread_mutex_unlock(&parents_lock);
-	}
+	if (ms > 0)
+		origins_parent_mark(d->parent->text, util_now_ms(), ms);
 	log_info("parent %s failed (attempt %u to %s:%u): tried last for "
 		 "%llums",
 	    d->parent->text, d->attempt, d->host ? d->host : "-", d->port,
@@ -707,54 +680,6 @@ addr_host(const struct avoid_addr *a, char *buf, size_t len)
 }
 
 /*
- * Note an outcome under host:port (of: NULL, or for an address, the name
- * it belongs to, for the log).
- */
-static void
-note_eject_key(struct dial *d, const char *host, unsigned port, bool failed,
-    const char *of)
-{
-	struct eject_rules r;
-	struct eject_news n = {0};
-	enum eject_outcome e;
-	char what[EJECT_KEY_MAX + 300];
-
-	eject_rules_of(d, &r);
-	pthread_mutex_lock(&ejects_lock);
-	e = eject_note(&ejects, host, port, failed, util_now_ms(), &r, &n);
-	atomic_store(&ejected_now, eject_count(&ejects));
-	pthread_mutex_unlock(&ejects_lock);
-	if (e == EJECT_NOTHING)
-		return;
-	snprintf(what, sizeof what,
-	    strchr(host, ':') ? "[%s]:%u%s%s%s" : "%s:%u%s%s%s", host, port,
-	    of ? " (an address of " : "", of ? of : "", of ? ")" : "");
-	if (e == EJECT_READMITTED) {
-		log_info("%s: answered again: readmitted", what);
-		return;
-	}
-	metrics_ejection();
-	switch (n.rule) {
-	case EJECT_BY_PERCENT:
-		log_warnx("%s: %u%% of %u attempts in the last %us failed: "
-			  "ejected for %llums (eject_percent)",
-		    what, n.fails * 100 / n.attempts, n.attempts,
-		    EJECT_WINDOW_S, (unsigned long long)n.ms);
-		break;
-	case EJECT_BY_PROBE:
-		log_warnx("%s: the probe failed: ejected for %llums "
-			  "(ejection %u in a row)",
-		    what, (unsigned long long)n.ms, n.ejections);
-		break;
-	default:
-		log_warnx("%s: %u failures in a row: ejected for %llums "
-			  "(eject_after)",
-		    what, n.fails, (unsigned long long)n.ms);
-		break;
-	}
-}
-
-/*
  * An attempt's outcome counts for its origin's ejection: a connect,
  * reset or timeout failure, or a 5xx, against it; any other response
  * for it (a dns failure says nothing of the origin).  When the origin's
@@ -767,6 +692,7 @@ static void
 note_eject(struct dial *d, const struct outcome *o)
 {
 	struct sockaddr_storage ss;
+	struct eject_rules r;
 	char a[INET6_ADDRSTRLEN];
 	bool failed;
 
@@ -780,11 +706,12 @@ note_eject(struct dial *d, const struct outcome *o)
 			return;
 		failed = true;
 	}
+	eject_rules_of(d, &r);
 	if (d->addr.family != 0 && !numeric(d->host, d->port, &ss) &&
 	    known_addresses(d) > 1 && addr_host(&d->addr, a, sizeof a))
-		note_eject_key(d, a, d->port, failed, d->host);
+		origins_eject_note(a, d->port, failed, d->host, &r);
 	else
-		note_eject_key(d, d->host, d->port, failed, NULL);
+		origins_eject_note(d->host, d->port, failed, NULL, &r);
 }
 
 /*
@@ -814,10 +741,7 @@ every_address_out(struct dial *d, const char *host, unsigned port,
 			&k, (const struct sockaddr *)&ss[i], port) ||
 		    !addr_host(&k, a, sizeof a))
 			return false;
-		pthread_mutex_lock(&ejects_lock);
-		enum eject_verdict v = eject_peek(&ejects, a, port, now, r, &n);
-		pthread_mutex_unlock(&ejects_lock);
-		if (v != EJECT_OUT)
+		if (origins_eject_peek(a, port, now, r, &n) != EJECT_OUT)
 			return false;
 		if (n.ms < least)
 			least = n.ms;
@@ -841,9 +765,7 @@ address_ejected(struct dial *d, const struct avoid_addr *k)
 	if (!addr_host(k, a, sizeof a))
 		return false;
 	eject_rules_of(d, &r);
-	pthread_mutex_lock(&ejects_lock);
-	v = eject_check(&ejects, a, d->port, util_now_ms(), &r, &n);
-	pthread_mutex_unlock(&ejects_lock);
+	v = origins_eject_check(a, d->port, util_now_ms(), &r, &n);
 	return v == EJECT_OUT;
 }
 
@@ -851,7 +773,7 @@ address_ejected(struct dial *d, const struct avoid_addr *k)
 static bool
 addresses_may_be_ejected(const struct dial *d)
 {
-	return eject_on(d) && atomic_load(&ejected_now) > 0;
+	return eject_on(d) && origins_ejected() > 0;
 }
 
 void
@@ -909,7 +831,7 @@ dial_skip(struct dial *d)
 unsigned
 dial_ejected_origins(void)
 {
-	return atomic_load(&ejected_now);
+	return origins_ejected();
 }
 
 void
@@ -1054,48 +976,23 @@ dial_retry_after_s(uint64_t left_ms)
 	return s > 0 ? s : 1;
 }
 
-/* Why the origin is ejected, for the 503's body (d->ejected_why). */
-static void
-ejected_why(struct dial *d, const struct eject_news *n)
-{
-	switch (n->rule) {
-	case EJECT_BY_PERCENT:
-		snprintf(d->ejected_why, sizeof d->ejected_why,
-		    "failed %u%% of %u attempts in %u s",
-		    n->fails * 100 / n->attempts, n->attempts, EJECT_WINDOW_S);
-		d->ejected_key = "eject_percent";
-		break;
-	case EJECT_BY_PROBE:
-		snprintf(d->ejected_why, sizeof d->ejected_why,
-		    "failed its probe after an ejection");
-		d->ejected_key = "eject_time";
-		break;
-	default:
-		snprintf(d->ejected_why, sizeof d->ejected_why,
-		    "failed %u times in a row", n->fails);
-		d->ejected_key = "eject_after";
-		break;
-	}
-}
-
 enum dial_gate
 dial_gate(struct dial *d, const char *host, unsigned port, int *status,
     uint64_t *left_ms)
 {
 	uint64_t now = util_now_ms(), left;
 
-	if (eject_on(d) && atomic_load(&ejected_now) > 0) {
+	if (eject_on(d) && origins_ejected() > 0) {
 		struct eject_rules r;
 		struct eject_news n = {0};
 		enum eject_verdict v;
 		eject_rules_of(d, &r);
-		pthread_mutex_lock(&ejects_lock);
-		v = eject_check(&ejects, host, port, now, &r, &n);
-		pthread_mutex_unlock(&ejects_lock);
+		v = origins_eject_check(host, port, now, &r, &n);
 		if (v == EJECT_OUT) {
 			metrics_ejected_request();
 			*left_ms = n.ms;
-			ejected_why(d, &n);
+			origins_ejected_why(&n, d->ejected_why,
+			    sizeof d->ejected_why, &d->ejected_key);
 			return DIAL_EJECTED;
 		}
 		if (v == EJECT_ADMIT &&
@@ -1112,11 +1009,9 @@ dial_gate(struct dial *d, const char *host, unsigned port, int *status,
 			log_info("%s:%u: ejection over: one request probes it",
 			    host, port);
 	}
-	if (d->pol->hold == HOLD_OFF || atomic_load(&holds_until) <= now)
+	if (d->pol->hold == HOLD_OFF)
 		return DIAL_GO;
-	pthread_mutex_lock(&holds_lock);
-	left = hold_left(&holds, host, port, now, status);
-	pthread_mutex_unlock(&holds_lock);
+	left = origins_hold_left(host, port, now, status);
 	if (left == 0)
 		return DIAL_GO;
 	*left_ms = left;
@@ -1148,11 +1043,7 @@ dial_note_response(struct dial *d, int status, const char *retry_after)
 	 */
 	now = util_now_ms();
 	until = now + ms + 1;
-	pthread_mutex_lock(&holds_lock);
-	fresh = hold_note(&holds, d->host, d->port, status, now, until);
-	if (until > atomic_load(&holds_until))
-		atomic_store(&holds_until, until);
-	pthread_mutex_unlock(&holds_lock);
+	fresh = origins_hold_note(d->host, d->port, status, now, until);
 	if (fresh) {
 		metrics_hold_started();
 		log_info("%s:%u answered %d with Retry-After: new requests to "
