@@ -22,16 +22,6 @@ struct idlelearn {
 	unsigned n;
 };
 
-static unsigned
-key_hash(const char *s)
-{
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 static void
 clear(struct idlelearn *t)
 {
@@ -76,7 +66,7 @@ void
 idlelearn_close(
     struct idlelearn *t, const char *key, uint64_t idle_ms, uint64_t now_ms)
 {
-	unsigned h = key_hash(key);
+	unsigned h = util_hash(key);
 	struct learned *l = find(t, key, h);
 	size_t len;
 
@@ -108,7 +98,7 @@ uint64_t
 idlelearn_limit_ms(const struct idlelearn *t, const char *key,
     uint64_t keepalive_ms, uint64_t now_ms)
 {
-	const struct learned *l = find(t, key, key_hash(key));
+	const struct learned *l = find(t, key, util_hash(key));
 	uint64_t limit = keepalive_ms > 0 ? keepalive_ms : IDLELEARN_ASSUMED_MS;
 
 	if (l != NULL && now_ms - l->seen_ms < IDLELEARN_FOR_MS &&

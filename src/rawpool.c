@@ -41,16 +41,6 @@ struct rawpool {
 	struct event *sweep;
 };
 
-static unsigned
-key_hash(const char *s)
-{
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 void
 rawpool_key(char *key, size_t len, const char *host, unsigned port, bool tls,
     bool verify, const char *trust)
@@ -167,7 +157,7 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	rc->keepalive_ms = keepalive_ms;
 	rc->tls = key[0] == 's';
 	snprintf(rc->key, sizeof rc->key, "%s", key);
-	rc->hash = key_hash(rc->key);
+	rc->hash = util_hash(rc->key);
 	/* (most recent first: the others idled longer, nearer their close) */
 	LIST_INSERT_HEAD(&pool->idle[rc->hash % NBUCKETS], rc, link);
 	pool->nidle++;
@@ -211,7 +201,7 @@ rawpool_take(struct rawpool *pool, const char *key,
 	t->why = WARM_NONE;
 	if (pool->nidle == 0)
 		return NULL;
-	h = key_hash(key);
+	h = util_hash(key);
 	now = util_now_ms();
 	for (rc = LIST_FIRST(&pool->idle[h % NBUCKETS]); rc != NULL;
 	     rc = next) {

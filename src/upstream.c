@@ -41,16 +41,6 @@ struct upstream_pool {
 	struct event *sweep;
 };
 
-static unsigned
-key_hash(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 static void body_stop(struct upstream_conn *);
 
 /* ---- what origins showed of their idle timeouts (idlelearn.h) ---- */
@@ -191,7 +181,7 @@ upstream_take_idle(struct upstream_pool *pool, const struct upstream_origin *o,
 	if (pool->nidle == 0)
 		return NULL;
 	make_key(key, sizeof key, o);
-	h = key_hash(key);
+	h = util_hash(key);
 	for (pp = &pool->idle[h % NBUCKETS]; (uc = *pp) != NULL;
 	     pp = &uc->next) {
 		if (uc->hash == h && strcmp(uc->key, key) == 0 &&
@@ -351,7 +341,7 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 	bufferevent_set_max_single_read(
 	    evhttp_connection_get_bufferevent(evcon), IO_CHUNK);
 	make_key(uc->key, sizeof uc->key, o);
-	uc->hash = key_hash(uc->key);
+	uc->hash = util_hash(uc->key);
 	resphold_attach(&uc->hold, pool->base,
 	    bufferevent_get_input(evhttp_connection_get_bufferevent(evcon)));
 	/*

@@ -34,6 +34,9 @@ size_t util_edit_distance(const char *, const char *);
 uint64_t util_now_ms(void);
 uint64_t util_wall_ms(void);
 
+/* FNV-1a of a NUL-terminated string, for hash tables. */
+unsigned util_hash(const char *);
+
 /*
  * A growable string, for building output.  Always NUL-terminated once
  * anything has been appended.
