@@ -611,7 +611,7 @@ def test_raw_lane_tls_connection_pooled(certs, servers, ops_proxy):
     why = f"{origin.describe()}\n{tls_handshakes(px)}\n{describe(origin, px)}"
     assert origin.handshakes_ok == 1 and origin.count("/dav") == 5, why
     assert tls_handshakes(px) == {"new": 1, "resumed": 0}, why
-    log = [e.get("conn") for e in px.access_log() if e.get("method") == "PROPFIND"]
+    log = [e.get("conn") for e in px.wait_log(lambda e: e.get("method") == "PROPFIND", n=5)]
     assert log == [None, "reused", "reused", "reused", "reused"], why
     origin.script("/g", [{"status": 200, "body": b"g\n"}])
     r = request(px.addr, "GET", f"http://{authority}/g")
@@ -964,6 +964,17 @@ def daemon_pipes(px):
     return n
 
 
+def half_close_read_all(c):
+    """Half-close the tunnel (our FIN), then read what comes until its end."""
+    c.sock.shutdown(socket.SHUT_WR)
+    reply = bytearray()
+    while True:
+        data = tunnel_recv(c)
+        if not data:
+            return reply
+        reply += data
+
+
 def next_tunnel_answers(servers, px, tag):
     """A new tunnel to a new echo origin gets its own answer, whole."""
     echo = servers(TcpServer(echo_after_eof_handler, name=f"echo-{tag}")).start()
@@ -972,13 +983,7 @@ def next_tunnel_answers(servers, px, tag):
     with c:
         assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
         c.send(msg)
-        c.sock.shutdown(socket.SHUT_WR)
-        reply = bytearray()
-        while True:
-            data = tunnel_recv(c)
-            if not data:
-                break
-            reply += data
+        reply = half_close_read_all(c)
     assert bytes(reply) == b"echo:" + msg, describe(proxy=px) + f"\nreply {bytes(reply)!r}"
     e = connect_log(px, echo.authority)
     assert e["bytes_in"] == len(msg) and e["bytes"] == len(msg) + 5, e
@@ -1403,13 +1408,7 @@ def test_tunnel_early_data_goes_first(servers, proxy):
     with c:
         assert r.status == 200, describe(proxy=px, response=read_error_body(c, r))
         c.send(later)
-        c.sock.shutdown(socket.SHUT_WR)
-        reply = bytearray()
-        while True:
-            data = tunnel_recv(c)
-            if not data:
-                break
-            reply += data
+        reply = half_close_read_all(c)
     why = describe(proxy=px) + f"\norigin {srv.notes.get('received', b'')[:40]!r}..."
     assert srv.notes.get("received") == early + later, why
     assert bytes(reply) == b"echo:" + early + later, why
