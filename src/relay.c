@@ -546,18 +546,20 @@ response_head(struct relay *r, size_t n)
 	struct msghead_out mo = {0};
 	struct sbuf out = {0};
 	const char *cause;
-	char *head = xmalloc(n), na[16], ra[24];
+	char na[16], ra[24];
 	const char *cl;
+	int rc;
 
-	evbuffer_remove(in, head, n);
+	/* (msghead copies what it parses: no copy of our own first) */
 	msghead_free(&r->resp);
-	if (msghead_parse(&r->resp, head, n, true, &cause) != 0) {
-		free(head);
+	rc = msghead_parse(
+	    &r->resp, (const char *)evbuffer_pullup(in, n), n, true, &cause);
+	evbuffer_drain(in, n);
+	if (rc != 0) {
 		o.fail = FK_HTTP_PROTOCOL_ERROR;
 		attempt_over(r, &o);
 		return;
 	}
-	free(head);
 	if (r->resp.status == 101) {
 		if (!r->upgrade) {
 			o.fail = FK_HTTP_PROTOCOL_ERROR;
@@ -1073,7 +1075,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	struct relay *r = xcalloc(1, sizeof *r);
 	const struct sockaddr *sa = evhttp_connection_get_addr(cevcon);
 	size_t n = evbuffer_get_length(head);
-	char *bytes = xmalloc(n + 1), *addr = NULL;
+	char *addr = NULL;
+	int rc;
 	const char *cause, *xra;
 	ev_uint16_t port = 0;
 	struct timeval tv;
@@ -1091,7 +1094,6 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	snprintf(r->client, sizeof r->client,
 	    addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr ? addr : "-",
 	    port);
-	evbuffer_remove(head, bytes, n);
 	dial_init(&r->dial, w, r->cfg, r->route, "-", r);
 	r->dial.connected_cb = dial_connected_cb;
 	r->dial.failed_cb = dial_failed_cb;
@@ -1104,15 +1106,17 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	tv = rp_tv(r->cfg->proxy.client_timeout_ms);
 	bufferevent_set_timeouts(bev, &tv, &tv);
-	if (msghead_parse(&r->req, bytes, n, false, &cause) != 0) {
+	/* (msghead copies what it parses: no copy of our own first) */
+	rc = msghead_parse(
+	    &r->req, (const char *)evbuffer_pullup(head, n), n, false, &cause);
+	evbuffer_drain(head, n);
+	if (rc != 0) {
 		char body[160];
-		free(bytes);
 		snprintf(
 		    body, sizeof body, "retryproxy: bad request: %s\n", cause);
 		reply(r, 400, "http_request_error", body);
 		return r;
 	}
-	free(bytes);
 	r->dial.method = r->req.method;
 	r->client_10 = r->req.minor == 0;
 	r->client_close = msghead_conn_has(&r->req, "close") ||
