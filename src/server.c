@@ -30,6 +30,7 @@
 #include "front.h"
 #include "gateway.h"
 #include "intercept.h"
+#include "admin.h"
 #include "auth.h"
 #include "dial.h"
 #include "log.h"
@@ -52,7 +53,6 @@
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *g_workers;
 static unsigned g_nworkers;
-static struct evhttp *g_admin;
 static int g_activated; /* sockets passed by systemd */
 /* their addresses, read at start (the fds are closed once dup'd) */
 static struct listen_addr *g_activated_addrs;
@@ -613,94 +613,46 @@ attach_metrics(struct config *c)
 		    metrics_gateway(c->gateways[i].addr.text);
 }
 
+/* What the admin endpoints show (admin.h): the gauges, from every worker. */
 static void
-admin_reply(struct evhttp_request *req, int code, const char *reason,
-    const char *type, struct sbuf *body)
+server_gauges(struct metrics_gauges *g)
 {
-	struct evbuffer *buf = evbuffer_new();
-
-	evhttp_add_header(
-	    evhttp_request_get_output_headers(req), "Content-Type", type);
-	evbuffer_add(buf, body->s ? body->s : "", body->len);
-	evhttp_send_reply(req, code, reason, buf);
-	evbuffer_free(buf);
-}
-
-/* GET /metrics, /healthz, /config on [proxy] admin (worker 0's loop). */
-static void
-admin_cb(struct evhttp_request *req, void *arg)
-{
-	const char *uri = evhttp_request_get_uri(req);
-	struct sbuf body = {0};
-	size_t n = strcspn(uri, "?");
-
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		sbuf_puts(&body, "only GET\n");
-		admin_reply(
-		    req, 405, "Method Not Allowed", "text/plain", &body);
-	} else if (n == 8 && strncmp(uri, "/metrics", n) == 0) {
-		struct metrics_gauges g = {0};
-		g.replay_buffer_bytes = replaymem_held();
-		g.ejected_origins = dial_ejected_origins();
-		for (unsigned i = 0; i < g_nworkers; i++) {
-			struct worker *w = &g_workers[i];
-			g.requests_in_flight += atomic_load(&w->active);
-			if (w->front != NULL)
-				g.client_connections += front_connections(w);
-			if (w->pool != NULL) {
-				g.upstream_connections +=
-				    upstream_pool_count(w->pool) +
-				    rawpool_count(w->rawpool);
-				g.upstream_connections_created +=
-				    upstream_pool_created(w->pool);
-			}
+	g->replay_buffer_bytes = replaymem_held();
+	g->ejected_origins = dial_ejected_origins();
+	for (unsigned i = 0; i < g_nworkers; i++) {
+		struct worker *w = &g_workers[i];
+		g->requests_in_flight += atomic_load(&w->active);
+		if (w->front != NULL)
+			g->client_connections += front_connections(w);
+		if (w->pool != NULL) {
+			g->upstream_connections +=
+			    upstream_pool_count(w->pool) +
+			    rawpool_count(w->rawpool);
+			g->upstream_connections_created +=
+			    upstream_pool_created(w->pool);
 		}
-		metrics_render(&g, &body);
-		admin_reply(req, 200, "OK", "text/plain; version=0.0.4", &body);
-	} else if (n == 8 && strncmp(uri, "/healthz", n) == 0) {
-		bool stopping = atomic_load(&g_stopping);
-		sbuf_puts(&body, stopping ? "stopping\n" : "ok\n");
-		admin_reply(req, stopping ? 503 : 200,
-		    stopping ? "Service Unavailable" : "OK", "text/plain",
-		    &body);
-	} else if (n == 7 && strncmp(uri, "/config", n) == 0) {
-		pthread_mutex_lock(&cfg_lock);
-		config_dump(g_cfg, &body);
-		pthread_mutex_unlock(&cfg_lock);
-		admin_reply(req, 200, "OK", "text/plain", &body);
-	} else {
-		sbuf_puts(&body,
-		    "retryproxy admin: /metrics, /healthz, "
-		    "/config\n");
-		admin_reply(req, 404, "Not Found", "text/plain", &body);
 	}
-	sbuf_free(&body);
 }
 
-static int
-admin_start(struct worker *w, const struct config *c)
+static bool
+server_stopping(void)
 {
-	const struct listen_addr *la = &c->proxy.admin;
-	struct evconnlistener *l;
-
-	g_admin = evhttp_new(w->base);
-	evhttp_set_gencb(g_admin, admin_cb, NULL);
-	evhttp_set_allowed_methods(g_admin,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	l = evconnlistener_new_bind(w->base, NULL, NULL,
-	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-	    64, (const struct sockaddr *)&la->ss, (int)la->sslen);
-	if (l == NULL) {
-		log_warn("cannot listen on admin address %s", la->text);
-		return -1;
-	}
-	evhttp_bind_listener(g_admin, l);
-	log_info("admin endpoints on http://%s/ (metrics, healthz, config)",
-	    la->text);
-	return 0;
+	return atomic_load(&g_stopping);
 }
+
+static void
+server_dump_config(struct sbuf *out)
+{
+	pthread_mutex_lock(&cfg_lock);
+	config_dump(g_cfg, out);
+	pthread_mutex_unlock(&cfg_lock);
+}
+
+static const struct admin_ops admin_ops = {
+    .gauges = server_gauges,
+    .stopping = server_stopping,
+    .dump_config = server_dump_config,
+};
 
 static void
 reload(const char *path, const struct config_options *opts)
@@ -869,7 +821,8 @@ server_run(struct config *c, const char *path,
 			break;
 		}
 	}
-	if (rc == 0 && c->proxy.admin_on && admin_start(&workers[0], c) != 0)
+	if (rc == 0 && c->proxy.admin_on &&
+	    admin_start(workers[0].base, &c->proxy.admin, &admin_ops) != 0)
 		rc = 1;
 	for (unsigned i = 0; rc == 0 && i < nworkers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main,
@@ -913,9 +866,7 @@ server_run(struct config *c, const char *path,
 		wake_worker(&workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
-	if (g_admin != NULL)
-		evhttp_free(g_admin);
-	g_admin = NULL;
+	admin_stop();
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_teardown(&workers[i]);
 	free(workers);
