@@ -198,6 +198,28 @@ def test_connection_not_kept(case, origin, ops_proxy):
     next_ones_own(px, origin, "n" + case[:3])
 
 
+@pytest.mark.parametrize("delay", [0.05, 0.3])
+def test_stray_bytes_while_idle_never_reach_the_next_request(delay, origin, ops_proxy):
+    # an origin that writes a whole second response into the idle
+    # connection some time after the first: the pool drops the connection
+    # (its idle watch, or the peek before reuse), and the next request is
+    # answered on a new connection with its own answer, never the stray
+    # one
+    px = start(ops_proxy, methods="*")
+    stray = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmuggled\n"
+    origin.script("/x", [response(200, body=b"first\n"), delay, stray], answer)
+    r = propfind(px, origin, "/x")
+    assert r.status == 200 and r.body == b"first\n", explain(origin, px, r)
+    time.sleep(delay + 0.1)
+    for i in range(3):
+        r = propfind(px, origin, "/x")
+        why = explain(origin, px, r)
+        assert r.status == 200 and r.body == own_body("PROPFIND", "/x"), why
+    hits = origin.hits("/x")
+    assert hits[1].conn_id != hits[0].conn_id, explain(origin, px)
+    next_ones_own(px, origin, f"y{int(delay * 100)}")
+
+
 def test_chunked_response_kept_and_next_own(origin, ops_proxy):
     px = start(ops_proxy, methods="*")
     body = b"".join(b"%05d," % i for i in range(3000))
