@@ -3,7 +3,7 @@
  * connection open -- the shortest idle time at which one of them closed a
  * pooled connection, remembered for ten minutes -- so that a request that
  * may not be re-sent rides only a connection well inside that time (the
- * README, "Connections": warm_reuse).  One table per worker, shared by
+ * README, "Retry semantics": warm_reuse).  One table per worker, shared by
  * its two pools (upstream.c for evhttp's lane, rawpool.c for the raw
  * lane), keyed by their common origin key ("sv:host:port:trust").
  * Pure: the caller passes the time.

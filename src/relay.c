@@ -905,7 +905,7 @@ relay_attempt(struct relay *r)
  * one.  A request that may be sent again (its whole body is here, its
  * method is listed or it has an Idempotency-Key) takes any: one the
  * origin is closing sends it again (up_event_cb).  One that may not takes
- * only a warm one (warm_reuse; the README, "Connections").  False:
+ * only a warm one (warm_reuse; the README, "Retry semantics").  False:
  * connect.
  */
 static bool

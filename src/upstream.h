@@ -82,7 +82,7 @@ struct upstream_conn *upstream_take_idle(struct upstream_pool *,
 
 /*
  * An idle connection that a request which may not be re-sent can ride
- * (the README, "Connections"): idle for less than half of how long the
+ * (the README, "Retry semantics"): idle for less than half of how long the
  * origin keeps an idle connection -- its Keep-Alive: timeout=, else the
  * shortest idle time at which it was seen closing one (forgotten after
  * ten minutes), else IDLELEARN_ASSUMED_MS -- and a non-blocking read

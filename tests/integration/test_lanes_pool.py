@@ -1,4 +1,4 @@
-"""The raw lane's upstream connections (README "Connections"): kept for the
+"""The raw lane's upstream connections (README "Any request" and "Retry semantics"): kept for the
 next request once a response was read to its exact end, as on evhttp's
 lane.
 
