@@ -156,6 +156,27 @@ def test_not_resendable_rides_only_warm(origin, ops_proxy):
     next_ones_own(px, origin, "w")
 
 
+def test_warm_reuse_no_gives_what_may_not_be_resent_its_own_connection(origin, ops_proxy):
+    # warm_reuse = no: a PROPFIND without a key (not re-sendable) always
+    # opens a new connection, however warm the pooled one; one with a key
+    # still rides it
+    px = start(ops_proxy, warm_reuse="no")
+    origin.script("/n", answer)
+    for i in range(3):
+        r = propfind(px, origin, "/n")
+        assert r.status == 200 and r.body == own_body("PROPFIND", "/n"), \
+            explain(origin, px, r)
+    why = explain(origin, px)
+    assert origin.connections == 3, why
+    assert [e.get("conn") for e in dav_log(px, 3)] == [None, None, None], why
+    r = propfind(px, origin, "/n", [("Idempotency-Key", "k1")])
+    why = explain(origin, px, r)
+    assert r.status == 200 and origin.connections == 3, why
+    assert dav_log(px, 4)[-1].get("conn") == "reused", why
+    assert warm(px).get("reused", 0) == 0, why
+    next_ones_own(px, origin, "wn")
+
+
 def test_not_resendable_on_a_warm_connection_that_breaks_is_not_resent(origin, ops_proxy):
     px = start(ops_proxy)
     origin.script("/b", answer, RstAfter(0), answer)
