@@ -964,6 +964,17 @@ def daemon_pipes(px):
     return n
 
 
+def recv_to_end(sock, h):
+    """Read sock until its end into the hash h; how many bytes came."""
+    total = 0
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            return total
+        h.update(data)
+        total += len(data)
+
+
 def half_close_read_all(c):
     """Half-close the tunnel (our FIN), then read what comes until its end."""
     c.sock.shutdown(socket.SHUT_WR)
@@ -1241,12 +1252,7 @@ def test_tunnel_slow_reader_backpressure(servers, proxy):
             total += len(data)
             time.sleep(0.02)
         # then everything
-        while True:
-            data = c.sock.recv(1 << 20)
-            if not data:
-                break
-            checker.update(data)
-            total += len(data)
+        total += recv_to_end(c.sock, checker)
     why = describe(proxy=px) + f"\nreceived {total} of {n}, origin {srv.notes}"
     assert total == n and checker.hexdigest() == pattern_sha256(n), why
     e = connect_log(px, srv.authority)
@@ -1350,13 +1356,7 @@ def test_tunnel_reload_with_bytes_in_a_pipe(servers, proxy):
             time.sleep(0.05)
         assert "configuration reloaded" in px.stderr(), describe(proxy=px)
         h = hashlib.sha256()
-        total = 0
-        while True:
-            data = c.sock.recv(1 << 20)
-            if not data:
-                break
-            h.update(data)
-            total += len(data)
+        total = recv_to_end(c.sock, h)
     why = describe(proxy=px) + f"\nreceived {total} of {n}"
     assert total == n and h.hexdigest() == pattern_sha256(n), why
     e = connect_log(px, srv.authority)

@@ -231,7 +231,8 @@ def test_stray_bytes_while_idle_never_reach_the_next_request(delay, origin, ops_
     origin.script("/x", [response(200, body=b"first\n"), delay, stray], answer)
     r = propfind(px, origin, "/x")
     assert r.status == 200 and r.body == b"first\n", explain(origin, px, r)
-    time.sleep(delay + 0.1)
+    # (the origin has written the stray response: its step is done)
+    assert origin.wait_done("/x", 1, timeout=5), explain(origin, px)
     for i in range(3):
         r = propfind(px, origin, "/x")
         why = explain(origin, px, r)
