@@ -1045,6 +1045,7 @@ static const char *const log_levels[] = {
 static const char *const backoffs[] = {
     "exponential", "random", "list", "fibonacci", "jitter", NULL};
 static const char *const holds[] = {"off", "wait", "fail", NULL};
+static const char *const lanes[] = {"raw", "evhttp", NULL};
 static const char *const auths[] = {"off", "basic", NULL};
 static const char *const forwardeds[] = {
     "none", "xff", "rfc7239", "both", NULL};
@@ -1074,6 +1075,11 @@ const struct key_def config_keys[] = {
     KE("cpu_affinity", SCOPE_PROXY, "off",
 	"off, or auto: worker i runs only on the i-th CPU the process may use",
 	PX(cpu_affinity), affinities),
+    KE("lane", SCOPE_PROXY, "raw",
+	"raw: requests but CONNECT are parsed and forwarded by retryproxy's "
+	"own code; evhttp: by libevent's where it can (raw when a route "
+	"hedges, peeks at bodies or has a parent: evhttp)",
+	PX(lane), lanes),
     K("allow", SCOPE_PROXY, "127.0.0.0/8, ::1",
 	"client addresses (CIDR) that may use the proxy; others get 403",
 	p_cidrs, o_cidrs, PX(allow), 0, 0),

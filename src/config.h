@@ -40,6 +40,16 @@ struct listen_addr {
 	socklen_t sslen;
 };
 
+/*
+ * Which lane carries a client's requests ([proxy] lane; README, "Two
+ * lanes"): retryproxy's own (relay.c) every one but CONNECT, or evhttp's
+ * all that libevent can carry.
+ */
+enum request_lane {
+	LANE_RAW = 0,
+	LANE_EVHTTP = 1,
+};
+
 enum cpu_affinity {
 	CPU_AFFINITY_OFF = 0, /* the kernel places the workers */
 	CPU_AFFINITY_AUTO = 1, /* worker i on the i-th CPU we may use */
@@ -81,6 +91,7 @@ struct proxy_config {
 	size_t nlisten;
 	unsigned workers; /* 0 = auto */
 	enum cpu_affinity cpu_affinity;
+	enum request_lane lane;
 	struct cidr_set allow;
 	struct port_set connect_ports;
 	struct cidr_set deny;
@@ -134,6 +145,12 @@ struct config {
 	size_t ngateways;
 	bool any_intercept;
 	bool any_parent; /* a route (or [default]) has a parent proxy */
+	/*
+	 * A route (or [default]) asks for what only evhttp's lane does:
+	 * hedge_after, retry_if_body, a parent proxy.  Then lane = raw
+	 * carries only what evhttp cannot (as lane = evhttp).
+	 */
+	bool needs_evhttp_lane;
 	char **warnings;
 	size_t nwarnings;
 	/* Everything the snapshot owns, freed with it. */

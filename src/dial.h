@@ -25,6 +25,12 @@
 #include "dnscache.h"
 #include "policy.h"
 
+/*
+ * A retried response's body up to this is read and dropped, so that its
+ * connection serves the retry (both lanes); a longer one closes it.
+ */
+#define DRAIN_MAX (64 * 1024)
+
 struct access_entry;
 struct bufferevent;
 struct config;

@@ -358,10 +358,14 @@ body_left(void *arg)
 }
 
 /*
- * Would evhttp mangle or refuse the request whose head was just scanned?
+ * Does the request whose head was just scanned take the raw lane
+ * (relay.c)?  With lane = raw every one but CONNECT does: it parses and
+ * writes heads for a third of evhttp's CPU (README, "Performance"),
+ * unless a route needs what only evhttp's lane does (hedging,
+ * retry_if_body, parents).  Else those evhttp would mangle or refuse:
  * libevent 2.1.12 knows nine methods (exactly these spellings), reads a
  * whole body before its callback runs, refuses one over its size limit,
- * and drops Upgrade.  Those requests take the raw lane (relay.c).
+ * and drops Upgrade.
  */
 static bool
 wants_raw_lane(const struct client_conn *cc)
@@ -369,7 +373,11 @@ wants_raw_lane(const struct client_conn *cc)
 	static const char *const known[] = {"GET", "POST", "HEAD", "PUT",
 	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
 	const struct reqscan *s = &cc->scan;
+	const struct config *c = worker_config(cc->w);
 	bool evhttp_knows = false;
+
+	if (c->proxy.lane == LANE_RAW && !c->needs_evhttp_lane)
+		return !s->connect;
 
 	for (size_t i = 0; i < RP_NELEM(known); i++)
 		if (strcmp(s->method, known[i]) == 0)

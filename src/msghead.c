@@ -187,6 +187,10 @@ fields(const struct msghead *h, const struct msghead_out *o,
 		if (keep && o->forwarded != NULL &&
 		    util_strcasecmp(name, "Forwarded") == 0)
 			keep = false;
+		if (keep && o->range != NULL &&
+		    (util_strcasecmp(name, "Range") == 0 ||
+			util_strcasecmp(name, "If-Range") == 0))
+			keep = false;
 		if (keep)
 			line(out, name, h->f[i].value);
 	}
@@ -204,12 +208,18 @@ tail(const struct msghead_out *o, struct sbuf *out)
 		sbuf_puts(out, "Connection: Upgrade\r\n");
 	else if (o->close)
 		sbuf_puts(out, "Connection: close\r\n");
+	else if (o->keep_alive)
+		sbuf_puts(out, "Connection: keep-alive\r\n");
 	if (o->via != NULL)
 		line(out, "Via", o->via);
 	if (o->proxy_auth != NULL)
 		line(out, "Proxy-Authorization", o->proxy_auth);
 	if (o->extra_name != NULL)
 		line(out, o->extra_name, o->extra_value);
+	if (o->range != NULL) {
+		line(out, "Range", o->range);
+		line(out, "If-Range", o->if_range);
+	}
 	sbuf_puts(out, "\r\n");
 }
 

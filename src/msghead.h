@@ -68,6 +68,7 @@ struct msghead_out {
 	uint64_t length;
 	bool upgrade; /* keep Upgrade; say "Connection: Upgrade" */
 	bool close; /* say "Connection: close" */
+	bool keep_alive; /* say "Connection: keep-alive" (to HTTP/1.0) */
 	const char *via; /* add "Via: <via>" (http_via), or NULL */
 	const char *drop; /* one more field to leave out (or NULL) */
 	const char *proxy_auth; /* a request: Proxy-Authorization for a
@@ -77,6 +78,12 @@ struct msghead_out {
 	/* a request: these replace the client's fields (a gateway's) */
 	const char *xff; /* X-Forwarded-For, or NULL: as the client sent */
 	const char *forwarded; /* Forwarded, or NULL */
+	/*
+	 * A request: a resume's "Range: bytes=<range>" and "If-Range:
+	 * <if_range>", in place of the client's fields (or NULL).
+	 */
+	const char *range;
+	const char *if_range;
 };
 
 /*

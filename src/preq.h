@@ -25,7 +25,6 @@ struct evhttp_connection;
 struct evhttp_request;
 
 #define PEEK_MAX (64 * 1024) /* retry_if_body looks this far */
-#define DRAIN_MAX (64 * 1024) /* a retried body up to this is drained */
 #define CLIENT_HWM (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LWM (64 * 1024) /* and resume below this */
 

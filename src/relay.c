@@ -33,6 +33,7 @@
 #include "msghead.h"
 #include "rawbody.h"
 #include "relay.h"
+#include "resume.h"
 #include "tls.h"
 #include "tunnel.h"
 #include "util.h"
@@ -93,6 +94,16 @@ struct relay {
 	uint64_t up_keepalive_ms; /* the response's Keep-Alive: timeout= */
 	uint64_t idle_taken_ms; /* how long the pooled one had idled */
 	char pool_key[RAWPOOL_KEY];
+	/*
+	 * A GET's body that breaks after the client's reply began is
+	 * finished with "Range: bytes=N-" (resume.h; retryproxy.ini(5),
+	 * resume): resuming while an attempt asks for the rest; resume_end
+	 * says why it may not be (once known).
+	 */
+	struct resume resume;
+	const char *resume_end;
+	bool resuming;
+	bool replying; /* the client has the response head */
 	/* outcome */
 	int status;
 	const char *error;
@@ -157,6 +168,7 @@ log_request(struct relay *r)
 	e.error = r->error;
 	e.conn = r->warm ? "warm" : r->reused ? "reused" : NULL;
 	e.user = r->user;
+	e.resumes = r->resume.count;
 	log_access_entry(&r->w->line, &e);
 }
 
@@ -168,6 +180,7 @@ free_relay(struct relay *r)
 	rawbody_free(&r->body);
 	msghead_free(&r->req);
 	msghead_free(&r->resp);
+	resume_clear(&r->resume);
 	free(r->target);
 	free(r->uri);
 	free(r->xff);
@@ -253,13 +266,60 @@ finish(struct relay *r)
 	close_written_cb(r->cbev, r);
 }
 
-/* A reply of our own (nothing of a response was sent yet), then close. */
+/*
+ * The client's response ends short (why: in the log): its connection
+ * closes where the bytes stop, so that it sees a cut, never a whole
+ * response that is not.
+ */
+static void
+end_broken(struct relay *r, const char *why)
+{
+	log_info("%s %s: the body broke after %llu bytes and ends there: %s",
+	    r->req.method, r->uri != NULL ? r->uri : r->req.target,
+	    (unsigned long long)r->bytes_down, why);
+	metrics_broken_body(false);
+	if (r->error == NULL)
+		r->error = "connection_terminated";
+	relay_end(r, RELAY_CLOSE);
+}
+
+/*
+ * After the client's reply began, a reply of our own can only cut it:
+ * true when it did (a resume's attempt was refused: held, ejected,
+ * denied, failed).
+ */
+static bool
+cut_if_replying(struct relay *r, const char *why)
+{
+	if (!r->replying)
+		return false;
+	end_broken(r, why);
+	return true;
+}
+
+/*
+ * May the client connection go on after a reply of our own?  Only when
+ * the request was read whole (or had no body) and the client keeps it;
+ * never after a malformed, cut or too large request (as evhttp's lane).
+ */
+static bool
+reply_keeps(const struct relay *r, int status)
+{
+	return r->body.done && !r->client_10 && !r->client_close &&
+	    !r->upgrade && status != 400 && status != 408 && status != 413 &&
+	    status != 508;
+}
+
+/* A reply of our own (nothing of a response was sent yet). */
 static void
 reply(struct relay *r, int status, const char *token, const char *body)
 {
 	struct sbuf out = {0};
-	int flags = CANNED_CLOSE;
+	bool keep = reply_keeps(r, status);
+	int flags = keep ? 0 : CANNED_CLOSE;
 
+	if (cut_if_replying(r, token != NULL ? token : "refused"))
+		return;
 	r->status = status;
 	r->error = token;
 	if (status == 502 || status == 504) {
@@ -273,7 +333,7 @@ reply(struct relay *r, int status, const char *token, const char *body)
 	    flags | r->reply_flags, body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
-	r->keep = false;
+	r->keep = keep;
 	finish(r);
 }
 
@@ -286,17 +346,20 @@ reply_held(struct relay *r, const char *host, unsigned port, int status,
 	char body[512];
 	unsigned ra = dial_retry_after_s(left_ms);
 
+	if (cut_if_replying(r, "origin_held"))
+		return;
 	r->status = status;
 	r->error = "origin_held";
 	snprintf(body, sizeof body,
 	    "retryproxy: %s:%u answered %d with Retry-After; it is left alone "
 	    "for %u s more (hold)\n",
 	    host, port, status, ra);
+	r->keep = reply_keeps(r, status);
 	canned_format_later(&out, status, ra, CANNED_HELD_STATUS,
-	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
+	    (r->keep ? 0 : CANNED_CLOSE) | (r->cfg->proxy.via ? CANNED_VIA : 0),
+	    body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
-	r->keep = false;
 	finish(r);
 }
 
@@ -309,16 +372,19 @@ reply_ejected(
 	char body[512];
 	unsigned ra = dial_retry_after_s(left_ms);
 
+	if (cut_if_replying(r, "destination_unavailable"))
+		return;
 	r->status = 503;
 	r->error = "destination_unavailable";
 	snprintf(body, sizeof body,
 	    "retryproxy: %s:%u %s; it is left alone for %u s more (%s)\n", host,
 	    port, r->dial.ejected_why, ra, r->dial.ejected_key);
+	r->keep = reply_keeps(r, 503);
 	canned_format_later(&out, 503, ra, CANNED_EJECTED_STATUS,
-	    CANNED_CLOSE | (r->cfg->proxy.via ? CANNED_VIA : 0), body);
+	    (r->keep ? 0 : CANNED_CLOSE) | (r->cfg->proxy.via ? CANNED_VIA : 0),
+	    body);
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
-	r->keep = false;
 	finish(r);
 }
 
@@ -344,6 +410,89 @@ may_resend(const struct relay *r)
 	return !rawbody_is_streamed(&r->body);
 }
 
+/*
+ * May it be sent again even when an attempt may have reached the origin:
+ * its whole body is here, and its method is listed (retry_methods) or it
+ * carries an Idempotency-Key.
+ */
+static bool
+resendable(const struct relay *r)
+{
+	return may_resend(r) && r->body.done &&
+	    (r->dial.has_idem ||
+		policy_method_is_listed(&r->route->policy, r->req.method));
+}
+
+/*
+ * Why the broken body of this response cannot be resumed (now), or NULL:
+ * the request, the response head the client got (resume_eligible, once:
+ * r->resp is still that head) and the continuations used so far.
+ */
+static const char *
+resume_why_not(struct relay *r)
+{
+	const struct policy *pol = &r->route->policy;
+	struct resume_head h = {0};
+	const char *v, *why;
+	bool by_etag;
+
+	if (r->resume_end != NULL)
+		return r->resume_end;
+	if (r->resume.validator == NULL) {
+		if (!pol->resume || pol->resume_max == 0)
+			return r->resume_end = "resume is off";
+		if (strcmp(r->req.method, "GET") != 0 || !resendable(r))
+			return r->resume_end = "not a GET that may be re-sent";
+		if (msghead_get(&r->req, "Range") != NULL)
+			return r->resume_end = "the client asked for a range";
+		h.status = r->resp.status;
+		h.etag = msghead_get(&r->resp, "ETag");
+		h.last_modified = msghead_get(&r->resp, "Last-Modified");
+		h.date = msghead_get(&r->resp, "Date");
+		h.accept_ranges = msghead_get(&r->resp, "Accept-Ranges");
+		h.content_length = r->uscan.chunked
+		    ? NULL
+		    : msghead_get(&r->resp, "Content-Length");
+		if ((why = resume_eligible(&h, &v, &by_etag)) != NULL)
+			return r->resume_end = why;
+		r->resume.validator = xstrdup(v);
+		r->resume.by_etag = by_etag;
+		r->resume.total = h.content_length != NULL
+		    ? strtoull(h.content_length, NULL, 10)
+		    : RESUME_LENGTH_UNKNOWN;
+	}
+	if (r->resume.count >= pol->resume_max)
+		return r->resume_end = "resume_max continuations used";
+	return NULL;
+}
+
+/*
+ * The response's body broke (kind) after the client's reply began: the
+ * next attempt asks for the rest, when it may (resume); else the
+ * client's response ends short -- never a 502, never bytes spliced in
+ * blind.  (As on evhttp's lane: attempt.c.)
+ */
+static void
+body_broke(struct relay *r, enum fail_kind kind, const char *error)
+{
+	struct outcome o = {.fail = kind};
+	const char *why;
+
+	r->up_may_keep = false;
+	close_upstream(r);
+	r->error = error;
+	if ((why = resume_why_not(r)) == NULL) {
+		if (dial_retry(&r->dial, &o, true)) {
+			r->resuming = true;
+			r->state = RS_BACKOFF;
+			return;
+		}
+		why = "no retry left (attempts, errors, retry_budget or "
+		      "deadline)";
+	}
+	end_broken(r, why);
+}
+
 /* This attempt failed (kind), or its response (status) is retried. */
 static void
 attempt_over(struct relay *r, const struct outcome *o)
@@ -353,6 +502,12 @@ attempt_over(struct relay *r, const struct outcome *o)
 	/* a streamed body that started going is gone: nothing may repeat */
 	if (dial_retry(&r->dial, o, may_resend(r) || !r->sent_any)) {
 		r->state = RS_BACKOFF;
+		return;
+	}
+	if (r->replying) {
+		end_broken(r,
+		    "no retry left (attempts, errors, retry_budget or "
+		    "deadline)");
 		return;
 	}
 	if (o->status == 0)
@@ -366,9 +521,8 @@ dial_failed_cb(struct dial *d, enum fail_kind kind)
 	struct outcome o = {.fail = kind};
 
 	if (r->state == RS_RESPONDING) {
-		/* (the body stalled) the response is cut: never spliced */
-		r->error = "connection_terminated";
-		relay_end(r, RELAY_CLOSE);
+		/* (the deadline) resumed when it may be, else cut */
+		body_broke(r, kind, fail_kind_token(kind));
 		return;
 	}
 	attempt_over(r, &o);
@@ -537,6 +691,89 @@ find_field(const char *name, void *h)
 	return msghead_get(h, name);
 }
 
+/*
+ * The body is the client's from here: only its gaps are timed
+ * (body_timeout, as on evhttp's lane), and it is read in large pieces.
+ */
+static void
+stream_body(struct relay *r)
+{
+	struct timeval tv = rp_tv(r->route->policy.body_timeout_ms);
+
+	r->state = RS_RESPONDING;
+	bufferevent_set_timeouts(r->ubev, &tv, NULL);
+	if (!r->dial.tls && !r->uscan.msg_done)
+		bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
+	if (r->uscan.msg_done) {
+		finish(r);
+		return;
+	}
+	pump_down(r);
+}
+
+/*
+ * The head answering a resume's "Range: bytes=N-": the rest of the same
+ * body goes on into the client's response, in its framing; anything
+ * else (a 200, another validator, a range not N to the end) ends it
+ * short.  (A status the policy retries was retried before this.)
+ */
+static void
+resume_answer(struct relay *r, const char *cl)
+{
+	struct resume_head h = {.status = r->resp.status};
+	uint64_t total;
+	const char *why;
+
+	h.content_length = r->uscan.chunked ? NULL : cl;
+	h.etag = msghead_get(&r->resp, "ETag");
+	h.last_modified = msghead_get(&r->resp, "Last-Modified");
+	why = resume_accept(&r->resume, r->bytes_down, &h,
+	    msghead_get(&r->resp, "Content-Range"), &total);
+	if (why != NULL) {
+		r->resume_end = why;
+		r->up_may_keep = false;
+		end_broken(r, why);
+		return;
+	}
+	r->resuming = false;
+	r->resume.total = total;
+	r->resume.count++;
+	r->error = NULL;
+	metrics_broken_body(true);
+	log_info("%s %s: the body broke after %llu bytes; resumed (attempt %u)",
+	    r->req.method, r->uri != NULL ? r->uri : r->req.target,
+	    (unsigned long long)r->bytes_down, r->dial.attempt);
+	stream_body(r);
+}
+
+/*
+ * A retried response's body, when all of it came with its head (up to
+ * DRAIN_MAX, as a 503's page does): read to its end and dropped, so
+ * that its connection may serve the retry (as on evhttp's lane).  False:
+ * the connection goes (a body still coming, or bytes after it).
+ */
+static bool
+drained_whole(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->ubev);
+	struct evbuffer *sink;
+	uint64_t n = 0;
+	int rc;
+
+	if (evbuffer_get_length(bufferevent_get_output(r->ubev)) > 0 ||
+	    evbuffer_get_length(in) > DRAIN_MAX)
+		return false;
+	if (!r->uscan.msg_done) {
+		if ((sink = evbuffer_new()) == NULL)
+			return false;
+		rc = rawbody_move(&r->uscan, in, sink, false, SIZE_MAX, &n);
+		evbuffer_free(sink);
+		if (rc != 1)
+			return false;
+	}
+	return evbuffer_get_length(in) == 0;
+}
+
 /* The final response head (bytes n of the upstream input). */
 static void
 response_head(struct relay *r, size_t n)
@@ -580,32 +817,7 @@ response_head(struct relay *r, size_t n)
 		dial_note_response(&r->dial, o.status, o.retry_after);
 	o.header_matched =
 	    policy_header_matches(&r->route->policy, find_field, &r->resp);
-	if (r->resp.status != 101 && r->dial.attempt < r->dial.max_attempts &&
-	    may_resend(r) && r->body.done) {
-		if (dial_retry(&r->dial, &o, true)) {
-			/* (the connection is the request's own: just close it) */
-			close_upstream(r);
-			r->state = RS_BACKOFF;
-			return;
-		}
-	}
-	r->status = r->resp.status;
 	cl = msghead_get(&r->resp, "Content-Length");
-	r->keep = !r->client_10 && !r->client_close;
-	if (r->resp.status == 101) {
-		mo.body = MSGHEAD_NO_BODY;
-	} else if (r->uscan.chunked && !r->uscan.msg_done) {
-		/* re-chunked for 1.1, de-chunked (then closed) for 1.0 */
-		r->down_chunked = !r->client_10;
-		mo.body = r->down_chunked ? MSGHEAD_CHUNKED : MSGHEAD_NO_BODY;
-	} else if (cl != NULL) {
-		mo.body = MSGHEAD_LENGTH;
-		mo.length = strtoull(cl, NULL, 10);
-	} else if (!r->uscan.msg_done) {
-		r->keep = false; /* it ends where the connection does */
-	}
-	if (!r->body.done)
-		r->keep = false;
 	/*
 	 * The upstream connection goes back to the pool after a response
 	 * whose end its framing tells (not one that ends with the
@@ -617,7 +829,45 @@ response_head(struct relay *r, size_t n)
 	    !msghead_conn_has(&r->resp, "close");
 	r->up_keepalive_ms =
 	    http_keepalive_timeout_ms(msghead_get(&r->resp, "Keep-Alive"));
+	/*
+	 * Every response is decided, the last attempt's too: ejection counts
+	 * it (dial_decide), and the policy says whether one more may go.
+	 */
+	if (r->resp.status != 101) {
+		if (dial_retry(&r->dial, &o, may_resend(r) && r->body.done)) {
+			/* its connection is kept when its body is all here */
+			r->up_keep = r->up_may_keep && drained_whole(r);
+			close_upstream(r);
+			r->state = RS_BACKOFF;
+			return;
+		}
+	}
+	if (r->resuming) {
+		resume_answer(r, cl);
+		return;
+	}
+	r->status = r->resp.status;
+	/* (an HTTP/1.0 client that asked for keep-alive: client_close) */
+	r->keep = !r->client_close;
+	if (r->resp.status == 101) {
+		mo.body = MSGHEAD_NO_BODY;
+	} else if (r->uscan.chunked && !r->uscan.msg_done) {
+		/* re-chunked for 1.1, de-chunked (then closed) for 1.0 */
+		r->down_chunked = !r->client_10;
+		mo.body = r->down_chunked ? MSGHEAD_CHUNKED : MSGHEAD_NO_BODY;
+		if (r->client_10)
+			r->keep = false;
+	} else if (cl != NULL) {
+		mo.body = MSGHEAD_LENGTH;
+		mo.length = strtoull(cl, NULL, 10);
+	} else if (!r->uscan.msg_done) {
+		r->keep = false; /* it ends where the connection does */
+	}
+	if (!r->body.done)
+		r->keep = false;
 	mo.close = !r->keep;
+	/* (HTTP/1.0 closes unless told: RFC 9112 section 9.3) */
+	mo.keep_alive = r->keep && r->client_10;
 	/* (the protocol the response came in, RFC 9110 section 7.6.3) */
 	mo.via = r->cfg->proxy.via ? http_via(1, r->resp.minor) : NULL;
 	if (r->route->policy.report_attempts) {
@@ -634,22 +884,8 @@ response_head(struct relay *r, size_t n)
 		switch_protocols(r);
 		return;
 	}
-	r->state = RS_RESPONDING;
-	/* from here on only the body's gaps are timed */
-	{
-		struct timeval tv = rp_tv(r->route->policy.per_try_timeout_ms >
-			    r->route->policy.connect_timeout_ms
-			? r->route->policy.per_try_timeout_ms
-			: r->route->policy.connect_timeout_ms);
-		bufferevent_set_timeouts(r->ubev, &tv, NULL);
-		if (!r->dial.tls && !r->uscan.msg_done)
-			bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
-	}
-	if (r->uscan.msg_done) {
-		finish(r);
-		return;
-	}
-	pump_down(r);
+	r->replying = true;
+	stream_body(r);
 }
 
 static void
@@ -730,10 +966,13 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 				finish(r);
 			return;
 		}
-		/* the body broke after it started: cut, never spliced */
-		r->error = (what & BEV_EVENT_TIMEOUT) ? "http_response_timeout"
-						      : "connection_terminated";
-		relay_end(r, RELAY_CLOSE);
+		/* the body broke after it started: resumed, or cut */
+		if (what & BEV_EVENT_TIMEOUT)
+			body_broke(r, FK_RESPONSE_TIMEOUT,
+			    "http_response_timeout");
+		else
+			body_broke(r, FK_CONNECTION_TERMINATED,
+			    "connection_terminated");
 		return;
 	}
 	if (r->state != RS_EXCHANGE)
@@ -805,7 +1044,7 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	struct msghead_out mo = {0};
 	struct sbuf out = {0};
 	struct evbuffer *uout;
-	char host[320], na[16], *abs = NULL;
+	char host[320], na[16], range[32], *abs = NULL;
 	const char *ah = r->route->policy.attempt_header;
 	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
 
@@ -844,6 +1083,13 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 		snprintf(na, sizeof na, "%u", d->attempt);
 		mo.extra_name = ah;
 		mo.extra_value = na;
+	}
+	if (r->resuming) {
+		/* the rest of the same object, or all of a changed one */
+		snprintf(range, sizeof range, "bytes=%llu-",
+		    (unsigned long long)r->bytes_down);
+		mo.range = range;
+		mo.if_range = r->resume.validator;
 	}
 	rawbody_frame(&r->body, &mo);
 	msghead_write_request(&r->req, &mo, &out);
@@ -1020,7 +1266,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* gone: before a response began, "client closed request" */
-	if (r->state != RS_RESPONDING && r->state != RS_FLUSHING)
+	if (!r->replying && r->state != RS_FLUSHING)
 		r->status = 499;
 	relay_end(r, RELAY_CLOSE);
 }
@@ -1118,6 +1364,9 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		return r;
 	}
 	r->dial.method = r->req.method;
+	/* (no body follows the head: a reply before rawbody_start may keep) */
+	r->body.done = !scan->chunked &&
+	    !(scan->has_cl && reqscan_body_left(scan) > 0);
 	r->client_10 = r->req.minor == 0;
 	r->client_close = msghead_conn_has(&r->req, "close") ||
 	    (r->client_10 && !msghead_conn_has(&r->req, "keep-alive"));
@@ -1146,9 +1395,14 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		return r;
 	if (r->gw == NULL &&
 	    (r->req.target[0] == '/' || r->req.target[0] == '*')) {
-		reply(r, 400, NULL,
+		char body[320];
+		snprintf(body, sizeof body,
 		    "retryproxy is a forward proxy: send absolute-form "
-		    "requests (PROPFIND http://host/path).\n");
+		    "requests (%.32s http://host/path).\nSet HTTP_PROXY="
+		    "http://ADDR:PORT in the client's environment, or use "
+		    "curl -x http://ADDR:PORT URL.\n",
+		    r->req.method);
+		reply(r, 400, NULL, body);
 		return r;
 	}
 	if (http_url_parse(r->uri != NULL ? r->uri : r->req.target, &r->url,

@@ -243,12 +243,15 @@ def test_pooled_connection_to_refusing_address(dns, make_upstream, proxy,
 def test_closed_pooled_connection_to_marked_address(dns, make_upstream,
                                                      proxy):
     # A pooled connection the origin closed is not used while its address
-    # is marked (it would connect there again): a PROPFIND (the raw lane,
-    # a connection of its own, never pooled) meets the refusal and marks
-    # 127.0.0.1; the GET after it leaves the closed connection in the pool
-    # and opens one to 127.0.0.2 at its first attempt.
+    # is marked (it would connect there again): a PROPFIND (the raw lane)
+    # meets the refusal and marks 127.0.0.1; the GET after it leaves the
+    # closed connection in the pool and opens one to 127.0.0.2 at its
+    # first attempt.  evhttp's pool keeps connections the origin closed
+    # (bound to their address), so the GET takes evhttp's lane (lane =
+    # evhttp); the raw lane's pool never keeps a closed one.
     first, second = pair(make_upstream)
-    px = proxy(section("default", start_timeout="10ms"), ONE_WORKER)
+    px = proxy(section("default", start_timeout="10ms"),
+               ONE_WORKER + "\nlane = evhttp")
     url = f"http://two.test:{first.port}"
     a1, a2 = f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}"
     hole = closed_in_pool(px, first, second, 1)

@@ -305,8 +305,12 @@ def test_address_ejected_on_its_own(dns, pair, ops_proxy):
     the name itself is never out.  When the ejection is over and the
     second address refuses, the first is probed, and its 200 readmits it."""
     first, second = pair
+    # (evhttp's lane: its pool keeps a connection the 503 closed, bound to
+    # its address, and the retry rides it back there; the raw lane's
+    # retry dials the address not yet tried:
+    # test_raw_lane_retry_dials_the_other_address)
     px = ops_proxy(section("default", eject_after=2, eject_time="800ms",
-                           start_timeout="10ms"), "workers = 1")
+                           start_timeout="10ms"), "workers = 1\nlane = evhttp")
     url = f"http://two.test:{first.port}"
     a1, a2 = f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}"
     first.script("/a", [s503()])
@@ -349,7 +353,7 @@ def test_without_ejection_every_request_meets_the_503(dns, pair, ops_proxy):
     first address keeps getting the requests, and their 503s."""
     first, second = pair
     px = ops_proxy(section("default", start_timeout="10ms", attempts=2),
-                   "workers = 1")
+                   "workers = 1\nlane = evhttp")  # (as the test above)
     url = f"http://two.test:{first.port}"
     for i in range(4):
         first.script(f"/c{i}", [s503()])
@@ -357,6 +361,33 @@ def test_without_ejection_every_request_meets_the_503(dns, pair, ops_proxy):
         r = request(px.addr, "GET", f"{url}/c{i}")
         assert r.status == 503 and first.count(f"/c{i}") == 2, r
         assert second.count(f"/c{i}") == 0
+
+
+def test_raw_lane_retry_dials_the_other_address(dns, pair, ops_proxy):
+    """On the raw lane (lane = raw, the default) a retry after a 503 that
+    closed its connection dials the address of two.test not yet tried, so
+    the first request meets the first address's 503 once; the requests
+    after it get their own answers."""
+    first, second = pair
+    px = ops_proxy(section("default", start_timeout="10ms", attempts=2),
+                   "workers = 1")
+    url = f"http://two.test:{first.port}"
+    a1, a2 = f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}"
+    first.script("/r", [s503()])
+    second.script("/r", [s200()])
+    r = request(px.addr, "GET", f"{url}/r")
+    why = describe([first, second], px, r)
+    assert r.status == 200 and r.body == b"status=200 hit=1\n", why
+    e = px.log_for("/r")
+    assert e["attempts"] == 2 and e["retries"] == ["503"], why
+    assert e["addrs"] == [a1, a2], why
+    for i in range(3):
+        first.script(f"/n{i}", [s200()])
+        second.script(f"/n{i}", [s200()])
+        r = request(px.addr, "GET", f"{url}/n{i}")
+        assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+            describe([first, second], px, r)
+        assert first.count(f"/n{i}") + second.count(f"/n{i}") == 1
 
 
 def test_every_address_ejected_the_name_is_too(dns, pair, ops_proxy):

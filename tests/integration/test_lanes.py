@@ -1113,9 +1113,11 @@ def test_upgrade_answered_200_is_an_ordinary_response(origin, proxy):
 def test_http10_propfind_gets_no_chunks_then_close(answer_framing, keepalive, origin, proxy):
     # RFC 9112 section 6.1: chunked is HTTP/1.1 framing, never sent to an
     # HTTP/1.0 recipient; README "Clients": without a known length the
-    # body ends where the connection does.  The request still goes to the
-    # origin as HTTP/1.1 (RFC 9110 section 6.2: a proxy sends its own
-    # version).
+    # body ends where the connection does.  With a length and the
+    # client's "Connection: keep-alive" the connection goes on (RFC 9112
+    # section 9.3), saying so, and the next request on it gets its own
+    # answer.  The request still goes to the origin as HTTP/1.1 (RFC 9110
+    # section 6.2: a proxy sends its own version).
     px = start(proxy)
     xml = MULTI_TEMPLATE.format(path="/ten", sha="0" * 16, method="PROPFIND").encode() * 30
     if answer_framing == "chunked":
@@ -1128,6 +1130,19 @@ def test_http10_propfind_gets_no_chunks_then_close(answer_framing, keepalive, or
     hdrs = [("Depth", "1")] + ([("Connection", "keep-alive")] if keepalive else [])
     c.send_request("PROPFIND", origin.url + "/ten", hdrs, PROPFIND_BODY,
                    version="HTTP/1.0", close=False)
+    kept = keepalive and answer_framing == "length"
+    if kept:
+        r = c.read_response()
+        why = explain(origin, px, r)
+        assert r.status == 207 and r.body == xml, why
+        assert r.header("Connection") == "keep-alive", why
+        assert r.header("Transfer-Encoding") is None, why
+        c.send_request("GET", origin.url + "/next10", [("Connection", "keep-alive")],
+                       version="HTTP/1.0", close=False)
+        r = c.read_response()
+        assert r.status == 200 and r.body == own_body("GET", "/next10"), explain(origin, px, r)
+        c.close()
+        return
     while c._fill():
         pass
     raw = bytes(c.buf)

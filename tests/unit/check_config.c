@@ -1666,6 +1666,38 @@ START_TEST(test_listen_override)
 }
 END_TEST
 
+/*
+ * lane = raw takes every request but CONNECT only while no route asks for
+ * what evhttp's lane alone does (front.c).
+ */
+START_TEST(test_lane_needs_evhttp)
+{
+	static const struct {
+		const char *text;
+		int lane;
+		bool needs;
+	} cases[] = {
+	    {"", LANE_RAW, false},
+	    {"[proxy]\nlane = evhttp\n", LANE_EVHTTP, false},
+	    {"[default]\nhedge_after = 50ms\n", LANE_RAW, true},
+	    {"[route a.example]\nhedge_after = p90\n", LANE_RAW, true},
+	    {"[route a.example]\nhedge_after = off\n", LANE_RAW, false},
+	    {"[route a.example]\nretry_if_body = busy\n", LANE_RAW, true},
+	    {"[default]\nparent = http://127.0.0.1:1\n", LANE_RAW, true},
+	    {"[route a.example]\nresume = no\nattempts = 5\n", LANE_RAW,
+		false},
+	};
+
+	for (size_t i = 0; i < RP_NELEM(cases); i++) {
+		struct config *c = load_ok(cases[i].text);
+		ck_assert_msg((int)c->proxy.lane == cases[i].lane, "case %zu", i);
+		ck_assert_msg(
+		    c->needs_evhttp_lane == cases[i].needs, "case %zu", i);
+		config_unref(c);
+	}
+}
+END_TEST
+
 /* Every key in the table has a default that the dump prints. */
 START_TEST(test_key_table)
 {
@@ -1674,7 +1706,7 @@ START_TEST(test_key_table)
 	struct sbuf d = {0};
 
 	config_dump(c, &d);
-	ck_assert_uint_eq(config_nkeys(), 72);
+	ck_assert_uint_eq(config_nkeys(), 73);
 	for (size_t i = 0; i < config_nkeys(); i++) {
 		char *needle = xasprintf("\n%s = ", config_key_name(i));
 		ck_assert_msg(strstr(d.s, needle) != NULL, "key %s not dumped",
@@ -1700,6 +1732,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults_proxy);
 	tcase_add_test(tc, test_defaults_policy);
 	tcase_add_test(tc, test_key_table);
+	tcase_add_test(tc, test_lane_needs_evhttp);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("values");
