@@ -370,19 +370,12 @@ body_left(void *arg)
 static bool
 wants_raw_lane(const struct client_conn *cc)
 {
-	static const char *const known[] = {"GET", "POST", "HEAD", "PUT",
-	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
 	const struct reqscan *s = &cc->scan;
 	const struct config *c = worker_config(cc->w);
-	bool evhttp_knows = false;
 
 	if (c->proxy.lane == LANE_RAW && !c->needs_evhttp_lane)
 		return !s->connect;
-
-	for (size_t i = 0; i < RP_NELEM(known); i++)
-		if (strcmp(s->method, known[i]) == 0)
-			evhttp_knows = true;
-	if (!evhttp_knows)
+	if (!http_method_evhttp_knows(s->method))
 		return true;
 	if (s->connect)
 		return false;

@@ -490,3 +490,15 @@ http_via(int major, int minor)
 {
 	return major == 1 && minor == 0 ? "1.0 retryproxy" : "1.1 retryproxy";
 }
+
+bool
+http_method_evhttp_knows(const char *method)
+{
+	static const char *const known[] = {"GET", "POST", "HEAD", "PUT",
+	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(method, known[i]) == 0)
+			return true;
+	return false;
+}

@@ -46,6 +46,12 @@ int http_authority_parse(const char *, struct http_url *, const char **cause);
 /* Is this a valid header field-name (RFC 9110 token)? */
 bool http_is_token(const char *);
 /*
+ * Is this one of the nine methods libevent 2.1.12's HTTP server knows
+ * (exactly these spellings: GET, POST, HEAD, PUT, DELETE, OPTIONS, TRACE,
+ * CONNECT, PATCH)?  Any other takes the raw lane.
+ */
+bool http_method_evhttp_knows(const char *method);
+/*
  * Our Via entry for a message received as HTTP/major.minor: the protocol
  * it came in (RFC 9110 section 7.6.3), "1.0 retryproxy" or "1.1 retryproxy".
  */

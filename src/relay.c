@@ -968,8 +968,8 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		/* the body broke after it started: resumed, or cut */
 		if (what & BEV_EVENT_TIMEOUT)
-			body_broke(r, FK_RESPONSE_TIMEOUT,
-			    "http_response_timeout");
+			body_broke(
+			    r, FK_RESPONSE_TIMEOUT, "http_response_timeout");
 		else
 			body_broke(r, FK_CONNECTION_TERMINATED,
 			    "connection_terminated");
@@ -1365,8 +1365,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	}
 	r->dial.method = r->req.method;
 	/* (no body follows the head: a reply before rawbody_start may keep) */
-	r->body.done = !scan->chunked &&
-	    !(scan->has_cl && reqscan_body_left(scan) > 0);
+	r->body.done =
+	    !scan->chunked && !(scan->has_cl && reqscan_body_left(scan) > 0);
 	r->client_10 = r->req.minor == 0;
 	r->client_close = msghead_conn_has(&r->req, "close") ||
 	    (r->client_10 && !msghead_conn_has(&r->req, "keep-alive"));

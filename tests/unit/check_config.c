@@ -1684,13 +1684,13 @@ START_TEST(test_lane_needs_evhttp)
 	    {"[route a.example]\nhedge_after = off\n", LANE_RAW, false},
 	    {"[route a.example]\nretry_if_body = busy\n", LANE_RAW, true},
 	    {"[default]\nparent = http://127.0.0.1:1\n", LANE_RAW, true},
-	    {"[route a.example]\nresume = no\nattempts = 5\n", LANE_RAW,
-		false},
+	    {"[route a.example]\nresume = no\nattempts = 5\n", LANE_RAW, false},
 	};
 
 	for (size_t i = 0; i < RP_NELEM(cases); i++) {
 		struct config *c = load_ok(cases[i].text);
-		ck_assert_msg((int)c->proxy.lane == cases[i].lane, "case %zu", i);
+		ck_assert_msg(
+		    (int)c->proxy.lane == cases[i].lane, "case %zu", i);
 		ck_assert_msg(
 		    c->needs_evhttp_lane == cases[i].needs, "case %zu", i);
 		config_unref(c);

@@ -197,6 +197,21 @@ struct pred_row {
 	bool want;
 };
 
+/* libevent 2.1.12 knows nine methods, exactly so spelt. */
+START_TEST(test_method_evhttp_knows)
+{
+	static const char *const yes[] = {"GET", "POST", "HEAD", "PUT",
+	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+	static const char *const no[] = {"get", "Get", "PROPFIND", "MKCOL",
+	    "PURGE", "GETX", "GE", "", "REPORT", "LOCK"};
+
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		ck_assert_msg(http_method_evhttp_knows(yes[i]), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		ck_assert_msg(!http_method_evhttp_knows(no[i]), "%s", no[i]);
+}
+END_TEST
+
 START_TEST(test_is_token)
 {
 	static const struct pred_row t[] = {
@@ -607,6 +622,7 @@ http_suite(void)
 	tcase_add_test(tc, test_url_path_is_origin_form);
 	tcase_add_test(tc, test_authority_parse);
 	tcase_add_test(tc, test_is_token);
+	tcase_add_test(tc, test_method_evhttp_knows);
 	tcase_add_test(tc, test_value_is_valid);
 	tcase_add_test(tc, test_is_hop_by_hop);
 	tcase_add_test(tc, test_list_has_token);
