@@ -46,7 +46,7 @@ http_method_standard(const char *s)
 	    "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
 	for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
-		if (util_strcasecmp(s, std[i]) == 0)
+		if (util_ieq(s, std[i]))
 			return std[i];
 	return NULL;
 }
@@ -133,7 +133,7 @@ http_is_hop_by_hop(const char *name, const char *conn)
 	size_t i;
 
 	for (i = 0; i < RP_NELEM(hop); i++)
-		if (util_strcasecmp(name, hop[i]) == 0)
+		if (util_ieq(name, hop[i]))
 			return true;
 	return conn != NULL && http_list_has_token(conn, name);
 }
@@ -450,13 +450,18 @@ http_host_value(
     char *buf, size_t len, const char *host, unsigned port, bool https)
 {
 	bool v6 = strchr(host, ':') != NULL;
+	size_t at = 0;
 
-	if (port == (https ? 443u : 80u))
-		snprintf(
-		    buf, len, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
-	else
-		snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", host,
-		    v6 ? "]" : "", port);
+	/* (by hand, not snprintf: once for every request of the raw lane) */
+	if (len > 0)
+		buf[0] = '\0';
+	util_append(buf, len, &at, v6 ? "[" : "");
+	util_append(buf, len, &at, host);
+	util_append(buf, len, &at, v6 ? "]" : "");
+	if (port != (https ? 443u : 80u)) {
+		util_append(buf, len, &at, ":");
+		util_append_u(buf, len, &at, port);
+	}
 }
 
 int

@@ -98,7 +98,7 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 				    xrealloc(h->f, (cap *= 2) * sizeof *h->f);
 			h->f[h->n].name = p;
 			h->f[h->n++].value = util_trim(colon + 1);
-			if (util_strcasecmp(p, "Connection") == 0) {
+			if (util_ieq(p, "Connection")) {
 				if (conn.len > 0)
 					sbuf_puts(&conn, ", ");
 				sbuf_puts(&conn, h->f[h->n - 1].value);
@@ -123,7 +123,7 @@ const char *
 msghead_get(const struct msghead *h, const char *name)
 {
 	for (size_t i = 0; i < h->n; i++)
-		if (util_strcasecmp(h->f[i].name, name) == 0)
+		if (util_ieq(h->f[i].name, name))
 			return h->f[i].value;
 	return NULL;
 }
@@ -134,7 +134,7 @@ msghead_join(const struct msghead *h, const char *name)
 	struct sbuf s = {0};
 
 	for (size_t i = 0; i < h->n; i++)
-		if (util_strcasecmp(h->f[i].name, name) == 0)
+		if (util_ieq(h->f[i].name, name))
 			sbuf_printf(
 			    &s, "%s%s", s.len > 0 ? ", " : "", h->f[i].value);
 	if (s.s == NULL)
@@ -174,22 +174,18 @@ fields(const struct msghead *h, const struct msghead_out *o,
 	for (size_t i = 0; i < h->n; i++) {
 		const char *name = h->f[i].name;
 		bool keep = !http_is_hop_by_hop(name, h->conn) ||
-		    (o->upgrade && util_strcasecmp(name, "Upgrade") == 0);
+		    (o->upgrade && util_ieq(name, "Upgrade"));
 		for (const char *const *s = skip; keep && *s != NULL; s++)
-			if (util_strcasecmp(name, *s) == 0)
+			if (util_ieq(name, *s))
 				keep = false;
-		if (keep && o->drop != NULL &&
-		    util_strcasecmp(name, o->drop) == 0)
+		if (keep && o->drop != NULL && util_ieq(name, o->drop))
 			keep = false;
-		if (keep && o->xff != NULL &&
-		    util_strcasecmp(name, "X-Forwarded-For") == 0)
+		if (keep && o->xff != NULL && util_ieq(name, "X-Forwarded-For"))
 			keep = false;
-		if (keep && o->forwarded != NULL &&
-		    util_strcasecmp(name, "Forwarded") == 0)
+		if (keep && o->forwarded != NULL && util_ieq(name, "Forwarded"))
 			keep = false;
 		if (keep && o->range != NULL &&
-		    (util_strcasecmp(name, "Range") == 0 ||
-			util_strcasecmp(name, "If-Range") == 0))
+		    (util_ieq(name, "Range") || util_ieq(name, "If-Range")))
 			keep = false;
 		if (keep)
 			line(out, name, h->f[i].value);
@@ -199,10 +195,11 @@ fields(const struct msghead *h, const struct msghead_out *o,
 static void
 tail(const struct msghead_out *o, struct sbuf *out)
 {
-	if (o->body == MSGHEAD_LENGTH)
-		sbuf_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)o->length);
-	else if (o->body == MSGHEAD_CHUNKED)
+	if (o->body == MSGHEAD_LENGTH) {
+		sbuf_add(out, "Content-Length: ", 16);
+		sbuf_putu(out, o->length);
+		sbuf_add(out, "\r\n", 2);
+	} else if (o->body == MSGHEAD_CHUNKED)
 		sbuf_puts(out, "Transfer-Encoding: chunked\r\n");
 	if (o->upgrade)
 		sbuf_puts(out, "Connection: Upgrade\r\n");
@@ -249,7 +246,17 @@ msghead_write_response(
 {
 	static const char *const skip[] = {"Content-Length", NULL};
 
-	sbuf_printf(out, "HTTP/1.1 %03d %s\r\n", h->status, h->reason);
+	char st[4];
+
+	/* (msghead_parse took a status of three digits, 100-599) */
+	st[0] = (char)('0' + h->status / 100 % 10);
+	st[1] = (char)('0' + h->status / 10 % 10);
+	st[2] = (char)('0' + h->status % 10);
+	st[3] = ' ';
+	sbuf_add(out, "HTTP/1.1 ", 9);
+	sbuf_add(out, st, 4);
+	sbuf_puts(out, h->reason);
+	sbuf_add(out, "\r\n", 2);
 	fields(h, o, skip, out);
 	tail(o, out);
 }

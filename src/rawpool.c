@@ -49,8 +49,16 @@ rawpool_key(char *key, size_t len, const char *host, unsigned port, bool tls,
 	 * trust: a TLS connection was verified under its context's trust;
 	 * after a reload that changes the trust it must not serve
 	 */
-	snprintf(key, len, "%c%c:%s:%u:%s", tls ? 's' : 'p', verify ? 'v' : 'n',
-	    host, port, tls && trust != NULL ? trust : "");
+	size_t at = 0;
+	char kind[4] = {tls ? 's' : 'p', verify ? 'v' : 'n', ':', '\0'};
+
+	/* "pv:host:port:" (by hand: once for every request of the raw lane) */
+	util_append(key, len, &at, kind);
+	util_append(key, len, &at, host);
+	util_append(key, len, &at, ":");
+	util_append_u(key, len, &at, port);
+	util_append(key, len, &at, ":");
+	util_append(key, len, &at, tls && trust != NULL ? trust : "");
 }
 
 static void

@@ -109,6 +109,7 @@ struct relay {
 	const char *error;
 	uint64_t bytes_down;
 	uint64_t wall_ms;
+	struct event free_ev; /* frees it once the callbacks under way unwind */
 	void (*done)(void *, enum relay_end);
 	void *ctx;
 };
@@ -215,12 +216,9 @@ relay_end(struct relay *r, enum relay_end how)
 	rawbody_stop(&r->body);
 	dial_stop(&r->dial);
 	close_upstream(r);
-	{
-		static const struct timeval zero = {0, 0};
-		if (event_base_once(r->w->base, -1, EV_TIMEOUT, free_later_cb,
-			r, &zero) != 0)
-			free_relay(r); /* (out of memory: now, then) */
-	}
+	/* (its own event: event_base_once would allocate one) */
+	evtimer_assign(&r->free_ev, r->w->base, free_later_cb, r);
+	event_active(&r->free_ev, EV_TIMEOUT, 1);
 	if (how != RELAY_GONE)
 		done(ctx, how);
 }
@@ -480,6 +478,9 @@ body_broke(struct relay *r, enum fail_kind kind, const char *error)
 
 	r->up_may_keep = false;
 	close_upstream(r);
+	/* (the next attempt's reading starts unpaused) */
+	r->up_paused = false;
+	bufferevent_setwatermark(r->cbev, EV_WRITE, 0, 0);
 	r->error = error;
 	if ((why = resume_why_not(r)) == NULL) {
 		if (dial_retry(&r->dial, &o, true)) {
@@ -1276,7 +1277,7 @@ static bool
 via_loops(const struct msghead *h)
 {
 	for (size_t i = 0; i < h->n; i++)
-		if (util_strcasecmp(h->f[i].name, "Via") == 0 &&
+		if (util_ieq(h->f[i].name, "Via") &&
 		    strstr(h->f[i].value, " retryproxy") != NULL)
 			return true;
 	return false;

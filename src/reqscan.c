@@ -137,7 +137,7 @@ header_line(struct reqscan *s)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
-	if (util_strcasecmp(s->line, "Content-Length") == 0) {
+	if (util_ieq(s->line, "Content-Length")) {
 		if (s->llen > sizeof s->line)
 			return refuse(s, 400, "bad Content-Length");
 		if (s->has_cl)
@@ -151,19 +151,19 @@ header_line(struct reqscan *s)
 		}
 		s->has_cl = true;
 		s->remaining = cl;
-	} else if (util_strcasecmp(s->line, "Transfer-Encoding") == 0) {
+	} else if (util_ieq(s->line, "Transfer-Encoding")) {
 		if (s->chunked)
 			return refuse(s, 400, "duplicate Transfer-Encoding");
 		if (s->llen > sizeof s->line || (size_t)(e - v) != 7 ||
 		    util_strncasecmp(v, "chunked", 7) != 0)
 			return refuse(s, 501, "unsupported Transfer-Encoding");
 		s->chunked = true;
-	} else if (util_strcasecmp(s->line, "Host") == 0) {
+	} else if (util_ieq(s->line, "Host")) {
 		if (++s->nhost > 1)
 			return refuse(s, 400, "duplicate Host");
-	} else if (util_strcasecmp(s->line, "Upgrade") == 0)
+	} else if (util_ieq(s->line, "Upgrade"))
 		s->upgrade = true;
-	else if (util_strcasecmp(s->line, "Connection") == 0) {
+	else if (util_ieq(s->line, "Connection")) {
 		/* (the value's first bytes: "upgrade" comes early, if at all) */
 		char list[sizeof s->line + 1], *cut;
 		memcpy(list, v, (size_t)(e - v));

@@ -221,6 +221,56 @@ sbuf_puts(struct sbuf *b, const char *s)
 }
 
 void
+sbuf_putu(struct sbuf *b, uint64_t v)
+{
+	char d[UTIL_UTOA_LEN];
+
+	sbuf_add(b, d, util_utoa(d, v));
+}
+
+size_t
+util_utoa(char *buf, uint64_t v)
+{
+	char rev[UTIL_UTOA_LEN];
+	size_t n = 0;
+
+	do {
+		rev[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = rev[n - 1 - i];
+	return n;
+}
+
+void
+util_append(char *buf, size_t len, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (len == 0)
+		return;
+	if (*at >= len - 1) {
+		buf[len - 1] = '\0';
+		return;
+	}
+	if (n > len - 1 - *at)
+		n = len - 1 - *at;
+	memcpy(buf + *at, s, n);
+	*at += n;
+	buf[*at] = '\0';
+}
+
+void
+util_append_u(char *buf, size_t len, size_t *at, uint64_t v)
+{
+	char d[UTIL_UTOA_LEN + 1];
+
+	d[util_utoa(d, v)] = '\0';
+	util_append(buf, len, at, d);
+}
+
+void
 sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -22,6 +22,21 @@ char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* ASCII-only case-insensitive comparisons (locale-independent). */
 int util_strcasecmp(const char *, const char *);
+/*
+ * util_strcasecmp(a, b) == 0, the first bytes compared inline: most
+ * header names differ there, and a head's every field is compared with
+ * a few (for every request).
+ */
+static inline bool
+util_ieq(const char *a, const char *b)
+{
+	unsigned x = (unsigned char)*a, y = (unsigned char)*b;
+
+	/* (| 0x20 folds ASCII case; other bytes it may pair go on to test) */
+	if ((x | 0x20) != (y | 0x20))
+		return false;
+	return util_strcasecmp(a, b) == 0;
+}
 int util_strncasecmp(const char *, const char *, size_t);
 void util_lower(char *);
 void util_upper(char *);
@@ -32,6 +47,19 @@ size_t util_edit_distance(const char *, const char *);
 
 /* Milliseconds of CLOCK_MONOTONIC and of the wall clock (Unix epoch). */
 uint64_t util_now_ms(void);
+/*
+ * The decimal digits of v into buf (at least UTIL_UTOA_LEN bytes, not
+ * terminated); how many.  (By hand: printf's format parsing was most of
+ * the cost of the few numbers every request writes.)
+ */
+#define UTIL_UTOA_LEN 20
+size_t util_utoa(char *buf, uint64_t v);
+/*
+ * Append s, or the digits of v, to the string in buf (len bytes, *at its
+ * length so far), cut short as snprintf would; *at moves on.
+ */
+void util_append(char *buf, size_t len, size_t *at, const char *s);
+void util_append_u(char *buf, size_t len, size_t *at, uint64_t v);
 uint64_t util_wall_ms(void);
 
 /* FNV-1a of a NUL-terminated string, for hash tables. */
@@ -48,6 +76,8 @@ struct sbuf {
 };
 void sbuf_add(struct sbuf *, const char *, size_t);
 void sbuf_puts(struct sbuf *, const char *);
+/* The decimal digits of v (what printf's %llu writes, without it). */
+void sbuf_putu(struct sbuf *, uint64_t v);
 void sbuf_printf(struct sbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *);

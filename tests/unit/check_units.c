@@ -459,6 +459,46 @@ START_TEST(test_sbuf)
 }
 END_TEST
 
+/* Digits by hand: what %llu writes; appends cut short as snprintf. */
+START_TEST(test_utoa_append)
+{
+	static const struct {
+		uint64_t v;
+		const char *s;
+	} nums[] = {{0, "0"}, {7, "7"}, {10, "10"}, {443, "443"},
+	    {65535, "65535"}, {4294967296ULL, "4294967296"},
+	    {18446744073709551615ULL, "18446744073709551615"}};
+	struct sbuf b = {0};
+	char d[UTIL_UTOA_LEN], buf[8];
+	size_t at;
+
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		size_t n = util_utoa(d, nums[i].v);
+		ck_assert_uint_eq(n, strlen(nums[i].s));
+		ck_assert(memcmp(d, nums[i].s, n) == 0);
+		sbuf_free(&b);
+		sbuf_puts(&b, "L=");
+		sbuf_putu(&b, nums[i].v);
+		ck_assert_str_eq(b.s + 2, nums[i].s);
+	}
+	sbuf_free(&b);
+	/* into 8 bytes: 7 characters and the terminator, no more */
+	at = 0;
+	util_append(buf, sizeof buf, &at, "ab");
+	ck_assert_str_eq(buf, "ab");
+	util_append_u(buf, sizeof buf, &at, 1234);
+	ck_assert_str_eq(buf, "ab1234");
+	util_append(buf, sizeof buf, &at, "xyz");
+	ck_assert_str_eq(buf, "ab1234x");
+	ck_assert_uint_eq(at, 7);
+	util_append(buf, sizeof buf, &at, "more");
+	ck_assert_str_eq(buf, "ab1234x");
+	at = 0;
+	util_append(buf, sizeof buf, &at, "");
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
 static Suite *
 units_suite(void)
 {
@@ -468,6 +508,7 @@ units_suite(void)
 	s = suite_create("units");
 	tc = tcase_create("core");
 	tcase_add_test(tc, test_parse_duration_ok);
+	tcase_add_test(tc, test_utoa_append);
 	tcase_add_test(tc, test_parse_duration_bad);
 	tcase_add_test(tc, test_parse_size_ok);
 	tcase_add_test(tc, test_parse_size_bad);
