@@ -59,4 +59,8 @@ fi
 
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-exec "$py" "$here/soak.py" --binary "$RETRYPROXY" "$@"
+# Twice: with the retry_if_body and hedge routes (so every request
+# libevent can carry takes evhttp's lane), then without them (--all-raw:
+# lane = raw carries every request, GET and POST included).
+"$py" "$here/soak.py" --binary "$RETRYPROXY" "$@"
+exec "$py" "$here/soak.py" --binary "$RETRYPROXY" --all-raw "$@"

@@ -53,24 +53,31 @@ if [ -z "$py" ]; then
 fi
 
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/retryproxy-vg.XXXXXX")
-vglog=$logdir/valgrind.log
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-rc=0
-"$py" "$here/soak.py" --binary "$RETRYPROXY" \
-	--requests 300 --concurrency 10 --workers 1 \
-	--per-try-timeout-ms 1500 --hold-tolerance-ms 250 --no-rss \
-	--ready-timeout 60 --stop-timeout 120 --time-limit 900 \
-	--wrapper "valgrind --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite,indirect --log-file=$vglog" \
-	"$@" || rc=$?
+# Twice: evhttp's lane for what libevent carries (the soak's retry_if_body
+# and hedge routes put it there), then the raw lane for everything
+# (--all-raw, lane = raw).
+for lane in evhttp raw; do
+	vglog=$logdir/valgrind-$lane.log
+	extra=
+	[ "$lane" = raw ] && extra=--all-raw
+	rc=0
+	"$py" "$here/soak.py" --binary "$RETRYPROXY" $extra \
+		--requests 300 --concurrency 10 --workers 1 \
+		--per-try-timeout-ms 1500 --hold-tolerance-ms 250 --no-rss \
+		--ready-timeout 60 --stop-timeout 120 --time-limit 900 \
+		--wrapper "valgrind --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite,indirect --log-file=$vglog" \
+		"$@" || rc=$?
 
-echo "valgrind: $(grep 'ERROR SUMMARY' "$vglog" 2>/dev/null | tail -n 1 | sed 's/^==[0-9]*== //')"
-grep -E 'in use at exit:|total heap usage:|All heap blocks|definitely lost:|indirectly lost:|possibly lost:|still reachable:' "$vglog" 2>/dev/null |
-	sed 's/^==[0-9]*== */valgrind: /' || true
-if [ "$rc" -ne 0 ] || ! grep -q 'ERROR SUMMARY: 0 errors' "$vglog" 2>/dev/null; then
-	echo "run-valgrind.sh: FAILED (soak exit $rc); valgrind log: $vglog" >&2
-	sed -n '1,200p' "$vglog" >&2 2>/dev/null || true
-	exit 1
-fi
+	echo "valgrind ($lane): $(grep 'ERROR SUMMARY' "$vglog" 2>/dev/null | tail -n 1 | sed 's/^==[0-9]*== //')"
+	grep -E 'in use at exit:|total heap usage:|All heap blocks|definitely lost:|indirectly lost:|possibly lost:|still reachable:' "$vglog" 2>/dev/null |
+		sed 's/^==[0-9]*== */valgrind: /' || true
+	if [ "$rc" -ne 0 ] || ! grep -q 'ERROR SUMMARY: 0 errors' "$vglog" 2>/dev/null; then
+		echo "run-valgrind.sh: FAILED ($lane, soak exit $rc); valgrind log: $vglog" >&2
+		sed -n '1,200p' "$vglog" >&2 2>/dev/null || true
+		exit 1
+	fi
+done
 rm -rf "$logdir"
 exit 0

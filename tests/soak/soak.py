@@ -560,7 +560,7 @@ def make_plan(seed, rid):
     # Route M and the decorations come from a stream of their own: the
     # plans above are the ones the soak made before these were added.
     xr = random.Random(f"{seed}/extra/{rid}")
-    if xr.random() < M_SHARE:
+    if xr.random() < M_SHARE and not ALL_RAW:
         p.route = "M"
         p.path = "/m" + p.path
         steps = [_step(xr, "big" if xr.random() < M_BIG else "ok") for _ in range(3)]
@@ -602,7 +602,9 @@ IF_RANGE_RE = re.compile(r'"soak-(\d+)-(\d+)"')
 
 
 def cut_eligible(p):
-    return (p.route in CUT_ROUTES and p.method == "GET" and not raw_lane(p)
+    # (both lanes resume; --all-raw puts every GET on the raw lane)
+    return (p.route in CUT_ROUTES and p.method == "GET"
+            and (ALL_RAW or not raw_lane(p)) and not streamed(p)
             and p.client == "1.1")
 
 
@@ -781,7 +783,7 @@ def hedge_port_key(route, attempt):
 
 
 def _route_hedge(seed, p):
-    if (p.route != "origin" or not resendable(p) or raw_lane(p)
+    if (ALL_RAW or p.route != "origin" or not resendable(p) or raw_lane(p)
             or p.rid % HOLD_EVERY in HOLD_PROBE):
         return
     hr = random.Random(f"{seed}/hedge/{p.rid}")
@@ -987,6 +989,11 @@ def simulate_hedge(plan, attempts=3):
 # clients that half-close (shutdown(SHUT_WR)) right after their request.
 # ---------------------------------------------------------------------------
 MAX_REQUEST_BODY = 64 * KiB  # [proxy] max_request_body in the soak's config
+# --all-raw: no route M (retry_if_body) and no hedge routes, so the daemon's
+# lane = raw (its default) carries every request, GET and POST included;
+# without it those routes put every request libevent can carry on evhttp's
+# lane (retryproxy.ini(5), lane), as before lane = raw existed.
+ALL_RAW = False
 EVHTTP_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE",
                   "CONNECT", "PATCH")  # what evhttp parses (case-sensitive)
 # Extension method tokens; none of them is in the default `methods` (names are
@@ -1068,6 +1075,8 @@ def streamed(plan):
 
 
 def raw_lane(plan):
+    if ALL_RAW:
+        return True
     return (plan.method not in EVHTTP_METHODS or plan.framing == "chunked"
             or streamed(plan) or plan.upgrade)
 
@@ -1873,6 +1882,24 @@ def daemon_config(args, work, origin_port, closed, hold_ports, hedge_ports):
         return "".join(f"{k} = {val}\n" for k, val in base.items())
 
     def config(port, admin):
+        route_m = "" if ALL_RAW else f"""; route M: a 200 whose body (up to 64 KiB) holds the mark is retried
+[route 127.0.0.1:{origin_port}/m/]
+{keys('M', retry_if_body=MARK)}
+"""
+        hedge_routes = "" if ALL_RAW else f"""; routes E, E2, EF, ER: hedged requests.  hedge_after is a third of the
+; soak's per_try_timeout, their per_try_timeout twice it; a hedge is a
+; retry-budget token: the budget may not bind here either
+[route 127.0.0.1:{hedge_ports['E']}]
+{keys('E', **hedge_keys())}
+[route 127.0.0.1:{hedge_ports['E2']}]
+{keys('E2', **hedge_keys(hedge_max="2"))}
+; EF: attempts 2 and 3, a hedge among them, go to E (the next fallback)
+[route 127.0.0.1:{hedge_ports['EF']}]
+{keys('EF', **hedge_keys(fallbacks=f"http://127.0.0.1:{hedge_ports['E']}"))}
+; ER: attempt 2 goes to a closed port (a hedge there is refused), 3 to E
+[route 127.0.0.1:{hedge_ports['ER']}]
+{keys('ER', **hedge_keys(fallbacks=f"http://127.0.0.1:{closed['X']}, "
+                                   f"http://127.0.0.1:{hedge_ports['E']}"))}"""
         return (f"""[proxy]
 listen = 127.0.0.1:{port}
 workers = {args.workers}
@@ -1894,10 +1921,7 @@ max_request_body = {MAX_REQUEST_BODY // KiB}K
 [route 127.0.0.1:{closed['B']}]
 {keys('B', fallbacks=f"http://127.0.0.1:{closed['X']}, http://127.0.0.1:{origin_port}",
       retry_budget_min="1000000")}
-; route M: a 200 whose body (up to 64 KiB) holds the mark is retried
-[route 127.0.0.1:{origin_port}/m/]
-{keys('M', retry_if_body=MARK)}
-; route S: every method may be re-sent (PROPFIND like GET)
+{route_m}; route S: every method may be re-sent (PROPFIND like GET)
 [route 127.0.0.1:{origin_port}/s/]
 {keys('S', methods="*")}
 ; route H: a 429 with Retry-After holds the origin (this port) for every
@@ -1909,20 +1933,7 @@ max_request_body = {MAX_REQUEST_BODY // KiB}K
 ; 429 at once (Retry-After: the seconds left); 429 is not retried
 [route 127.0.0.1:{hold_ports['F']}]
 {keys('F', hold="fail")}
-; routes E, E2, EF, ER: hedged requests.  hedge_after is a third of the
-; soak's per_try_timeout, their per_try_timeout twice it; a hedge is a
-; retry-budget token: the budget may not bind here either
-[route 127.0.0.1:{hedge_ports['E']}]
-{keys('E', **hedge_keys())}
-[route 127.0.0.1:{hedge_ports['E2']}]
-{keys('E2', **hedge_keys(hedge_max="2"))}
-; EF: attempts 2 and 3, a hedge among them, go to E (the next fallback)
-[route 127.0.0.1:{hedge_ports['EF']}]
-{keys('EF', **hedge_keys(fallbacks=f"http://127.0.0.1:{hedge_ports['E']}"))}
-; ER: attempt 2 goes to a closed port (a hedge there is refused), 3 to E
-[route 127.0.0.1:{hedge_ports['ER']}]
-{keys('ER', **hedge_keys(fallbacks=f"http://127.0.0.1:{closed['X']}, "
-                                   f"http://127.0.0.1:{hedge_ports['E']}"))}""")
+{hedge_routes}""")
     return config
 
 
@@ -2323,7 +2334,11 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                               "ext" if plan.method not in EVHTTP_METHODS else "POST")] += 1
         def whole_at(a):
             """What of the body broken at attempt a the proxy could pass on:
-            the whole chunks (or all bytes) the origin wrote (cut_whole)."""
+            on evhttp's lane the whole chunks (or all bytes) the origin wrote
+            (cut_whole), on the raw lane every byte (cut_end)."""
+            if raw_lane(plan):
+                return next((h.cut_end for h in hs if h.attempt == a and h.cut_end is not None),
+                            None)
             return next((h.cut_whole for h in hs if h.attempt == a and h.cut_whole is not None),
                         None)
 
@@ -2430,8 +2445,8 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                     elif n > pr.cut_at or (pr.cut_how == "fin" and n != whole_at(pr.cut_last)):
                         wrong.append(f"truncated after {n} B, but the origin broke it "
                                      f"({pr.cut_how}) after {pr.cut_at} B"
-                                     + (f" (with fin, all of them reach the client; in "
-                                        f"whole chunks {whole_at(pr.cut_last)})"
+                                     + (f" (with fin, all of them reach the client; "
+                                        f"{whole_at(pr.cut_last)} on this lane)"
                                         if pr.cut_how == "fin" else ""))
                     else:
                         # after a failed continuation: exactly the N it asked from
@@ -2590,9 +2605,12 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                              f"access log conn={conn}: only one on a pooled connection "
                              f"(conn=reused) may be lost to an idle close")
         # -- the continuations (Range: bytes=N-, If-Range: the ETag): N is
-        # what the client had: after a fin exactly the origin's break, after
-        # an rst at most that; a failed continuation changes nothing
+        # what the client had: after a fin exactly the origin's break (on
+        # evhttp's lane its whole chunks: libevent passes on a chunk once it
+        # is all in; the raw lane passes on every byte), after an rst at
+        # most that; a failed continuation changes nothing
         last_n, bound, whole, how = 0, None, None, None
+        had = (lambda b, w: b) if raw_lane(plan) else (lambda b, w: w)
         for h in hs:
             if pr.ranges and h.attempt > pr.cut:
                 c["cut continuations"] += 1
@@ -2602,10 +2620,11 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                              f"{h.range!r} If-Range {h.if_range!r}: want bytes=N- and "
                              f"{want_ifr}")
                 elif how is not None and (h.range > bound or h.range < last_n
-                                          or (how == "fin" and h.range != whole)):
+                                          or (how == "fin" and h.range != had(bound, whole))):
                     bad(rid, f"continuation attempt {h.attempt} asked from byte {h.range}: "
                              f"the body broke ({how}) after {bound} B"
-                             + (f", all of them the client's ({whole} in whole chunks)"
+                             + (f", all of them the client's ({had(bound, whole)}"
+                                f"{'' if raw_lane(plan) else ' in whole chunks'})"
                                 if how == "fin" else "")
                              + (f", and the client had {last_n} B before" if last_n else ""))
                 else:
@@ -2844,6 +2863,8 @@ def check_hedge(args, rid, plan, pr, hs, ports, bad, c):
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--all-raw", action="store_true",
+                    help="no retry_if_body or hedge routes: lane = raw carries every request")
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--ids", help="comma-separated request ids to run (replay)")
@@ -2907,7 +2928,9 @@ def fmt_mib(n):
 
 
 def main(argv=None):
+    global ALL_RAW
     args = parse_args(argv)
+    ALL_RAW = args.all_raw
     binary = Path(args.binary).resolve() if args.binary else daemon_path()
     if not binary.exists():
         print(f"soak: daemon binary not found: {binary}", file=sys.stderr)
