@@ -1077,8 +1077,8 @@ const struct key_def config_keys[] = {
 	PX(cpu_affinity), affinities),
     KE("lane", SCOPE_PROXY, "raw",
 	"raw: requests but CONNECT are parsed and forwarded by retryproxy's "
-	"own code; evhttp: by libevent's where it can (raw when a route "
-	"hedges, peeks at bodies or has a parent: evhttp)",
+	"own code; evhttp: by libevent's where it can (so are those of a "
+	"route that hedges, peeks at bodies or has a parent)",
 	PX(lane), lanes),
     K("allow", SCOPE_PROXY, "127.0.0.0/8, ::1",
 	"client addresses (CIDR) that may use the proxy; others get 403",

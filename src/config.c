@@ -523,9 +523,7 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 		c->any_intercept = true;
 	if (p->nparents > 0)
 		c->any_parent = true;
-	if (p->nparents > 0 || p->hedge_after.ms > 0 ||
-	    p->hedge_after.pct > 0 ||
-	    (p->retry_if_body_src != NULL && *p->retry_if_body_src != '\0'))
+	if (policy_needs_evhttp_lane(p))
 		c->needs_evhttp_lane = true;
 	if (policy_has_zero_delay(p))
 		add_warning(c,

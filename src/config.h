@@ -147,8 +147,9 @@ struct config {
 	bool any_parent; /* a route (or [default]) has a parent proxy */
 	/*
 	 * A route (or [default]) asks for what only evhttp's lane does:
-	 * hedge_after, retry_if_body, a parent proxy.  Then lane = raw
-	 * carries only what evhttp cannot (as lane = evhttp).
+	 * hedge_after, retry_if_body, a parent proxy
+	 * (policy_needs_evhttp_lane).  Then lane = raw looks up each
+	 * request's route before choosing its lane.
 	 */
 	bool needs_evhttp_lane;
 	char **warnings;

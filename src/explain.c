@@ -143,7 +143,10 @@ explain_one(const struct config *c, const char *method, const char *url,
 	    u.scheme == HTTP_SCHEME_HTTPS ? "https" : "http",
 	    u.host_is_ipv6 ? "[" : "", u.host, u.host_is_ipv6 ? "]" : "",
 	    u.port, path);
-	if (c->proxy.lane == LANE_RAW && !c->needs_evhttp_lane)
+	/* (as front.c chooses; a gateway's request: gateways is false) */
+	if (c->proxy.lane == LANE_RAW &&
+	    (!c->needs_evhttp_lane ||
+		(gateways && !policy_needs_evhttp_lane(p))))
 		sbuf_puts(out, "lane: raw (lane = raw)\n");
 	else if (!http_method_evhttp_knows(method))
 		sbuf_puts(out, "lane: raw (a method libevent does not know)\n");
@@ -151,9 +154,12 @@ explain_one(const struct config *c, const char *method, const char *url,
 		sbuf_printf(out,
 		    "lane: evhttp (%s); a chunked body, one over "
 		    "max_request_body or an Upgrade: raw\n",
-		    c->proxy.lane == LANE_EVHTTP
-			? "lane = evhttp"
-			: "a route sets hedge_after, retry_if_body or parent");
+		    c->proxy.lane == LANE_EVHTTP ? "lane = evhttp"
+			: gateways
+			? "the route sets hedge_after, retry_if_body or parent"
+			: "a route sets hedge_after, retry_if_body or parent, "
+			  "and a gateway's request takes its lane before its "
+			  "route is known");
 	explain_parent(p, u.scheme == HTTP_SCHEME_HTTPS || p->tls, out);
 	resend = policy_method_is_listed(p, method);
 	sbuf_printf(out,

@@ -357,24 +357,38 @@ body_left(void *arg)
 	return reqscan_body_left(&cc->scan);
 }
 
+#define HEAD_LINE 2048
+static const struct route *head_route(struct client_conn *, struct evbuffer *,
+    size_t, char *line, struct http_url *);
+
 /*
- * Does the request whose head was just scanned take the raw lane
+ * Does the request whose head ends at `at` in buf take the raw lane
  * (relay.c)?  With lane = raw every one but CONNECT does: it parses and
- * writes heads for a third of evhttp's CPU (README, "Performance"),
- * unless a route needs what only evhttp's lane does (hedging,
- * retry_if_body, parents).  Else those evhttp would mangle or refuse:
- * libevent 2.1.12 knows nine methods (exactly these spellings), reads a
- * whole body before its callback runs, refuses one over its size limit,
- * and drops Upgrade.
+ * writes heads for half of evhttp's instructions (README, "Performance"),
+ * unless its route needs what only evhttp's lane does (hedging,
+ * retry_if_body, parents: looked up only when a route does).  Else those
+ * evhttp would mangle or refuse: libevent 2.1.12 knows nine methods
+ * (exactly these spellings), reads a whole body before its callback
+ * runs, refuses one over its size limit, and drops Upgrade.
  */
 static bool
-wants_raw_lane(const struct client_conn *cc)
+wants_raw_lane(struct client_conn *cc, struct evbuffer *buf, size_t at)
 {
 	const struct reqscan *s = &cc->scan;
 	const struct config *c = worker_config(cc->w);
 
-	if (c->proxy.lane == LANE_RAW && !c->needs_evhttp_lane)
-		return !s->connect;
+	if (c->proxy.lane == LANE_RAW && !s->connect) {
+		const struct route *r;
+		struct http_url u;
+		char line[HEAD_LINE];
+
+		if (!c->needs_evhttp_lane)
+			return true;
+		/* (an origin-form target, a gateway's: as lane = evhttp) */
+		r = head_route(cc, buf, at, line, &u);
+		if (r != NULL && !policy_needs_evhttp_lane(&r->policy))
+			return true;
+	}
 	if (!http_method_evhttp_knows(s->method))
 		return true;
 	if (s->connect)
@@ -383,6 +397,41 @@ wants_raw_lane(const struct client_conn *cc)
 	    reqscan_body_left(s) >
 	    worker_config(cc->w)->proxy.max_request_body ||
 	    (s->upgrade && s->conn_upgrade);
+}
+
+/*
+ * The route of the request whose head ends at `at` in buf, from its
+ * absolute-form target (u: the target parsed, pointing into line, of
+ * HEAD_LINE bytes); NULL when the target is not one (origin-form on a
+ * gateway, or too long to tell here).
+ */
+static const struct route *
+head_route(struct client_conn *cc, struct evbuffer *buf, size_t at, char *line,
+    struct http_url *u)
+{
+	const struct config *c = worker_config(cc->w);
+	size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
+	size_t n = held_len(cc), k;
+	struct evbuffer_ptr ptr;
+	char *sp, *end, path[1024];
+	const char *why;
+
+	k = n > 0 ? (size_t)evbuffer_copyout(cc->held, line, HEAD_LINE - 1) : 0;
+	if (k < HEAD_LINE - 1 && n == k &&
+	    evbuffer_ptr_set(buf, &ptr, at - unheld, EVBUFFER_PTR_SET) == 0)
+		k += (size_t)evbuffer_copyout_from(
+		    buf, &ptr, line + k, HEAD_LINE - 1 - k);
+	line[k] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if ((sp = strchr(line, ' ')) == NULL ||
+	    (end = strchr(sp + 1, ' ')) == NULL)
+		return NULL;
+	*end = '\0';
+	if (http_url_parse(sp + 1, u, &why) != 0)
+		return NULL;
+	snprintf(path, sizeof path, "%s%.*s", u->path_add_slash ? "/" : "",
+	    (int)u->path_len, u->path);
+	return config_match(c, u->host, u->port, path);
 }
 
 /*
@@ -396,35 +445,15 @@ static bool
 wants_parent_tunnel(struct client_conn *cc, struct evbuffer *buf, size_t at)
 {
 	const struct config *c = worker_config(cc->w);
-	size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
-	size_t n = held_len(cc), k;
-	struct evbuffer_ptr ptr;
 	struct policy_target t;
 	struct http_url u;
 	const struct route *r;
-	char line[2048], *sp, *end, path[1024];
-	const char *why;
+	char line[HEAD_LINE];
 
 	if (!c->any_parent || cc->scan.connect)
 		return false;
-	k = n > 0 ? (size_t)evbuffer_copyout(cc->held, line, sizeof line - 1)
-		  : 0;
-	if (k < sizeof line - 1 && n == k &&
-	    evbuffer_ptr_set(buf, &ptr, at - unheld, EVBUFFER_PTR_SET) == 0)
-		k += (size_t)evbuffer_copyout_from(
-		    buf, &ptr, line + k, sizeof line - 1 - k);
-	line[k] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if ((sp = strchr(line, ' ')) == NULL ||
-	    (end = strchr(sp + 1, ' ')) == NULL)
-		return false;
-	*end = '\0';
-	if (http_url_parse(sp + 1, &u, &why) != 0)
-		return false;
-	snprintf(path, sizeof path, "%s%.*s", u.path_add_slash ? "/" : "",
-	    (int)u.path_len, u.path);
-	r = config_match(c, u.host, u.port, path);
-	if (r->policy.nparents == 0)
+	if ((r = head_route(cc, buf, at, line, &u)) == NULL ||
+	    r->policy.nparents == 0)
 		return false;
 	policy_target(&r->policy, u.host, u.port, u.port_given,
 	    u.scheme == HTTP_SCHEME_HTTPS, 1, &t);
@@ -581,7 +610,7 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 			uint64_t body = reqscan_body_left(&cc->scan);
 			const struct config *c = worker_config(cc->w);
 			/* evhttp holds a body whole: only within max_buffered */
-			if (wants_raw_lane(cc) ||
+			if (wants_raw_lane(cc, buf, at) ||
 			    wants_parent_tunnel(cc, buf, at) ||
 			    (body > 0 &&
 				!replaymem_reserve(

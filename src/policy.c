@@ -237,6 +237,14 @@ policy_backoff_range(
 }
 
 bool
+policy_needs_evhttp_lane(const struct policy *p)
+{
+	return p->nparents > 0 || p->hedge_after.ms > 0 ||
+	    p->hedge_after.pct > 0 ||
+	    (p->retry_if_body_src != NULL && *p->retry_if_body_src != '\0');
+}
+
+bool
 policy_has_zero_delay(const struct policy *p)
 {
 	size_t i;

@@ -172,6 +172,12 @@ void policy_backoff_range(
     const struct policy *, unsigned k, uint64_t *lo, uint64_t *hi);
 /* Does any retry of this policy happen with zero delay (for a warning)? */
 bool policy_has_zero_delay(const struct policy *);
+/*
+ * Does the policy ask for what only evhttp's lane does: hedge_after,
+ * retry_if_body, a parent proxy?  Its requests then take that lane
+ * ([proxy] lane; front.c).
+ */
+bool policy_needs_evhttp_lane(const struct policy *);
 
 /*
  * The attempts a request gets: the policy's, or, when client_overrides is

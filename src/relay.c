@@ -104,6 +104,7 @@ struct relay {
 	const char *resume_end;
 	bool resuming;
 	bool replying; /* the client has the response head */
+	bool dial_stopped; /* stop_dial ran: no attempt ever again */
 	/* outcome */
 	int status;
 	const char *error;
@@ -115,6 +116,20 @@ struct relay {
 };
 
 static void relay_attempt(struct relay *);
+
+/*
+ * The attempts are over (the response is queued whole, or the request
+ * ended): once, not at each of finish, relay_end and free_relay (three
+ * event_dels each time, for every request).
+ */
+static void
+stop_dial(struct relay *r)
+{
+	if (r->dial_stopped)
+		return;
+	r->dial_stopped = true;
+	dial_stop(&r->dial);
+}
 struct policy_target;
 static bool attempt_pooled(struct relay *, const struct policy_target *);
 
@@ -176,7 +191,7 @@ log_request(struct relay *r)
 static void
 free_relay(struct relay *r)
 {
-	dial_stop(&r->dial);
+	stop_dial(r);
 	close_upstream(r);
 	rawbody_free(&r->body);
 	msghead_free(&r->req);
@@ -214,7 +229,7 @@ relay_end(struct relay *r, enum relay_end how)
 		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
 	/* no more I/O; the memory goes once the callbacks under way unwind */
 	rawbody_stop(&r->body);
-	dial_stop(&r->dial);
+	stop_dial(r);
 	close_upstream(r);
 	/* (its own event: event_base_once would allocate one) */
 	evtimer_assign(&r->free_ev, r->w->base, free_later_cb, r);
@@ -252,7 +267,7 @@ finish(struct relay *r)
 	    evbuffer_get_length(bufferevent_get_input(r->ubev)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(r->ubev)) == 0;
 	close_upstream(r);
-	dial_stop(&r->dial);
+	stop_dial(r);
 	r->state = RS_FLUSHING;
 	if (!r->body.done)
 		r->keep = false; /* the rest of its body is in the way */

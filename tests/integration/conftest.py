@@ -7,6 +7,9 @@
                     started; stopped with SIGTERM at teardown, exit code 0 asserted
     dns             a DNS server on loopback (dnsserver.DNSServer) that the
                     daemons started after it resolve names with
+    both_lanes      (pytestmark = pytest.mark.usefixtures("both_lanes")) every
+                    test of the module once with [proxy] lane = raw, once
+                    with lane = evhttp
 
 Tests that need the daemon are skipped when its binary does not exist
 (set RETRYPROXY_REQUIRE=1 to make that a failure instead).
@@ -55,6 +58,16 @@ def upstream():
     up = Upstream().start()
     yield up
     _stop_upstream(up)
+
+
+@pytest.fixture(params=["raw", "evhttp"])
+def both_lanes(request, monkeypatch):
+    """A module that uses this (pytestmark) runs each test once per lane:
+    [proxy] lane = raw, the default, and lane = evhttp (also what every
+    request libevent can carry gets while a route sets hedge_after,
+    retry_if_body or parent).  A test's own lane line wins."""
+    monkeypatch.setenv("RETRYPROXY_TEST_LANE", request.param)
+    return request.param
 
 
 @pytest.fixture

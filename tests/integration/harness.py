@@ -94,6 +94,10 @@ class Proxy:
         pl = self.proxy_lines.strip("\n")
         if pl:
             text += pl + "\n"
+        # a module's lane_param fixture: the same tests on both lanes
+        lane = os.environ.get("RETRYPROXY_TEST_LANE")
+        if lane and not any(ln.split("=")[0].strip() == "lane" for ln in pl.splitlines()):
+            text += f"lane = {lane}\n"
         cfg = self.config.strip("\n")
         if cfg:
             text += "\n" + cfg + "\n"

@@ -10,6 +10,9 @@ from clients import RawConn, request
 from harness import describe, section
 from upstream import pattern_bytes
 
+# every test on both lanes ([proxy] lane = raw and evhttp: conftest.py)
+pytestmark = pytest.mark.usefixtures("both_lanes")
+
 N = 70000  # more than a few reads
 
 

@@ -52,6 +52,9 @@ from harness import DaemonError, section
 from test_https import certs, servers, tls_origin  # noqa: F401 (fixtures)
 from test_intercept import STAR, ica, inner_request, intercepted, tls_section  # noqa: F401
 
+# every test on both lanes ([proxy] lane = raw and evhttp: conftest.py)
+pytestmark = pytest.mark.usefixtures("both_lanes")
+
 ONE_WORKER = "workers = 1"
 BASE = section("default", start_timeout="10ms", per_try_timeout="3s")
 

@@ -19,6 +19,9 @@ from harness import daemon_factory, describe, section
 from test_ops import OpsProxy, samples
 from upstream import pattern_bytes, pattern_sha256
 
+# every test on both lanes ([proxy] lane = raw and evhttp: conftest.py)
+pytestmark = pytest.mark.usefixtures("both_lanes")
+
 MiB = 1024 * 1024
 ONE_WORKER = "workers = 1"
 

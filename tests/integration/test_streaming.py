@@ -9,6 +9,9 @@ from clients import RawConn, request
 from harness import describe, section
 from upstream import pattern_bytes, pattern_sha256
 
+# every test on both lanes ([proxy] lane = raw and evhttp: conftest.py)
+pytestmark = pytest.mark.usefixtures("both_lanes")
+
 MiB = 1024 * 1024
 BIG = 209715200            # 200 MiB
 RSS_LIMIT = 64 * MiB

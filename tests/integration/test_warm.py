@@ -18,6 +18,9 @@ from clients import RawConn, request
 from harness import daemon_factory, describe, section
 from test_ops import OpsProxy, samples
 
+# every test on both lanes ([proxy] lane = raw and evhttp: conftest.py)
+pytestmark = pytest.mark.usefixtures("both_lanes")
+
 ONE_WORKER = "workers = 1"
 
 

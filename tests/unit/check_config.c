@@ -1667,8 +1667,8 @@ START_TEST(test_listen_override)
 END_TEST
 
 /*
- * lane = raw takes every request but CONNECT only while no route asks for
- * what evhttp's lane alone does (front.c).
+ * needs_evhttp_lane: some route asks for what evhttp's lane alone does,
+ * so front.c looks up each request's route before choosing its lane.
  */
 START_TEST(test_lane_needs_evhttp)
 {

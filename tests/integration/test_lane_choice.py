@@ -1,0 +1,67 @@
+"""[proxy] lane: which lane each request takes (retryproxy.ini(5), lane;
+README "Two lanes").
+
+The raw lane counts every request it carries in
+retryproxy_raw_lane_requests_total; evhttp's lane does not.  With lane =
+raw (the default) every request but CONNECT takes the raw lane, unless its
+route sets hedge_after, retry_if_body or parent (evhttp's lane alone does
+those); with lane = evhttp only what libevent cannot carry does.  Each
+case ends with the next requests on the same worker getting their own
+answers."""
+
+import pytest
+
+from clients import request
+from harness import daemon_factory, describe, section
+from test_ops import OpsProxy, samples
+
+ONE_WORKER = "workers = 1"
+
+
+@pytest.fixture
+def ops_proxy(upstream, make_upstream, tmp_path):
+    yield from daemon_factory(OpsProxy, tmp_path, "lane")
+
+
+def raw_count(px):
+    return sum(v for _, v in samples(px.metrics(), "retryproxy_raw_lane_requests_total"))
+
+
+def own(upstream, px, method, path, want_raw, tag):
+    """method path gets its own answer; the raw lane counted it or not."""
+    before = raw_count(px)
+    upstream.script(path, ["200"])
+    r = request(px.addr, method, upstream.url + path,
+                body=b"x" * 100 if method == "POST" else None)
+    why = describe(upstream, px, r) + f"\n{tag}"
+    assert r.status == 200 and r.complete and r.body == b"status=200 hit=1\n", why
+    assert raw_count(px) - before == (1 if want_raw else 0), why + \
+        f"\nraw lane requests {before} -> {raw_count(px)}, want raw: {want_raw}"
+
+
+def test_default_every_request_takes_the_raw_lane(upstream, ops_proxy):
+    px = ops_proxy("", ONE_WORKER)
+    for i, m in enumerate(["GET", "POST", "PUT", "DELETE", "PROPFIND", "GET"]):
+        own(upstream, px, m, f"/d{i}", True, f"{m} with lane = raw")
+
+
+def test_lane_evhttp_keeps_the_old_split(upstream, ops_proxy):
+    px = ops_proxy("", ONE_WORKER + "\nlane = evhttp")
+    own(upstream, px, "GET", "/e1", False, "GET with lane = evhttp")
+    own(upstream, px, "POST", "/e2", False, "POST with lane = evhttp")
+    own(upstream, px, "PROPFIND", "/e3", True, "PROPFIND: libevent does not know it")
+    own(upstream, px, "GET", "/e4", False, "GET after a PROPFIND")
+
+
+@pytest.mark.parametrize("key", ["hedge_after = 5s", "retry_if_body = NEVER-MATCHES"])
+def test_a_route_that_needs_evhttp_takes_it_the_others_do_not(upstream, ops_proxy, key):
+    # the route under /h/ hedges (or peeks at bodies): its GETs take
+    # evhttp's lane; the rest of the same origin stays on the raw lane
+    name, value = (s.strip() for s in key.split("="))
+    px = ops_proxy(section(f"route {upstream.authority}/h/", **{name: value}), ONE_WORKER)
+    own(upstream, px, "GET", "/h/1", False, f"GET under the {name} route")
+    own(upstream, px, "GET", "/p/1", True, "GET elsewhere")
+    own(upstream, px, "POST", "/h/2", False, f"POST under the {name} route")
+    own(upstream, px, "PROPFIND", "/h/3", True, "PROPFIND under it: libevent cannot")
+    own(upstream, px, "GET", "/p/2", True, "GET elsewhere, after")
+    own(upstream, px, "GET", "/h/4", False, "GET under it, after")
