@@ -59,8 +59,8 @@ fi
 
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-# Twice: with the retry_if_body and hedge routes (so every request
-# libevent can carry takes evhttp's lane), then without them (--all-raw:
-# lane = raw carries every request, GET and POST included).
+# Twice: with the retry_if_body and hedge routes (their requests take
+# evhttp's lane, the rest the raw lane: both at once), then without them
+# (--all-raw: the raw lane carries every request).
 "$py" "$here/soak.py" --binary "$RETRYPROXY" "$@"
 exec "$py" "$here/soak.py" --binary "$RETRYPROXY" --all-raw "$@"

@@ -55,9 +55,9 @@ fi
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/retryproxy-vg.XXXXXX")
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-# Twice: evhttp's lane for what libevent carries (the soak's retry_if_body
-# and hedge routes put it there), then the raw lane for everything
-# (--all-raw, lane = raw).
+# Twice: both lanes at once (the soak's retry_if_body and hedge routes take
+# evhttp's lane, the rest the raw lane), then the raw lane for everything
+# (--all-raw).
 for lane in evhttp raw; do
 	vglog=$logdir/valgrind-$lane.log
 	extra=

@@ -602,9 +602,9 @@ IF_RANGE_RE = re.compile(r'"soak-(\d+)-(\d+)"')
 
 
 def cut_eligible(p):
-    # (both lanes resume; --all-raw puts every GET on the raw lane)
+    # (both lanes resume a GET whose body is held or empty)
     return (p.route in CUT_ROUTES and p.method == "GET"
-            and (ALL_RAW or not raw_lane(p)) and not streamed(p)
+            and not p.upgrade and not streamed(p)
             and p.client == "1.1")
 
 
@@ -756,6 +756,8 @@ HEDGE_SHARE = 0.25
 HEDGE_ROUTE_MIX = [("E", 45), ("E2", 25), ("EF", 15), ("ER", 15)]
 HEDGE_MAX = {"E": 1, "E2": 2, "EF": 1, "ER": 1}
 HEDGE_ROUTES = tuple(HEDGE_MAX)
+# the routes whose requests take evhttp's lane (when libevent can carry them)
+EVHTTP_ROUTES = ("M",) + HEDGE_ROUTES
 HEDGE_FIRST = [("stall", 45), ("late", 15), ("drop", 8), ("ok", 10), ("503", 9), ("rst", 4),
                ("fin", 4), ("slow", 5)]
 HEDGE_NEXT = [("ok", 28), ("503", 13), ("rst", 7), ("fin", 6), ("stall", 22), ("late", 16),
@@ -783,7 +785,7 @@ def hedge_port_key(route, attempt):
 
 
 def _route_hedge(seed, p):
-    if (ALL_RAW or p.route != "origin" or not resendable(p) or raw_lane(p)
+    if (ALL_RAW or p.route != "origin" or not resendable(p) or needs_raw(p)
             or p.rid % HOLD_EVERY in HOLD_PROBE):
         return
     hr = random.Random(f"{seed}/hedge/{p.rid}")
@@ -991,8 +993,8 @@ def simulate_hedge(plan, attempts=3):
 MAX_REQUEST_BODY = 64 * KiB  # [proxy] max_request_body in the soak's config
 # --all-raw: no route M (retry_if_body) and no hedge routes, so the daemon's
 # lane = raw (its default) carries every request, GET and POST included;
-# without it those routes put every request libevent can carry on evhttp's
-# lane (retryproxy.ini(5), lane), as before lane = raw existed.
+# without it the requests of those routes take evhttp's lane when libevent
+# can carry them (retryproxy.ini(5), lane), the rest the raw lane.
 ALL_RAW = False
 EVHTTP_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE",
                   "CONNECT", "PATCH")  # what evhttp parses (case-sensitive)
@@ -1075,8 +1077,17 @@ def streamed(plan):
 
 
 def raw_lane(plan):
-    if ALL_RAW:
+    """Does the daemon carry it on the raw lane?  lane = raw (its default)
+    puts every request there but those of a route that needs evhttp's lane
+    (M: retry_if_body; the hedge routes), which take it when libevent can
+    carry them."""
+    if ALL_RAW or plan.route not in EVHTTP_ROUTES:
         return True
+    return needs_raw(plan)
+
+
+def needs_raw(plan):
+    """What libevent's evhttp cannot carry: the raw lane on either lane."""
     return (plan.method not in EVHTTP_METHODS or plan.framing == "chunked"
             or streamed(plan) or plan.upgrade)
 
