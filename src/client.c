@@ -33,7 +33,13 @@ client_reply_text(struct evhttp_request *req, int status, const char *reason,
 		evhttp_add_header(out, "Proxy-Status", proxy_status);
 	if (close)
 		evhttp_add_header(out, "Connection", "close");
-	evbuffer_add(buf, body, strlen(body));
+	/*
+	 * libevent 2.1.12 leaves Content-Length out of an answer to HEAD but
+	 * writes the body after it all the same, where the client reads it
+	 * as the start of its next response: a HEAD gets the head alone.
+	 */
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+		evbuffer_add(buf, body, strlen(body));
 	evhttp_send_reply(req, status, reason, buf);
 	evbuffer_free(buf);
 }

@@ -282,7 +282,8 @@ finish(struct relay *r)
 /*
  * The client's response ends short (why: in the log): its connection
  * closes where the bytes stop, so that it sees a cut, never a whole
- * response that is not.
+ * response that is not -- after the bytes already queued for it (finish
+ * flushes them; closing at once would drop them).
  */
 static void
 end_broken(struct relay *r, const char *why)
@@ -293,7 +294,9 @@ end_broken(struct relay *r, const char *why)
 	metrics_broken_body(false);
 	if (r->error == NULL)
 		r->error = "connection_terminated";
-	relay_end(r, RELAY_CLOSE);
+	r->up_may_keep = false;
+	r->keep = false;
+	finish(r);
 }
 
 /*
@@ -318,9 +321,11 @@ cut_if_replying(struct relay *r, const char *why)
 static bool
 reply_keeps(const struct relay *r, int status)
 {
+	/* (a HEAD's: our replies carry a body, which a HEAD's answer may not) */
 	return r->body.done && !r->client_10 && !r->client_close &&
 	    !r->upgrade && status != 400 && status != 408 && status != 413 &&
-	    status != 508;
+	    status != 508 && r->req.method != NULL &&
+	    strcmp(r->req.method, "HEAD") != 0;
 }
 
 /* A reply of our own (nothing of a response was sent yet). */
@@ -614,6 +619,57 @@ up_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Has a resumed body a known end, which the client was promised? */
+static bool
+resumed_with_length(const struct relay *r)
+{
+	return r->resume.count > 0 && r->resume.total != RESUME_LENGTH_UNKNOWN;
+}
+
+/*
+ * A resumed body (a 206 spliced in) whose complete length is known:
+ * moved through a buffer of its own, so that no byte past that length
+ * reaches the client, and its end is checked against it -- a chunked or
+ * connection-delimited 206 says no length that resume_accept could check.
+ * 1: ended at the length; 0: more to come; -1: a broken chunk; -2: past
+ * the length; -3: ended before it.
+ */
+static int
+pump_resumed(struct relay *r, struct evbuffer *in, struct evbuffer *out)
+{
+	struct evbuffer *tmp = evbuffer_new();
+	uint64_t n = 0, left = r->resume.total - r->bytes_down;
+	size_t k;
+	int rc;
+
+	if (tmp == NULL)
+		return -1;
+	rc = rawbody_move(&r->uscan, in, tmp, false, SIZE_MAX, &n);
+	k = evbuffer_get_length(tmp) > left ? (size_t)left
+					    : evbuffer_get_length(tmp);
+	if (k > 0) {
+		if (r->down_chunked)
+			evbuffer_add_printf(out, "%zx\r\n", k);
+		evbuffer_remove_buffer(tmp, out, k);
+		if (r->down_chunked)
+			evbuffer_add(out, "\r\n", 2);
+		r->bytes_down += k;
+	}
+	n = evbuffer_get_length(tmp); /* (what ran past the length) */
+	evbuffer_free(tmp);
+	if (rc < 0)
+		return -1;
+	if (n > 0)
+		return -2;
+	if (rc == 1) {
+		if (r->bytes_down != r->resume.total)
+			return -3;
+		if (r->down_chunked)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+	}
+	return rc;
+}
+
 /* The response's body, from the origin to the client, as it comes. */
 static void
 pump_down(struct relay *r)
@@ -624,8 +680,20 @@ pump_down(struct relay *r)
 	if (r->state != RS_RESPONDING)
 		return;
 	/* (all that was read: a read is at most a few tens of KiB) */
-	rc = rawbody_move(&r->uscan, bufferevent_get_input(r->ubev), out,
-	    r->down_chunked, SIZE_MAX, &r->bytes_down);
+	if (resumed_with_length(r))
+		rc = pump_resumed(r, bufferevent_get_input(r->ubev), out);
+	else
+		rc = rawbody_move(&r->uscan, bufferevent_get_input(r->ubev),
+		    out, r->down_chunked, SIZE_MAX, &r->bytes_down);
+	if (rc == -2 || rc == -3) {
+		r->error = "http_protocol_error";
+		end_broken(r,
+		    rc == -2 ? "the answer to the range ran past the "
+			       "original's length"
+			     : "the answer to the range ended before the "
+			       "original's length");
+		return;
+	}
 	if (rc < 0) {
 		/* a broken chunk: the response is cut */
 		r->error = "http_protocol_error";
@@ -978,8 +1046,17 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 		if ((what & BEV_EVENT_EOF) && reqscan_is_tunnel(&r->uscan)) {
 			/* a body that ends with the connection: it is whole */
 			pump_down(r);
-			if (r->state == RS_RESPONDING)
-				finish(r);
+			if (r->state != RS_RESPONDING)
+				return;
+			if (resumed_with_length(r) &&
+			    r->bytes_down != r->resume.total) {
+				r->error = "http_protocol_error";
+				end_broken(r,
+				    "the answer to the range ended before "
+				    "the original's length");
+				return;
+			}
+			finish(r);
 			return;
 		}
 		/* the body broke after it started: resumed, or cut */
@@ -1383,6 +1460,7 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	/* (no body follows the head: a reply before rawbody_start may keep) */
 	r->body.done =
 	    !scan->chunked && !(scan->has_cl && reqscan_body_left(scan) > 0);
+	r->upgrade = scan->upgrade && scan->conn_upgrade;
 	r->client_10 = r->req.minor == 0;
 	r->client_close = msghead_conn_has(&r->req, "close") ||
 	    (r->client_10 && !msghead_conn_has(&r->req, "keep-alive"));

@@ -11,8 +11,8 @@ answers."""
 
 import pytest
 
-from clients import request
-from harness import daemon_factory, describe, section
+from clients import RawConn, request
+from harness import daemon_factory, describe, section, unused_port_socket
 from test_ops import OpsProxy, samples
 
 ONE_WORKER = "workers = 1"
@@ -65,3 +65,34 @@ def test_a_route_that_needs_evhttp_takes_it_the_others_do_not(upstream, ops_prox
     own(upstream, px, "PROPFIND", "/h/3", True, "PROPFIND under it: libevent cannot")
     own(upstream, px, "GET", "/p/2", True, "GET elsewhere, after")
     own(upstream, px, "GET", "/h/4", False, "GET under it, after")
+
+
+@pytest.mark.parametrize("lane", ["raw", "evhttp"])
+def test_our_reply_to_head_never_leaks_into_the_next_response(upstream, ops_proxy, lane):
+    # Our own replies carry a body; an answer to HEAD may not (RFC 9110
+    # section 9.3.2).  After a 502 to a HEAD the raw lane closes the
+    # connection; evhttp's lane keeps it and sends the head alone
+    # (libevent 2.1.12 would write the body after a head without
+    # Content-Length: the next response began with "attempt to ...
+    # failed").  Either way the next request on the connection, if it
+    # stays, gets its own answer.
+    sock = unused_port_socket()
+    port = sock.getsockname()[1]
+    px = ops_proxy(section("default", attempts=1), ONE_WORKER + f"\nlane = {lane}")
+    with RawConn(px.addr, timeout=3) as c:
+        c.send_request("HEAD", f"http://127.0.0.1:{port}/h", close=False)
+        r = c.read_response("HEAD")
+        why = describe(upstream, px, r) + f"\nlane {lane}"
+        assert r.status == 502, why
+        upstream.script("/after-head", ["200"])
+        try:
+            c.send_request("GET", upstream.url + "/after-head", close=False)
+            r2 = c.read_response()
+        except OSError:
+            r2 = None
+        if r2 is not None and r2.status:
+            assert r2.status == 200 and r2.body == b"status=200 hit=1\n", \
+                why + f"\nnext on the same connection: {r2!r}"
+        else:
+            assert lane == "raw", why + "\nevhttp's lane keeps it"
+    sock.close()

@@ -278,3 +278,29 @@ def test_explain_and_config_dump_say_it(upstream, ops_proxy, tmp_path):
     out = subprocess.run([str(daemon_path()), "-c", str(conf), "--explain",
                           "GET", "http://a.test/x"], capture_output=True, text=True)
     assert "resume: no (resume = no)" in out.stdout, out.stdout
+
+
+def test_chunked_206_that_ends_short_of_the_length_is_a_cut(upstream, ops_proxy):
+    # The 206 answering the continuation is chunked, so it states no
+    # length; its Content-Range claims the rest of 100,000 bytes but its
+    # chunks end at 60,000.  The client was promised Content-Length
+    # 100,000: it gets the 60,000 and then the end of the connection (a
+    # cut, never a kept connection waiting for bytes that will not come,
+    # nor the next response read as the rest of this one).  The raw lane;
+    # evhttp's lane is not checked for this yet.
+    px = ops_proxy("", ONE_WORKER + "\nlane = raw")
+    upstream.script("/short", [
+        obj(100000, break_at=30000, **{"break": "close"}),
+        obj(60000, chunked=True, content_range="bytes {start}-99999/100000"),
+    ])
+    with RawConn(px.addr, timeout=3) as c:
+        # (keep-alive: a connection kept after the short end would hang)
+        c.send_request("GET", upstream.url + "/short", close=False)
+        r = c.read_response()
+        why = describe(upstream, px, r)
+        assert r.status == 200 and r.header("content-length") == "100000", why
+        assert not r.complete and len(r.body) == 60000, why + f"\ngot {len(r.body)} B"
+        assert r.body == pattern_bytes(60000), why
+        assert c.error != "timeout", why + "\nthe connection was kept"
+    assert ranges(upstream, "/short") == [None, "bytes=30000-"], why
+    next_is_own(upstream, px)
