@@ -147,8 +147,7 @@ resume_why_not(struct preq *p)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->creq);
 	struct resume_head h;
-	const char *v, *why;
-	bool by_etag;
+	const char *why;
 
 	if (p->resume_end != NULL)
 		return p->resume_end;
@@ -166,13 +165,8 @@ resume_why_not(struct preq *p)
 		h.date = evhttp_find_header(out, "Date");
 		h.accept_ranges = evhttp_find_header(out, "Accept-Ranges");
 		h.content_length = evhttp_find_header(out, "Content-Length");
-		if ((why = resume_eligible(&h, &v, &by_etag)) != NULL)
+		if ((why = resume_begin(&p->resume, &h)) != NULL)
 			return p->resume_end = why;
-		p->resume.validator = xstrdup(v);
-		p->resume.by_etag = by_etag;
-		p->resume.total = h.content_length != NULL
-		    ? strtoull(h.content_length, NULL, 10)
-		    : RESUME_LENGTH_UNKNOWN;
 	}
 	if (p->resume.count >= p->pol->resume_max)
 		return p->resume_end = "resume_max continuations used";

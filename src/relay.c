@@ -451,8 +451,7 @@ resume_why_not(struct relay *r)
 {
 	const struct policy *pol = &r->route->policy;
 	struct resume_head h = {0};
-	const char *v, *why;
-	bool by_etag;
+	const char *why;
 
 	if (r->resume_end != NULL)
 		return r->resume_end;
@@ -471,13 +470,8 @@ resume_why_not(struct relay *r)
 		h.content_length = r->uscan.chunked
 		    ? NULL
 		    : msghead_get(&r->resp, "Content-Length");
-		if ((why = resume_eligible(&h, &v, &by_etag)) != NULL)
+		if ((why = resume_begin(&r->resume, &h)) != NULL)
 			return r->resume_end = why;
-		r->resume.validator = xstrdup(v);
-		r->resume.by_etag = by_etag;
-		r->resume.total = h.content_length != NULL
-		    ? strtoull(h.content_length, NULL, 10)
-		    : RESUME_LENGTH_UNKNOWN;
 	}
 	if (r->resume.count >= pol->resume_max)
 		return r->resume_end = "resume_max continuations used";

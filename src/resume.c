@@ -119,6 +119,22 @@ resume_accept(const struct resume *r, uint64_t offset,
 	return NULL;
 }
 
+const char *
+resume_begin(struct resume *r, const struct resume_head *h)
+{
+	const char *v, *why;
+	bool by_etag;
+
+	if ((why = resume_eligible(h, &v, &by_etag)) != NULL)
+		return why;
+	r->validator = xstrdup(v);
+	r->by_etag = by_etag;
+	r->total = h->content_length != NULL
+	    ? strtoull(h->content_length, NULL, 10)
+	    : RESUME_LENGTH_UNKNOWN;
+	return NULL;
+}
+
 void
 resume_clear(struct resume *r)
 {

@@ -54,6 +54,13 @@ const char *resume_accept(const struct resume *r, uint64_t offset,
     const struct resume_head *answer, const char *content_range,
     uint64_t *total);
 
+/*
+ * resume_eligible for h, and when it may be resumed, r takes the
+ * validator (a copy), which one it is, and the complete length (from
+ * h's Content-Length, else RESUME_LENGTH_UNKNOWN).  NULL, or why not.
+ */
+const char *resume_begin(struct resume *r, const struct resume_head *h);
+
 /* Free what r owns and clear it. */
 void resume_clear(struct resume *r);
 

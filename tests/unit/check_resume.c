@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
@@ -209,6 +210,31 @@ START_TEST(test_content_range)
 }
 END_TEST
 
+/* resume_begin: the eligible table again, taking what the verdict gives. */
+START_TEST(test_begin)
+{
+	for (size_t i = 0; i < sizeof eligible / sizeof eligible[0]; i++) {
+		struct resume r = {0};
+		const char *why = resume_begin(&r, &eligible[i].h);
+
+		if (eligible[i].why == NULL) {
+			ck_assert_msg(why == NULL, "case %zu", i);
+			ck_assert_str_eq(r.validator, eligible[i].validator);
+			ck_assert(r.by_etag == eligible[i].by_etag);
+			ck_assert_uint_eq(r.total,
+			    eligible[i].h.content_length != NULL
+				? strtoull(
+				      eligible[i].h.content_length, NULL, 10)
+				: RESUME_LENGTH_UNKNOWN);
+		} else {
+			ck_assert_msg(why != NULL, "case %zu", i);
+			ck_assert_ptr_null(r.validator);
+		}
+		resume_clear(&r);
+	}
+}
+END_TEST
+
 START_TEST(test_clear)
 {
 	struct resume r = {0};
@@ -238,6 +264,7 @@ main(void)
 	tcase_add_loop_test(
 	    tc, test_content_range, 0, (int)(sizeof ranges / sizeof ranges[0]));
 	tcase_add_test(tc, test_clear);
+	tcase_add_test(tc, test_begin);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
