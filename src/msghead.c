@@ -8,6 +8,126 @@
 #include "msghead.h"
 #include "util.h"
 
+/*
+ * The field names written apart or not at all, found once when the head
+ * is read (a switch on the length, one compare), so that writing a head
+ * compares no names: the hop-by-hop ones (RFC 9110 section 7.6.1, as
+ * http_is_hop_by_hop), the framing and those a proxy replaces.
+ */
+enum {
+	MH_OTHER,
+	/* hop-by-hop */
+	MH_CONNECTION,
+	MH_KEEP_ALIVE,
+	MH_PROXY_CONNECTION,
+	MH_PROXY_AUTHORIZATION,
+	MH_TE,
+	MH_TRAILER,
+	MH_TRANSFER_ENCODING,
+	MH_UPGRADE,
+	/* the others */
+	MH_CLOSE, /* (reserved: dropped when Connection lists "close") */
+	MH_HOST,
+	MH_CONTENT_LENGTH,
+	MH_EXPECT,
+	MH_X_RETRY_ATTEMPTS,
+	MH_X_FORWARDED_FOR,
+	MH_FORWARDED,
+	MH_RANGE,
+	MH_IF_RANGE,
+};
+#define MH_BIT(k) (1u << (k))
+#define MH_HOP                                                                 \
+	(MH_BIT(MH_CONNECTION) | MH_BIT(MH_KEEP_ALIVE) |                       \
+	    MH_BIT(MH_PROXY_CONNECTION) | MH_BIT(MH_PROXY_AUTHORIZATION) |     \
+	    MH_BIT(MH_TE) | MH_BIT(MH_TRAILER) |                               \
+	    MH_BIT(MH_TRANSFER_ENCODING) | MH_BIT(MH_UPGRADE))
+
+static bool
+is(const char *s, size_t len, const char *name)
+{
+	return util_strncasecmp(s, name, len) == 0;
+}
+
+/* The kind of the name s[0..len) (len: its whole length). */
+static unsigned char
+kind_of(const char *s, size_t len)
+{
+	switch (len) {
+	case 2:
+		return is(s, len, "TE") ? MH_TE : MH_OTHER;
+	case 4:
+		return is(s, len, "Host") ? MH_HOST : MH_OTHER;
+	case 5:
+		return is(s, len, "Range") ? MH_RANGE
+		    : is(s, len, "Close")  ? MH_CLOSE
+					   : MH_OTHER;
+	case 6:
+		return is(s, len, "Expect") ? MH_EXPECT : MH_OTHER;
+	case 7:
+		return is(s, len, "Upgrade") ? MH_UPGRADE
+		    : is(s, len, "Trailer")  ? MH_TRAILER
+					     : MH_OTHER;
+	case 8:
+		return is(s, len, "If-Range") ? MH_IF_RANGE : MH_OTHER;
+	case 9:
+		return is(s, len, "Forwarded") ? MH_FORWARDED : MH_OTHER;
+	case 10:
+		return is(s, len, "Connection") ? MH_CONNECTION
+		    : is(s, len, "Keep-Alive")	? MH_KEEP_ALIVE
+						: MH_OTHER;
+	case 14:
+		return is(s, len, "Content-Length") ? MH_CONTENT_LENGTH
+						    : MH_OTHER;
+	case 15:
+		return is(s, len, "X-Forwarded-For") ? MH_X_FORWARDED_FOR
+						     : MH_OTHER;
+	case 16:
+		return is(s, len, "Proxy-Connection") ? MH_PROXY_CONNECTION
+		    : is(s, len, "X-Retry-Attempts")  ? MH_X_RETRY_ATTEMPTS
+						      : MH_OTHER;
+	case 17:
+		return is(s, len, "Transfer-Encoding") ? MH_TRANSFER_ENCODING
+						       : MH_OTHER;
+	case 19:
+		return is(s, len, "Proxy-Authorization")
+		    ? MH_PROXY_AUTHORIZATION
+		    : MH_OTHER;
+	default:
+		return MH_OTHER;
+	}
+}
+
+/*
+ * What the joined Connection value lists: "close", and whether any name
+ * in it is not hop-by-hop already (then fields() looks names up in it).
+ */
+static void
+conn_tokens(struct msghead *h)
+{
+	for (const char *p = h->conn; *p != '\0';) {
+		const char *e;
+		unsigned char k;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		e = p;
+		while (*e != '\0' && *e != ',')
+			e++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > p) {
+			k = kind_of(p, (size_t)(e - p));
+			if (k == MH_CLOSE)
+				h->conn_close = true;
+			else if (!(MH_HOP & MH_BIT(k)))
+				h->conn_names = true;
+		}
+		while (*p != '\0' && *p != ',')
+			p++;
+	}
+}
+
 static int
 fail(struct msghead *h, const char **cause, const char *why)
 {
@@ -97,8 +217,9 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 				h->f =
 				    xrealloc(h->f, (cap *= 2) * sizeof *h->f);
 			h->f[h->n].name = p;
+			h->f[h->n].kind = kind_of(p, (size_t)(colon - p));
 			h->f[h->n++].value = util_trim(colon + 1);
-			if (util_ieq(p, "Connection")) {
+			if (h->f[h->n - 1].kind == MH_CONNECTION) {
 				if (conn.len > 0)
 					sbuf_puts(&conn, ", ");
 				sbuf_puts(&conn, h->f[h->n - 1].value);
@@ -107,6 +228,8 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 		p = eol + 1;
 	}
 	h->conn = conn.s;
+	if (h->conn != NULL)
+		conn_tokens(h);
 	return 0;
 }
 
@@ -166,29 +289,32 @@ line(struct sbuf *out, const char *name, const char *value)
 	sbuf_add(out, "\r\n", 2);
 }
 
-/* The end-to-end fields, but for those named in skip and o->drop. */
+/* The end-to-end fields, but for the kinds in skip and o->drop. */
 static void
-fields(const struct msghead *h, const struct msghead_out *o,
-    const char *const *skip, struct sbuf *out)
+fields(const struct msghead *h, const struct msghead_out *o, unsigned skip,
+    struct sbuf *out)
 {
+	if (o->xff != NULL)
+		skip |= MH_BIT(MH_X_FORWARDED_FOR);
+	if (o->forwarded != NULL)
+		skip |= MH_BIT(MH_FORWARDED);
+	if (o->range != NULL)
+		skip |= MH_BIT(MH_RANGE) | MH_BIT(MH_IF_RANGE);
 	for (size_t i = 0; i < h->n; i++) {
 		const char *name = h->f[i].name;
-		bool keep = !http_is_hop_by_hop(name, h->conn) ||
-		    (o->upgrade && util_ieq(name, "Upgrade"));
-		for (const char *const *s = skip; keep && *s != NULL; s++)
-			if (util_ieq(name, *s))
-				keep = false;
-		if (keep && o->drop != NULL && util_ieq(name, o->drop))
-			keep = false;
-		if (keep && o->xff != NULL && util_ieq(name, "X-Forwarded-For"))
-			keep = false;
-		if (keep && o->forwarded != NULL && util_ieq(name, "Forwarded"))
-			keep = false;
-		if (keep && o->range != NULL &&
-		    (util_ieq(name, "Range") || util_ieq(name, "If-Range")))
-			keep = false;
-		if (keep)
-			line(out, name, h->f[i].value);
+		unsigned k = h->f[i].kind;
+
+		if (MH_HOP & MH_BIT(k)) {
+			if (!(o->upgrade && k == MH_UPGRADE))
+				continue;
+		} else if (k == MH_CLOSE && h->conn_close)
+			continue;
+		else if (h->conn_names && http_list_has_token(h->conn, name))
+			continue; /* (named by Connection) */
+		if ((skip & MH_BIT(k)) ||
+		    (o->drop != NULL && util_ieq(name, o->drop)))
+			continue;
+		line(out, name, h->f[i].value);
 	}
 }
 
@@ -224,15 +350,15 @@ void
 msghead_write_request(
     const struct msghead *h, const struct msghead_out *o, struct sbuf *out)
 {
-	static const char *const skip[] = {
-	    "Host", "Content-Length", "Expect", "X-Retry-Attempts", NULL};
-
 	sbuf_puts(out, h->method);
 	sbuf_add(out, " ", 1);
 	sbuf_puts(out, o->target);
 	sbuf_add(out, " HTTP/1.1\r\n", 11);
 	line(out, "Host", o->host);
-	fields(h, o, skip, out);
+	fields(h, o,
+	    MH_BIT(MH_HOST) | MH_BIT(MH_CONTENT_LENGTH) | MH_BIT(MH_EXPECT) |
+		MH_BIT(MH_X_RETRY_ATTEMPTS),
+	    out);
 	if (o->xff != NULL)
 		line(out, "X-Forwarded-For", o->xff);
 	if (o->forwarded != NULL)
@@ -244,8 +370,6 @@ void
 msghead_write_response(
     const struct msghead *h, const struct msghead_out *o, struct sbuf *out)
 {
-	static const char *const skip[] = {"Content-Length", NULL};
-
 	char st[4];
 
 	/* (msghead_parse took a status of three digits, 100-599) */
@@ -257,6 +381,6 @@ msghead_write_response(
 	sbuf_add(out, st, 4);
 	sbuf_puts(out, h->reason);
 	sbuf_add(out, "\r\n", 2);
-	fields(h, o, skip, out);
+	fields(h, o, MH_BIT(MH_CONTENT_LENGTH), out);
 	tail(o, out);
 }

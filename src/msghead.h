@@ -18,6 +18,7 @@
 struct msghead_field {
 	char *name;
 	char *value; /* without surrounding white space */
+	unsigned char kind; /* which name msghead treats apart (msghead.c) */
 };
 
 struct msghead {
@@ -32,6 +33,11 @@ struct msghead {
 	struct msghead_field *f;
 	size_t n;
 	char *conn; /* every Connection field's value, joined; NULL: none */
+	/*
+	 * conn lists "close"; conn lists a name that is not hop-by-hop
+	 * already (only then is each field looked up in it when written).
+	 */
+	bool conn_close, conn_names;
 };
 
 /*

@@ -6,10 +6,12 @@
  * output is compared byte for byte.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canned.h"
+#include "http.h"
 #include "msghead.h"
 #include "util.h"
 
@@ -253,6 +255,72 @@ write_head(const char *in, bool response, const struct msghead_out *o)
 	msghead_free(&h);
 	return out.s;
 }
+
+/*
+ * Which fields a written head keeps, name by name, against the rule it
+ * implements (http_is_hop_by_hop: the hop-by-hop names and any that a
+ * Connection field lists), for every name msghead tells apart, their
+ * near misses and case, under Connection values that list nothing, only
+ * hop-by-hop names, "close", other names, with odd spacing.
+ */
+START_TEST(test_write_keeps_by_name)
+{
+	static const char *const names[] = {"TE", "te", "Te2", "Host", "Range",
+	    "Close", "close", "Closed", "Expect", "Trailer", "Upgrade",
+	    "If-Range", "Forwarded", "Connection", "Keep-Alive", "keep-alive",
+	    "Content-Length", "X-Forwarded-For", "Proxy-Connection",
+	    "X-Retry-Attempts", "Transfer-Encoding", "Proxy-Authorization",
+	    "X-A", "x-a", "X-Hop", "Accept", "Hosts", "Rangex", "Upgrade1",
+	    NULL};
+	static const char *const conns[] = {NULL, "close", "keep-alive", "x-a",
+	    "close, x-hop", "Upgrade", " te ,  X-A ", "Close,Keep-Alive",
+	    "keep-alive, close", "Accept", "closed", NULL};
+
+	for (size_t c = 0; c < sizeof conns / sizeof conns[0]; c++) {
+		const char *conn = conns[c];
+		if (c > 0 && conn == NULL)
+			break;
+		for (size_t n = 0; names[n] != NULL; n++) {
+			char in[256], line[64];
+			struct msghead_out o = {0};
+			bool want, got;
+			char *out;
+
+			snprintf(in, sizeof in,
+			    "HTTP/1.1 200 OK\r\n%s%s%s%s: v\r\n\r\n",
+			    conn ? "Connection: " : "", conn ? conn : "",
+			    conn ? "\r\n" : "", names[n]);
+			out = write_head(in, true, &o);
+			snprintf(line, sizeof line, "\r\n%s: v\r\n", names[n]);
+			got = strstr(out, line) != NULL;
+			want = !http_is_hop_by_hop(names[n], conn) &&
+			    util_strcasecmp(names[n], "Content-Length") != 0;
+			ck_assert_msg(got == want,
+			    "%s with Connection: %s: kept %d, want %d\n%s",
+			    names[n], conn ? conn : "(none)", got, want, out);
+			free(out);
+			/* a request skips Host, Expect, X-Retry-Attempts too */
+			snprintf(in, sizeof in,
+			    "GET http://h/ HTTP/1.1\r\nHost: h\r\n%s%s%s%s: "
+			    "v\r\n\r\n",
+			    conn ? "Connection: " : "", conn ? conn : "",
+			    conn ? "\r\n" : "", names[n]);
+			o.target = "/";
+			o.host = "h";
+			out = write_head(in, false, &o);
+			got = strstr(out, line) != NULL;
+			want = want && util_strcasecmp(names[n], "Host") != 0 &&
+			    util_strcasecmp(names[n], "Expect") != 0 &&
+			    util_strcasecmp(names[n], "X-Retry-Attempts") != 0;
+			ck_assert_msg(got == want,
+			    "request: %s with Connection: %s: kept %d, want "
+			    "%d\n%s",
+			    names[n], conn ? conn : "(none)", got, want, out);
+			free(out);
+		}
+	}
+}
+END_TEST
 
 /* A few whole heads, spelt out. */
 START_TEST(test_write_exact)
@@ -519,6 +587,7 @@ main(void)
 	tcase_add_test(tc, test_parse_response);
 	tcase_add_test(tc, test_parse_rejects);
 	tcase_add_test(tc, test_write_exact);
+	tcase_add_test(tc, test_write_keeps_by_name);
 	tcase_add_test(tc, test_write_combinations);
 	tcase_add_test(tc, test_canned);
 	suite_add_tcase(su, tc);
