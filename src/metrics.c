@@ -18,6 +18,7 @@ static _Atomic uint64_t hist_sum_ms, hist_count;
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t tunnels;
 static _Atomic uint64_t tunnel_bytes[2]; /* copied, spliced */
+static _Atomic uint64_t body_spliced;
 static _Atomic uint64_t raw_requests, raw_streamed, raw_reused;
 static _Atomic uint64_t warm[WARM_OUTCOMES];
 static _Atomic uint64_t tls_handshakes[2]; /* new, resumed */
@@ -142,6 +143,14 @@ metrics_tunnel_bytes(uint64_t spliced, uint64_t copied)
 	if (copied > 0)
 		atomic_fetch_add_explicit(
 		    &tunnel_bytes[0], copied, memory_order_relaxed);
+}
+
+void
+metrics_body_spliced(uint64_t n)
+{
+	if (n > 0)
+		atomic_fetch_add_explicit(
+		    &body_spliced, n, memory_order_relaxed);
 }
 
 void
@@ -363,6 +372,13 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    "retryproxy_tunnel_bytes_total{path=\"copy\"} %llu\n",
 	    (unsigned long long)GET(tunnel_bytes[1]),
 	    (unsigned long long)GET(tunnel_bytes[0]));
+	head(s, "retryproxy_spliced_body_bytes_total", "counter",
+	    "Response body bytes the raw lane moved from the origin to the "
+	    "client with splice(2), never read into the daemon's memory: "
+	    "bodies of a known length (Content-Length) over 64 KiB, both "
+	    "sides plain TCP.");
+	sbuf_printf(s, "retryproxy_spliced_body_bytes_total %llu\n",
+	    (unsigned long long)GET(body_spliced));
 	head(s, "retryproxy_gateway_requests_total", "counter",
 	    "Requests that came in on a gateway listener ([gateway ADDR]).");
 	pthread_mutex_lock(&reg_lock);

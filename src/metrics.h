@@ -52,6 +52,8 @@ void metrics_tunnel(int delta);
  * in the kernel (zsplice.h), or copied through the daemon's memory.
  */
 void metrics_tunnel_bytes(uint64_t spliced, uint64_t copied);
+/* Response body bytes the raw lane spliced in the kernel (zbody.h). */
+void metrics_body_spliced(uint64_t n);
 /* A request took the raw lane (streamed: its body was not held). */
 void metrics_raw_lane(bool streamed);
 /* A raw-lane attempt rode a pooled connection (rawpool.h). */

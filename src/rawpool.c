@@ -164,7 +164,8 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	rc->idle_since_ms = util_now_ms();
 	rc->keepalive_ms = keepalive_ms;
 	rc->tls = key[0] == 's';
-	snprintf(rc->key, sizeof rc->key, "%s", key);
+	/* (a key is shorter than RAWPOOL_KEY: rawpool_key made it) */
+	memcpy(rc->key, key, strnlen(key, sizeof rc->key - 1));
 	rc->hash = util_hash(rc->key);
 	/* (most recent first: the others idled longer, nearer their close) */
 	LIST_INSERT_HEAD(&pool->idle[rc->hash % NBUCKETS], rc, link);

@@ -7,6 +7,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdint.h>
@@ -38,6 +39,7 @@
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
+#include "zbody.h"
 
 #define RELAY_HWM (256 * 1024) /* stop reading a side above this */
 #define RELAY_LWM (64 * 1024) /* resume below this */
@@ -76,6 +78,8 @@ struct relay {
 	bool up_paused; /* the origin waits for the client */
 	/* the response read in large pieces (libevent reads 4 KiB at a time) */
 	struct bodyread uread;
+	/* or its body spliced in the kernel (zbody.h, splice_body) */
+	struct zbody zb;
 	/* the response */
 	struct reqscan uscan;
 	struct msghead resp;
@@ -141,6 +145,7 @@ static bool attempt_pooled(struct relay *, const struct policy_target *);
 static void
 close_upstream(struct relay *r)
 {
+	zbody_stop(&r->zb); /* (before its socket goes) */
 	bodyread_stop(&r->uread);
 	eagerwrite_detach(&r->uew);
 	if (r->ubev != NULL) {
@@ -160,6 +165,15 @@ static void up_read_cb(struct bufferevent *, void *);
 
 /* ---- the end ------------------------------------------------------- */
 
+/* "addr:port" of the client, for the log: made when first asked for. */
+static const char *
+client_text(struct relay *r)
+{
+	if (r->client[0] == '\0')
+		client_name(r->cevcon, r->client, sizeof r->client);
+	return r->client;
+}
+
 static void
 log_request(struct relay *r)
 {
@@ -172,7 +186,7 @@ log_request(struct relay *r)
 		return;
 	memset(&e, 0, sizeof e);
 	e.wall_ms = r->wall_ms;
-	e.client = r->client;
+	e.client = client_text(r);
 	e.method = r->req.method != NULL ? r->req.method : "-";
 	e.url = r->uri != NULL	    ? r->uri
 	    : r->req.target != NULL ? r->req.target
@@ -241,6 +255,7 @@ relay_end(struct relay *r, enum relay_end how)
 void
 relay_client_gone(struct relay *r)
 {
+	client_text(r); /* (while evhttp's connection is there to ask) */
 	if (r->status == 0)
 		r->status = 499;
 	relay_end(r, RELAY_GONE);
@@ -734,7 +749,7 @@ switch_protocols(struct relay *r)
 	from.method = r->req.method;
 	from.uri = r->uri != NULL ? r->uri : r->req.target;
 	from.gateway = r->gw != NULL ? r->gw->addr.text : NULL;
-	from.client = r->client;
+	from.client = client_text(r);
 	from.attempts = r->dial.attempt;
 	memcpy(retries, r->dial.retries, sizeof retries);
 	from.retries = retries;
@@ -769,9 +784,82 @@ find_field(const char *name, void *h)
 	return msghead_get(h, name);
 }
 
+/* The spliced body ended (zbody.h): as pump_down would have seen it. */
+static void
+zbody_end_cb(void *arg, enum zbody_end how)
+{
+	struct relay *r = arg;
+	uint64_t n = zbody_read(&r->zb);
+
+	zbody_stop(&r->zb);
+	r->bytes_down += n;
+	reqscan_body_taken(&r->uscan, n);
+	/* (the client's bufferevent writes again: a resumed body, a flush) */
+	bufferevent_enable(r->cbev, EV_WRITE);
+	switch (how) {
+	case ZBODY_DONE:
+		finish(r);
+		return;
+	case ZBODY_SHORT:
+	case ZBODY_FROM_ERROR:
+		body_broke(
+		    r, FK_CONNECTION_TERMINATED, "connection_terminated");
+		return;
+	case ZBODY_FROM_TIMEOUT:
+		body_broke(r, FK_RESPONSE_TIMEOUT, "http_response_timeout");
+		return;
+	case ZBODY_TO_ERROR:
+	case ZBODY_TO_TIMEOUT:
+		/* the client is gone, or stopped reading: as client_event_cb */
+		relay_end(r, RELAY_CLOSE);
+		return;
+	}
+}
+
+/*
+ * A body of known length (Content-Length), more than ZBODY_WORTH of it
+ * still to come, between two plain TCP sockets: spliced in the kernel
+ * (zbody.h), after the head and whatever of the body came with it; the
+ * upstream connection is kept afterwards as after any whole response.
+ * Not a resumed body (its bytes are checked against the original's
+ * length: pump_resumed), not while the request's body still goes up.
+ */
+static bool
+splice_body(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->ubev);
+	uint64_t left = reqscan_body_left(&r->uscan);
+	size_t have = evbuffer_get_length(in);
+	struct timeval bt, ct;
+
+	if (r->w->zpool == NULL || r->dial.tls || r->down_chunked ||
+	    r->resume.count > 0 || !r->body.done || have >= left ||
+	    left - have < ZBODY_WORTH ||
+	    evbuffer_get_length(bufferevent_get_output(r->cbev)) >
+		ZBODY_WORTH ||
+	    bufferevent_openssl_get_ssl(r->cbev) != NULL ||
+	    bufferevent_openssl_get_ssl(r->ubev) != NULL)
+		return false;
+	zbody_init(&r->zb, r->w->zpool);
+	/* (the head, then the body's first bytes, go first) */
+	zbody_take(&r->zb, bufferevent_get_output(r->cbev), true);
+	zbody_take(&r->zb, in, false);
+	reqscan_body_taken(&r->uscan, have);
+	r->bytes_down += have;
+	/* the sockets are zbody's until it ends */
+	bufferevent_disable(r->ubev, EV_READ);
+	bufferevent_disable(r->cbev, EV_WRITE);
+	bt = rp_tv(r->route->policy.body_timeout_ms);
+	ct = rp_tv(r->cfg->proxy.client_timeout_ms);
+	zbody_start(&r->zb, r->w->base, bufferevent_getfd(r->ubev),
+	    bufferevent_getfd(r->cbev), left - have, &bt, &ct, zbody_end_cb, r);
+	return true;
+}
+
 /*
  * The body is the client's from here: only its gaps are timed
- * (body_timeout, as on evhttp's lane), and it is read in large pieces.
+ * (body_timeout, as on evhttp's lane), and it is read in large pieces,
+ * or spliced.
  */
 static void
 stream_body(struct relay *r)
@@ -780,12 +868,14 @@ stream_body(struct relay *r)
 
 	r->state = RS_RESPONDING;
 	bufferevent_set_timeouts(r->ubev, &tv, NULL);
-	if (!r->dial.tls && !r->uscan.msg_done)
-		bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
 	if (r->uscan.msg_done) {
 		finish(r);
 		return;
 	}
+	if (splice_body(r))
+		return;
+	if (!r->dial.tls)
+		bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
 	pump_down(r);
 }
 
@@ -1408,11 +1498,10 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	struct relay *r = xcalloc(1, sizeof *r);
 	const struct sockaddr *sa = evhttp_connection_get_addr(cevcon);
 	size_t n = evbuffer_get_length(head);
-	char *addr = NULL;
 	int rc;
 	const char *cause, *xra;
-	ev_uint16_t port = 0;
 	struct timeval tv;
+	size_t plen;
 
 	r->w = w;
 	r->cevcon = cevcon;
@@ -1423,10 +1512,6 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	r->ctx = ctx;
 	r->wall_ms = util_wall_ms();
 	w->active++;
-	evhttp_connection_get_peer(cevcon, &addr, &port);
-	snprintf(r->client, sizeof r->client,
-	    addr && strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr ? addr : "-",
-	    port);
 	dial_init(&r->dial, w, r->cfg, r->route, "-", r);
 	r->dial.connected_cb = dial_connected_cb;
 	r->dial.failed_cb = dial_failed_cb;
@@ -1508,8 +1593,12 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 		    "it\n");
 		return r;
 	}
-	r->target = xasprintf("%s%.*s", r->url.path_add_slash ? "/" : "",
-	    (int)r->url.path_len, r->url.path);
+	/* (by hand: xasprintf's format was a visible part of a request) */
+	plen = r->url.path_add_slash ? 1 : 0;
+	r->target = xmalloc(plen + r->url.path_len + 1);
+	memcpy(r->target, "/", plen);
+	memcpy(r->target + plen, r->url.path, r->url.path_len);
+	r->target[plen + r->url.path_len] = '\0';
 	r->route = config_match(r->cfg, r->url.host, r->url.port, r->target);
 	r->dial.route = r->route;
 	r->dial.pol = &r->route->policy;

@@ -79,6 +79,21 @@ reqscan_body_left(const struct reqscan *s)
 	return s->state == S_BODY ? s->remaining : 0;
 }
 
+void
+reqscan_body_taken(struct reqscan *s, uint64_t n)
+{
+	if (s->state != S_BODY || n == 0)
+		return;
+	if (n > s->remaining)
+		n = s->remaining;
+	s->head_done = s->msg_done = false;
+	s->remaining -= n;
+	if (s->remaining == 0) {
+		s->state = S_START;
+		s->msg_done = true;
+	}
+}
+
 bool
 reqscan_is_tunnel(const struct reqscan *s)
 {

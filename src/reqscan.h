@@ -112,6 +112,12 @@ bool reqscan_in_head(const struct reqscan *);
  * what may be read for the current request without reading the next.
  */
 uint64_t reqscan_body_left(const struct reqscan *);
+/*
+ * n bytes of that Content-Length body (at most reqscan_body_left) went
+ * by without being fed (spliced in the kernel, zbody.h): counted off as
+ * if they had been, msg_done once the last one went.
+ */
+void reqscan_body_taken(struct reqscan *, uint64_t n);
 /* Has the connection become a tunnel (nothing more to scan)? */
 bool reqscan_is_tunnel(const struct reqscan *);
 /*

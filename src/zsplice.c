@@ -139,6 +139,13 @@ zsplice_dir_init(struct zsplice_dir *d, struct zsplice_pool *p)
 }
 
 void
+zsplice_dir_limit(struct zsplice_dir *d, uint64_t limit)
+{
+	d->limited = true;
+	d->limit = d->in + limit;
+}
+
+void
 zsplice_dir_queue(struct zsplice_dir *d, const void *data, size_t len)
 {
 	if (len == 0)
@@ -205,6 +212,7 @@ drain(struct zsplice_dir *d, int to)
 		else {
 			if (n == 0)
 				errno = EIO;
+			d->to_failed = true;
 			return -1;
 		}
 	}
@@ -227,6 +235,7 @@ drain(struct zsplice_dir *d, int to)
 			/* (0: an empty pipe, but we hold its writer) */
 			if (n == 0)
 				errno = EIO;
+			d->to_failed = true;
 			return -1;
 		}
 	}
@@ -246,20 +255,23 @@ static ssize_t
 fill(struct zsplice_dir *d, int from, size_t *asked)
 {
 	struct zsplice_pool *p = d->pool;
+	/* (a counted direction: never a byte past its count) */
+	uint64_t most = d->limited ? d->limit - d->in : UINT64_MAX;
 	ssize_t n;
 
 	if (!copying(d)) {
 		struct zsplice_pipe *z = pool_get(p);
 		if (z != NULL) {
+			size_t want = most < z->cap ? (size_t)most : z->cap;
 			int err;
 			do
-				n = splice(from, NULL, z->w, NULL, z->cap,
+				n = splice(from, NULL, z->w, NULL, want,
 				    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			while (n < 0 && errno == EINTR);
 			if (n > 0) {
 				d->pipe = z;
 				d->in_pipe = (size_t)n;
-				*asked = z->cap;
+				*asked = want;
 				d->spliced += (uint64_t)n;
 				p->spliced += (uint64_t)n;
 				return n;
@@ -283,10 +295,10 @@ fill(struct zsplice_dir *d, int from, size_t *asked)
 		d->size = ZSPLICE_BUF;
 	}
 	d->off = d->len = 0;
+	*asked = most < d->size ? (size_t)most : d->size;
 	do
-		n = read(from, d->buf, d->size);
+		n = read(from, d->buf, *asked);
 	while (n < 0 && errno == EINTR);
-	*asked = d->size;
 	if (n > 0) {
 		d->len = (size_t)n;
 		p->copied += (uint64_t)n;
@@ -309,9 +321,9 @@ zsplice_pump(struct zsplice_dir *d, int from, int to)
 			return ZS_ERROR;
 		if (r == 0)
 			return ZS_WRITE;
-		if (d->eof) {
+		if (d->eof || (d->limited && d->in == d->limit)) {
 			buf_free(d);
-			if (!d->shut) {
+			if (!d->shut && !d->limited) {
 				/* (an error here shows on the next read) */
 				d->shut = true;
 				shutdown(to, SHUT_WR);

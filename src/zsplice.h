@@ -89,6 +89,15 @@ struct zsplice_dir {
 	bool eof; /* `from` ended */
 	bool shut; /* and its FIN was passed on, after the bytes */
 	bool copy; /* splice(2) refused for these sockets: copy */
+	/*
+	 * A counted direction (zsplice_dir_limit): it reads no more than
+	 * limit bytes from `from` -- what follows is not its own (the next
+	 * response on a kept connection) -- and passes no end on: both
+	 * sockets go on after it.
+	 */
+	bool limited;
+	uint64_t limit;
+	bool to_failed; /* the ZS_ERROR was writing `to` (else reading) */
 };
 
 /* What zsplice_pump() waits for (or says). */
@@ -103,6 +112,13 @@ void zsplice_pool_init(struct zsplice_pool *, unsigned max_pipes);
 void zsplice_pool_clear(struct zsplice_pool *);
 
 void zsplice_dir_init(struct zsplice_dir *, struct zsplice_pool *);
+/*
+ * Read at most limit bytes from `from` (counting from now, what `in`
+ * says already included); zsplice_pump then says ZS_DONE once they are
+ * all written, or once `from` ended before them (in < limit), and shuts
+ * nothing down.
+ */
+void zsplice_dir_limit(struct zsplice_dir *, uint64_t limit);
 /* Queue bytes to be written before anything read from `from`. */
 void zsplice_dir_queue(struct zsplice_dir *, const void *, size_t);
 /* Give the pipe back (closed if it still holds bytes), free the buffer. */

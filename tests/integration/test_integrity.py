@@ -622,6 +622,7 @@ def test_unrequested_101_post_is_502(origin, proxy):
 
 # ---- 2. a connection is reused only after an exact end ------------------------------
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"
+LONG = bytes(range(256)) * 4096  # 1 MiB
 
 # (method, step, status and body the client must get)
 DIRTY = {
@@ -633,6 +634,11 @@ DIRTY = {
     "204_then_response": ("GET", b"HTTP/1.1 204 No Content\r\n\r\n" + SMUGGLED, 204, b""),
     "304_then_response": ("GET", b"HTTP/1.1 304 Not Modified\r\n\r\n" + SMUGGLED, 304, b""),
     "head_with_body": ("HEAD", response(body=b"smuggle"), 200, b""),
+    # a body long enough to be spliced on the raw lane (zbody.h): the
+    # splice stops at its last byte, the bytes after it stay unread
+    "long_length_then_response": ("GET", response(body=LONG) + SMUGGLED, 200, LONG),
+    "long_length_then_late_response": ("GET", [response(body=LONG), 0.05, SMUGGLED],
+                                       200, LONG),
 }
 
 

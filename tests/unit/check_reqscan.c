@@ -195,6 +195,36 @@ START_TEST(test_rows)
 END_TEST
 
 /* What may be read for the current body, never the next request's bytes. */
+/*
+ * Body bytes that went by unfed (spliced): counted off, the message done
+ * at the last, and the next request scanned as one; never past the body.
+ */
+START_TEST(test_body_taken)
+{
+	static const char req[] = "POST http://h/ HTTP/1.1\r\nHost: h\r\n"
+				  "Content-Length: 10\r\n\r\n";
+	struct reqscan s;
+
+	reqscan_init(&s, 1024);
+	reqscan_body_taken(&s, 5); /* (no body yet: nothing) */
+	ck_assert_int_eq(reqscan_feed(&s, req, sizeof req - 1), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 10);
+	ck_assert_int_eq(reqscan_feed(&s, "01", 2), 0);
+	reqscan_body_taken(&s, 7);
+	ck_assert_uint_eq(reqscan_body_left(&s), 1);
+	ck_assert(!s.msg_done);
+	reqscan_body_taken(&s, 100); /* (at most what is left) */
+	ck_assert_uint_eq(reqscan_body_left(&s), 0);
+	ck_assert(s.msg_done);
+	/* the next request is scanned as a request */
+	ck_assert_int_eq(reqscan_feed(&s, req, sizeof req - 1), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 10);
+	ck_assert_int_eq(reqscan_feed(&s, "\r", 1), 0);
+	ck_assert_int_eq(reqscan_feed(&s, "x", 1), 0);
+	ck_assert_uint_eq(reqscan_body_left(&s), 8);
+}
+END_TEST
+
 START_TEST(test_body_left)
 {
 	static const char req[] = "POST http://h/ HTTP/1.1\r\nHost: h\r\n"
@@ -1011,6 +1041,7 @@ main(void)
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_head_limit);
 	tcase_add_test(tc, test_body_left);
+	tcase_add_test(tc, test_body_taken);
 	tcase_add_test(tc, test_response_head);
 	tcase_add_test(tc, test_fast_path_every_byte);
 	tcase_add_test(tc, test_fast_path_random);

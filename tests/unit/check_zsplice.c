@@ -201,6 +201,93 @@ START_TEST(test_queued_bytes_go_first)
 }
 END_TEST
 
+/*
+ * A counted direction (a response body of known length on a kept
+ * connection): exactly its bytes go, not one of what follows them, and
+ * nothing is shut down -- the next message is the sockets' own.
+ */
+START_TEST(test_a_counted_direction_stops_at_its_count)
+{
+	struct rig g;
+	size_t n = 3u << 20, body = n - 1000, sent = 0, got = 0;
+	int r = 0;
+	unsigned char rest[2000];
+	ssize_t k;
+
+	rig_open(&g, _i);
+	zsplice_dir_limit(&g.d, body);
+	for (int turns = 0; got < body && turns < 1000000; turns++) {
+		feed(g.writer, &sent, n);
+		r = zsplice_pump(&g.d, g.from, g.to);
+		ck_assert_int_ne(r, ZS_ERROR);
+		ck_assert_int_eq(take(g.reader, &got), 0);
+	}
+	ck_assert_uint_eq(got, body);
+	ck_assert_int_eq(zsplice_pump(&g.d, g.from, g.to), ZS_DONE);
+	ck_assert(!g.d.eof && !g.d.shut);
+	ck_assert_uint_eq(g.d.in, body);
+	ck_assert_uint_eq(zsplice_dir_held(&g.d), 0);
+	/* what followed the count is still in `from`, untouched */
+	ready(g.from, POLLIN);
+	k = read(g.from, rest, sizeof rest);
+	ck_assert_int_eq(k, 1000);
+	for (ssize_t i = 0; i < k; i++)
+		ck_assert_uint_eq(rest[i], pattern(body + (size_t)i));
+	/* and `to` was not shut: the reader sees no end */
+	ck_assert_int_eq(take(g.reader, &got), 0);
+	rig_close(&g);
+}
+END_TEST
+
+/* A counted direction whose source ends early: done, short, not shut. */
+START_TEST(test_a_counted_direction_that_ends_short)
+{
+	struct rig g;
+	size_t sent = 0, got = 0;
+	int r = ZS_READ;
+
+	rig_open(&g, _i);
+	zsplice_dir_limit(&g.d, 100000);
+	feed(g.writer, &sent, 5000);
+	shutdown(g.writer, SHUT_WR);
+	for (int turns = 0; r != ZS_DONE && turns < 100000; turns++) {
+		r = zsplice_pump(&g.d, g.from, g.to);
+		ck_assert_int_ne(r, ZS_ERROR);
+	}
+	ck_assert_int_eq(r, ZS_DONE);
+	ck_assert(g.d.eof && !g.d.shut);
+	ck_assert_uint_eq(g.d.in, 5000);
+	while (got < 5000) {
+		ready(g.reader, POLLIN);
+		ck_assert_int_eq(take(g.reader, &got), 0);
+	}
+	ck_assert_uint_eq(got, 5000);
+	rig_close(&g);
+}
+END_TEST
+
+/* Which side failed: writing `to` (the reader reset) is said as such. */
+START_TEST(test_a_write_error_says_so)
+{
+	struct rig g;
+	size_t sent = 0;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	int r = ZS_READ;
+
+	rig_open(&g, _i);
+	setsockopt(g.reader, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(g.reader);
+	g.reader = socket(AF_INET, SOCK_STREAM, 0); /* (for rig_close) */
+	for (int turns = 0; r != ZS_ERROR && turns < 100000; turns++) {
+		feed(g.writer, &sent, 1u << 20);
+		r = zsplice_pump(&g.d, g.from, g.to);
+	}
+	ck_assert_int_eq(r, ZS_ERROR);
+	ck_assert(g.d.to_failed);
+	rig_close(&g);
+}
+END_TEST
+
 START_TEST(test_a_reader_that_does_not_read_stops_the_reading)
 {
 	struct rig g;
@@ -451,6 +538,10 @@ main(void)
 	tcase_add_loop_test(
 	    tc, test_a_reader_that_does_not_read_stops_the_reading, 0, 2);
 	tcase_add_loop_test(tc, test_a_reset_reader_is_an_error, 0, 2);
+	tcase_add_loop_test(
+	    tc, test_a_counted_direction_stops_at_its_count, 0, 2);
+	tcase_add_loop_test(tc, test_a_counted_direction_that_ends_short, 0, 2);
+	tcase_add_loop_test(tc, test_a_write_error_says_so, 0, 2);
 	tcase_add_loop_test(
 	    tc, test_an_idle_direction_holds_no_pipe_nor_buffer, 0, 2);
 	/* _i: the pool's max_pipes */

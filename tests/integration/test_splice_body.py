@@ -1,0 +1,187 @@
+"""A response body of known length spliced in the kernel (retryproxy(8),
+"The raw lane"; metric retryproxy_spliced_body_bytes_total).
+
+On the raw lane a body framed by Content-Length with more than 64 KiB
+still to come, between plain TCP sockets, goes from the origin's socket to
+the client's with splice(2): never read into the daemon.  It must stay
+what the copying path is: byte-exact, stopped exactly at the body's end
+(the connections go on: the client's next request, the origin connection
+back to the pool), resumed when it breaks, ended when the client goes or
+stops reading.  Each case ends with the next requests getting their own
+answers.  The same cases on lane = evhttp splice nothing (the metric is
+the raw lane's alone), which shows the metric counts what it says.
+"""
+import hashlib
+import time
+
+import pytest
+
+from clients import RawConn, request
+from harness import daemon_factory, describe, section
+from test_ops import OpsProxy, samples
+from upstream import pattern_bytes, pattern_sha256
+
+MiB = 1024 * 1024
+ONE_WORKER = "workers = 1"
+
+
+@pytest.fixture
+def ops_proxy(upstream, make_upstream, tmp_path):
+    yield from daemon_factory(OpsProxy, tmp_path, "zbody")
+
+
+def spliced(px):
+    return sum(v for _, v in samples(px.metrics(), "retryproxy_spliced_body_bytes_total"))
+
+
+def obj(size, **kw):
+    return dict(kind="object", size=size, **kw)
+
+
+def exact(r, size):
+    return r.status == 200 and r.complete and len(r.body) == size and \
+        hashlib.sha256(r.body).hexdigest() == pattern_sha256(size)
+
+
+def next_is_own(upstream, px, path="/next"):
+    upstream.script(path, ["200"])
+    r = request(px.addr, "GET", upstream.url + path)
+    assert r.status == 200 and r.complete and r.body == b"status=200 hit=1\n", \
+        describe(upstream, px, r)
+
+
+@pytest.mark.parametrize("lane", ["raw", "evhttp"])
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
+def test_long_bodies_on_one_connection_each_exact_connections_kept(
+        upstream, ops_proxy, lane, version):
+    px = ops_proxy("", ONE_WORKER + f"\nlane = {lane}")
+    size = 3 * MiB + 17
+    upstream.script("/a", [obj(size)])
+    upstream.script("/b", [obj(size)])
+    upstream.script("/small", ["200"])
+    before = spliced(px)
+    keep = {"Connection": "keep-alive"} if version == "HTTP/1.0" else None
+    with RawConn(px.addr, timeout=20) as c:
+        for path in ("/a", "/small", "/b", "/small"):
+            c.send_request("GET", upstream.url + path, keep, version=version, close=False)
+            r = c.read_response()
+            why = describe(upstream, px, r) + f"\n{path} on {lane}, {version}"
+            if path == "/small":
+                assert r.status == 200 and r.complete and \
+                    r.body.startswith(b"status=200 hit="), why
+            else:
+                assert exact(r, size), why
+    why = describe(upstream, px)
+    # one client connection, one origin connection: both went on
+    conns = {h.conn_id for h in upstream.hits()}
+    assert len(conns) == 1, why
+    got = spliced(px) - before
+    if lane == "raw":
+        # (what came with the head was copied: the rest was spliced)
+        assert 2 * (size - 64 * 1024) <= got <= 2 * size, f"spliced {got}\n{why}"
+    else:
+        assert got == 0, f"spliced {got}\n{why}"
+    for e in px.access_log():
+        if e["url"].endswith(("/a", "/b")):
+            assert e["status"] == 200 and e["bytes"] == size, f"{e}\n{why}"
+    next_is_own(upstream, px)
+
+
+@pytest.mark.parametrize("how", ["rst", "close", "stall:3"])
+def test_a_spliced_body_that_breaks_is_resumed(upstream, ops_proxy, how):
+    px = ops_proxy(section("default", attempts=3, body_timeout="1s"), ONE_WORKER)
+    size, at = 4 * MiB, 1 * MiB + 3
+    upstream.script("/r", [obj(size, break_at=at, **{"break": how}), obj(size)])
+    before = spliced(px)
+    with RawConn(px.addr, timeout=20) as c:
+        c.send_request("GET", upstream.url + "/r", close=False)
+        r = c.read_response()
+        why = describe(upstream, px, r)
+        assert exact(r, size), why
+        # the same client connection goes on
+        upstream.script("/after", ["200"])
+        c.send_request("GET", upstream.url + "/after", close=False)
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"status=200 hit=1\n", \
+            describe(upstream, px, r2)
+    rs = [h.header("range") for h in upstream.hits("/r")]
+    assert len(rs) == 2 and rs[0] is None and rs[1].startswith("bytes="), f"{rs}\n{why}"
+    # from where the client's bytes stopped: the break (a reset drops
+    # what the kernel held unread: earlier then)
+    start = int(rs[1][len("bytes="):-1])
+    if how == "rst":
+        assert 0 < start <= at, f"{rs}\n{why}"
+    else:
+        assert start == at, f"{rs}\n{why}"
+    # the first response was spliced up to the break
+    assert spliced(px) - before >= start - 64 * 1024 > 0, why
+    e = px.log_for("/r")
+    assert e["status"] == 200 and e["bytes"] == size and e["resumes"] == 1, f"{e}\n{why}"
+    next_is_own(upstream, px)
+
+
+def test_a_spliced_body_that_cannot_resume_is_cut(upstream, ops_proxy):
+    # no validator: the rest may not be asked for; the client sees a cut
+    px = ops_proxy(section("default", attempts=3), ONE_WORKER)
+    size, at = 4 * MiB, 2 * MiB
+    upstream.script("/cut", [obj(size, etag=None, break_at=at), obj(size)])
+    with RawConn(px.addr, timeout=20) as c:
+        c.send_request("GET", upstream.url + "/cut", close=False)
+        r = c.read_response()
+        why = describe(upstream, px, r)
+        # (a reset drops what the kernel held unread: at most `at`)
+        assert r.status == 200 and not r.complete and 0 < len(r.body) <= at, why
+        assert r.body == pattern_bytes(len(r.body)), why
+        assert c.wait_closed(), why
+    assert upstream.count("/cut") == 1, why
+    e = px.log_for("/cut")
+    assert e["bytes"] == len(r.body) and e["error"] == "connection_terminated", \
+        f"{e}\n{why}"
+    next_is_own(upstream, px)
+
+
+def test_a_client_gone_mid_body_retires_the_origin_connection(upstream, ops_proxy):
+    px = ops_proxy("", ONE_WORKER)
+    size = 30 * MiB
+    upstream.script("/gone", [obj(size)])
+    c = RawConn(px.addr, timeout=20)
+    c.send_request("GET", upstream.url + "/gone", close=False)
+    r = c.read_head()
+    why = describe(upstream, px, r)
+    assert r.status == 200, why
+    while len(c.buf) < MiB and c._fill():
+        pass
+    c.close()
+    # the origin connection that carried it is not the next one's
+    upstream.script("/next", ["200"])
+    deadline = time.monotonic() + 5
+    while not upstream.hits("/gone")[0].client_gone and time.monotonic() < deadline:
+        time.sleep(0.05)
+    next_is_own(upstream, px)
+    why = describe(upstream, px)
+    assert upstream.hits("/next")[0].conn_id != upstream.hits("/gone")[0].conn_id, why
+    e = px.log_for("/gone")
+    assert e["status"] == 200 and MiB <= e["bytes"] < size, f"{e}\n{why}"
+
+
+def test_a_client_that_stops_reading_is_closed_after_client_timeout(upstream, ops_proxy):
+    px = ops_proxy("", ONE_WORKER + "\nclient_timeout = 1s")
+    size = 64 * MiB
+    upstream.script("/stop", [obj(size)])
+    c = RawConn(px.addr, timeout=20, rcvbuf=65536)
+    c.send_request("GET", upstream.url + "/stop", close=False)
+    r = c.read_head()
+    why = describe(upstream, px, r)
+    assert r.status == 200, why
+    time.sleep(3)  # not reading: the proxy's writes stall past client_timeout
+    # meanwhile the worker answers others
+    next_is_own(upstream, px, "/meanwhile")
+    c.sock.settimeout(10)
+    while c._fill():
+        pass
+    c.close()
+    why = describe(upstream, px)
+    assert len(c.buf) < size, why
+    e = px.log_for("/stop")
+    assert e["bytes"] < size, f"{e}\n{why}"
+    next_is_own(upstream, px)
