@@ -832,9 +832,13 @@ splice_body(struct relay *r)
 	size_t have = evbuffer_get_length(in);
 	struct timeval bt, ct;
 
-	if (r->w->zpool == NULL || r->dial.tls || r->down_chunked ||
-	    r->resume.count > 0 || !r->body.done || have >= left ||
-	    left - have < ZBODY_WORTH ||
+	/*
+	 * (without a pipe zsplice would copy through 64 KiB: bodyread's
+	 * 256 KiB reads are the better copying path)
+	 */
+	if (r->w->zpool == NULL || !zsplice_pool_can_lend(r->w->zpool) ||
+	    r->dial.tls || r->down_chunked || r->resume.count > 0 ||
+	    !r->body.done || have >= left || left - have < ZBODY_WORTH ||
 	    evbuffer_get_length(bufferevent_get_output(r->cbev)) >
 		ZBODY_WORTH ||
 	    bufferevent_openssl_get_ssl(r->cbev) != NULL ||

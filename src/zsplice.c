@@ -108,6 +108,14 @@ pool_get(struct zsplice_pool *p)
 	return z;
 }
 
+bool
+zsplice_pool_can_lend(const struct zsplice_pool *p)
+{
+	return p->nosplice == 0 &&
+	    (p->idle != NULL ||
+		(p->lent + p->nidle < p->max_pipes && p->backoff == 0));
+}
+
 /* An empty pipe back to the pool. */
 static void
 pool_put(struct zsplice_pool *p, struct zsplice_pipe *z)

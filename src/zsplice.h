@@ -108,6 +108,11 @@ struct zsplice_dir {
 
 /* An empty pool that holds at most max_pipes pipes (0: always copy). */
 void zsplice_pool_init(struct zsplice_pool *, unsigned max_pipes);
+/*
+ * Would a direction get a pipe now (else it would copy)?  For a caller
+ * with a copying path of its own, better than this one's (zbody.h).
+ */
+bool zsplice_pool_can_lend(const struct zsplice_pool *);
 /* Close the idle pipes (lent ones are closed by zsplice_dir_free). */
 void zsplice_pool_clear(struct zsplice_pool *);
 

@@ -288,6 +288,26 @@ START_TEST(test_a_write_error_says_so)
 }
 END_TEST
 
+/* Whether a pool would lend a pipe now: callers with a better copy ask. */
+START_TEST(test_can_lend)
+{
+	struct zsplice_pool p;
+
+	zsplice_pool_init(&p, 0);
+	ck_assert(!zsplice_pool_can_lend(&p)); /* (no pipes allowed) */
+	zsplice_pool_init(&p, 2);
+	ck_assert(zsplice_pool_can_lend(&p));
+	p.lent = 2; /* (both lent) */
+	ck_assert(!zsplice_pool_can_lend(&p));
+	p.lent = 1;
+	p.backoff = 3; /* (a pipe could not be made a moment ago) */
+	ck_assert(!zsplice_pool_can_lend(&p));
+	p.backoff = 0;
+	p.nosplice = EPERM; /* (splice(2) refused here) */
+	ck_assert(!zsplice_pool_can_lend(&p));
+}
+END_TEST
+
 START_TEST(test_a_reader_that_does_not_read_stops_the_reading)
 {
 	struct rig g;
@@ -547,6 +567,7 @@ main(void)
 	/* _i: the pool's max_pipes */
 	tcase_add_loop_test(tc, test_a_pool_holds_no_more_than_its_pipes, 0, 2);
 	tcase_add_test(tc, test_a_pipe_that_cannot_be_made_copies);
+	tcase_add_test(tc, test_can_lend);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
