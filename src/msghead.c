@@ -46,7 +46,9 @@ enum {
 static bool
 is(const char *s, size_t len, const char *name)
 {
-	return util_strncasecmp(s, name, len) == 0;
+	/* (names of a length mostly differ in their first letter) */
+	return (s[0] | 0x20) == (name[0] | 0x20) &&
+	    util_strncasecmp(s, name, len) == 0;
 }
 
 /* The kind of the name s[0..len) (len: its whole length). */
@@ -179,19 +181,41 @@ start_line(struct msghead *h, char *l, bool response, const char **cause)
 	return 0;
 }
 
+/* One more Connection field's value: the first in place, more joined. */
+static void
+conn_add(struct msghead *h, char *value)
+{
+	size_t a, b;
+	char *j;
+
+	if (h->conn == NULL) {
+		h->conn = value;
+		return;
+	}
+	a = strlen(h->conn);
+	b = strlen(value);
+	j = xmalloc(a + 2 + b + 1);
+	memcpy(j, h->conn, a);
+	memcpy(j + a, ", ", 2);
+	memcpy(j + a + 2, value, b + 1);
+	if (h->conn_owned)
+		free(h->conn);
+	h->conn = j;
+	h->conn_owned = true;
+}
+
 int
 msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
     const char **cause)
 {
 	char *p, *end, *eol;
-	size_t cap = 16;
-	struct sbuf conn = {0};
+	size_t cap = MSGHEAD_FIELDS;
 
 	memset(h, 0, sizeof *h);
 	h->mem = xmalloc(len + 1);
 	memcpy(h->mem, buf, len);
 	h->mem[len] = '\0';
-	h->f = xmalloc(cap * sizeof *h->f);
+	h->f = h->fbuf;
 	p = h->mem;
 	end = h->mem + len;
 	while (p < end && (*p == '\r' || *p == '\n'))
@@ -210,24 +234,28 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 				return -1;
 		} else {
 			char *colon = strchr(p, ':');
+			struct msghead_field *f;
 			if (colon == NULL || colon == p)
 				return fail(h, cause, "malformed field");
 			*colon = '\0';
-			if (h->n == cap)
-				h->f =
-				    xrealloc(h->f, (cap *= 2) * sizeof *h->f);
-			h->f[h->n].name = p;
-			h->f[h->n].kind = kind_of(p, (size_t)(colon - p));
-			h->f[h->n++].value = util_trim(colon + 1);
-			if (h->f[h->n - 1].kind == MH_CONNECTION) {
-				if (conn.len > 0)
-					sbuf_puts(&conn, ", ");
-				sbuf_puts(&conn, h->f[h->n - 1].value);
+			if (h->n == cap) {
+				if (h->f == h->fbuf) {
+					h->f = xmalloc(2 * cap * sizeof *h->f);
+					memcpy(h->f, h->fbuf, sizeof h->fbuf);
+				} else
+					h->f = xrealloc(
+					    h->f, 2 * cap * sizeof *h->f);
+				cap *= 2;
 			}
+			f = &h->f[h->n++];
+			f->name = p;
+			f->kind = kind_of(p, (size_t)(colon - p));
+			f->value = util_trim(colon + 1);
+			if (f->kind == MH_CONNECTION)
+				conn_add(h, f->value);
 		}
 		p = eol + 1;
 	}
-	h->conn = conn.s;
 	if (h->conn != NULL)
 		conn_tokens(h);
 	return 0;
@@ -237,8 +265,10 @@ void
 msghead_free(struct msghead *h)
 {
 	free(h->mem);
-	free(h->f);
-	free(h->conn);
+	if (h->f != h->fbuf)
+		free(h->f);
+	if (h->conn_owned)
+		free(h->conn);
 	memset(h, 0, sizeof *h);
 }
 

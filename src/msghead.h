@@ -15,6 +15,9 @@
 
 #include "util.h"
 
+/* Fields a head holds without an allocation of its own. */
+#define MSGHEAD_FIELDS 20
+
 struct msghead_field {
 	char *name;
 	char *value; /* without surrounding white space */
@@ -30,14 +33,21 @@ struct msghead {
 	int status;
 	char *reason;
 	int minor; /* HTTP/1.minor */
-	struct msghead_field *f;
+	struct msghead_field *f; /* fbuf, or (more fields) malloc'd */
 	size_t n;
-	char *conn; /* every Connection field's value, joined; NULL: none */
+	/*
+	 * Every Connection field's value, joined; NULL: none.  (One field's
+	 * value is in mem; two or more are joined in a malloc'd copy.)
+	 */
+	char *conn;
+	bool conn_owned;
 	/*
 	 * conn lists "close"; conn lists a name that is not hop-by-hop
 	 * already (only then is each field looked up in it when written).
 	 */
 	bool conn_close, conn_names;
+	/* (most heads: no allocation for their fields) */
+	struct msghead_field fbuf[MSGHEAD_FIELDS];
 };
 
 /*

@@ -75,7 +75,6 @@ rawbody_start(struct rawbody *rb, struct bufferevent *cbev,
 	rb->cfg = cfg;
 	rb->req = req;
 	rb->scan = *scan;
-	rb->held = evbuffer_new();
 	if (scan->chunked) {
 		/* held while it fits (it may end early), else streamed */
 		rb->mode = RAWBODY_HELD;
@@ -95,6 +94,9 @@ rawbody_start(struct rawbody *rb, struct bufferevent *cbev,
 		rb->mode = RAWBODY_NONE;
 		rawbody_complete(rb);
 	}
+	/* (none for a request without a body: most of them) */
+	if (rb->mode != RAWBODY_NONE)
+		rb->held = evbuffer_new();
 	if (rb->mode != RAWBODY_NONE && req->minor != 0) {
 		const char *ex = msghead_get(req, "Expect");
 		if (ex != NULL && util_strcasecmp(ex, "100-continue") == 0)

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "idlelearn.h"
@@ -39,7 +40,37 @@ struct rawpool {
 	unsigned nidle, max_idle;
 	uint64_t idle_timeout_ms;
 	struct event *sweep;
+	/* entries kept for the next put (a calloc and a free per request) */
+	struct rawconn_list spare;
+	unsigned nspare;
 };
+
+#define SPARE_CONNS 16
+
+static struct rawconn *
+conn_new(struct rawpool *pool)
+{
+	struct rawconn *rc = LIST_FIRST(&pool->spare);
+
+	if (rc == NULL)
+		return xcalloc(1, sizeof *rc);
+	LIST_REMOVE(rc, link);
+	pool->nspare--;
+	/* (all but the key, which rawpool_put writes) */
+	memset(rc, 0, offsetof(struct rawconn, key));
+	return rc;
+}
+
+static void
+conn_release(struct rawpool *pool, struct rawconn *rc)
+{
+	if (pool->nspare >= SPARE_CONNS) {
+		free(rc);
+		return;
+	}
+	LIST_INSERT_HEAD(&pool->spare, rc, link);
+	pool->nspare++;
+}
 
 void
 rawpool_key(char *key, size_t len, const char *host, unsigned port, bool tls,
@@ -67,7 +98,7 @@ conn_drop(struct rawconn *rc)
 	LIST_REMOVE(rc, link);
 	rc->pool->nidle--;
 	bufferevent_free(rc->bev);
-	free(rc);
+	conn_release(rc->pool, rc);
 }
 
 /*
@@ -125,6 +156,7 @@ rawpool_new(struct event_base *base, struct idlelearn *learn, unsigned max_idle,
 	pool->learn = learn;
 	for (unsigned b = 0; b < NBUCKETS; b++)
 		LIST_INIT(&pool->idle[b]);
+	LIST_INIT(&pool->spare);
 	pool->max_idle = max_idle;
 	pool->idle_timeout_ms = idle_timeout_ms;
 	pool->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, pool);
@@ -140,6 +172,11 @@ rawpool_free(struct rawpool *pool)
 	for (unsigned b = 0; b < NBUCKETS; b++)
 		while (!LIST_EMPTY(&pool->idle[b]))
 			conn_drop(LIST_FIRST(&pool->idle[b]));
+	while (!LIST_EMPTY(&pool->spare)) {
+		struct rawconn *rc = LIST_FIRST(&pool->spare);
+		LIST_REMOVE(rc, link);
+		free(rc);
+	}
 	event_free(pool->sweep);
 	free(pool);
 }
@@ -157,7 +194,7 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 		bufferevent_free(bev);
 		return;
 	}
-	rc = xcalloc(1, sizeof *rc);
+	rc = conn_new(pool);
 	rc->pool = pool;
 	rc->bev = bev;
 	memcpy(&rc->peer, peer, plen);
@@ -165,7 +202,11 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	rc->keepalive_ms = keepalive_ms;
 	rc->tls = key[0] == 's';
 	/* (a key is shorter than RAWPOOL_KEY: rawpool_key made it) */
-	memcpy(rc->key, key, strnlen(key, sizeof rc->key - 1));
+	{
+		size_t klen = strnlen(key, sizeof rc->key - 1);
+		memcpy(rc->key, key, klen);
+		rc->key[klen] = '\0';
+	}
 	rc->hash = util_hash(rc->key);
 	/* (most recent first: the others idled longer, nearer their close) */
 	LIST_INSERT_HEAD(&pool->idle[rc->hash % NBUCKETS], rc, link);
@@ -249,7 +290,7 @@ rawpool_take(struct rawpool *pool, const char *key,
 		bev = rc->bev;
 		t->peer = rc->peer;
 		t->why = WARM_REUSED;
-		free(rc);
+		conn_release(pool, rc);
 		/* (reading stays on: the caller reads the response next) */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		return bev;

@@ -43,5 +43,7 @@ struct relay *relay_start(struct worker *, struct evhttp_connection *,
     void (*done)(void *ctx, enum relay_end), void *ctx);
 /* evhttp is freeing the client connection: end the exchange now. */
 void relay_client_gone(struct relay *);
+/* Free the memory kept for the next requests (the worker ends). */
+void relay_spares_free(struct worker *);
 
 #endif

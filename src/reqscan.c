@@ -152,6 +152,17 @@ header_line(struct reqscan *s)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
+	/* (only the names of these lengths can be one of the five) */
+	switch (colon - s->line) {
+	case 4:
+	case 7:
+	case 10:
+	case 14:
+	case 17:
+		break;
+	default:
+		return 0;
+	}
 	if (util_ieq(s->line, "Content-Length")) {
 		if (s->llen > sizeof s->line)
 			return refuse(s, 400, "bad Content-Length");
@@ -407,6 +418,25 @@ static const unsigned char byte_class[256] = {
 };
 /* clang-format on */
 
+/*
+ * Are all eight bytes of x field text, none below 0x20 (a control; a tab
+ * too, which the bytewise loop then takes) and none 0x7f?  (Bit tricks:
+ * a byte below n borrows into its top bit when n is subtracted, unless
+ * its top bit was set already, i.e. obs-text; 0x7f is found as a zero
+ * byte of x ^ 0x7f...)
+ */
+#define ONES 0x0101010101010101ULL
+#define TOPS 0x8080808080808080ULL
+static bool
+word_is_text(uint64_t x)
+{
+	uint64_t below = (x - ONES * 0x20) & ~x & TOPS;
+	uint64_t y = x ^ (ONES * 0x7f);
+	uint64_t del = (y - ONES) & ~y & TOPS;
+
+	return (below | del) == 0;
+}
+
 static bool use_fast_path = true;
 
 void
@@ -429,6 +459,14 @@ head_run(struct reqscan *s, const unsigned char *p, size_t len)
 			goto take; /* (the byte after is head_byte's) */
 		s->colon = true;
 		j++;
+	}
+	/* eight at a time while all are text (a tab stops it too) */
+	while (len - j >= 8) {
+		uint64_t x;
+		memcpy(&x, p + j, 8);
+		if (!word_is_text(x))
+			break;
+		j += 8;
 	}
 	while (j < len && (byte_class[p[j]] & C_TEXT))
 		j++;

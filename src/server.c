@@ -42,6 +42,7 @@
 #include "tls.h"
 #include "idlelearn.h"
 #include "rawpool.h"
+#include "relay.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -565,6 +566,7 @@ worker_teardown(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK); /* deferred frees */
 	if (w->front != NULL)
 		front_free(w); /* (after the loop: attach_cb uses it) */
+	relay_spares_free(w);
 	if (w->zpool != NULL) {
 		/* (the tunnels gave their pipes back in evhttp_free) */
 		zsplice_pool_clear(w->zpool);

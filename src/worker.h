@@ -30,6 +30,7 @@ struct avoid;
 struct front;
 struct intercept;
 struct ssl_ctx_st;
+struct relay;
 struct zsplice_pool;
 
 struct worker {
@@ -71,6 +72,9 @@ struct worker {
 	_Atomic unsigned active; /* client requests in flight (read by admin) */
 	uint64_t rng;
 	struct sbuf line; /* reused for access-log lines */
+	/* the raw lane's request memory, kept for the next (relay.c) */
+	struct relay *spare_relays;
+	unsigned nspare_relays;
 	int ready_fd; /* written once the worker is listening */
 };
 
