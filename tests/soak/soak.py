@@ -1922,6 +1922,9 @@ log_level = warn
 ; the replay buffer: larger uploads stream (the raw lane), re-sent only
 ; when nothing of them left
 max_request_body = {MAX_REQUEST_BODY // KiB}K
+; (few: a descriptor limit of 1,024 then leaves pipes, and the raw lane
+; splices long bodies of known length as installed daemons do)
+max_connections = 256
 
 [default]
 {default}
@@ -3086,6 +3089,14 @@ def main(argv=None):
                           f"{warm_m.get('reused', 0)}, but {c['log conn warm']} access log "
                           f"entries say conn=warm")
     warm_note = ", ".join(f"{k} {val}" for k, val in warm_m.items()) or "unavailable"
+    # response bodies the raw lane spliced (zbody): the path must have run
+    spliced_m = None
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_spliced_body_bytes_total "):
+            spliced_m = int(float(line.rsplit(" ", 1)[1]))
+    if ALL_RAW and args.requests >= 500 and spliced_m == 0:
+        violations.append("retryproxy_spliced_body_bytes_total is 0 with every "
+                          "request on the raw lane: no long body was spliced")
     # hold: the metrics against the access log and the origin's 429s
     held_m = {}
     holds_m = None
@@ -3224,6 +3235,8 @@ def main(argv=None):
              f"{c['warm rides']} rode a warm connection ({c['warm rides W']} on W) "
              f"({c['warm rides broken after read']} broken by the script after the origin "
              f"read them); pool: {warm_note}"),
+            ("spliced bodies (raw lane)",
+             f"{spliced_m} bytes (retryproxy_spliced_body_bytes_total)"),
             ("hold (H: hold = wait, 429 retried; F: hold = fail)",
              f"{c['route H']} requests on H, {c['route F']} on F; 429s with Retry-After: "
              f"{HOLD_RA} sent {c['429 sent H']} on H, {c['429 sent F']} on F; holds "
