@@ -1561,7 +1561,6 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	size_t n = evbuffer_get_length(head);
 	int rc;
 	const char *cause, *xra;
-	struct timeval tv;
 	size_t plen;
 
 	r->w = w;
@@ -1583,8 +1582,12 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	    bev, client_read_cb, client_write_cb, client_event_cb, r);
 	bufferevent_setwatermark(bev, EV_READ, 0, RELAY_HWM);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	tv = rp_tv(r->cfg->proxy.client_timeout_ms);
-	bufferevent_set_timeouts(bev, &tv, &tv);
+	/*
+	 * (its timeouts are client_timeout both ways already: evhttp's
+	 * evhttp_set_timeout_tv for a new connection, front.c's after the
+	 * raw lane's last request on it; setting them again re-added both
+	 * events, for every request)
+	 */
 	/* (msghead copies what it parses: no copy of our own first) */
 	rc = msghead_parse(
 	    &r->req, (const char *)evbuffer_pullup(head, n), n, false, &cause);
