@@ -551,6 +551,20 @@ evhttp_idle(struct client_conn *cc)
 
 static void relay_done(void *ctx, enum relay_end how);
 
+/*
+ * The output callback (out_cb) is on only while a head waits for the raw
+ * lane; never into a tunnel (the tunnel owns the bufferevent and may free
+ * it before the connection's own end).
+ */
+static void
+out_cb_off(struct client_conn *cc)
+{
+	if (cc->out_cbe == NULL)
+		return;
+	evbuffer_remove_cb_entry(bufferevent_get_output(cc->bev), cc->out_cbe);
+	cc->out_cbe = NULL;
+}
+
 /* Start the raw lane once evhttp has finished what came before. */
 static void
 relay_ev_cb(evutil_socket_t fd, short what, void *arg)
@@ -567,7 +581,11 @@ relay_ev_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(&rw->ev, &later);
 		return;
 	}
-	/* (out_cb stays on the output: it acts only while a head waits) */
+	/*
+	 * (out_cb goes until the next head waits: kept on, its entry stayed
+	 * with every idle connection, +0.5 MiB for bench's 10,000)
+	 */
+	out_cb_off(cc);
 	cc->rw = NULL;
 	cc->relaying = true;
 	event_del(&cc->head_timer);
@@ -673,6 +691,7 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 			/* a CONNECT: the rest is tunnel data, not ours to scan */
 			evbuffer_remove_cb_entry(buf, cc->cbe);
 			cc->cbe = NULL;
+			out_cb_off(cc);
 			return;
 		}
 	}
@@ -734,6 +753,7 @@ relay_done(void *ctx, enum relay_end how)
 		return;
 	case RELAY_TUNNEL:
 		/* spliced from here on: nothing more to scan */
+		out_cb_off(cc);
 		if (cc->cbe != NULL) {
 			evbuffer_remove_cb_entry(in, cc->cbe);
 			cc->cbe = NULL;

@@ -1090,6 +1090,44 @@ def test_upgrade_101_then_bytes_both_ways(origin, proxy):
     assert r2.status == 200 and r2.body == own_body("GET", "/after-ws"), explain(origin, px, r2)
 
 
+@pytest.mark.parametrize("then", ["upgrade", "connect"])
+def test_a_tunnel_after_raw_lane_requests_on_one_connection(then, origin, proxy):
+    # A client connection that carried raw-lane requests becomes a tunnel
+    # (a 101 on the raw lane, or a CONNECT on evhttp's): the callbacks the
+    # raw lane left on the connection's buffers must not follow it there
+    # (the tunnel owns, and frees, the bufferevent); the worker goes on.
+    px = start(proxy, f"connect_ports = {origin.port}")
+    c = RawConn(px.addr, timeout=5)
+    for path in ("/before-1", "/before-2"):
+        c.send_request("GET", origin.url + path, close=False)
+        r = c.read_response()
+        assert r.status == 200 and r.body == own_body("GET", path), explain(origin, px, r)
+    if then == "upgrade":
+        greeting, bye = b"srv-hello\n", b"srv-bye\n"
+        origin.script("/ws", Upgrade(SWITCH, greeting, bye))
+        c.send_request("GET", origin.url + "/ws", headers=WS_HEADERS, close=False)
+        r = c.read_head()
+        assert r.status == 101, explain(origin, px, r)
+        assert read_exactly(c, len(greeting)) == greeting, explain(origin, px)
+        c.send(b"x" * 70000)
+        assert read_exactly(c, 70000) == b"x" * 70000, explain(origin, px)
+    else:
+        c.send(f"CONNECT {origin.authority} HTTP/1.1\r\nHost: {origin.authority}"
+               f"\r\n\r\n".encode())
+        r = c.read_head()
+        assert r.status == 200, explain(origin, px, r)
+        c.send(f"GET /inside HTTP/1.1\r\nHost: {origin.authority}\r\n\r\n".encode())
+        r = c.read_response()
+        assert r.status == 200 and r.body == own_body("GET", "/inside"), \
+            explain(origin, px, r)
+    c.close()
+    time.sleep(0.2)
+    for path in ("/after-1", "/after-2"):
+        r2 = request(px.addr, "GET", origin.url + path, timeout=5)
+        assert r2.status == 200 and r2.body == own_body("GET", path), \
+            explain(origin, px, r2)
+
+
 def test_upgrade_answered_200_is_an_ordinary_response(origin, proxy):
     # RFC 9110 section 7.8: a server may ignore Upgrade; its answer is then
     # an ordinary response and the connection goes on.
