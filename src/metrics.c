@@ -373,10 +373,11 @@ metrics_render(const struct metrics_gauges *g, struct sbuf *s)
 	    (unsigned long long)GET(tunnel_bytes[1]),
 	    (unsigned long long)GET(tunnel_bytes[0]));
 	head(s, "retryproxy_spliced_body_bytes_total", "counter",
-	    "Response body bytes the raw lane moved from the origin to the "
-	    "client with splice(2), never read into the daemon's memory: "
-	    "bodies of a known length (Content-Length) over 64 KiB, both "
-	    "sides plain TCP.");
+	    "Message body bytes the raw lane moved with splice(2), never "
+	    "read into the daemon's memory: responses origin to client and "
+	    "streamed uploads client to origin, of a known length "
+	    "(Content-Length) with over 64 KiB to go, both sides plain "
+	    "TCP.");
 	sbuf_printf(s, "retryproxy_spliced_body_bytes_total %llu\n",
 	    (unsigned long long)GET(body_spliced));
 	head(s, "retryproxy_gateway_requests_total", "counter",

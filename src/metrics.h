@@ -52,7 +52,7 @@ void metrics_tunnel(int delta);
  * in the kernel (zsplice.h), or copied through the daemon's memory.
  */
 void metrics_tunnel_bytes(uint64_t spliced, uint64_t copied);
-/* Response body bytes the raw lane spliced in the kernel (zbody.h). */
+/* Body bytes the raw lane spliced in the kernel (zbody.h), either way. */
 void metrics_body_spliced(uint64_t n);
 /* A request took the raw lane (streamed: its body was not held). */
 void metrics_raw_lane(bool streamed);

@@ -270,6 +270,15 @@ rawbody_is_cut(const struct rawbody *rb)
 }
 
 void
+rawbody_spliced(struct rawbody *rb, uint64_t n)
+{
+	rb->bytes_up += n;
+	reqscan_body_taken(&rb->scan, n);
+	if (rb->scan.msg_done && !rb->done)
+		rawbody_complete(rb);
+}
+
+void
 rawbody_stop(struct rawbody *rb)
 {
 	bodyread_stop(&rb->read);

@@ -98,6 +98,12 @@ void rawbody_eof(struct rawbody *);
 bool rawbody_is_cut(const struct rawbody *);
 /* Stop reading the client (the rest of the body is not ours to read). */
 void rawbody_stop(struct rawbody *);
+/*
+ * n bytes of a streamed Content-Length body went upstream without passing
+ * through here (spliced in the kernel, zbody.h): counted as streamed, and
+ * the body complete once its last byte went.
+ */
+void rawbody_spliced(struct rawbody *, uint64_t n);
 /* Stop, and give back what is held (rb itself is the owner's). */
 void rawbody_free(struct rawbody *);
 

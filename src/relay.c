@@ -80,6 +80,8 @@ struct relay {
 	struct bodyread uread;
 	/* or its body spliced in the kernel (zbody.h, splice_body) */
 	struct zbody zb;
+	/* a streamed upload spliced to the origin (splice_upload) */
+	struct zbody zup;
 	/* the response */
 	struct reqscan uscan;
 	struct msghead resp;
@@ -155,10 +157,24 @@ splice_stop(struct relay *r)
 	reqscan_body_taken(&r->uscan, n);
 }
 
+/* The spliced upload's bytes counted as the body's, and it stopped. */
+static void
+upload_stop(struct relay *r)
+{
+	uint64_t n;
+
+	if (!r->zup.on)
+		return;
+	n = zbody_read(&r->zup);
+	zbody_stop(&r->zup);
+	rawbody_spliced(&r->body, n);
+}
+
 static void
 close_upstream(struct relay *r)
 {
 	splice_stop(r); /* (before its socket goes) */
+	upload_stop(r);
 	bodyread_stop(&r->uread);
 	eagerwrite_detach(&r->uew);
 	if (r->ubev != NULL) {
@@ -298,6 +314,7 @@ relay_end(struct relay *r, enum relay_end how)
 	if (r->status == 0)
 		r->status = 499;
 	splice_stop(r); /* (its bytes counted for the log) */
+	upload_stop(r);
 	log_request(r);
 	if (how != RELAY_TUNNEL && how != RELAY_GONE)
 		bufferevent_setcb(r->cbev, NULL, NULL, NULL, NULL);
@@ -637,7 +654,7 @@ dial_retry_cb(struct dial *d)
 static void
 pump_up(struct relay *r)
 {
-	if (r->ubev == NULL || r->state != RS_EXCHANGE)
+	if (r->ubev == NULL || r->state != RS_EXCHANGE || r->zup.on)
 		return;
 	switch (rawbody_stream(
 	    &r->body, bufferevent_get_output(r->ubev), RELAY_HWM)) {
@@ -1275,6 +1292,87 @@ pool_note(struct relay *r, const struct dial *d)
 }
 
 /* The connection is up: send the head, then the body. */
+/* The spliced upload ended (zbody.h): as pump_up would have seen it. */
+static void
+upload_end_cb(void *arg, enum zbody_end how)
+{
+	struct relay *r = arg;
+	struct outcome o = {0};
+
+	upload_stop(r);
+	switch (how) {
+	case ZBODY_DONE:
+		/* (the client's reading back on: its next request, its end) */
+		if (!r->body.eof)
+			bufferevent_enable(r->cbev, EV_READ);
+		/* all of the request is out: time the response (up_write_cb) */
+		if (r->state == RS_EXCHANGE &&
+		    !evtimer_pending(&r->dial.timer, NULL))
+			dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
+			    FK_RESPONSE_TIMEOUT);
+		return;
+	case ZBODY_SHORT:
+	case ZBODY_FROM_ERROR:
+	case ZBODY_FROM_TIMEOUT:
+		/* it ended (or stalled) before its body did: gone */
+		if (!r->replying)
+			r->status = 499;
+		relay_end(r, RELAY_CLOSE);
+		return;
+	case ZBODY_TO_ERROR:
+	case ZBODY_TO_TIMEOUT:
+		if (r->state != RS_EXCHANGE) {
+			/* an answer came first: it goes on, the connection not */
+			r->up_may_keep = false;
+			return;
+		}
+		o.fail = how == ZBODY_TO_TIMEOUT ? FK_RESPONSE_TIMEOUT
+						 : FK_CONNECTION_TERMINATED;
+		attempt_over(r, &o);
+		return;
+	}
+}
+
+/*
+ * A streamed upload of known length (Content-Length past
+ * max_request_body), more than ZBODY_WORTH of it still to come, between
+ * plain TCP sockets: the rest goes client -> origin in the kernel, after
+ * the request head and what of the body came with it.  The origin's
+ * answer is read meanwhile as ever (an early 413 goes to the client); the
+ * client's reading is zbody's until the body's last byte.  Such a body is
+ * never re-sent once its head went (may_resend), spliced or not.
+ */
+static bool
+splice_upload(struct relay *r)
+{
+	struct evbuffer *in = bufferevent_get_input(r->cbev);
+	uint64_t left = reqscan_body_left(&r->body.scan);
+	size_t have = evbuffer_get_length(in);
+	struct timeval ct;
+
+	if (r->body.mode != RAWBODY_LENGTH || r->body.done || r->body.eof ||
+	    r->w->zpool == NULL || !zsplice_pool_can_lend(r->w->zpool) ||
+	    r->dial.tls || have >= left || left - have < ZBODY_WORTH ||
+	    r->zup.on || r->zb.on ||
+	    bufferevent_openssl_get_ssl(r->cbev) != NULL ||
+	    bufferevent_openssl_get_ssl(r->ubev) != NULL)
+		return false;
+	zbody_init(&r->zup, r->w->zpool);
+	/* (the head, then the body's first bytes, go first) */
+	zbody_take(&r->zup, bufferevent_get_output(r->ubev), true);
+	zbody_take(&r->zup, in, false);
+	rawbody_spliced(&r->body, have);
+	/* the client's reading and the origin's writing are zbody's */
+	rawbody_stop(&r->body);
+	bufferevent_disable(r->cbev, EV_READ);
+	bufferevent_disable(r->ubev, EV_WRITE);
+	ct = rp_tv(r->cfg->proxy.client_timeout_ms);
+	zbody_start(&r->zup, r->w->base, bufferevent_getfd(r->cbev),
+	    bufferevent_getfd(r->ubev), left - have, &ct, &ct, upload_end_cb,
+	    r);
+	return true;
+}
+
 static void
 dial_connected_cb(struct dial *d, struct bufferevent *bev)
 {
@@ -1343,7 +1441,8 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	if (r->body.done)
 		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
 		    FK_RESPONSE_TIMEOUT);
-	pump_up(r);
+	if (!splice_upload(r))
+		pump_up(r);
 }
 
 static void

@@ -5,10 +5,11 @@
  *
  * Why: the raw lane (relay.c) read a response body into an evbuffer and
  * wrote it out again: two copies of every byte (bench get1m: 1 MiB GETs
- * at 0.83x nginx's MiB/s).  A body whose length the head says
- * (Content-Length) ends at a known byte, so its bytes can be spliced
- * without ever being read by us, and the connection kept for the next
- * request: the count stops the splice exactly at the body's end.
+ * at 0.83x nginx's MiB/s); a streamed upload the same way up.  A body
+ * whose length the head says (Content-Length) ends at a known byte, so
+ * its bytes can be spliced without ever being read by us, and the
+ * connection kept for the next message: the count stops the splice
+ * exactly at the body's end.
  *
  * Its owner takes the bufferevents' buffers first (zbody_take: the head,
  * and body bytes read with it), keeps both bufferevents from reading or

@@ -187,3 +187,60 @@ def test_a_client_that_stops_reading_is_closed_after_client_timeout(upstream, op
     e = px.log_for("/stop")
     assert e["bytes"] < size, f"{e}\n{why}"
     next_is_own(upstream, px)
+
+
+# ---- uploads: a streamed body of known length, client -> origin ----------
+def upload_bytes(n):
+    return bytes((i * 7 + i // 4099) & 0xFF for i in range(256)) * (n // 256) + b"u" * (n % 256)
+
+
+@pytest.mark.parametrize("lane", ["raw", "evhttp"])
+def test_a_long_upload_is_spliced_whole_and_the_connection_goes_on(upstream, ops_proxy, lane):
+    # past max_request_body an upload streams (the raw lane, whichever
+    # lane GETs take); its Content-Length body goes client -> origin
+    # spliced, then the same client connection carries the next request
+    px = ops_proxy("", ONE_WORKER + f"\nlane = {lane}\nmax_request_body = 64K")
+    body = upload_bytes(8 * MiB + 123)
+    upstream.script("/up", ["200"])
+    upstream.script("/after", ["200"])
+    before = spliced(px)
+    with RawConn(px.addr, timeout=20) as c:
+        c.send_request("PUT", upstream.url + "/up", [("Content-Type", "application/x-test")],
+                       body, close=False)
+        r = c.read_response("PUT")
+        why = describe(upstream, px, r)
+        assert r.status == 200 and r.complete, why
+        c.send_request("GET", upstream.url + "/after", close=False)
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"status=200 hit=1\n", describe(upstream, px, r2)
+    h = upstream.hits("/up")
+    assert len(h) == 1 and h[0].body_len == len(body) and \
+        h[0].body_sha256 == hashlib.sha256(body).hexdigest(), why
+    got = spliced(px) - before
+    assert len(body) - 2 * 64 * 1024 <= got <= len(body), f"spliced {got}\n{why}"
+    e = px.log_for("/up", method="PUT")
+    assert e["status"] == 200 and e["attempts"] == 1, f"{e}\n{why}"
+    next_is_own(upstream, px)
+
+
+def test_a_client_gone_mid_upload_ends_it(upstream, ops_proxy):
+    px = ops_proxy("", ONE_WORKER + "\nmax_request_body = 64K")
+    n = 16 * MiB
+    upstream.script("/gone-up", ["200"])
+    before = spliced(px)
+    c = RawConn(px.addr, timeout=20)
+    head = (f"PUT {upstream.url}/gone-up HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+            f"Content-Length: {n}\r\n\r\n").encode()
+    c.send(head + b"x" * (2 * MiB))
+    # the origin sees the start of the body arrive, then the client goes
+    deadline = time.monotonic() + 5
+    while spliced(px) - before < MiB and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.close()
+    e = px.log_for("/gone-up", method="PUT")
+    why = describe(upstream, px)
+    assert e["status"] == 499, f"{e}\n{why}"
+    assert spliced(px) - before >= MiB, why
+    # no answer was owed to anyone: the origin's request was cut
+    assert all(h.body_len < n for h in upstream.hits("/gone-up")), why
+    next_is_own(upstream, px)
