@@ -1,5 +1,6 @@
-"""A response body of known length spliced in the kernel (retryproxy(8),
-"The raw lane"; metric retryproxy_spliced_body_bytes_total).
+"""A body of known length spliced in the kernel (retryproxy(8), "The raw
+lane"; metric retryproxy_spliced_body_bytes_total): a response's, origin to
+client, and a streamed upload's, client to origin (at the end of this file).
 
 On the raw lane a body framed by Content-Length with more than 64 KiB
 still to come, between plain TCP sockets, goes from the origin's socket to
