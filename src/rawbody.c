@@ -272,6 +272,8 @@ rawbody_is_cut(const struct rawbody *rb)
 void
 rawbody_spliced(struct rawbody *rb, uint64_t n)
 {
+	if (n == 0)
+		return; /* (none: nothing was spliced) */
 	rb->bytes_up += n;
 	reqscan_body_taken(&rb->scan, n);
 	if (rb->scan.msg_done && !rb->done)

@@ -144,30 +144,20 @@ static bool attempt_pooled(struct relay *, const struct policy_target *);
  * or keep it for the next request (up_keep: its response was read whole,
  * by its framing, and nothing followed).
  */
+/* A spliced body stopped, its bytes counted as if copied (zbody.h). */
 static void
 splice_stop(struct relay *r)
 {
-	uint64_t n;
+	uint64_t n = zbody_stop(&r->zb);
 
-	if (!r->zb.on)
-		return;
-	n = zbody_read(&r->zb);
-	zbody_stop(&r->zb);
 	r->bytes_down += n;
 	reqscan_body_taken(&r->uscan, n);
 }
 
-/* The spliced upload's bytes counted as the body's, and it stopped. */
 static void
 upload_stop(struct relay *r)
 {
-	uint64_t n;
-
-	if (!r->zup.on)
-		return;
-	n = zbody_read(&r->zup);
-	zbody_stop(&r->zup);
-	rawbody_spliced(&r->body, n);
+	rawbody_spliced(&r->body, zbody_stop(&r->zup));
 }
 
 static void

@@ -40,12 +40,13 @@ count(struct zbody *zb)
 	zb->counted = zb->dir.spliced;
 }
 
+/*
+ * (Neither event is pending here: each is added alone, for one wait, and
+ * the one that ran is off.  The owner stops zb, which counts it.)
+ */
 static void
 end(struct zbody *zb, enum zbody_end how)
 {
-	count(zb);
-	event_del(&zb->rd);
-	event_del(&zb->wr);
 	/* (the last call: the owner may free zb) */
 	zb->end_cb(zb->arg, how);
 }
@@ -76,24 +77,14 @@ pump(struct zbody *zb)
 	}
 }
 
+/* Either socket ready, or its wait timed out (which: by its descriptor). */
 static void
-rd_cb(evutil_socket_t fd, short what, void *arg)
+ready_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct zbody *zb = arg;
 
 	if (what & EV_TIMEOUT)
-		end(zb, ZBODY_FROM_TIMEOUT);
-	else
-		pump(zb);
-}
-
-static void
-wr_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct zbody *zb = arg;
-
-	if (what & EV_TIMEOUT)
-		end(zb, ZBODY_TO_TIMEOUT);
+		end(zb, fd == zb->from ? ZBODY_FROM_TIMEOUT : ZBODY_TO_TIMEOUT);
 	else
 		pump(zb);
 }
@@ -112,27 +103,22 @@ zbody_start(struct zbody *zb, struct event_base *base, int from, int to,
 	zb->end_cb = end_cb;
 	zb->arg = arg;
 	zsplice_dir_limit(&zb->dir, n);
-	event_assign(&zb->rd, base, from, EV_READ, rd_cb, zb);
-	event_assign(&zb->wr, base, to, EV_WRITE, wr_cb, zb);
+	event_assign(&zb->rd, base, from, EV_READ, ready_cb, zb);
+	event_assign(&zb->wr, base, to, EV_WRITE, ready_cb, zb);
 	zb->on = true;
 	/* (from the loop: the owner's callback under way returns first) */
 	event_active(&zb->wr, EV_WRITE, 1);
 }
 
 uint64_t
-zbody_read(const struct zbody *zb)
-{
-	return zb->dir.in;
-}
-
-void
 zbody_stop(struct zbody *zb)
 {
 	if (!zb->on)
-		return;
+		return 0;
 	zb->on = false;
 	count(zb);
 	event_del(&zb->rd);
 	event_del(&zb->wr);
 	zsplice_dir_free(&zb->dir);
+	return zb->dir.in; /* (the pipe and buffer went, not the counts) */
 }

@@ -16,7 +16,7 @@
  * writing those sockets meanwhile, and is told the end once: every byte
  * written (ZBODY_DONE), or which side failed.  A side that fails while
  * zbody waits to read holds no byte of the body (zsplice reads only when
- * it holds none), so zbody_read() is also what the other side was given.
+ * it holds none), so what zbody_stop() says it read the other side got.
  */
 #ifndef RP_ZBODY_H
 #define RP_ZBODY_H
@@ -67,9 +67,11 @@ size_t zbody_take(struct zbody *, struct evbuffer *buf, bool output);
 void zbody_start(struct zbody *, struct event_base *, int from, int to,
     uint64_t count, const struct timeval *from_tv, const struct timeval *to_tv,
     void (*end_cb)(void *, enum zbody_end), void *arg);
-/* Bytes read from `from` so far. */
-uint64_t zbody_read(const struct zbody *);
-/* Stop (events off, the pipe back to the pool); again: nothing. */
-void zbody_stop(struct zbody *);
+/*
+ * Stop (events off, the pipe back to the pool): the bytes it read from
+ * `from`, all of which `to` was given unless it ended in a write error.
+ * Not started or stopped already: 0.
+ */
+uint64_t zbody_stop(struct zbody *);
 
 #endif

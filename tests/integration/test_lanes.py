@@ -1121,7 +1121,6 @@ def test_a_tunnel_after_raw_lane_requests_on_one_connection(then, origin, proxy)
         assert r.status == 200 and r.body == own_body("GET", "/inside"), \
             explain(origin, px, r)
     c.close()
-    time.sleep(0.2)
     for path in ("/after-1", "/after-2"):
         r2 = request(px.addr, "GET", origin.url + path, timeout=5)
         assert r2.status == 200 and r2.body == own_body("GET", path), \
