@@ -43,12 +43,23 @@ def daemon_path():
     return REPO_ROOT / "retryproxy"
 
 
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port the kernel just handed out (bound to port 0, then closed)."""
+    """A port the kernel just handed out (bound to port 0, then closed),
+    never one this process was handed before: the kernel may give the same
+    port to two binds in a row once the first is closed, and two keys of
+    one config (a gateway's address and [proxy] admin) then collided."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            break
+    _handed_out.add(port)
+    return port
 
 
 def unused_port_socket(host="127.0.0.1"):
