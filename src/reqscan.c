@@ -132,6 +132,20 @@ hexval(unsigned char c)
 	return -1;
 }
 
+/*
+ * Is the field name s (n bytes, tchars) the name lower (lower case
+ * letters and '-'), in any case?  (| 0x20 folds a letter's case; the only
+ * other byte it takes to '-' is CR, never in a name.)
+ */
+static bool
+name_is(const char *s, const char *lower, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] | 0x20) != (unsigned char)lower[i])
+			return false;
+	return true;
+}
+
 /* A whole header line is in (its first bytes in) s->line. */
 static int
 header_line(struct reqscan *s)
@@ -152,18 +166,11 @@ header_line(struct reqscan *s)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
-	/* (only the names of these lengths can be one of the five) */
+	/* (one name of each length can be one of the five) */
 	switch (colon - s->line) {
-	case 4:
-	case 7:
-	case 10:
 	case 14:
-	case 17:
-		break;
-	default:
-		return 0;
-	}
-	if (util_ieq(s->line, "Content-Length")) {
+		if (!name_is(s->line, "content-length", 14))
+			break;
 		if (s->llen > sizeof s->line)
 			return refuse(s, 400, "bad Content-Length");
 		if (s->has_cl)
@@ -177,29 +184,42 @@ header_line(struct reqscan *s)
 		}
 		s->has_cl = true;
 		s->remaining = cl;
-	} else if (util_ieq(s->line, "Transfer-Encoding")) {
+		break;
+	case 17:
+		if (!name_is(s->line, "transfer-encoding", 17))
+			break;
 		if (s->chunked)
 			return refuse(s, 400, "duplicate Transfer-Encoding");
 		if (s->llen > sizeof s->line || (size_t)(e - v) != 7 ||
 		    util_strncasecmp(v, "chunked", 7) != 0)
 			return refuse(s, 501, "unsupported Transfer-Encoding");
 		s->chunked = true;
-	} else if (util_ieq(s->line, "Host")) {
-		if (++s->nhost > 1)
+		break;
+	case 4:
+		if (name_is(s->line, "host", 4) && ++s->nhost > 1)
 			return refuse(s, 400, "duplicate Host");
-	} else if (util_ieq(s->line, "Upgrade"))
-		s->upgrade = true;
-	else if (util_ieq(s->line, "Connection")) {
-		/* (the value's first bytes: "upgrade" comes early, if at all) */
-		char list[sizeof s->line + 1], *cut;
-		memcpy(list, v, (size_t)(e - v));
-		list[e - v] = '\0';
-		/* a longer line: its last token here may be cut short */
-		if (s->llen > sizeof s->line)
-			*((cut = strrchr(list, ',')) != NULL ? cut : list) =
-			    '\0';
-		if (http_list_has_token(list, "upgrade"))
-			s->conn_upgrade = true;
+		break;
+	case 7:
+		if (name_is(s->line, "upgrade", 7))
+			s->upgrade = true;
+		break;
+	case 10:
+		if (name_is(s->line, "connection", 10)) {
+			/* (the value's first bytes: "upgrade" comes early) */
+			char list[sizeof s->line + 1], *cut;
+			memcpy(list, v, (size_t)(e - v));
+			list[e - v] = '\0';
+			/* a longer line: its last token here may be cut short */
+			if (s->llen > sizeof s->line)
+				*((cut = strrchr(list, ',')) != NULL ? cut
+								     : list) =
+				    '\0';
+			if (http_list_has_token(list, "upgrade"))
+				s->conn_upgrade = true;
+		}
+		break;
+	default:
+		return 0;
 	}
 	if (s->has_cl && s->chunked)
 		return refuse(
@@ -300,6 +320,53 @@ start_request(struct reqscan *s)
 	s->cr = false;
 }
 
+/*
+ * The LF ending a line of a head (its CR checked): the request or status
+ * line, a field line, or the empty line ending the head or the trailer.
+ */
+static int
+line_end(struct reqscan *s, bool trailer)
+{
+	if (s->llen == 0) {
+		if (s->first)
+			return 0; /* (an empty line before it) */
+		if (trailer) {
+			s->state = S_START;
+			s->msg_done = s->stop = true;
+			return 0;
+		}
+		return end_head(s);
+	}
+	if (s->first) {
+		size_t m = 0;
+		s->first = false;
+		if (s->head_only && status_line(s) != 0)
+			return -1;
+		while (!s->head_only && m < s->llen &&
+		    m < sizeof s->method - 1 && s->line[m] != ' ')
+			m++;
+		memcpy(s->method, s->line, m);
+		s->method[m] = '\0';
+		s->connect =
+		    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
+		s->nobody = !s->head_only &&
+		    ((s->llen >= 5 && memcmp(s->line, "HEAD ", 5) == 0) ||
+			(s->llen >= 6 && memcmp(s->line, "TRACE ", 6) == 0));
+	} else if (trailer) {
+		/*
+		 * A trailer field frames nothing (RFC 9110 section 6.5.1): a
+		 * Content-Length or Host there is no second one.  Its name
+		 * was checked byte by byte.
+		 */
+		if (!s->colon)
+			return refuse(s, 400, "trailer line without ':'");
+	} else if (header_line(s) != 0)
+		return -1;
+	s->llen = 0;
+	s->colon = false;
+	return 0;
+}
+
 /* One byte of a head (request line, header fields or trailer fields). */
 static int
 head_byte(struct reqscan *s, unsigned char c, bool trailer)
@@ -314,47 +381,7 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 	}
 	if (c == '\n') {
 		s->cr = false;
-		if (s->llen == 0) {
-			if (s->first)
-				return 0; /* (an empty line before it) */
-			if (trailer) {
-				s->state = S_START;
-				s->msg_done = s->stop = true;
-				return 0;
-			}
-			return end_head(s);
-		}
-		if (s->first) {
-			size_t m = 0;
-			s->first = false;
-			if (s->head_only && status_line(s) != 0)
-				return -1;
-			while (!s->head_only && m < s->llen &&
-			    m < sizeof s->method - 1 && s->line[m] != ' ')
-				m++;
-			memcpy(s->method, s->line, m);
-			s->method[m] = '\0';
-			s->connect =
-			    s->llen >= 8 && memcmp(s->line, "CONNECT ", 8) == 0;
-			s->nobody = !s->head_only &&
-			    ((s->llen >= 5 &&
-				 memcmp(s->line, "HEAD ", 5) == 0) ||
-				(s->llen >= 6 &&
-				    memcmp(s->line, "TRACE ", 6) == 0));
-		} else if (trailer) {
-			/*
-			 * A trailer field frames nothing (RFC 9110 section
-			 * 6.5.1): a Content-Length or Host there is no
-			 * second one.  Its name was checked byte by byte.
-			 */
-			if (!s->colon)
-				return refuse(
-				    s, 400, "trailer line without ':'");
-		} else if (header_line(s) != 0)
-			return -1;
-		s->llen = 0;
-		s->colon = false;
-		return 0;
+		return line_end(s, trailer);
 	}
 	if (c == '\0')
 		return refuse(s, 400, "NUL in request head");
@@ -378,13 +405,16 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 }
 
 /*
- * The fast path through a head: a run of bytes in the middle of a line
- * that head_byte would only count and keep.  In a field name those are
- * tchars (and the ':' ending it); after it, and on the request line,
+ * The fast path through a head: the runs of bytes in it that head_byte
+ * would only count and keep, and the CRLFs between them.  In a field name
+ * those are tchars (and the ':' ending it; a line's first byte too, but
+ * not a ':' or white space there); after it, and on the request line,
  * every byte but CR, LF, NUL and the other control characters (tab and
- * obs-text are field content).  The first byte of each line (obs-fold),
- * the byte after a CR and everything refused still go through head_byte,
- * one at a time.  Returns how many bytes were taken (0: none).
+ * obs-text are field content).  A CRLF ends the line as head_byte's LF
+ * would, and the run goes on with the next line, to the end of the head.
+ * The request line's first byte, a CR not followed by LF in these bytes
+ * and everything refused still go through head_byte, one at a time.
+ * Returns how many bytes were taken (0: none, or refused).
  */
 enum { C_TCHAR = 1, C_TEXT = 2 };
 /* clang-format off */
@@ -446,44 +476,62 @@ reqscan_fast_path(bool on)
 }
 
 static size_t
-head_run(struct reqscan *s, const unsigned char *p, size_t len)
+head_run(struct reqscan *s, const unsigned char *p, size_t len, bool trailer)
 {
-	size_t j = 0, room;
+	size_t j = 0;
 
-	if (!use_fast_path || s->cr || s->llen == 0)
+	if (!use_fast_path || s->cr || (s->llen == 0 && s->first))
 		return 0;
-	if (!s->first && !s->colon) {
-		while (j < len && (byte_class[p[j]] & C_TCHAR))
-			j++;
-		if (j == len || p[j] != ':')
-			goto take; /* (the byte after is head_byte's) */
-		s->colon = true;
-		j++;
+	for (;;) {
+		size_t from = j, n, room;
+
+		if (!s->first && !s->colon) {
+			while (j < len && (byte_class[p[j]] & C_TCHAR))
+				j++;
+			/* (a ':' first is an empty name: head_byte's) */
+			if (j < len && p[j] == ':' &&
+			    (j > from || s->llen > 0)) {
+				s->colon = true;
+				j++;
+			}
+		}
+		if (s->first || s->colon) {
+			/* eight at a time while all are text (a tab stops) */
+			while (len - j >= 8) {
+				uint64_t x;
+				memcpy(&x, p + j, 8);
+				if (!word_is_text(x))
+					break;
+				j += 8;
+			}
+			while (j < len && (byte_class[p[j]] & C_TEXT))
+				j++;
+		}
+		n = j - from;
+		if (n > s->max_head - s->head_bytes) {
+			refuse(s, 431, "header block too large");
+			return 0;
+		}
+		s->head_bytes += n;
+		room = sizeof s->line -
+		    (s->llen < sizeof s->line ? s->llen : sizeof s->line);
+		if (room > 0)
+			memcpy(
+			    s->line + s->llen, p + from, n < room ? n : room);
+		s->llen += n;
+		/* the line's end, when both its bytes are here and fit */
+		if (len - j < 2 || p[j] != '\r' || p[j + 1] != '\n' ||
+		    s->max_head - s->head_bytes < 2)
+			return j;
+		s->head_bytes += 2;
+		j += 2;
+		if (line_end(s, trailer) != 0)
+			return 0;
+		if (s->state != S_HEAD && s->state != S_TRAILER)
+			return j; /* the head or the trailer ended */
+		if (j == len || (s->llen == 0 && s->first))
+			return j;
 	}
-	/* eight at a time while all are text (a tab stops it too) */
-	while (len - j >= 8) {
-		uint64_t x;
-		memcpy(&x, p + j, 8);
-		if (!word_is_text(x))
-			break;
-		j += 8;
-	}
-	while (j < len && (byte_class[p[j]] & C_TEXT))
-		j++;
-take:
-	if (j == 0)
-		return 0;
-	if (j > s->max_head - s->head_bytes) {
-		refuse(s, 431, "header block too large");
-		return 0;
-	}
-	s->head_bytes += j;
-	room = sizeof s->line -
-	    (s->llen < sizeof s->line ? s->llen : sizeof s->line);
-	if (room > 0)
-		memcpy(s->line + s->llen, p, j < room ? j : room);
-	s->llen += j;
-	return j;
 }
 
 /*
@@ -547,8 +595,8 @@ feed(struct reqscan *s, const char *buf, size_t len, bool step)
 			break;
 		case S_HEAD:
 		case S_TRAILER:
-			run = head_run(
-			    s, (const unsigned char *)buf + i, len - i);
+			run = head_run(s, (const unsigned char *)buf + i,
+			    len - i, s->state == S_TRAILER);
 			if (run > 0) {
 				i += run - 1;
 				break;

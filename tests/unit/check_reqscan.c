@@ -330,7 +330,44 @@ struct outcome {
 	size_t llen;
 	bool colon;
 	char line[96];
+	/* what the lanes and framing are decided by */
+	char method[24];
+	bool connect, nobody, has_cl, chunked, upgrade, conn_upgrade;
+	unsigned nhost;
+	int resp_status;
+	/*
+	 * reqscan_feed_step over the same bytes: where each step ended and
+	 * what it said (head_done, msg_done), folded into one number
+	 */
+	uint64_t steps;
 };
+
+/* Feed in steps as the lanes do; a digest of every boundary. */
+static uint64_t
+step_trace(
+    bool response, const char *in, size_t len, size_t cut, uint64_t max_head)
+{
+	struct reqscan s;
+	uint64_t h = 1469598103934665603ull;
+	size_t parts[2][2] = {{0, cut}, {cut, len}};
+
+	if (response)
+		reqscan_init_response_msg(&s, max_head, false);
+	else
+		reqscan_init(&s, max_head);
+	for (int k = 0; k < 2; k++)
+		for (size_t at = parts[k][0]; at < parts[k][1];) {
+			ssize_t n =
+			    reqscan_feed_step(&s, in + at, parts[k][1] - at);
+			h = (h ^ (uint64_t)(n + 2)) * 1099511628211ull;
+			h = (h ^ (uint64_t)(s.head_done * 2 + s.msg_done)) *
+			    1099511628211ull;
+			if (n <= 0)
+				return h; /* (refused; 0: cannot happen) */
+			at += (size_t)n;
+		}
+	return h;
+}
 
 static struct outcome
 run_scan(bool fast, bool response, const char *in, size_t len, size_t cut,
@@ -344,11 +381,23 @@ run_scan(bool fast, bool response, const char *in, size_t len, size_t cut,
 		reqscan_init_response(&s, max_head);
 	else
 		reqscan_init(&s, max_head);
+	memset(&o, 0, sizeof o);
 	o.rc = reqscan_feed(&s, in, cut);
 	if (o.rc == 0)
 		o.rc = reqscan_feed(&s, in + cut, len - cut);
+	o.steps = step_trace(response, in, len, cut, max_head);
 	reqscan_fast_path(true);
-	memset(&o.line, 0, sizeof o.line);
+	if (o.rc == 0) {
+		memcpy(o.method, s.method, sizeof o.method);
+		o.connect = s.connect;
+		o.nobody = s.nobody;
+		o.has_cl = s.has_cl;
+		o.chunked = s.chunked;
+		o.upgrade = s.upgrade;
+		o.conn_upgrade = s.conn_upgrade;
+		o.nhost = s.nhost;
+		o.resp_status = s.resp_status;
+	}
 	o.status = o.rc ? s.status : 0;
 	o.state = s.state;
 	o.head_bytes = o.rc ? 0 : s.head_bytes;
@@ -372,7 +421,12 @@ assert_same(const char *what, bool response, const char *in, size_t len,
 		a.state == b.state && a.head_bytes == b.head_bytes &&
 		a.body_left == b.body_left && a.llen == b.llen &&
 		a.colon == b.colon &&
-		memcmp(a.line, b.line, sizeof a.line) == 0,
+		memcmp(a.line, b.line, sizeof a.line) == 0 &&
+		strcmp(a.method, b.method) == 0 && a.connect == b.connect &&
+		a.nobody == b.nobody && a.has_cl == b.has_cl &&
+		a.chunked == b.chunked && a.upgrade == b.upgrade &&
+		a.conn_upgrade == b.conn_upgrade && a.nhost == b.nhost &&
+		a.resp_status == b.resp_status && a.steps == b.steps,
 	    "%s (len %zu, split at %zu): bytewise %d/%d state %d, fast "
 	    "%d/%d state %d",
 	    what, len, cut, a.rc, a.status, a.state, b.rc, b.status, b.state);
@@ -419,7 +473,8 @@ START_TEST(test_fast_path_random)
 	static const char alphabet[] =
 	    "GET POST HEAD CONNECT http://h/ HTTP/1.1 "
 	    "Host: Content-Length: 12 "
-	    "Transfer-Encoding: chunked "
+	    "Transfer-Encoding: chunked Connection: upgrade Upgrade: "
+	    "HTTP/1.1 101 200 "
 	    "\r\n\r\n\t:;\x01\x7f\x80\xff\0 aZ9-_";
 	static const char head[] = "GET http://h/ HTTP/1.1\r\nHost: h\r\n"
 				   "Content-Length: 2\r\n\r\nab";
@@ -444,6 +499,12 @@ START_TEST(test_fast_path_random)
 		}
 		if (len > 20 && round % 2 == 0)
 			memcpy(in, "GET http://h/ HTTP/1.1\r\n", 20);
+		/* (a response's: interim and final heads, bodies) */
+		if (len > 20 && round % 7 == 0 && round % 2 == 0)
+			memcpy(in,
+			    round % 3 ? "HTTP/1.1 200 OK\r\n"
+				      : "HTTP/1.1 100 Go\r\n",
+			    17);
 		seed = seed * 1103515245u + 12345u;
 		cut = len ? (seed >> 8) % (len + 1) : 0;
 		max_head = round % 5 == 0 ? 16 + (seed >> 20) % 64 : 1024;
