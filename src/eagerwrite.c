@@ -66,3 +66,17 @@ eagerwrite_detach(struct eagerwrite *ew)
 	event_del(&ew->ev);
 	ew->scheduled = false;
 }
+
+bool
+eagerwrite_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd < 0)
+		return false;
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	return evbuffer_get_length(out) == 0;
+}

@@ -31,5 +31,12 @@ struct eagerwrite {
 void eagerwrite_attach(struct eagerwrite *, struct bufferevent *bev);
 /* Stop (before bev is freed or given to TLS). */
 void eagerwrite_detach(struct eagerwrite *);
+/*
+ * Write bev's output now, once, without running any callback: true when
+ * all of it went (else what is left is the caller's to send, with the
+ * bufferevent's write event).  For a caller that knows its output whole,
+ * as the raw lane its request: no attach, no event, no write callback.
+ */
+bool eagerwrite_now(struct bufferevent *bev);
 
 #endif

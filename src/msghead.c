@@ -1,6 +1,7 @@
 /*
  * msghead: reading and writing one message head (see msghead.h).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,12 +44,21 @@ enum {
 	    MH_BIT(MH_TE) | MH_BIT(MH_TRAILER) |                               \
 	    MH_BIT(MH_TRANSFER_ENCODING) | MH_BIT(MH_UPGRADE))
 
+/*
+ * Is s (len bytes) the name (in any case)?  The names here are letters
+ * and '-': | 0x20 folds a letter's case and takes no other byte to a
+ * letter; a '-' must be one.
+ */
 static bool
 is(const char *s, size_t len, const char *name)
 {
-	/* (names of a length mostly differ in their first letter) */
-	return (s[0] | 0x20) == (name[0] | 0x20) &&
-	    util_strncasecmp(s, name, len) == 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i],
+			      n = (unsigned char)name[i];
+		if (c != n && (n == '-' || (c | 0x20) != (n | 0x20)))
+			return false;
+	}
+	return true;
 }
 
 /* The kind of the name s[0..len) (len: its whole length). */
@@ -175,9 +185,8 @@ start_line(struct msghead *h, char *l, bool response, const char **cause)
 	h->minor = version(sp2 + 1);
 	if (h->minor < 0)
 		return fail(h, cause, "malformed request line");
-	for (const char *m = l; *m != '\0'; m++)
-		if (!http_is_token((char[]){*m, '\0'}))
-			return fail(h, cause, "malformed method");
+	if (!http_is_token(l))
+		return fail(h, cause, "malformed method");
 	return 0;
 }
 
@@ -204,6 +213,22 @@ conn_add(struct msghead *h, char *value)
 	h->conn_owned = true;
 }
 
+/*
+ * The value s, its line ending at or before e (where the line's LF was,
+ * now a NUL, as its CR may be): without white space around it.
+ */
+static char *
+trim(char *s, char *e)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r')
+		s++;
+	while (e > s &&
+	    (e[-1] == '\0' || e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	*e = '\0';
+	return s;
+}
+
 int
 msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
     const char **cause)
@@ -211,7 +236,8 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 	char *p, *end, *eol;
 	size_t cap = MSGHEAD_FIELDS;
 
-	memset(h, 0, sizeof *h);
+	/* (fbuf is written as it fills: most of the struct, left alone) */
+	memset(h, 0, offsetof(struct msghead, fbuf));
 	h->mem = xmalloc(len + 1);
 	memcpy(h->mem, buf, len);
 	h->mem[len] = '\0';
@@ -250,7 +276,7 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 			f = &h->f[h->n++];
 			f->name = p;
 			f->kind = kind_of(p, (size_t)(colon - p));
-			f->value = util_trim(colon + 1);
+			f->value = trim(colon + 1, eol);
 			if (f->kind == MH_CONNECTION)
 				conn_add(h, f->value);
 		}
@@ -269,7 +295,8 @@ msghead_free(struct msghead *h)
 		free(h->f);
 	if (h->conn_owned)
 		free(h->conn);
-	memset(h, 0, sizeof *h);
+	/* (freed twice, or read after, it is an empty head) */
+	memset(h, 0, offsetof(struct msghead, fbuf));
 }
 
 const char *
@@ -313,10 +340,7 @@ msghead_conn_has(const struct msghead *h, const char *token)
 static void
 line(struct sbuf *out, const char *name, const char *value)
 {
-	sbuf_puts(out, name);
-	sbuf_add(out, ": ", 2);
-	sbuf_puts(out, value);
-	sbuf_add(out, "\r\n", 2);
+	sbuf_field(out, name, value);
 }
 
 /* The end-to-end fields, but for the kinds in skip and o->drop. */

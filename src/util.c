@@ -252,9 +252,18 @@ sbuf_add(struct sbuf *b, const char *s, size_t n)
 }
 
 void
-sbuf_puts(struct sbuf *b, const char *s)
+sbuf_field(struct sbuf *b, const char *name, const char *value)
 {
-	sbuf_add(b, s, strlen(s));
+	size_t n = strlen(name), v = strlen(value);
+	char *p;
+
+	sbuf_room(b, n + v + 4);
+	p = b->s + b->len;
+	memcpy(p, name, n);
+	memcpy(p + n, ": ", 2);
+	memcpy(p + n + 2, value, v);
+	memcpy(p + n + 2 + v, "\r\n", 3);
+	b->len += n + v + 4;
 }
 
 void

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdbool.h>
 
 #define RP_NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -75,7 +76,14 @@ struct sbuf {
 	size_t cap;
 };
 void sbuf_add(struct sbuf *, const char *, size_t);
-void sbuf_puts(struct sbuf *, const char *);
+/* (inline: a literal's length is then the compiler's to count) */
+static inline void
+sbuf_puts(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+/* "name: value" CRLF, grown once (a head is a dozen for every request). */
+void sbuf_field(struct sbuf *, const char *name, const char *value);
 /* The decimal digits of v (what printf's %llu writes, without it). */
 void sbuf_putu(struct sbuf *, uint64_t v);
 void sbuf_printf(struct sbuf *, const char *, ...)
