@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "accesslog.h"
+#include "bevset.h"
 #include "bodyread.h"
 #include "canned.h"
 #include "eagerwrite.h"
@@ -768,11 +769,11 @@ relay_done(void *ctx, enum relay_end how)
 	tv = rp_tv(c->proxy.client_timeout_ms);
 	bufferevent_setcb(
 	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
-	bufferevent_setwatermark(cc->bev, EV_READ, 0, 0);
-	bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
+	bevset_watermark(cc->bev, EV_READ, 0, 0);
+	bevset_watermark(cc->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(cc->bev, &tv, &tv);
-	bufferevent_disable(cc->bev, EV_WRITE);
-	bufferevent_enable(cc->bev, EV_READ);
+	bevset_events(cc->bev, EV_WRITE, false);
+	bevset_events(cc->bev, EV_READ, true);
 	reqscan_init(&cc->scan, c->proxy.max_header_size);
 	if (c->proxy.max_upload > 0)
 		reqscan_set_max_body(&cc->scan, c->proxy.max_upload);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "bevset.h"
 #include "idlelearn.h"
 #include "log.h"
 #include "rawpool.h"
@@ -212,11 +213,11 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	LIST_INSERT_HEAD(&pool->idle[rc->hash % NBUCKETS], rc, link);
 	pool->nidle++;
 	bufferevent_setcb(bev, idle_read_cb, NULL, idle_event_cb, rc);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bevset_watermark(bev, EV_READ, 0, 0);
+	bevset_watermark(bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(bev, NULL, NULL);
-	bufferevent_disable(bev, EV_WRITE);
-	bufferevent_enable(bev, EV_READ);
+	bevset_events(bev, EV_WRITE, false);
+	bevset_events(bev, EV_READ, true);
 }
 
 /*

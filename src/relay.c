@@ -24,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "dial.h"
+#include "bevset.h"
 #include "eagerwrite.h"
 #include "gateway.h"
 #include "http.h"
@@ -339,10 +340,17 @@ close_written_cb(struct bufferevent *bev, void *arg)
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* The response is queued whole: end once the client has it. */
+/*
+ * The response is queued whole: end once the client has it.  write_now:
+ * the caller returns at once (it touches neither the relay's sockets nor
+ * the client connection after), so the response may be written, and the
+ * relay ended, from here.
+ */
 static void
-finish(struct relay *r)
+finish_as(struct relay *r, bool write_now)
 {
+	struct evbuffer *out = bufferevent_get_output(r->cbev);
+
 	/* (a response read whole by its framing, nothing after it: kept) */
 	r->up_keep = r->up_may_keep && r->state == RS_RESPONDING &&
 	    r->uscan.msg_done && r->body.done && r->ubev != NULL &&
@@ -354,11 +362,29 @@ finish(struct relay *r)
 	if (!r->body.done)
 		r->keep = false; /* the rest of its body is in the way */
 	rawbody_stop(&r->body);
-	bufferevent_disable(r->cbev, EV_READ);
-	bufferevent_setwatermark(r->cbev, EV_WRITE, 0, 0);
+	/*
+	 * Most responses are whole here: written now, they end the relay
+	 * at once (close_written_cb, below), without the write event's
+	 * epoll change and wakeup, nor eagerwrite's turn, nor pausing the
+	 * client's reading meanwhile (a TLS client's is the TLS layer's to
+	 * write).
+	 */
+	if (write_now && evbuffer_get_length(out) > 0 &&
+	    bufferevent_openssl_get_ssl(r->cbev) == NULL)
+		(void)eagerwrite_now(r->cbev);
+	if (evbuffer_get_length(out) > 0) {
+		bufferevent_disable(r->cbev, EV_READ);
+		bevset_watermark(r->cbev, EV_WRITE, 0, 0);
+		bufferevent_enable(r->cbev, EV_WRITE);
+	}
 	bufferevent_setcb(r->cbev, NULL, close_written_cb, client_event_cb, r);
-	bufferevent_enable(r->cbev, EV_WRITE);
 	close_written_cb(r->cbev, r);
+}
+
+static void
+finish(struct relay *r)
+{
+	finish_as(r, false);
 }
 
 /*
@@ -777,7 +803,7 @@ pump_down(struct relay *r)
 		return;
 	}
 	if (rc == 1) {
-		finish(r);
+		finish_as(r, true); /* (every caller returns after) */
 		return;
 	}
 	if (evbuffer_get_length(out) >= RELAY_HWM && !r->up_paused) {
@@ -937,7 +963,7 @@ stream_body(struct relay *r)
 
 	r->state = RS_RESPONDING;
 	if (r->uscan.msg_done) {
-		finish(r);
+		finish_as(r, true); /* (response_head returns after) */
 		return;
 	}
 	/*
@@ -951,6 +977,7 @@ stream_body(struct relay *r)
 		if (r->state != RS_RESPONDING)
 			return;
 	}
+	bufferevent_enable(r->cbev, EV_WRITE);
 	bufferevent_set_timeouts(r->ubev, &tv, NULL);
 	if (splice_body(r))
 		return;
@@ -1124,11 +1151,14 @@ response_head(struct relay *r, size_t n)
 		mo.extra_value = na;
 	}
 	msghead_write_response(&r->resp, &mo, &out);
-	/* (the client's writing is on from the response on, not before) */
-	bufferevent_enable(r->cbev, EV_WRITE);
+	/*
+	 * (the client's writing is on from the response on, not before:
+	 * from stream_body, or finish when the response is whole already)
+	 */
 	bufferevent_write(r->cbev, out.s, out.len);
 	sbuf_free(&out);
 	if (r->resp.status == 101) {
+		bufferevent_enable(r->cbev, EV_WRITE);
 		switch_protocols(r);
 		return;
 	}
@@ -1385,12 +1415,18 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	char host[320], na[16], range[32], *abs = NULL;
 	const char *ah = r->route->policy.attempt_header;
 	struct timeval tv = rp_tv(r->cfg->proxy.client_timeout_ms);
+	bool direct;
 
 	r->ubev = bev;
 	r->state = RS_EXCHANGE;
 	r->up_may_keep = false;
-	/* (before the head is queued: it goes out in this loop turn) */
-	if (!d->tls)
+	/*
+	 * A request read whole goes out with one write, here (below); any
+	 * other, as it comes: eagerwrite from before the head is queued.
+	 */
+	uout = bufferevent_get_output(bev);
+	direct = !d->tls && r->body.done && evbuffer_get_length(uout) == 0;
+	if (!d->tls && !direct)
 		eagerwrite_attach(&r->uew, bev);
 	if (!r->reused)
 		pool_note(r, d);
@@ -1432,14 +1468,23 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	rawbody_frame(&r->body, &mo);
 	msghead_write_request(&r->req, &mo, &out);
 	free(abs);
-	uout = bufferevent_get_output(bev);
 	evbuffer_add(uout, out.s, out.len);
 	sbuf_free(&out);
 	r->sent_any = true;
 	rawbody_add_held(&r->body, uout);
 	bufferevent_setcb(bev, up_read_cb, up_write_cb, up_event_cb, r);
 	bufferevent_set_timeouts(bev, NULL, &tv);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/*
+	 * All of it written now: no write event, no write callback, no
+	 * eagerwrite (they were a tenth of a small request's instructions,
+	 * callgrind); else (the socket full, an error) the write event
+	 * sends the rest, or meets the error, as for any request.
+	 */
+	if (direct && eagerwrite_now(bev)) {
+		if (!(bufferevent_get_enabled(bev) & EV_READ))
+			bufferevent_enable(bev, EV_READ);
+	} else
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (r->body.done)
 		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,
 		    FK_RESPONSE_TIMEOUT);
@@ -1681,8 +1726,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	r->state = RS_BODY;
 	bufferevent_setcb(
 	    bev, client_read_cb, client_write_cb, client_event_cb, r);
-	bufferevent_setwatermark(bev, EV_READ, 0, RELAY_HWM);
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bevset_watermark(bev, EV_READ, 0, RELAY_HWM);
+	bevset_watermark(bev, EV_WRITE, 0, 0);
 	/*
 	 * (its timeouts are client_timeout both ways already: evhttp's
 	 * evhttp_set_timeout_tv for a new connection, front.c's after the
