@@ -125,6 +125,13 @@ bodyread_start(struct bodyread *br, struct bufferevent *bev,
 }
 
 void
+bodyread_kick(struct bodyread *br)
+{
+	if (br->on && !br->paused)
+		event_active(&br->ev, EV_READ, 1);
+}
+
+void
 bodyread_pause(struct bodyread *br)
 {
 	if (br->on && !br->paused)

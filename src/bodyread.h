@@ -41,6 +41,14 @@ struct bodyread {
  */
 void bodyread_start(struct bodyread *, struct bufferevent *bev,
     const struct timeval *timeout, uint64_t (*left)(void *), void *arg);
+/*
+ * Read in this turn of the loop, not after the next poll: for a body
+ * that is most likely in the socket already (it came with its head, of
+ * which the bufferevent read 4 KiB); the poll was one more epoll_wait for
+ * every POST (strace).  Nothing there: the read says EAGAIN and the
+ * reading waits as ever.
+ */
+void bodyread_kick(struct bodyread *);
 /* Stop reading (the bufferevent's own reading stays off). */
 void bodyread_stop(struct bodyread *);
 /* Stop and resume reading for a while (backpressure). */

@@ -112,6 +112,12 @@ rawbody_begin(struct rawbody *rb)
 	if (!rb->done) {
 		struct timeval tv = rp_tv(rb->cfg->proxy.client_timeout_ms);
 		bodyread_start(&rb->read, rb->cbev, &tv, NULL, NULL);
+		/*
+		 * (a body held whole is read at once; a streamed one as
+		 * the origin takes it, spliced once it is connected)
+		 */
+		if (rb->mode == RAWBODY_HELD)
+			bodyread_kick(&rb->read);
 	}
 	if (rb->mode == RAWBODY_HELD)
 		return rawbody_hold(rb);

@@ -981,8 +981,10 @@ stream_body(struct relay *r)
 	bufferevent_set_timeouts(r->ubev, &tv, NULL);
 	if (splice_body(r))
 		return;
-	if (!r->dial.tls)
+	if (!r->dial.tls) {
 		bodyread_start(&r->uread, r->ubev, &tv, NULL, NULL);
+		bodyread_kick(&r->uread); /* (more came after the head) */
+	}
 	pump_down(r);
 }
 
