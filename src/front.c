@@ -276,12 +276,7 @@ attach(struct client_conn *cc)
 	/* evhttp's own, waiting for a request line: restored after a relay */
 	bufferevent_getcb(cc->bev, &cc->ev_readcb, &cc->ev_writecb,
 	    &cc->ev_eventcb, &cc->ev_arg);
-	{
-		/* replies go out whole: never wait for an ACK (Nagle) */
-		int one = 1;
-		setsockopt(bufferevent_getfd(cc->bev), IPPROTO_TCP, TCP_NODELAY,
-		    &one, sizeof one);
-	}
+	/* (TCP_NODELAY came from the listener: front_watch_listener) */
 	evhttp_connection_set_closecb(cc->evcon, conn_closed_cb, cc);
 	return true;
 }
@@ -912,8 +907,19 @@ front_thread_init(struct worker *w)
 void
 front_watch_listener(struct worker *w, struct evconnlistener *l)
 {
-	if (l != NULL)
-		evconnlistener_set_error_cb(l, accept_error_cb);
+	int one = 1;
+
+	if (l == NULL)
+		return;
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	/*
+	 * Replies go out whole: never wait for an ACK (Nagle).  Set on the
+	 * listener, it is each accepted socket's from its accept (Linux
+	 * copies it; check_nodelay holds the kernel to it): one setsockopt
+	 * less for every connection.  (A Unix socket has none: refused.)
+	 */
+	(void)setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY,
+	    &one, sizeof one);
 }
 
 /* (worker->set_closecb: client_set_closecb comes here) */
