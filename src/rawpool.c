@@ -223,21 +223,17 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 /*
  * Has the origin closed or written since the loop last looked?  (Within
  * one turn of the loop the idle callbacks cannot have run yet.)  Plain
- * sockets only: on TLS a record may be a session ticket, not data.  The
- * socket is asked (probe) only for a request that may not be sent again:
- * one that may is sent again when the origin turns out to be closing
- * (relay.c, "stale"), and the recv was one system call in seven of every
- * request through a warm connection (strace).
+ * sockets only: on TLS a record may be a session ticket, not data.
  */
 static bool
-still_quiet(const struct rawconn *rc, bool probe)
+still_quiet(const struct rawconn *rc)
 {
 	evutil_socket_t fd = bufferevent_getfd(rc->bev);
 	char c;
 
 	if (evbuffer_get_length(bufferevent_get_input(rc->bev)) > 0)
 		return false;
-	if (!probe || rc->tls || fd < 0)
+	if (rc->tls || fd < 0)
 		return true;
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -277,7 +273,7 @@ rawpool_take(struct rawpool *pool, const char *key,
 			t->why = WARM_TOO_IDLE;
 			return NULL;
 		}
-		if (!still_quiet(rc, warm_only)) {
+		if (!still_quiet(rc)) {
 			if (log_debug_enabled())
 				log_debug("%s: an idle raw-lane connection was "
 					  "closed or written to: not used",

@@ -55,8 +55,7 @@ struct rawpool_taken {
  * request that may not be re-sent, only when that connection is warm
  * (idle under half of what the origin keeps, idlelearn.h); t->why says
  * what the pool had.  A connection the origin closed or wrote to is
- * dropped on the way (and its idle time learned); only for warm_only is
- * the socket itself asked (one recv), else what the loop saw decides.  The connection is the
+ * dropped on the way (and its idle time learned).  The connection is the
  * caller's: its callbacks and timeouts are cleared, writing is off and
  * reading on (set the callbacks before the loop runs).
  */
