@@ -31,11 +31,18 @@ xmalloc(size_t n)
 void *
 xcalloc(size_t n, size_t size)
 {
-	void *p = calloc(n ? n : 1, size ? size : 1);
+	/* (malloc and memset: glibc's calloc skips the thread cache, main.c) */
+	size_t total;
+	void *p;
 
+	if (n == 0 || size == 0)
+		n = size = 1;
+	if (__builtin_mul_overflow(n, size, &total))
+		oom();
+	p = malloc(total);
 	if (p == NULL)
 		oom();
-	return p;
+	return memset(p, 0, total);
 }
 
 void *
