@@ -628,7 +628,12 @@ take_for_relay(struct client_conn *cc, struct evbuffer *buf, size_t at)
 	cc->rw = rw;
 	event_del(&cc->head_timer);
 	bodyread_stop(&cc->body);
-	if (cc->out_cbe == NULL)
+	/*
+	 * (woken when evhttp's reply is out; not needed when evhttp is idle
+	 * already, as between two raw-lane requests: the entry was a malloc
+	 * and a free for each of those)
+	 */
+	if (cc->out_cbe == NULL && (!cc->attached || !evhttp_idle(cc)))
 		cc->out_cbe = evbuffer_add_cb(
 		    bufferevent_get_output(cc->bev), out_cb, cc);
 	event_active(&rw->ev, EV_TIMEOUT, 1);
