@@ -8,28 +8,36 @@
 
 #include "eagerwrite.h"
 
+bool
+eagerwrite_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd < 0)
+		return false;
+	/* (the bufferevent keeps the start of its output frozen) */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	return evbuffer_get_length(out) == 0;
+}
+
 static void
 flush_cb(evutil_socket_t unused, short what, void *arg)
 {
 	struct eagerwrite *ew = arg;
 	struct bufferevent *bev = ew->bev;
-	struct evbuffer *out = bufferevent_get_output(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	int n;
 
 	ew->scheduled = false;
-	if (fd < 0 || evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		return;
-	/* (the bufferevent keeps the start of its output frozen) */
-	evbuffer_unfreeze(out, 1);
-	n = evbuffer_write(out, fd);
-	evbuffer_freeze(out, 1);
 	/*
 	 * All of it went: tell the owner, as the bufferevent would have.
 	 * Anything else (a partial write, EAGAIN, an error) is left to the
 	 * bufferevent's write event, which is on while output is queued.
 	 */
-	if (n > 0 && evbuffer_get_length(out) == 0)
+	if (eagerwrite_now(bev))
 		bufferevent_trigger(bev, EV_WRITE, 0);
 }
 
@@ -65,18 +73,4 @@ eagerwrite_detach(struct eagerwrite *ew)
 	ew->cbe = NULL;
 	event_del(&ew->ev);
 	ew->scheduled = false;
-}
-
-bool
-eagerwrite_now(struct bufferevent *bev)
-{
-	struct evbuffer *out = bufferevent_get_output(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-
-	if (fd < 0)
-		return false;
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, fd);
-	evbuffer_freeze(out, 1);
-	return evbuffer_get_length(out) == 0;
 }

@@ -44,65 +44,55 @@ enum {
 	    MH_BIT(MH_TE) | MH_BIT(MH_TRAILER) |                               \
 	    MH_BIT(MH_TRANSFER_ENCODING) | MH_BIT(MH_UPGRADE))
 
-/*
- * Is s (len bytes) the name (in any case)?  The names here are letters
- * and '-': | 0x20 folds a letter's case and takes no other byte to a
- * letter; a '-' must be one.
- */
-static bool
-is(const char *s, size_t len, const char *name)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i],
-			      n = (unsigned char)name[i];
-		if (c != n && (n == '-' || (c | 0x20) != (n | 0x20)))
-			return false;
-	}
-	return true;
-}
-
 /* The kind of the name s[0..len) (len: its whole length). */
 static unsigned char
 kind_of(const char *s, size_t len)
 {
 	switch (len) {
 	case 2:
-		return is(s, len, "TE") ? MH_TE : MH_OTHER;
+		return util_name_eq(s, "TE", len) ? MH_TE : MH_OTHER;
 	case 4:
-		return is(s, len, "Host") ? MH_HOST : MH_OTHER;
+		return util_name_eq(s, "Host", len) ? MH_HOST : MH_OTHER;
 	case 5:
-		return is(s, len, "Range") ? MH_RANGE
-		    : is(s, len, "Close")  ? MH_CLOSE
-					   : MH_OTHER;
-	case 6:
-		return is(s, len, "Expect") ? MH_EXPECT : MH_OTHER;
-	case 7:
-		return is(s, len, "Upgrade") ? MH_UPGRADE
-		    : is(s, len, "Trailer")  ? MH_TRAILER
-					     : MH_OTHER;
-	case 8:
-		return is(s, len, "If-Range") ? MH_IF_RANGE : MH_OTHER;
-	case 9:
-		return is(s, len, "Forwarded") ? MH_FORWARDED : MH_OTHER;
-	case 10:
-		return is(s, len, "Connection") ? MH_CONNECTION
-		    : is(s, len, "Keep-Alive")	? MH_KEEP_ALIVE
-						: MH_OTHER;
-	case 14:
-		return is(s, len, "Content-Length") ? MH_CONTENT_LENGTH
-						    : MH_OTHER;
-	case 15:
-		return is(s, len, "X-Forwarded-For") ? MH_X_FORWARDED_FOR
+		return util_name_eq(s, "Range", len) ? MH_RANGE
+		    : util_name_eq(s, "Close", len)  ? MH_CLOSE
 						     : MH_OTHER;
-	case 16:
-		return is(s, len, "Proxy-Connection") ? MH_PROXY_CONNECTION
-		    : is(s, len, "X-Retry-Attempts")  ? MH_X_RETRY_ATTEMPTS
-						      : MH_OTHER;
-	case 17:
-		return is(s, len, "Transfer-Encoding") ? MH_TRANSFER_ENCODING
+	case 6:
+		return util_name_eq(s, "Expect", len) ? MH_EXPECT : MH_OTHER;
+	case 7:
+		return util_name_eq(s, "Upgrade", len) ? MH_UPGRADE
+		    : util_name_eq(s, "Trailer", len)  ? MH_TRAILER
 						       : MH_OTHER;
+	case 8:
+		return util_name_eq(s, "If-Range", len) ? MH_IF_RANGE
+							: MH_OTHER;
+	case 9:
+		return util_name_eq(s, "Forwarded", len) ? MH_FORWARDED
+							 : MH_OTHER;
+	case 10:
+		return util_name_eq(s, "Connection", len) ? MH_CONNECTION
+		    : util_name_eq(s, "Keep-Alive", len)  ? MH_KEEP_ALIVE
+							  : MH_OTHER;
+	case 14:
+		return util_name_eq(s, "Content-Length", len)
+		    ? MH_CONTENT_LENGTH
+		    : MH_OTHER;
+	case 15:
+		return util_name_eq(s, "X-Forwarded-For", len)
+		    ? MH_X_FORWARDED_FOR
+		    : MH_OTHER;
+	case 16:
+		return util_name_eq(s, "Proxy-Connection", len)
+		    ? MH_PROXY_CONNECTION
+		    : util_name_eq(s, "X-Retry-Attempts", len)
+		    ? MH_X_RETRY_ATTEMPTS
+		    : MH_OTHER;
+	case 17:
+		return util_name_eq(s, "Transfer-Encoding", len)
+		    ? MH_TRANSFER_ENCODING
+		    : MH_OTHER;
 	case 19:
-		return is(s, len, "Proxy-Authorization")
+		return util_name_eq(s, "Proxy-Authorization", len)
 		    ? MH_PROXY_AUTHORIZATION
 		    : MH_OTHER;
 	default:
@@ -332,17 +322,6 @@ msghead_conn_has(const struct msghead *h, const char *token)
 	return h->conn != NULL && http_list_has_token(h->conn, token);
 }
 
-/*
- * "name: value" CRLF.  (By hand, not sbuf_printf: a head is a dozen of
- * these for every request of the raw lane, and printf's format parsing
- * was the most of what writing one cost.)
- */
-static void
-line(struct sbuf *out, const char *name, const char *value)
-{
-	sbuf_field(out, name, value);
-}
-
 /* The end-to-end fields, but for the kinds in skip and o->drop. */
 static void
 fields(const struct msghead *h, const struct msghead_out *o, unsigned skip,
@@ -368,7 +347,7 @@ fields(const struct msghead *h, const struct msghead_out *o, unsigned skip,
 		if ((skip & MH_BIT(k)) ||
 		    (o->drop != NULL && util_ieq(name, o->drop)))
 			continue;
-		line(out, name, h->f[i].value);
+		sbuf_field(out, name, h->f[i].value);
 	}
 }
 
@@ -388,14 +367,14 @@ tail(const struct msghead_out *o, struct sbuf *out)
 	else if (o->keep_alive)
 		sbuf_puts(out, "Connection: keep-alive\r\n");
 	if (o->via != NULL)
-		line(out, "Via", o->via);
+		sbuf_field(out, "Via", o->via);
 	if (o->proxy_auth != NULL)
-		line(out, "Proxy-Authorization", o->proxy_auth);
+		sbuf_field(out, "Proxy-Authorization", o->proxy_auth);
 	if (o->extra_name != NULL)
-		line(out, o->extra_name, o->extra_value);
+		sbuf_field(out, o->extra_name, o->extra_value);
 	if (o->range != NULL) {
-		line(out, "Range", o->range);
-		line(out, "If-Range", o->if_range);
+		sbuf_field(out, "Range", o->range);
+		sbuf_field(out, "If-Range", o->if_range);
 	}
 	sbuf_puts(out, "\r\n");
 }
@@ -408,15 +387,15 @@ msghead_write_request(
 	sbuf_add(out, " ", 1);
 	sbuf_puts(out, o->target);
 	sbuf_add(out, " HTTP/1.1\r\n", 11);
-	line(out, "Host", o->host);
+	sbuf_field(out, "Host", o->host);
 	fields(h, o,
 	    MH_BIT(MH_HOST) | MH_BIT(MH_CONTENT_LENGTH) | MH_BIT(MH_EXPECT) |
 		MH_BIT(MH_X_RETRY_ATTEMPTS),
 	    out);
 	if (o->xff != NULL)
-		line(out, "X-Forwarded-For", o->xff);
+		sbuf_field(out, "X-Forwarded-For", o->xff);
 	if (o->forwarded != NULL)
-		line(out, "Forwarded", o->forwarded);
+		sbuf_field(out, "Forwarded", o->forwarded);
 	tail(o, out);
 }
 

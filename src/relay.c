@@ -1482,10 +1482,9 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	 * callgrind); else (the socket full, an error) the write event
 	 * sends the rest, or meets the error, as for any request.
 	 */
-	if (direct && eagerwrite_now(bev)) {
-		if (!(bufferevent_get_enabled(bev) & EV_READ))
-			bufferevent_enable(bev, EV_READ);
-	} else
+	if (direct && eagerwrite_now(bev))
+		bevset_events(bev, EV_READ, true);
+	else
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (r->body.done)
 		dial_arm(&r->dial, r->route->policy.per_try_timeout_ms,

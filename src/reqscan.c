@@ -132,20 +132,6 @@ hexval(unsigned char c)
 	return -1;
 }
 
-/*
- * Is the field name s (n bytes, tchars) the name lower (lower case
- * letters and '-'), in any case?  (| 0x20 folds a letter's case; the only
- * other byte it takes to '-' is CR, never in a name.)
- */
-static bool
-name_is(const char *s, const char *lower, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] | 0x20) != (unsigned char)lower[i])
-			return false;
-	return true;
-}
-
 /* A whole header line is in (its first bytes in) s->line. */
 static int
 header_line(struct reqscan *s)
@@ -169,7 +155,7 @@ header_line(struct reqscan *s)
 	/* (one name of each length can be one of the five) */
 	switch (colon - s->line) {
 	case 14:
-		if (!name_is(s->line, "content-length", 14))
+		if (!util_name_eq(s->line, "Content-Length", 14))
 			break;
 		if (s->llen > sizeof s->line)
 			return refuse(s, 400, "bad Content-Length");
@@ -186,7 +172,7 @@ header_line(struct reqscan *s)
 		s->remaining = cl;
 		break;
 	case 17:
-		if (!name_is(s->line, "transfer-encoding", 17))
+		if (!util_name_eq(s->line, "Transfer-Encoding", 17))
 			break;
 		if (s->chunked)
 			return refuse(s, 400, "duplicate Transfer-Encoding");
@@ -196,15 +182,15 @@ header_line(struct reqscan *s)
 		s->chunked = true;
 		break;
 	case 4:
-		if (name_is(s->line, "host", 4) && ++s->nhost > 1)
+		if (util_name_eq(s->line, "Host", 4) && ++s->nhost > 1)
 			return refuse(s, 400, "duplicate Host");
 		break;
 	case 7:
-		if (name_is(s->line, "upgrade", 7))
+		if (util_name_eq(s->line, "Upgrade", 7))
 			s->upgrade = true;
 		break;
 	case 10:
-		if (name_is(s->line, "connection", 10)) {
+		if (util_name_eq(s->line, "Connection", 10)) {
 			/* (the value's first bytes: "upgrade" comes early) */
 			char list[sizeof s->line + 1], *cut;
 			memcpy(list, v, (size_t)(e - v));

@@ -39,6 +39,23 @@ util_ieq(const char *a, const char *b)
 	return util_strcasecmp(a, b) == 0;
 }
 int util_strncasecmp(const char *, const char *, size_t);
+/*
+ * Are the n bytes at s the field name name (letters and '-'), in any
+ * case?  (| 0x20 folds a letter's case and takes no other byte to a
+ * letter; a '-' must be one.)  For names of a known length: no table,
+ * no end test, a few instructions a byte.
+ */
+static inline bool
+util_name_eq(const char *s, const char *name, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i],
+			      m = (unsigned char)name[i];
+		if (c != m && (m == '-' || (c | 0x20) != (m | 0x20)))
+			return false;
+	}
+	return true;
+}
 void util_lower(char *);
 void util_upper(char *);
 /* Trim ASCII white space at both ends, in place; returns s. */
