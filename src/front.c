@@ -85,6 +85,14 @@ struct client_conn {
 	struct relay *relay; /* the raw lane has the connection */
 	uint64_t reserved; /* replaymem taken for evhttp's bodies */
 	bool relaying;
+	/*
+	 * The raw lane keeps the connection between its requests: our
+	 * callbacks (sticky_*), not evhttp's, are on bev while evhttp waits
+	 * idle for a request line, and a head for the raw lane starts its
+	 * relay from sticky_read_cb.  A head for evhttp's lane gives the
+	 * connection back (unstick).
+	 */
+	bool sticky;
 	/* evhttp's callbacks on bev, restored after the raw lane */
 	bufferevent_data_cb ev_readcb, ev_writecb;
 	bufferevent_event_cb ev_eventcb;
@@ -111,6 +119,7 @@ struct front {
 	uint64_t warned_ms; /* the last warning about it */
 	struct relay_wait *spare_waits;
 	unsigned nspare_waits;
+	struct evbuffer *head; /* a sticky connection's head, for relay_start */
 };
 
 /* The worker whose thread this is (listener callbacks carry evhttp's arg). */
@@ -608,6 +617,71 @@ out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		event_active(&cc->rw->ev, EV_TIMEOUT, 1);
 }
 
+static void sticky_read_cb(struct bufferevent *bev, void *arg);
+
+/* A sticky connection's EOF, error or client_timeout: closed, as evhttp's. */
+static void
+sticky_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	evhttp_connection_free(cc->evcon); /* -> conn_closed_cb */
+}
+
+/*
+ * Keep the connection on the raw lane while evhttp waits idle for a
+ * request line: the next head is scanned, and its relay started, from our
+ * own read callback, without the hand-over to evhttp and the event that
+ * waits for evhttp to be idle (relay_wait, relay_ev_cb): those were a
+ * tenth of a small keep-alive request's instructions (callgrind).
+ */
+static void
+stick(struct client_conn *cc)
+{
+	cc->sticky = true;
+	bufferevent_setcb(cc->bev, sticky_read_cb, NULL, sticky_event_cb, cc);
+}
+
+/*
+ * The head just scanned is evhttp's: give the connection back.  evhttp
+ * reads the input at the next turn (deferred: this runs inside a read
+ * callback of the same bufferevent, and evhttp may free it).
+ */
+static void
+unstick(struct client_conn *cc)
+{
+	cc->sticky = false;
+	bufferevent_setcb(
+	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
+	bufferevent_trigger(cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/*
+ * A sticky connection's head, ending at `at` in buf, for the raw lane: its
+ * relay starts now (evhttp is idle; sticky_read_cb is a safe place).
+ */
+static void
+relay_now(struct client_conn *cc, struct evbuffer *buf, size_t at)
+{
+	struct front *f = cc->w->front;
+	size_t unheld = (size_t)cc->scan.head_bytes - held_len(cc);
+
+	if (f->head == NULL)
+		f->head = evbuffer_new();
+	if (held_len(cc) > 0)
+		evbuffer_add_buffer(f->head, cc->held);
+	move_range(cc, buf, at - unheld, unheld, f->head);
+	out_cb_off(cc);
+	event_del(&cc->head_timer);
+	bodyread_stop(&cc->body);
+	cc->relaying = true;
+	/* (relay_start takes the head's bytes and a copy of the scan) */
+	cc->relay = relay_start(
+	    cc->w, cc->evcon, cc->bev, f->head, &cc->scan, relay_done, cc);
+	if (!cc->relaying)
+		cc->relay = NULL; /* (it ended already) */
+}
+
 /*
  * The head that ends at `at` in buf takes the raw lane: evhttp must see
  * none of it, nor anything after it.  fresh: where this call's new bytes
@@ -677,9 +751,14 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 			    (body > 0 &&
 				!replaymem_reserve(
 				    body, c->proxy.max_buffered))) {
-				take_for_relay(cc, buf, at);
+				if (cc->sticky)
+					relay_now(cc, buf, at);
+				else
+					take_for_relay(cc, buf, at);
 				return;
 			}
+			if (cc->sticky)
+				unstick(cc);
 			cc->reserved += body;
 			if (held_len(cc) > 0) {
 				size_t h = held_len(cc);
@@ -702,30 +781,17 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 	}
 }
 
-/* New bytes from the client: scan them before evhttp does. */
+/*
+ * Scan the last n bytes of buf, new from the client; time a head (slow
+ * clients), read a long body for evhttp in large pieces.
+ */
 static void
-input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+scan_input(struct client_conn *cc, struct evbuffer *buf, size_t n)
 {
-	struct client_conn *cc = arg;
-	bool was_in_head;
+	bool was_in_head = reqscan_in_head(&cc->scan);
 
-	if (info->n_added == 0 || cc->moving || cc->relaying)
-		return; /* (the raw lane reads its own input) */
-	if (cc->rejecting) {
-		/* refused: evhttp must never parse anything after it */
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		return;
-	}
-	if (cc->rw != NULL) {
-		/* the raw lane's, once it starts */
-		size_t len = evbuffer_get_length(buf);
-		move_range(
-		    cc, buf, len - info->n_added, info->n_added, held(cc));
-		return;
-	}
-	was_in_head = reqscan_in_head(&cc->scan);
-	scan_new(cc, buf, info->n_added);
-	if (cc->rejecting || cc->rw != NULL || cc->cbe == NULL)
+	scan_new(cc, buf, n);
+	if (cc->rejecting || cc->rw != NULL || cc->cbe == NULL || cc->relaying)
 		return;
 	if (reqscan_in_head(&cc->scan) && !was_in_head) {
 		struct timeval tv =
@@ -738,6 +804,45 @@ input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 		soon(cc, SOON_BODY);
 }
 
+/* New bytes from the client: scan them before evhttp does. */
+static void
+input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct client_conn *cc = arg;
+
+	if (info->n_added == 0 || cc->moving || cc->relaying)
+		return; /* (the raw lane reads its own input) */
+	if (cc->rejecting) {
+		/* refused: evhttp must never parse anything after it */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return;
+	}
+	if (cc->sticky)
+		return; /* (sticky_read_cb scans it) */
+	if (cc->rw != NULL) {
+		/* the raw lane's, once it starts */
+		size_t len = evbuffer_get_length(buf);
+		move_range(
+		    cc, buf, len - info->n_added, info->n_added, held(cc));
+		return;
+	}
+	scan_input(cc, buf, info->n_added);
+}
+
+/*
+ * New bytes on a sticky connection: all of the input (a start of a head
+ * not yet whole was held, and a relay ended with the input scanned).
+ */
+static void
+sticky_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (!cc->rejecting && evbuffer_get_length(in) > 0)
+		scan_input(cc, in, evbuffer_get_length(in));
+}
+
 /* The raw lane is over: give the connection back to evhttp, or close. */
 static void
 relay_done(void *ctx, enum relay_end how)
@@ -745,7 +850,6 @@ relay_done(void *ctx, enum relay_end how)
 	struct client_conn *cc = ctx;
 	struct evbuffer *in = bufferevent_get_input(cc->bev);
 	const struct config *c = worker_config(cc->w);
-	struct timeval tv;
 
 	cc->relay = NULL;
 	cc->relaying = false;
@@ -766,24 +870,25 @@ relay_done(void *ctx, enum relay_end how)
 	case RELAY_KEEP:
 		break;
 	}
-	tv = rp_tv(c->proxy.client_timeout_ms);
-	bufferevent_setcb(
-	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
+	stick(cc);
 	bevset_watermark(cc->bev, EV_READ, 0, 0);
 	bevset_watermark(cc->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(cc->bev, &tv, &tv);
+	/*
+	 * (its timeouts are client_timeout both ways still: the raw lane
+	 * never changes them, rawbody_complete)
+	 */
 	bevset_events(cc->bev, EV_WRITE, false);
 	bevset_events(cc->bev, EV_READ, true);
 	reqscan_init(&cc->scan, c->proxy.max_header_size);
 	if (c->proxy.max_upload > 0)
 		reqscan_set_max_body(&cc->scan, c->proxy.max_upload);
-	/* what the client sent after the request is the next one's */
-	if (evbuffer_get_length(in) > 0) {
-		scan_new(cc, in, evbuffer_get_length(in));
-		if (evbuffer_get_length(in) > 0 && !cc->rejecting)
-			bufferevent_trigger(
-			    cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-	}
+	/*
+	 * What the client sent after the request is the next one's: scanned
+	 * at the next turn (here we may be deep in the relay's callbacks,
+	 * and a pipeline of replies of our own must not recurse)
+	 */
+	if (evbuffer_get_length(in) > 0)
+		bufferevent_trigger(cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /*
@@ -825,6 +930,15 @@ soon_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_decref(bev); /* (new_conn_cb's) */
 		if (!ok)
 			return;
+		/*
+		 * With lane = raw most first requests are the raw lane's:
+		 * sticky from the start (nothing was read yet)
+		 */
+		if (worker_config(cc->w)->proxy.lane == LANE_RAW &&
+		    !cc->rejecting && cc->rw == NULL && !cc->relaying &&
+		    !reqscan_in_head(&cc->scan) &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+			stick(cc);
 	}
 	if (!attach(cc))
 		return; /* (its SOON_ATTACH is still to come, and frees it) */
@@ -989,6 +1103,8 @@ front_free(struct worker *w)
 		w->front->spare_waits = rw->next;
 		relay_wait_free(NULL, rw);
 	}
+	if (w->front->head != NULL)
+		evbuffer_free(w->front->head);
 	event_del(&w->front->retry_accept);
 	free(w->front);
 	w->front = NULL;

@@ -50,14 +50,17 @@ rawbody_move(struct reqscan *s, struct evbuffer *in, struct evbuffer *out,
 	return 0;
 }
 
-/* The client sent all of its request: from here on only writes are timed. */
+/*
+ * The client sent all of its request.  Its read timeout stays (it is the
+ * next request's, and the idle limit's): while the client waits quietly
+ * for a slow response, the relay's client_event_cb lets it pass.  (Taking
+ * it off here and putting it back at the end re-added both timers for
+ * every request.)
+ */
 static void
 rawbody_complete(struct rawbody *rb)
 {
-	struct timeval tv = rp_tv(rb->cfg->proxy.client_timeout_ms);
-
 	rb->done = true;
-	bufferevent_set_timeouts(rb->cbev, NULL, &tv);
 	if (rb->read.on) {
 		/* (what follows is the next request's: libevent's reads do) */
 		bodyread_stop(&rb->read);

@@ -1644,6 +1644,16 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    r->body.done) {
+		/*
+		 * Quiet for client_timeout after its whole request: it waits
+		 * for a slow response (rawbody_complete), it is not idle.
+		 * libevent turned reading off for the timeout: on again.
+		 */
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    !r->body.done && !r->sent_any && r->state != RS_RESPONDING) {
 		reply(r, 408, "http_request_error",
 		    "retryproxy: the request body stalled for longer than "

@@ -120,3 +120,24 @@ def test_big_body_pipelined_behind_a_slow_request(upstream, proxy):
     assert r2.status == 200 and r2.complete, why
     hits = upstream.hits("/after")
     assert len(hits) == 1 and hits[0].body == body, why
+
+
+def test_a_client_waiting_quietly_past_client_timeout_is_answered(upstream, proxy):
+    # client_timeout limits an idle connection and a slow request, not a
+    # client that sent its whole request and waits quietly: a response that
+    # begins 2.5 s later, and one whose body trickles for 2.5 s, reach it
+    # whole (client_timeout = 1s), and the connection then carries the next
+    # request with its own answer.
+    px = proxy(section("default", attempts=1, per_try_timeout="10s"),
+               ONE_WORKER + "\nclient_timeout = 1s")
+    upstream.script("/late", ["stall:2.5"])
+    upstream.script("/trickle", ["slowbody:2000:800"])
+    with RawConn(px.addr, timeout=10) as c:
+        for path in ("/late", "/trickle", "/next"):
+            c.send_request("GET", upstream.url + path, close=False)
+            r = c.read_response()
+            why = describe(upstream, px, r)
+            assert r.status == 200 and r.complete, why
+        assert r.body == b"status=200 hit=1\n", why
+        assert not c.buf, f"bytes after the response: {bytes(c.buf)!r}"
+    assert px.log_for("/trickle")["status"] == 200, describe(upstream, px)
