@@ -11,7 +11,7 @@ answers."""
 
 import pytest
 
-from clients import RawConn, request
+from clients import RawConn, build_request, request
 from harness import daemon_factory, describe, section, unused_port_socket
 from test_ops import OpsProxy, samples
 
@@ -65,6 +65,40 @@ def test_a_route_that_needs_evhttp_takes_it_the_others_do_not(upstream, ops_prox
     own(upstream, px, "PROPFIND", "/h/3", True, "PROPFIND under it: libevent cannot")
     own(upstream, px, "GET", "/p/2", True, "GET elsewhere, after")
     own(upstream, px, "GET", "/h/4", False, "GET under it, after")
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["in-turn", "pipelined"])
+def test_one_connection_moves_between_the_lanes(upstream, ops_proxy, pipelined):
+    # Between its requests the raw lane keeps the client connection (evhttp
+    # idle, front.c's own callbacks on it); a request for evhttp's lane
+    # (under a hedging route) gives it back, and the next raw-lane request
+    # takes it again.  On one keep-alive connection, one request at a time
+    # and then all in one write, each gets its own answer, in order, on the
+    # lane it belongs to, and nothing follows the last.
+    px = ops_proxy(section(f"route {upstream.authority}/h/", hedge_after="5s"),
+                   ONE_WORKER)
+    order = [("/p/1", True), ("/h/1", False), ("/h/2", False), ("/p/2", True),
+             ("/h/3", False), ("/p/3", True), ("/p/4", True)]
+    for path, _ in order:
+        upstream.script(path, [{"status": 200, "body": f"own {path}\n".encode()}])
+    before = raw_count(px)
+    with RawConn(px.addr, timeout=5) as c:
+        if pipelined:
+            c.send(b"".join(build_request("GET", upstream.url + p, close=False)
+                            for p, _ in order))
+        for path, _ in order:
+            if not pipelined:
+                c.send_request("GET", upstream.url + path, close=False)
+            r = c.read_response()
+            why = describe(upstream, px, r) + f"\nthe answer to {path}"
+            assert r.status == 200 and r.complete, why
+            assert r.body == f"own {path}\n".encode(), why
+        assert not c.buf, f"bytes after the last response: {bytes(c.buf)!r}"
+    for path, _ in order:
+        assert upstream.count(path) == 1, describe(upstream, px)
+    want = sum(1 for _, raw in order if raw)
+    assert raw_count(px) - before == want, describe(upstream, px) + \
+        f"\nraw lane requests {before} -> {raw_count(px)}, want +{want}"
 
 
 @pytest.mark.parametrize("lane", ["raw", "evhttp"])
