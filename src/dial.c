@@ -9,6 +9,7 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -454,6 +455,7 @@ numeric(const char *host, unsigned port, struct sockaddr_storage *ss)
 	char tmp[300];
 	int len = sizeof *ss;
 
+	memset(ss, 0, sizeof *ss); /* (all of it is copied, compared) */
 	snprintf(tmp, sizeof tmp, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 	    port);
 	return evutil_parse_sockaddr_port(tmp, (struct sockaddr *)ss, &len) ==
@@ -1059,7 +1061,10 @@ void
 dial_init(struct dial *d, struct worker *w, const struct config *cfg,
     const struct route *route, const char *method, void *arg)
 {
-	memset(d, 0, sizeof *d);
+	memset(d, 0, offsetof(struct dial, retries));
+	d->retries[0] = '\0';
+	d->addrs_text[0] = '\0';
+	d->ejected_why[0] = '\0';
 	d->w = w;
 	d->cfg = cfg;
 	d->route = route;

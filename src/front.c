@@ -653,6 +653,7 @@ unstick(struct client_conn *cc)
 	cc->sticky = false;
 	bufferevent_setcb(
 	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
+	bevset_watermark(cc->bev, EV_READ, 0, 0);
 	bufferevent_trigger(cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -871,7 +872,11 @@ relay_done(void *ctx, enum relay_end how)
 		break;
 	}
 	stick(cc);
-	bevset_watermark(cc->bev, EV_READ, 0, 0);
+	/*
+	 * (the relay's read watermark stays while sticky: the next relay
+	 * sets the same, and every change re-adds the read event; unstick
+	 * clears it for evhttp)
+	 */
 	bevset_watermark(cc->bev, EV_WRITE, 0, 0);
 	/*
 	 * (its timeouts are client_timeout both ways still: the raw lane

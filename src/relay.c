@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +240,10 @@ relay_alloc(struct worker *w)
 		return xcalloc(1, sizeof *r);
 	w->spare_relays = r->ctx; /* (the link while spare) */
 	w->nspare_relays--;
-	memset(r, 0, sizeof *r);
+	/* (all but the dial: dial_init, always next, zeroes what it needs) */
+	memset(r, 0, offsetof(struct relay, dial));
+	memset((char *)&r->dial + sizeof r->dial, 0,
+	    sizeof *r - offsetof(struct relay, dial) - sizeof r->dial);
 	return r;
 }
 
