@@ -73,6 +73,7 @@ struct client_conn {
 	struct worker *w;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* once attached */
+	/* (cbe: input_cb, on only while evhttp may read: watch_input) */
 	struct evbuffer_cb_entry *cbe, *out_cbe;
 	struct reqscan scan;
 	/*
@@ -93,6 +94,7 @@ struct client_conn {
 	 * connection back (unstick).
 	 */
 	bool sticky;
+	bool scan_over; /* a tunnel has the connection: nothing to scan */
 	/* evhttp's callbacks on bev, restored after the raw lane */
 	bufferevent_data_cb ev_readcb, ev_writecb;
 	bufferevent_event_cb ev_eventcb;
@@ -618,6 +620,21 @@ out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 }
 
 static void sticky_read_cb(struct bufferevent *bev, void *arg);
+static void input_cb(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/*
+ * Scan what the client sends before evhttp reads it (input_cb): needed
+ * once evhttp has the connection, not while it is sticky (sticky_read_cb
+ * scans), so a connection of raw-lane requests never makes the entry.
+ */
+static void
+watch_input(struct client_conn *cc)
+{
+	if (cc->cbe == NULL && !cc->scan_over)
+		cc->cbe = evbuffer_add_cb(
+		    bufferevent_get_input(cc->bev), input_cb, cc);
+}
 
 /* A sticky connection's EOF, error or client_timeout: closed, as evhttp's. */
 static void
@@ -654,6 +671,7 @@ unstick(struct client_conn *cc)
 	bufferevent_setcb(
 	    cc->bev, cc->ev_readcb, cc->ev_writecb, cc->ev_eventcb, cc->ev_arg);
 	bevset_watermark(cc->bev, EV_READ, 0, 0);
+	watch_input(cc);
 	bufferevent_trigger(cc->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -770,8 +788,10 @@ scan_new(struct client_conn *cc, struct evbuffer *buf, size_t n)
 		}
 		if (reqscan_is_tunnel(&cc->scan)) {
 			/* a CONNECT: the rest is tunnel data, not ours to scan */
-			evbuffer_remove_cb_entry(buf, cc->cbe);
+			if (cc->cbe != NULL)
+				evbuffer_remove_cb_entry(buf, cc->cbe);
 			cc->cbe = NULL;
+			cc->scan_over = true;
 			out_cb_off(cc);
 			return;
 		}
@@ -792,7 +812,7 @@ scan_input(struct client_conn *cc, struct evbuffer *buf, size_t n)
 	bool was_in_head = reqscan_in_head(&cc->scan);
 
 	scan_new(cc, buf, n);
-	if (cc->rejecting || cc->rw != NULL || cc->cbe == NULL || cc->relaying)
+	if (cc->rejecting || cc->rw != NULL || cc->scan_over || cc->relaying)
 		return;
 	if (reqscan_in_head(&cc->scan) && !was_in_head) {
 		struct timeval tv =
@@ -864,6 +884,7 @@ relay_done(void *ctx, enum relay_end how)
 			evbuffer_remove_cb_entry(in, cc->cbe);
 			cc->cbe = NULL;
 		}
+		cc->scan_over = true;
 		return;
 	case RELAY_CLOSE:
 		evhttp_connection_free(cc->evcon); /* -> conn_closed_cb */
@@ -944,6 +965,8 @@ soon_cb(evutil_socket_t fd, short what, void *arg)
 		    !reqscan_in_head(&cc->scan) &&
 		    evbuffer_get_length(bufferevent_get_input(bev)) == 0)
 			stick(cc);
+		else
+			watch_input(cc);
 	}
 	if (!attach(cc))
 		return; /* (its SOON_ATTACH is still to come, and frees it) */
@@ -975,7 +998,6 @@ new_conn_cb(struct event_base *base, void *arg)
 		    &cc->scan, worker_config(w)->proxy.max_upload);
 	/* big bodies: write more than libevent's 16 KiB a callback */
 	bufferevent_set_max_single_write(cc->bev, 128 * 1024);
-	cc->cbe = evbuffer_add_cb(bufferevent_get_input(cc->bev), input_cb, cc);
 	eagerwrite_attach(&cc->ew, cc->bev);
 	evtimer_assign(&cc->soon, base, soon_cb, cc);
 	evtimer_assign(&cc->head_timer, base, head_timer_cb, cc);
