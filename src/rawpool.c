@@ -46,7 +46,8 @@ struct rawpool {
 	unsigned nspare;
 };
 
-#define SPARE_CONNS 16
+/* (as many as a busy worker puts back in one batch: see SPARE_RELAYS) */
+#define SPARE_CONNS 64
 
 static struct rawconn *
 conn_new(struct rawpool *pool)
