@@ -30,11 +30,18 @@
 
 static void origin_again(struct dial *);
 
+enum {
+	DIAL_ARMED_TIMER = 1,
+	DIAL_ARMED_BACKOFF = 2,
+	DIAL_ARMED_DNS = 4,
+};
+
 static void
 fail_soon(struct dial *d, enum fail_kind kind)
 {
 	d->timer_kind = kind;
 	event_del(&d->timer);
+	d->armed |= DIAL_ARMED_TIMER;
 	event_active(&d->timer, EV_TIMEOUT, 1);
 }
 
@@ -76,21 +83,27 @@ dial_arm(struct dial *d, uint64_t ms, enum fail_kind kind)
 		}
 	}
 	tv = rp_tv(ms);
+	d->armed |= DIAL_ARMED_TIMER;
 	evtimer_add(&d->timer, &tv);
 }
 
 void
 dial_disarm(struct dial *d)
 {
+	d->armed &= (unsigned char)~DIAL_ARMED_TIMER;
 	event_del(&d->timer);
 }
 
 void
 dial_stop(struct dial *d)
 {
-	event_del(&d->timer);
-	event_del(&d->backoff);
-	event_del(&d->dns_ev);
+	if (d->armed & DIAL_ARMED_TIMER)
+		event_del(&d->timer);
+	if (d->armed & DIAL_ARMED_BACKOFF)
+		event_del(&d->backoff);
+	if (d->armed & DIAL_ARMED_DNS)
+		event_del(&d->dns_ev);
+	d->armed = 0;
 	if (d->dnsreq != NULL) {
 		struct evdns_getaddrinfo_request *r = d->dnsreq;
 		d->dnsreq = NULL;
@@ -445,6 +458,7 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		}
 	if (res != NULL)
 		evutil_freeaddrinfo(res);
+	d->armed |= DIAL_ARMED_DNS;
 	event_active(&d->dns_ev, EV_TIMEOUT, 1);
 }
 
@@ -950,6 +964,7 @@ dial_backoff(struct dial *d, uint64_t delay_ms)
 {
 	struct timeval tv = rp_tv(delay_ms);
 
+	d->armed |= DIAL_ARMED_BACKOFF;
 	if (delay_ms == 0)
 		/* at once: later in this loop turn, not after another wait */
 		event_active(&d->backoff, EV_TIMEOUT, 1);

@@ -28,6 +28,7 @@ struct rawconn {
 	struct sockaddr_storage peer;
 	uint64_t idle_since_ms;
 	uint64_t keepalive_ms; /* the origin's Keep-Alive: timeout=, or 0 */
+	uint64_t write_timeout_ms; /* left on bev (rawpool_put) */
 	unsigned hash;
 	bool tls;
 	char key[RAWPOOL_KEY];
@@ -185,7 +186,8 @@ rawpool_free(struct rawpool *pool)
 
 void
 rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
-    const struct sockaddr *peer, uint64_t keepalive_ms)
+    const struct sockaddr *peer, uint64_t keepalive_ms,
+    uint64_t write_timeout_ms)
 {
 	struct rawconn *rc;
 	size_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -202,6 +204,7 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	memcpy(&rc->peer, peer, plen);
 	rc->idle_since_ms = util_now_ms();
 	rc->keepalive_ms = keepalive_ms;
+	rc->write_timeout_ms = write_timeout_ms;
 	rc->tls = key[0] == 's';
 	/* (a key is shorter than RAWPOOL_KEY: rawpool_key made it) */
 	{
@@ -216,7 +219,7 @@ rawpool_put(struct rawpool *pool, const char *key, struct bufferevent *bev,
 	bufferevent_setcb(bev, idle_read_cb, NULL, idle_event_cb, rc);
 	bevset_watermark(bev, EV_READ, 0, 0);
 	bevset_watermark(bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(bev, NULL, NULL);
+	/* (its timeouts: the caller's, rawpool_put; writing off, none fires) */
 	bevset_events(bev, EV_WRITE, false);
 	bevset_events(bev, EV_READ, true);
 }
@@ -291,6 +294,7 @@ rawpool_take(struct rawpool *pool, const char *key,
 		pool->nidle--;
 		bev = rc->bev;
 		t->peer = rc->peer;
+		t->write_timeout_ms = rc->write_timeout_ms;
 		t->why = WARM_REUSED;
 		conn_release(pool, rc);
 		/* (reading stays on: the caller reads the response next) */

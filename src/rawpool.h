@@ -36,16 +36,21 @@ void rawpool_free(struct rawpool *);
 /*
  * Keep bev (connected to peer, its last response read whole, nothing
  * more in its input) for the next request to key; keepalive_ms: the
- * response's Keep-Alive: timeout= (0: none).  The pool owns it from here
- * (it may free it at once: the pool is full).
+ * response's Keep-Alive: timeout= (0: none).  bev has no read timeout
+ * (an idle connection's reading watches for the origin's close) and
+ * write_timeout_ms as its write timeout (0: none), which the pool leaves
+ * and rawpool_take tells: setting the same again cost every request a
+ * re-arm.  The pool owns it from here (it may free it at once: full).
  */
 void rawpool_put(struct rawpool *, const char *key, struct bufferevent *bev,
-    const struct sockaddr *peer, uint64_t keepalive_ms);
+    const struct sockaddr *peer, uint64_t keepalive_ms,
+    uint64_t write_timeout_ms);
 
 /* What rawpool_take gave (what the caller needs of it). */
 struct rawpool_taken {
 	struct sockaddr_storage peer; /* its address */
 	uint64_t idle_ms; /* how long it had idled */
+	uint64_t write_timeout_ms; /* its write timeout (rawpool_put) */
 	enum warm_outcome why; /* (warm_only) */
 };
 

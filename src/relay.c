@@ -100,6 +100,12 @@ struct relay {
 	struct sockaddr_storage up_peer;
 	struct eagerwrite uew; /* the request goes out in the same loop turn */
 	uint64_t up_keepalive_ms; /* the response's Keep-Alive: timeout= */
+	/*
+	 * ubev's timeouts, where known (from the pool, or set here): a write
+	 * timeout of up_write_ms (0: none), a read timeout if up_read_timed.
+	 */
+	uint64_t up_write_ms;
+	bool up_timeouts_known, up_read_timed;
 	uint64_t idle_taken_ms; /* how long the pooled one had idled */
 	char pool_key[RAWPOOL_KEY];
 	/*
@@ -170,14 +176,22 @@ close_upstream(struct relay *r)
 	bodyread_stop(&r->uread);
 	eagerwrite_detach(&r->uew);
 	if (r->ubev != NULL) {
-		if (r->up_keep)
+		if (r->up_keep) {
+			/* (the pool takes no read timeout: rawpool_put) */
+			if (!r->up_timeouts_known || r->up_read_timed) {
+				bufferevent_set_timeouts(r->ubev, NULL, NULL);
+				r->up_write_ms = 0;
+			}
 			rawpool_put(r->w->rawpool, r->pool_key, r->ubev,
 			    (const struct sockaddr *)&r->up_peer,
-			    r->up_keepalive_ms);
-		else
+			    r->up_keepalive_ms, r->up_write_ms);
+		} else
 			bufferevent_free(r->ubev);
 		r->ubev = NULL;
 	}
+	/* (the next attempt's connection: its own, unknown till taken) */
+	r->up_timeouts_known = false;
+	r->up_read_timed = false;
 	r->up_keep = false;
 }
 
@@ -989,6 +1003,8 @@ stream_body(struct relay *r)
 	}
 	bufferevent_enable(r->cbev, EV_WRITE);
 	bufferevent_set_timeouts(r->ubev, &tv, NULL);
+	r->up_read_timed = true;
+	r->up_write_ms = 0;
 	if (splice_body(r))
 		return;
 	if (!r->dial.tls) {
@@ -1485,7 +1501,14 @@ dial_connected_cb(struct dial *d, struct bufferevent *bev)
 	r->sent_any = true;
 	rawbody_add_held(&r->body, uout);
 	bufferevent_setcb(bev, up_read_cb, up_write_cb, up_event_cb, r);
-	bufferevent_set_timeouts(bev, NULL, &tv);
+	/* (a pooled connection has them already, mostly: rawpool_put) */
+	if (!r->up_timeouts_known || r->up_read_timed ||
+	    r->up_write_ms != r->cfg->proxy.client_timeout_ms) {
+		bufferevent_set_timeouts(bev, NULL, &tv);
+		r->up_write_ms = r->cfg->proxy.client_timeout_ms;
+		r->up_timeouts_known = true;
+		r->up_read_timed = false;
+	}
 	/*
 	 * All of it written now: no write event, no write callback, no
 	 * eagerwrite (they were a tenth of a small request's instructions,
@@ -1593,6 +1616,9 @@ attempt_pooled(struct relay *r, const struct policy_target *t)
 	r->reused = true;
 	r->warm = !resendable;
 	metrics_raw_lane_reused();
+	r->up_write_ms = taken.write_timeout_ms;
+	r->up_timeouts_known = true;
+	r->up_read_timed = false;
 	dial_connected_cb(&r->dial, bev);
 	return true;
 }

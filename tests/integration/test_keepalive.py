@@ -5,10 +5,12 @@ connections may land on different workers, so these tests run one worker
 to make reuse (and so the stale-connection path) deterministic.
 """
 
-ONE_WORKER = "workers = 1"
+import time
 
 from clients import RawConn, request
 from harness import describe, section
+
+ONE_WORKER = "workers = 1"
 
 
 def test_client_keepalive_several_requests(upstream, proxy):
@@ -141,3 +143,22 @@ def test_a_client_waiting_quietly_past_client_timeout_is_answered(upstream, prox
         assert r.body == b"status=200 hit=1\n", why
         assert not c.buf, f"bytes after the response: {bytes(c.buf)!r}"
     assert px.log_for("/trickle")["status"] == 200, describe(upstream, px)
+
+
+def test_a_pooled_connection_outlives_the_body_timeout_of_its_last_response(upstream, proxy):
+    # A response body that arrives over several reads is timed by
+    # body_timeout (1 s here) on the upstream connection; once it is
+    # whole, the connection idles in the pool with no read timeout: 1.6 s
+    # later the next request rides it (one upstream connection), and so
+    # does the one after a short response.
+    px = proxy(section("default", body_timeout="1s", start_timeout="20ms"),
+               ONE_WORKER)
+    upstream.script("/trickle", ["slowbody:3000:6000"])
+    r = request(px.addr, "GET", upstream.url + "/trickle")
+    assert r.status == 200 and len(r.body) == 3000, describe(upstream, px, r)
+    time.sleep(1.6)
+    for path in ("/after-idle", "/after-that"):
+        r = request(px.addr, "GET", upstream.url + path)
+        assert r.status == 200 and r.body == b"status=200 hit=1\n", \
+            describe(upstream, px, r)
+    assert upstream.connections == 1, describe(upstream, px)
