@@ -893,11 +893,7 @@ relay_done(void *ctx, enum relay_end how)
 		break;
 	}
 	stick(cc);
-	/*
-	 * (the relay's read watermark stays while sticky: the next relay
-	 * sets the same, and every change re-adds the read event; unstick
-	 * clears it for evhttp)
-	 */
+	bevset_watermark(cc->bev, EV_READ, 0, 0);
 	bevset_watermark(cc->bev, EV_WRITE, 0, 0);
 	/*
 	 * (its timeouts are client_timeout both ways still: the raw lane

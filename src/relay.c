@@ -1660,7 +1660,18 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		/* it ended before its body did: gone */
 		r->status = 499;
 		relay_end(r, RELAY_CLOSE);
+		return;
 	}
+	/*
+	 * Past its request a client may send its next ones (pipelining):
+	 * up to RELAY_HWM of them are read, then none until this one ends
+	 * (relay_done reads again).  The body before is rawbody's to pace.
+	 * By hand, not a read watermark: while one is set libevent re-adds
+	 * the read event at every change of the input, twice a request.
+	 */
+	if (r->state != RS_ENDED && r->body.done &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) >= RELAY_HWM)
+		bufferevent_disable(bev, EV_READ);
 }
 
 static void
@@ -1773,7 +1784,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	r->state = RS_BODY;
 	bufferevent_setcb(
 	    bev, client_read_cb, client_write_cb, client_event_cb, r);
-	bevset_watermark(bev, EV_READ, 0, RELAY_HWM);
+	/* (no read watermark: client_read_cb bounds the input itself) */
+	bevset_watermark(bev, EV_READ, 0, 0);
 	bevset_watermark(bev, EV_WRITE, 0, 0);
 	/*
 	 * (its timeouts are client_timeout both ways already: evhttp's
@@ -1871,12 +1883,14 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	/*
 	 * Writing is turned on with the response (response_head), or now for
 	 * a 100 Continue: on with nothing to write, it would cost an epoll
-	 * change and a wakeup for each request.
+	 * change and a wakeup for each request.  (Reading is on already on a
+	 * sticky connection: enabling it again re-added its event.)
 	 */
-	bufferevent_enable(bev,
+	bevset_events(bev,
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0
 		? EV_READ | EV_WRITE
-		: EV_READ);
+		: EV_READ,
+	    true);
 	/* (first: rawbody_begin's large reads turn libevent's reading off) */
 	body_next(r, rawbody_begin(&r->body));
 	return r;

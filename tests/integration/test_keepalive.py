@@ -5,6 +5,7 @@ connections may land on different workers, so these tests run one worker
 to make reuse (and so the stale-connection path) deterministic.
 """
 
+import socket
 import time
 
 from clients import RawConn, request
@@ -162,3 +163,38 @@ def test_a_pooled_connection_outlives_the_body_timeout_of_its_last_response(upst
         assert r.status == 200 and r.body == b"status=200 hit=1\n", \
             describe(upstream, px, r)
     assert upstream.connections == 1, describe(upstream, px)
+
+
+def test_a_pipelining_client_is_read_only_so_far_ahead(upstream, proxy):
+    # While a request waits on a slow origin, what its client sends after
+    # it (here the next request's 8 MiB body) is read only so far ahead
+    # (256 KiB, then the kernel's buffers fill): the client cannot make the
+    # proxy hold without bound.  Once the first is answered the second goes
+    # on, its body reaching the origin byte for byte.
+    px = proxy(section("default", start_timeout="20ms"), ONE_WORKER)
+    upstream.script("/slow", ["stall:2"])
+    body = bytes(range(256)) * (8 * 4096)
+    wire = (f"GET {upstream.url}/slow HTTP/1.1\r\nHost: {upstream.authority}\r\n\r\n"
+            f"POST {upstream.url}/sink HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with RawConn(px.addr, timeout=10) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        c.sock.setblocking(False)
+        sent, deadline = 0, time.monotonic() + 1.0
+        while time.monotonic() < deadline and sent < len(wire):
+            try:
+                sent += c.sock.send(wire[sent:sent + 65536])
+            except BlockingIOError:
+                time.sleep(0.01)
+        why = describe(upstream, px) + f"\naccepted {sent} of {len(wire)} bytes"
+        # 256 KiB read ahead, plus the proxy's receive and our send buffers
+        assert sent < 3 * 1024 * 1024, why
+        c.sock.setblocking(True)
+        c.send(wire[sent:])
+        r1 = c.read_response("GET")
+        r2 = c.read_response("POST")
+    why = describe(upstream, px, r2)
+    assert r1.status == 200 and r1.complete and b"stalled" in r1.body, why
+    assert r2.status == 200 and r2.complete, why
+    hits = upstream.hits("/sink")
+    assert len(hits) == 1 and hits[0].body == body, why
