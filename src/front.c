@@ -5,7 +5,9 @@
  * refused request itself (400/431/501, then close); (2) limits the time a
  * request head may take (slow clients); (3) counts connections against
  * max_connections, pausing accept at the limit; (4) owns the connection's
- * one close callback and passes it on to the request using it.
+ * one close callback and passes it on to the request using it; (5) keeps
+ * a connection whose requests take the raw lane on it between them
+ * (sticky: evhttp idle), handing it to evhttp for a head of evhttp's lane.
  */
 #include <sys/queue.h>
 
@@ -864,7 +866,10 @@ sticky_read_cb(struct bufferevent *bev, void *arg)
 		scan_input(cc, in, evbuffer_get_length(in));
 }
 
-/* The raw lane is over: give the connection back to evhttp, or close. */
+/*
+ * The raw lane's request is over: the connection stays sticky for the
+ * next request (scanned by sticky_read_cb; evhttp idle), or closes.
+ */
 static void
 relay_done(void *ctx, enum relay_end how)
 {
