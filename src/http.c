@@ -455,9 +455,11 @@ http_host_value(
 	/* (by hand, not snprintf: once for every request of the raw lane) */
 	if (len > 0)
 		buf[0] = '\0';
-	util_append(buf, len, &at, v6 ? "[" : "");
+	if (v6)
+		util_append(buf, len, &at, "[");
 	util_append(buf, len, &at, host);
-	util_append(buf, len, &at, v6 ? "]" : "");
+	if (v6)
+		util_append(buf, len, &at, "]");
 	if (port != (https ? 443u : 80u)) {
 		util_append(buf, len, &at, ":");
 		util_append_u(buf, len, &at, port);

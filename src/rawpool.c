@@ -92,7 +92,8 @@ rawpool_key(char *key, size_t len, const char *host, unsigned port, bool tls,
 	util_append(key, len, &at, ":");
 	util_append_u(key, len, &at, port);
 	util_append(key, len, &at, ":");
-	util_append(key, len, &at, tls && trust != NULL ? trust : "");
+	if (tls && trust != NULL)
+		util_append(key, len, &at, trust);
 }
 
 static void
