@@ -104,6 +104,18 @@ def test_pipelined_big_bodies_each_forwarded_whole(upstream, proxy):
         assert hits[0].body == b, describe(upstream, px)
 
 
+def both_answered(upstream, px, c, path, body):
+    """The stalled GET, then the POST of body to path pipelined behind it,
+    each answered whole and in order on c; the body reached the origin."""
+    r1 = c.read_response("GET")
+    r2 = c.read_response("POST")
+    why = describe(upstream, px, r2)
+    assert r1.status == 200 and r1.complete and b"stalled" in r1.body, why
+    assert r2.status == 200 and r2.complete, why
+    hits = upstream.hits(path)
+    assert len(hits) == 1 and hits[0].body == body, why
+
+
 def test_big_body_pipelined_behind_a_slow_request(upstream, proxy):
     # The second request's long body arrives while the first waits on the
     # origin (the client is watched for leaving then): it is read only once
@@ -116,13 +128,7 @@ def test_big_body_pipelined_behind_a_slow_request(upstream, proxy):
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     with RawConn(px.addr) as c:
         c.send(wire)
-        r1 = c.read_response("GET")
-        r2 = c.read_response("POST")
-    why = describe(upstream, px, r2)
-    assert r1.status == 200 and r1.complete and b"stalled" in r1.body, why
-    assert r2.status == 200 and r2.complete, why
-    hits = upstream.hits("/after")
-    assert len(hits) == 1 and hits[0].body == body, why
+        both_answered(upstream, px, c, "/after", body)
 
 
 def test_a_client_waiting_quietly_past_client_timeout_is_answered(upstream, proxy):
@@ -191,10 +197,4 @@ def test_a_pipelining_client_is_read_only_so_far_ahead(upstream, proxy):
         assert sent < 3 * 1024 * 1024, why
         c.sock.setblocking(True)
         c.send(wire[sent:])
-        r1 = c.read_response("GET")
-        r2 = c.read_response("POST")
-    why = describe(upstream, px, r2)
-    assert r1.status == 200 and r1.complete and b"stalled" in r1.body, why
-    assert r2.status == 200 and r2.complete, why
-    hits = upstream.hits("/sink")
-    assert len(hits) == 1 and hits[0].body == body, why
+        both_answered(upstream, px, c, "/sink", body)
