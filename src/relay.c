@@ -1789,9 +1789,9 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	bevset_watermark(bev, EV_WRITE, 0, 0);
 	/*
 	 * (its timeouts are client_timeout both ways already: evhttp's
-	 * evhttp_set_timeout_tv for a new connection, front.c's after the
-	 * raw lane's last request on it; setting them again re-added both
-	 * events, for every request)
+	 * evhttp_set_timeout_tv for a new connection, proxy.c's after a
+	 * request on evhttp's lane, and the raw lane never changes them;
+	 * setting them again re-added both events, for every request)
 	 */
 	/* (msghead copies what it parses: no copy of our own first) */
 	rc = msghead_parse(
