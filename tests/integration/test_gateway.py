@@ -235,6 +235,12 @@ def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
     while "configuration reloaded" not in px.stderr():
         assert time.monotonic() < deadline, px.stderr_tail()
         time.sleep(0.02)
+    # (the workers bind the new listener as they wake, just after that
+    # line: as test_ops's reload of a listen address, wait for it)
+    deadline = time.monotonic() + 5
+    while connect_refused(port):
+        assert time.monotonic() < deadline, "the gateway does not listen"
+        time.sleep(0.02)
     upstream.script("/r", ["503", "200"])
     r = get((HOST, port), "GET", "/r")
     assert r.status == 200 and r.body == b"status=200 hit=2\n", describe(upstream, px, r)
