@@ -137,7 +137,10 @@ static int
 header_line(struct reqscan *s)
 {
 	size_t n = s->llen < sizeof s->line ? s->llen : sizeof s->line;
-	char *colon = memchr(s->line, ':', n), *v, *e;
+	/* (the colon is the line's first, where its name ended) */
+	char *colon =
+	    s->colon && s->colon_at < n ? s->line + s->colon_at : NULL;
+	char *v, *e;
 	uint64_t cl = 0;
 
 	if (colon == NULL) {
@@ -190,7 +193,8 @@ header_line(struct reqscan *s)
 			s->upgrade = true;
 		break;
 	case 10:
-		if (util_name_eq(s->line, "Connection", 10)) {
+		/* (only a request's "upgrade" decides anything: its lane) */
+		if (!s->head_only && util_name_eq(s->line, "Connection", 10)) {
 			/* (the value's first bytes: "upgrade" comes early) */
 			char list[sizeof s->line + 1], *cut;
 			memcpy(list, v, (size_t)(e - v));
@@ -379,9 +383,10 @@ head_byte(struct reqscan *s, unsigned char c, bool trailer)
 		/* a field name is a token: one tchar at least (RFC 9110 5.1) */
 		if (c == ':' && s->llen == 0)
 			return refuse(s, 400, "empty header name");
-		if (c == ':')
+		if (c == ':') {
 			s->colon = true;
-		else if (!is_tchar(c))
+			s->colon_at = s->llen;
+		} else if (!is_tchar(c))
 			return refuse(s, 400, "malformed header name");
 	}
 	if (s->llen < sizeof s->line)
@@ -478,6 +483,7 @@ head_run(struct reqscan *s, const unsigned char *p, size_t len, bool trailer)
 			if (j < len && p[j] == ':' &&
 			    (j > from || s->llen > 0)) {
 				s->colon = true;
+				s->colon_at = s->llen + (j - from);
 				j++;
 			}
 		}

@@ -31,6 +31,7 @@ struct reqscan {
 	unsigned ndigits;
 	size_t llen; /* bytes of the current line */
 	bool colon; /* its field name has ended */
+	size_t colon_at; /* (then) where, in the line */
 	char line[96]; /* its start, for the framing headers */
 	int status; /* once refused: 400, 431 or 501 */
 	const char *why;
@@ -43,7 +44,7 @@ struct reqscan {
 	/* what the lanes are decided by (the last request head) */
 	char method[24]; /* its method token (cut at 23 bytes) */
 	bool upgrade; /* an Upgrade field */
-	bool conn_upgrade; /* "upgrade" in a Connection field */
+	bool conn_upgrade; /* "upgrade" in a Connection field (requests) */
 	/* a whole response (reqscan_init_response_msg) */
 	bool whole_msg, head_request;
 	bool stop; /* (reqscan_feed_step: a boundary was reached) */

@@ -213,8 +213,9 @@ check_head(const struct reqscan *s, int mode, const uint8_t *p, size_t len,
 	/* never a token that is not there; one past byte 96 may be missed */
 	if (s->conn_upgrade && !msghead_conn_has(&h, "upgrade"))
 		fail("reqscan sees Connection: upgrade where there is none");
+	/* (a response's Connection field decides no lane: not read) */
 	if (!s->conn_upgrade && msghead_conn_has(&h, "upgrade") &&
-	    !long_connection_line(p, len))
+	    mode == M_REQ && !long_connection_line(p, len))
 		fail("reqscan and msghead disagree on Connection: upgrade");
 	write_and_rescan(&h, s, mode, flags);
 	msghead_free(&h);

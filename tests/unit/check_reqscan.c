@@ -1091,6 +1091,36 @@ START_TEST(test_lane_fields)
 }
 END_TEST
 
+/*
+ * A response's Connection field decides no lane: its tokens are not
+ * read (a 101's Upgrade is the relay's, from msghead), whether the head
+ * comes in one piece or a byte at a time.
+ */
+START_TEST(test_response_connection_not_read)
+{
+	static const char in[] = "HTTP/1.1 101 Switching Protocols\r\n"
+				 "Upgrade: websocket\r\n"
+				 "Connection: Upgrade\r\n\r\n";
+	size_t len = strlen(in);
+
+	for (size_t step = len; step > 0; step = step == 1 ? 0 : 1) {
+		struct reqscan s;
+		size_t off = 0;
+
+		reqscan_init_response(&s, 1024);
+		while (off < len) {
+			size_t n = len - off < step ? len - off : step;
+			ck_assert_int_eq(reqscan_feed(&s, in + off, n), 0);
+			off += n;
+		}
+		ck_assert(reqscan_is_tunnel(&s));
+		ck_assert_int_eq(s.resp_status, 101);
+		ck_assert(s.upgrade);
+		ck_assert(!s.conn_upgrade);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1113,6 +1143,7 @@ main(void)
 	tcase_add_test(tc, test_max_body);
 	tcase_add_test(tc, test_step_rows);
 	tcase_add_test(tc, test_lane_fields);
+	tcase_add_test(tc, test_response_connection_not_read);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
