@@ -113,7 +113,7 @@ void rawbody_free(struct rawbody *);
  * is the next message's), while out holds less than limit; count the data
  * bytes in *count.  Returns -1 (the scan refused the bytes), 1 (the
  * message ended: with chunk, its last chunk is written) or 0 (more to
- * come).  Also the response's mover (relay.c).
+ * come).  Also the response's mover (relayresp.c).
  */
 int rawbody_move(struct reqscan *s, struct evbuffer *in, struct evbuffer *out,
     bool chunk, size_t limit, uint64_t *count);

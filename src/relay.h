@@ -7,7 +7,9 @@
  * for re-sending; a larger one streams with backpressure and may go
  * again only when nothing of it was sent (rawbody.c).  A 101 becomes a two-way
  * splice (tunnel.c).  The upstream connection is the request's own and
- * closed after it.
+ * closed after it.  The code: relay.c (the client side, the end),
+ * relayup.c (the attempt), relayresp.c (the response), sharing
+ * relay-int.h.
  */
 #ifndef RP_RELAY_H
 #define RP_RELAY_H
