@@ -1,15 +1,18 @@
 /*
- * relay: the raw lane -- one client request that evhttp cannot carry,
- * proxied byte by byte on the client connection taken over from evhttp
- * (front.c decides which, from the request head, before evhttp sees
- * it): a method evhttp does not know, a chunked body, a body larger than
- * max_request_body, an Upgrade.  A body up to max_request_body is held
- * for re-sending; a larger one streams with backpressure and may go
- * again only when nothing of it was sent (rawbody.c).  A 101 becomes a two-way
- * splice (tunnel.c).  The upstream connection is the request's own and
- * closed after it.  The code: relay.c (the client side, the end),
- * relayup.c (the attempt), relayresp.c (the response), sharing
- * relay-int.h.
+ * relay: the raw lane -- one client request proxied byte by byte on the
+ * client connection taken over from evhttp (front.c decides which, from
+ * the request head, before evhttp sees it): every request evhttp cannot
+ * carry (a method it does not know, a chunked body, a body larger than
+ * max_request_body, an Upgrade) and, with lane = raw (the default),
+ * every other but CONNECT and those of a route with parents, hedging or
+ * retry_if_body (policy_needs_evhttp_lane).  A body up to
+ * max_request_body is held for re-sending; a larger one streams with
+ * backpressure and may go again only when nothing of it was sent
+ * (rawbody.c).  A 101 becomes a two-way splice (tunnel.c).  The
+ * upstream connection comes from the raw lane's pool (rawpool.c) or is
+ * dialed, and goes back to the pool after a response read whole.  The
+ * code: relay.c (the client side, the end), relayup.c (the attempt),
+ * relayresp.c (the response), sharing relay-int.h.
  */
 #ifndef RP_RELAY_H
 #define RP_RELAY_H
