@@ -454,7 +454,7 @@ response_head(struct relay *r, size_t n)
 	struct evbuffer *in = bufferevent_get_input(r->ubev);
 	struct outcome o = {0};
 	struct msghead_out mo = {0};
-	struct sbuf out = {0};
+	struct sbuf *out;
 	const char *cause;
 	char na[16], ra[24];
 	const char *cl;
@@ -499,7 +499,7 @@ response_head(struct relay *r, size_t n)
 	r->up_may_keep = r->pool_key[0] != '\0' && r->resp.status != 101 &&
 	    r->resp.minor >= 1 &&
 	    (cl != NULL || r->uscan.chunked || r->uscan.msg_done) &&
-	    !msghead_conn_has(&r->resp, "close");
+	    !r->resp.conn_close;
 	r->up_keepalive_ms =
 	    http_keepalive_timeout_ms(msghead_get(&r->resp, "Keep-Alive"));
 	/*
@@ -549,14 +549,14 @@ response_head(struct relay *r, size_t n)
 		mo.extra_name = "X-Retry-Attempts";
 		mo.extra_value = na;
 	}
-	msghead_write_response(&r->resp, &mo, &out);
+	out = sbuf_scratch();
+	msghead_write_response(&r->resp, &mo, out);
 	/*
 	 * (the client's writing is on from the response on, not before:
 	 * from stream_body, or relay_finish_as when the response is whole
 	 * already)
 	 */
-	bufferevent_write(r->cbev, out.s, out.len);
-	sbuf_free(&out);
+	bufferevent_write(r->cbev, out->s, out->len);
 	if (r->resp.status == 101) {
 		bufferevent_enable(r->cbev, EV_WRITE);
 		switch_protocols(r);

@@ -287,7 +287,7 @@ relayup_connected_cb(struct dial *d, struct bufferevent *bev)
 {
 	struct relay *r = d->arg;
 	struct msghead_out mo = {0};
-	struct sbuf out = {0};
+	struct sbuf *out;
 	struct evbuffer *uout;
 	char host[320], na[16], range[32], *abs = NULL;
 	const char *ah = r->route->policy.attempt_header;
@@ -343,10 +343,10 @@ relayup_connected_cb(struct dial *d, struct bufferevent *bev)
 		mo.if_range = r->resume.validator;
 	}
 	rawbody_frame(&r->body, &mo);
-	msghead_write_request(&r->req, &mo, &out);
+	out = sbuf_scratch(); /* (copied out at once, below) */
+	msghead_write_request(&r->req, &mo, out);
 	free(abs);
-	evbuffer_add(uout, out.s, out.len);
-	sbuf_free(&out);
+	evbuffer_add(uout, out->s, out->len);
 	r->sent_any = true;
 	rawbody_add_held(&r->body, uout);
 	bufferevent_setcb(

@@ -254,6 +254,7 @@ worker_main(void *arg)
 	pthread_setname_np(pthread_self(), name); /* (top -H, ps -L) */
 	front_thread_init(w);
 	event_base_dispatch(w->base);
+	sbuf_scratch_free(); /* (this thread's: relay.c's heads) */
 	return NULL;
 }
 
@@ -871,6 +872,7 @@ server_run(struct config *c, const char *path,
 	admin_stop();
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_teardown(&workers[i]);
+	sbuf_scratch_free(); /* (what the teardowns ended, in this thread) */
 	free(workers);
 	tls_sessions_free();
 	config_unref(g_cfg);

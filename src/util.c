@@ -354,3 +354,20 @@ sbuf_free(struct sbuf *b)
 	b->s = NULL;
 	b->len = b->cap = 0;
 }
+
+static _Thread_local struct sbuf scratch;
+
+struct sbuf *
+sbuf_scratch(void)
+{
+	scratch.len = 0;
+	if (scratch.s != NULL)
+		scratch.s[0] = '\0';
+	return &scratch;
+}
+
+void
+sbuf_scratch_free(void)
+{
+	sbuf_free(&scratch);
+}

@@ -106,5 +106,13 @@ void sbuf_putu(struct sbuf *, uint64_t v);
 void sbuf_printf(struct sbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *);
+/*
+ * This thread's buffer for text built and then copied out at once (a
+ * message head, into an evbuffer): empty, its memory kept from one use
+ * to the next -- a malloc and a free less for every head.  One use at a
+ * time; sbuf_scratch_free when the thread ends.
+ */
+struct sbuf *sbuf_scratch(void);
+void sbuf_scratch_free(void);
 
 #endif
