@@ -63,7 +63,13 @@ class OpsProxy(Proxy):
             c.close()
 
     def scrape(self):
-        status, _, body = self.admin_get("/metrics")
+        try:
+            status, _, body = self.admin_get("/metrics")
+        except OSError as e:
+            # (say whether the daemon is still there, and what it said)
+            raise DaemonError(f"/metrics on port {self.admin_port}: {e!r}; daemon "
+                              f"{'alive' if self.alive() else 'exited'}\n"
+                              + self.stderr_tail()) from e
         assert status == 200, f"/metrics answered {status}: {body}"
         return body
 
