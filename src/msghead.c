@@ -266,7 +266,6 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 			f = &h->f[h->n++];
 			f->name = p;
 			f->kind = kind_of(p, (size_t)(colon - p));
-			h->kinds |= MH_BIT(f->kind);
 			f->value = trim(colon + 1, eol);
 			if (f->kind == MH_CONNECTION)
 				conn_add(h, f->value);
@@ -293,21 +292,6 @@ msghead_free(struct msghead *h)
 const char *
 msghead_get(const struct msghead *h, const char *name)
 {
-	unsigned k = kind_of(name, strlen(name));
-
-	/*
-	 * A name of a kind msghead tells apart (most that the relay asks
-	 * for): none of it there is known at once, and a field of it is
-	 * found by its kind, without comparing names.
-	 */
-	if (k != MH_OTHER) {
-		if (!(h->kinds & MH_BIT(k)))
-			return NULL;
-		for (size_t i = 0; i < h->n; i++)
-			if (h->f[i].kind == k)
-				return h->f[i].value;
-		return NULL;
-	}
 	for (size_t i = 0; i < h->n; i++)
 		if (util_ieq(h->f[i].name, name))
 			return h->f[i].value;

@@ -46,7 +46,6 @@ struct msghead {
 	 * already (only then is each field looked up in it when written).
 	 */
 	bool conn_close, conn_names;
-	unsigned kinds; /* every kind of name the head has (msghead.c) */
 	/* (most heads: no allocation for their fields) */
 	struct msghead_field fbuf[MSGHEAD_FIELDS];
 };

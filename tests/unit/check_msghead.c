@@ -66,12 +66,6 @@ START_TEST(test_parse_request)
 	ck_assert_ptr_null(msghead_get(&h, "X"));
 	ck_assert_ptr_null(msghead_get(&h, "X-A-B"));
 	ck_assert_ptr_null(msghead_get(&h, "Content-Length"));
-	/* names msghead tells apart by kind: the same answers */
-	ck_assert_str_eq(msghead_get(&h, "HOST"), "h");
-	ck_assert_str_eq(msghead_get(&h, "Connection"), "keep-alive");
-	ck_assert_ptr_null(msghead_get(&h, "Range"));
-	ck_assert_ptr_null(msghead_get(&h, "X-Retry-Attempts"));
-	ck_assert_ptr_null(msghead_get(&h, "Hostx"));
 	/* tokens of either Connection field, in any case; whole tokens */
 	ck_assert(msghead_conn_has(&h, "keep-alive"));
 	ck_assert(msghead_conn_has(&h, "upgrade"));
