@@ -253,8 +253,11 @@ worker_main(void *arg)
 	snprintf(name, sizeof name, "rp-worker-%u", w->id);
 	pthread_setname_np(pthread_self(), name); /* (top -H, ps -L) */
 	front_thread_init(w);
+	/* (the loop's only wait is its epoll_wait: loopclock.c) */
+	util_clock_per_turn(true);
 	event_base_dispatch(w->base);
-	sbuf_scratch_free(); /* (this thread's: relay.c's heads) */
+	util_clock_per_turn(false);
+	sbuf_scratch_free(); /* (this thread's: relay*.c's heads) */
 	return NULL;
 }
 

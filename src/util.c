@@ -208,22 +208,50 @@ util_edit_distance(const char *a, const char *b)
 	return best;
 }
 
-uint64_t
-util_now_ms(void)
+/* (this thread's: util_clock_per_turn) */
+static _Thread_local bool per_turn, mono_known, wall_known;
+static _Thread_local uint64_t mono_ms, wall_ms;
+
+void
+util_clock_per_turn(bool on)
+{
+	per_turn = on;
+	mono_known = wall_known = false;
+}
+
+void
+util_clock_turn(void)
+{
+	mono_known = wall_known = false;
+}
+
+static uint64_t
+read_ms(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+util_now_ms(void)
+{
+	if (!mono_known) {
+		mono_ms = read_ms(CLOCK_MONOTONIC);
+		mono_known = per_turn;
+	}
+	return mono_ms;
 }
 
 uint64_t
 util_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (!wall_known) {
+		wall_ms = read_ms(CLOCK_REALTIME);
+		wall_known = per_turn;
+	}
+	return wall_ms;
 }
 
 unsigned

@@ -1,0 +1,29 @@
+/*
+ * loopclock: a new turn of an event loop begins when epoll_wait returns;
+ * util.h's clock, read once a turn in the workers, learns it here.
+ *
+ * nginx reads the time once after each epoll_wait and every handler uses
+ * that; a keep-alive request through the raw lane read the clock about a
+ * dozen times (its start, its dial, the pool, the policy's decision, the
+ * log line), each a vDSO clock_gettime: 0.4 us of the 37 us a request
+ * cost under perf, against nginx's 0.02.
+ *
+ * This definition of epoll_wait(), in the executable, is the one libevent
+ * resolves to: the kernel's epoll_wait, then util_clock_turn() for the
+ * calling thread.  Threads that did not ask for the clock per turn
+ * (util_clock_per_turn) read it at every call, as before.
+ */
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int
+epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	int n = (int)syscall(SYS_epoll_wait, epfd, events, maxevents, timeout);
+
+	util_clock_turn();
+	return n;
+}
