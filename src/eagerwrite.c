@@ -54,12 +54,38 @@ added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 }
 
 void
+eagerwrite_hold(struct eagerwrite *ew)
+{
+	if (ew == NULL || ew->cbe == NULL || ew->held)
+		return;
+	ew->held = true;
+	evbuffer_cb_clear_flags(
+	    bufferevent_get_output(ew->bev), ew->cbe, EVBUFFER_CB_ENABLED);
+}
+
+void
+eagerwrite_release(struct eagerwrite *ew)
+{
+	struct evbuffer *out;
+
+	if (ew == NULL || ew->cbe == NULL || !ew->held)
+		return;
+	ew->held = false;
+	out = bufferevent_get_output(ew->bev);
+	evbuffer_cb_set_flags(out, ew->cbe, EVBUFFER_CB_ENABLED);
+	if (evbuffer_get_length(out) > 0 && !ew->scheduled) {
+		ew->scheduled = true;
+		event_active(&ew->ev, EV_WRITE, 1);
+	}
+}
+
+void
 eagerwrite_attach(struct eagerwrite *ew, struct bufferevent *bev)
 {
 	if (ew->cbe != NULL)
 		return;
 	ew->bev = bev;
-	ew->scheduled = false;
+	ew->scheduled = ew->held = false;
 	event_assign(&ew->ev, bufferevent_get_base(bev), -1, 0, flush_cb, ew);
 	ew->cbe = evbuffer_add_cb(bufferevent_get_output(bev), added_cb, ew);
 }
@@ -72,5 +98,5 @@ eagerwrite_detach(struct eagerwrite *ew)
 	evbuffer_remove_cb_entry(bufferevent_get_output(ew->bev), ew->cbe);
 	ew->cbe = NULL;
 	event_del(&ew->ev);
-	ew->scheduled = false;
+	ew->scheduled = ew->held = false;
 }

@@ -25,12 +25,22 @@ struct eagerwrite {
 	struct bufferevent *bev;
 	struct evbuffer_cb_entry *cbe;
 	bool scheduled;
+	bool held; /* (eagerwrite_hold) */
 };
 
 /* Write bev's output eagerly from now on. */
 void eagerwrite_attach(struct eagerwrite *, struct bufferevent *bev);
 /* Stop (before bev is freed or given to TLS). */
 void eagerwrite_detach(struct eagerwrite *);
+/*
+ * Bytes queued from now until the release are the caller's to write (it
+ * writes them itself, eagerwrite_now): no flush is scheduled for them --
+ * the raw lane's response, whose flush found nothing left to write, a
+ * turn of the loop for every request.  The release schedules one for
+ * what is still queued then.  Either is a no-op when not attached.
+ */
+void eagerwrite_hold(struct eagerwrite *);
+void eagerwrite_release(struct eagerwrite *);
 /*
  * Write bev's output now, once, without running any callback: true when
  * all of it went (else what is left is the caller's to send, with the

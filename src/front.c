@@ -591,8 +591,8 @@ begin_relay(
 	event_del(&cc->head_timer);
 	bodyread_stop(&cc->body);
 	/* (relay_start takes the head's bytes and a copy of the scan) */
-	cc->relay =
-	    relay_start(cc->w, cc->evcon, cc->bev, head, scan, relay_done, cc);
+	cc->relay = relay_start(
+	    cc->w, cc->evcon, cc->bev, &cc->ew, head, scan, relay_done, cc);
 	if (!cc->relaying)
 		cc->relay = NULL; /* (it ended already) */
 }
@@ -882,6 +882,7 @@ relay_done(void *ctx, enum relay_end how)
 
 	cc->relay = NULL;
 	cc->relaying = false;
+	eagerwrite_release(&cc->ew); /* (the relay's response_head held it) */
 	switch (how) {
 	case RELAY_GONE:
 		return;

@@ -52,6 +52,7 @@ struct relay {
 	char user[128]; /* auth = basic: who (for the access log) */
 	int reply_flags; /* more canned flags for relay_reply() (a 407's) */
 	struct evhttp_connection *cevcon;
+	struct eagerwrite *cew; /* the client's (front.c's), or NULL */
 	struct bufferevent *cbev;
 	struct bufferevent *ubev;
 	struct config *cfg;

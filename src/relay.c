@@ -536,8 +536,8 @@ gateway_begin(struct relay *r)
 
 struct relay *
 relay_start(struct worker *w, struct evhttp_connection *cevcon,
-    struct bufferevent *bev, struct evbuffer *head, const struct reqscan *scan,
-    void (*done)(void *, enum relay_end), void *ctx)
+    struct bufferevent *bev, struct eagerwrite *ew, struct evbuffer *head,
+    const struct reqscan *scan, void (*done)(void *, enum relay_end), void *ctx)
 {
 	struct relay *r = relay_alloc(w);
 	const struct sockaddr *sa = evhttp_connection_get_addr(cevcon);
@@ -549,6 +549,7 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	r->w = w;
 	r->cevcon = cevcon;
 	r->cbev = bev;
+	r->cew = ew;
 	r->cfg = config_ref(worker_config(w));
 	r->route = &r->cfg->defaults;
 	r->done = done;

@@ -22,6 +22,7 @@
 #include "reqscan.h"
 
 struct bufferevent;
+struct eagerwrite;
 struct evbuffer;
 struct evhttp_connection;
 struct relay;
@@ -44,8 +45,9 @@ enum relay_end {
  * to restore (RELAY_KEEP) or the connection to close (RELAY_CLOSE).
  */
 struct relay *relay_start(struct worker *, struct evhttp_connection *,
-    struct bufferevent *bev, struct evbuffer *head, const struct reqscan *scan,
-    void (*done)(void *ctx, enum relay_end), void *ctx);
+    struct bufferevent *bev, struct eagerwrite *ew, struct evbuffer *head,
+    const struct reqscan *scan, void (*done)(void *ctx, enum relay_end),
+    void *ctx);
 /* evhttp is freeing the client connection: end the exchange now. */
 void relay_client_gone(struct relay *);
 /* Free the memory kept for the next requests (the worker ends). */

@@ -556,6 +556,14 @@ response_head(struct relay *r, size_t n)
 	 * from stream_body, or relay_finish_as when the response is whole
 	 * already)
 	 */
+	/*
+	 * A response read whole is written by relay_finish_as itself: no
+	 * eager flush is scheduled for it (held); one is for what is left
+	 * queued when the response goes on streaming (released; front's
+	 * relay_done releases it when the relay ended here).
+	 */
+	if (r->resp.status != 101)
+		eagerwrite_hold(r->cew);
 	bufferevent_write(r->cbev, out->s, out->len);
 	if (r->resp.status == 101) {
 		bufferevent_enable(r->cbev, EV_WRITE);
@@ -564,6 +572,8 @@ response_head(struct relay *r, size_t n)
 	}
 	r->replying = true;
 	stream_body(r);
+	if (r->state != RS_ENDED)
+		eagerwrite_release(r->cew);
 }
 
 void
