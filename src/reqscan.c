@@ -132,22 +132,32 @@ hexval(unsigned char c)
 	return -1;
 }
 
+/*
+ * Is a field name this long one that header_line reads (Host, Upgrade,
+ * Connection, Content-Length, Transfer-Encoding)?  The others are only
+ * counted: their bytes are not kept in s->line (head_run).
+ */
+static bool
+framing_name_len(size_t n)
+{
+	return n == 4 || n == 7 || n == 10 || n == 14 || n == 17;
+}
+
 /* A whole header line is in (its first bytes in) s->line. */
 static int
 header_line(struct reqscan *s)
 {
 	size_t n = s->llen < sizeof s->line ? s->llen : sizeof s->line;
-	/* (the colon is the line's first, where its name ended) */
-	char *colon =
-	    s->colon && s->colon_at < n ? s->line + s->colon_at : NULL;
-	char *v, *e;
+	char *colon, *v, *e;
 	uint64_t cl = 0;
 
-	if (colon == NULL) {
-		if (s->llen > sizeof s->line && s->colon)
-			return 0; /* a long line: its name was checked */
+	if (!s->colon)
 		return refuse(s, 400, "header line without ':'");
-	}
+	/* (a long name, past s->line, was checked as it came: no framing) */
+	if (!framing_name_len(s->colon_at))
+		return 0;
+	/* (the colon is the line's first, where its name ended) */
+	colon = s->line + s->colon_at;
 	*colon = '\0';
 	v = colon + 1;
 	e = s->line + n;
@@ -440,22 +450,27 @@ static const unsigned char byte_class[256] = {
 /* clang-format on */
 
 /*
- * Are all eight bytes of x field text, none below 0x20 (a control; a tab
- * too, which the bytewise loop then takes) and none 0x7f?  (Bit tricks:
- * a byte below n borrows into its top bit when n is subtracted, unless
- * its top bit was set already, i.e. obs-text; 0x7f is found as a zero
- * byte of x ^ 0x7f...)
+ * The bytes of x that are not field text: below 0x20 (a control; a tab
+ * too, which head_run then steps over) or 0x7f, each as its top bit; 0
+ * when all eight are text.  (Bit tricks: a byte below n borrows into its
+ * top bit when n is subtracted, unless its top bit was set already, i.e.
+ * obs-text; 0x7f is found as a zero byte of x ^ 0x7f...)
  */
 #define ONES 0x0101010101010101ULL
 #define TOPS 0x8080808080808080ULL
-static bool
-word_is_text(uint64_t x)
+static uint64_t
+not_text(uint64_t x)
 {
 	uint64_t below = (x - ONES * 0x20) & ~x & TOPS;
 	uint64_t y = x ^ (ONES * 0x7f);
 	uint64_t del = (y - ONES) & ~y & TOPS;
 
-	return (below | del) == 0;
+	/*
+	 * (a borrow runs up only from a byte that is flagged: the lowest
+	 * flagged byte is the first that is not text; those above it may
+	 * be flagged wrongly)
+	 */
+	return below | del;
 }
 
 static bool use_fast_path = true;
@@ -488,13 +503,26 @@ head_run(struct reqscan *s, const unsigned char *p, size_t len, bool trailer)
 			}
 		}
 		if (s->first || s->colon) {
-			/* eight at a time while all are text (a tab stops) */
+			/*
+			 * Eight at a time while all are text, then on to the
+			 * first that is not (a tab: on from after it).
+			 */
 			while (len - j >= 8) {
-				uint64_t x;
+				uint64_t x, m;
 				memcpy(&x, p + j, 8);
-				if (!word_is_text(x))
-					break;
-				j += 8;
+				m = not_text(x);
+				if (m == 0) {
+					j += 8;
+					continue;
+				}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				j += (size_t)__builtin_ctzll(m) / 8;
+				if (p[j] == '\t') {
+					j++;
+					continue;
+				}
+#endif
+				break;
 			}
 			while (j < len && (byte_class[p[j]] & C_TEXT))
 				j++;
@@ -507,7 +535,9 @@ head_run(struct reqscan *s, const unsigned char *p, size_t len, bool trailer)
 		s->head_bytes += n;
 		room = sizeof s->line -
 		    (s->llen < sizeof s->line ? s->llen : sizeof s->line);
-		if (room > 0)
+		/* (a field line header_line will not read: only counted) */
+		if (room > 0 &&
+		    (s->first || !s->colon || framing_name_len(s->colon_at)))
 			memcpy(
 			    s->line + s->llen, p + from, n < room ? n : room);
 		s->llen += n;

@@ -43,7 +43,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (va == 0 &&
 	    (a.state != c.state || a.head_bytes != c.head_bytes ||
-		a.llen != c.llen))
+		a.llen != c.llen || a.colon != c.colon))
+		abort();
+	/* what the last head decided: its framing, Host, Upgrade */
+	if (va == 0 &&
+	    (a.has_cl != c.has_cl || a.chunked != c.chunked ||
+		a.nhost != c.nhost || a.upgrade != c.upgrade ||
+		a.conn_upgrade != c.conn_upgrade ||
+		reqscan_body_left(&a) != reqscan_body_left(&c) ||
+		reqscan_body_left(&a) != reqscan_body_left(&b)))
 		abort();
 	if (va != 0 && va != 400 && va != 431 && va != 501)
 		abort();
