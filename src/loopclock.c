@@ -22,7 +22,13 @@
 int
 epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
+#ifdef SYS_epoll_wait
 	int n = (int)syscall(SYS_epoll_wait, epfd, events, maxevents, timeout);
+#else
+	/* (newer ports, arm64 among them, have only epoll_pwait) */
+	int n = (int)syscall(
+	    SYS_epoll_pwait, epfd, events, maxevents, timeout, NULL, (size_t)8);
+#endif
 
 	util_clock_turn();
 	return n;

@@ -225,33 +225,31 @@ util_clock_turn(void)
 	mono_known = wall_known = false;
 }
 
+/* clock's milliseconds: *ms, read again unless *known (this turn's) */
 static uint64_t
-read_ms(clockid_t clock)
+clock_ms(clockid_t clock, uint64_t *ms, bool *known)
 {
 	struct timespec ts;
 
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (!*known) {
+		clock_gettime(clock, &ts);
+		*ms =
+		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		*known = per_turn;
+	}
+	return *ms;
 }
 
 uint64_t
 util_now_ms(void)
 {
-	if (!mono_known) {
-		mono_ms = read_ms(CLOCK_MONOTONIC);
-		mono_known = per_turn;
-	}
-	return mono_ms;
+	return clock_ms(CLOCK_MONOTONIC, &mono_ms, &mono_known);
 }
 
 uint64_t
 util_wall_ms(void)
 {
-	if (!wall_known) {
-		wall_ms = read_ms(CLOCK_REALTIME);
-		wall_known = per_turn;
-	}
-	return wall_ms;
+	return clock_ms(CLOCK_REALTIME, &wall_ms, &wall_known);
 }
 
 unsigned

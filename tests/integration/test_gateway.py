@@ -19,7 +19,7 @@ from clients import RawConn, send_raw
 from harness import daemon_factory, daemon_path, describe, free_port, section
 from test_https import certs, servers, tls_origin  # noqa: F401 (fixtures)
 from test_lanes import origin  # noqa: F401 (fixture)
-from test_ops import HOST, OpsProxy, connect_refused, samples
+from test_ops import HOST, OpsProxy, connect_refused, samples, wait_until
 from test_retry import CASES as RETRY_CASES, FAST
 
 
@@ -237,10 +237,7 @@ def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
         time.sleep(0.02)
     # (the workers bind the new listener as they wake, just after that
     # line: as test_ops's reload of a listen address, wait for it)
-    deadline = time.monotonic() + 5
-    while connect_refused(port):
-        assert time.monotonic() < deadline, "the gateway does not listen"
-        time.sleep(0.02)
+    wait_until(lambda: not connect_refused(port), 5, "the gateway listens")
     upstream.script("/r", ["503", "200"])
     r = get((HOST, port), "GET", "/r")
     assert r.status == 200 and r.body == b"status=200 hit=2\n", describe(upstream, px, r)
@@ -251,10 +248,7 @@ def test_config_errors_and_reload(upstream, gw_proxy, tmp_path):
     while px.stderr().count("configuration reloaded") < 2:
         assert time.monotonic() < deadline, px.stderr_tail()
         time.sleep(0.02)
-    deadline = time.monotonic() + 5
-    while not connect_refused(port):
-        assert time.monotonic() < deadline, "the gateway still listens"
-        time.sleep(0.02)
+    wait_until(lambda: connect_refused(port), 5, "the gateway stops listening")
 
 
 def listeners(port):
