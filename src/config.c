@@ -20,6 +20,7 @@
 #include "config-keys.h"
 #include "config.h"
 #include "gateway.h"
+#include "http.h"
 #include "parent.h"
 #include "units.h"
 #include "util.h"
@@ -523,6 +524,11 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 		c->any_intercept = true;
 	if (p->nparents > 0)
 		c->any_parent = true;
+	if (p->tls || p->intercept)
+		c->any_tls = true;
+	for (size_t i = 0; i < p->nfallbacks; i++)
+		if (p->fallbacks[i].scheme == HTTP_SCHEME_HTTPS)
+			c->any_tls = true;
 	if (policy_needs_evhttp_lane(p))
 		c->needs_evhttp_lane = true;
 	if (policy_has_zero_delay(p))
@@ -848,6 +854,10 @@ resolve(struct parser *ps, const struct config_options *opts)
 		check_policy(ps, SEC_ROUTE, s->route, s->name, s->line,
 		    &r->policy, ra, rt);
 	}
+	for (size_t g = 0; g < c->ngateways; g++)
+		if (c->gateways[g].base != NULL &&
+		    strncmp(c->gateways[g].base, "https://", 8) == 0)
+			c->any_tls = true;
 	check_file(ps, "trust",
 	    c->tls.trust && strcmp(c->tls.trust, "system") != 0 ? c->tls.trust
 								: NULL,

@@ -146,6 +146,12 @@ struct config {
 	bool any_intercept;
 	bool any_parent; /* a route (or [default]) has a parent proxy */
 	/*
+	 * A route (or [default]) or a gateway reaches origins over TLS:
+	 * tls = yes, an https fallback, intercept, an https origin.  (A
+	 * request for an https:// URL may still, with any configuration.)
+	 */
+	bool any_tls;
+	/*
 	 * A route (or [default]) asks for what only evhttp's lane does:
 	 * hedge_after, retry_if_body, a parent proxy
 	 * (policy_needs_evhttp_lane).  Then lane = raw looks up each

@@ -392,6 +392,14 @@ tls_client_trust(const SSL_CTX *ctx)
 	return SSL_CTX_get_ex_data(ctx, trust_idx);
 }
 
+SSL_CTX *
+tls_ctx_ref(SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	return ctx;
+}
+
 void
 tls_ctx_free(SSL_CTX *ctx)
 {

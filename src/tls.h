@@ -21,6 +21,8 @@ struct ssl_st;
  * trust ("system" or a PEM file).  NULL with *cause on error.
  */
 struct ssl_ctx_st *tls_client_ctx_new(const char *trust, char **cause);
+/* Another reference to ctx (NULL: NULL); tls_ctx_free drops one. */
+struct ssl_ctx_st *tls_ctx_ref(struct ssl_ctx_st *);
 void tls_ctx_free(struct ssl_ctx_st *);
 /*
  * What a client context trusts, as 32 hex digits (a digest of its

@@ -551,6 +551,31 @@ def test_tls_origination(certs, servers, proxy):
     assert origin.tls_errors == [], why
 
 
+def test_unloadable_trust_logged_once_at_start(certs, servers, proxy,
+                                               tmp_path):
+    """The upstream TLS context (its trust store) is made once, by the
+    main thread, before the daemon listens, when a route reaches origins
+    over TLS: a trust that cannot be loaded is logged then, once, not at
+    each request (a worker made its own at each TLS request while it had
+    none, and again at its first after a reload).  Its requests fail."""
+    origin = tls_origin(servers, certs.good)
+    origin.script("/x", [{"status": 200, "body": BODY}])
+    authority = f"localhost:{origin.port}"
+    trust = tmp_path / "empty.pem"
+    trust.write_text("no certificate here\n")
+    px = proxy(section("tls", trust=str(trust))
+               + section(f"route {authority}", tls=True, attempts=1))
+    warned = "upstream TLS unavailable: cannot load [tls] trust"
+    assert px.stderr().count(warned) == 1, px.stderr_tail()
+    for i in range(4):
+        r = request(px.addr, "GET", f"http://{authority}/x")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 502, why
+        assert "tls_protocol_error" in (r.header("Proxy-Status") or ""), why
+    assert origin.count() == 0 and origin.handshakes == 0, origin.describe()
+    assert px.stderr().count(warned) == 1, px.stderr_tail()
+
+
 @pytest.fixture
 def ops_proxy(servers, tmp_path):
     yield from daemon_factory(OpsProxy, tmp_path, "tls-ops")

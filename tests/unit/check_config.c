@@ -1698,6 +1698,38 @@ START_TEST(test_lane_needs_evhttp)
 }
 END_TEST
 
+/*
+ * any_tls: a route or a gateway reaches origins over TLS, so the server
+ * loads the trust store before it serves (or reloads), not a worker at
+ * its first TLS request.
+ */
+START_TEST(test_any_tls)
+{
+	static const struct {
+		const char *text;
+		bool tls;
+	} cases[] = {
+	    {"", false},
+	    {"[default]\ntls = yes\n", true},
+	    {"[route a.example]\ntls = yes\nverify = no\n", true},
+	    {"[route a.example]\ntls = no\n", false},
+	    {"[route a.example]\nfallbacks = http://b.example\n", false},
+	    {"[route a.example]\nfallbacks = http://b.example, "
+	     "https://c.example\n",
+		true},
+	    {"[gateway 127.0.0.1:1]\norigin = http://a.example\n", false},
+	    {"[gateway 127.0.0.1:1]\norigin = https://a.example\n", true},
+	    {"[default]\nparent = http://127.0.0.1:1\n", false},
+	};
+
+	for (size_t i = 0; i < RP_NELEM(cases); i++) {
+		struct config *c = load_ok(cases[i].text);
+		ck_assert_msg(c->any_tls == cases[i].tls, "case %zu", i);
+		config_unref(c);
+	}
+}
+END_TEST
+
 /* Every key in the table has a default that the dump prints. */
 START_TEST(test_key_table)
 {
@@ -1733,6 +1765,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults_policy);
 	tcase_add_test(tc, test_key_table);
 	tcase_add_test(tc, test_lane_needs_evhttp);
+	tcase_add_test(tc, test_any_tls);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("values");
