@@ -956,7 +956,8 @@ attempt_start(struct preq *p)
 	origin.verify = pol->verify;
 	origin.tls = NULL;
 	origin.parent = false;
-	if (p->up_tls && (origin.tls = worker_tls_ctx(p->w)) == NULL) {
+	if (p->up_tls &&
+	    (origin.tls = worker_tls_ctx(p->w, pol->verify)) == NULL) {
 		attempt_failed(p, FK_TLS_PROTOCOL_ERROR);
 		return;
 	}

@@ -524,11 +524,11 @@ check_policy(struct parser *ps, enum section_kind kind, int route,
 		c->any_intercept = true;
 	if (p->nparents > 0)
 		c->any_parent = true;
-	if (p->tls || p->intercept)
-		c->any_tls = true;
+	if (p->verify && (p->tls || p->intercept))
+		c->tls_verifies = true;
 	for (size_t i = 0; i < p->nfallbacks; i++)
-		if (p->fallbacks[i].scheme == HTTP_SCHEME_HTTPS)
-			c->any_tls = true;
+		if (p->verify && p->fallbacks[i].scheme == HTTP_SCHEME_HTTPS)
+			c->tls_verifies = true;
 	if (policy_needs_evhttp_lane(p))
 		c->needs_evhttp_lane = true;
 	if (policy_has_zero_delay(p))
@@ -854,10 +854,11 @@ resolve(struct parser *ps, const struct config_options *opts)
 		check_policy(ps, SEC_ROUTE, s->route, s->name, s->line,
 		    &r->policy, ra, rt);
 	}
+	/* (a gateway's requests take its route's verify: not known here) */
 	for (size_t g = 0; g < c->ngateways; g++)
 		if (c->gateways[g].base != NULL &&
 		    strncmp(c->gateways[g].base, "https://", 8) == 0)
-			c->any_tls = true;
+			c->tls_verifies = true;
 	check_file(ps, "trust",
 	    c->tls.trust && strcmp(c->tls.trust, "system") != 0 ? c->tls.trust
 								: NULL,

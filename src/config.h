@@ -146,11 +146,12 @@ struct config {
 	bool any_intercept;
 	bool any_parent; /* a route (or [default]) has a parent proxy */
 	/*
-	 * A route (or [default]) or a gateway reaches origins over TLS:
-	 * tls = yes, an https fallback, intercept, an https origin.  (A
-	 * request for an https:// URL may still, with any configuration.)
+	 * A route (or [default]) or a gateway reaches origins over TLS and
+	 * verifies them (tls = yes, an https fallback, intercept, an https
+	 * gateway origin; with verify = yes): [tls] trust is needed.  (A
+	 * request for an https:// URL may need it with any configuration.)
 	 */
-	bool any_tls;
+	bool tls_verifies;
 	/*
 	 * A route (or [default]) asks for what only evhttp's lane does:
 	 * hedge_after, retry_if_body, a parent proxy

@@ -171,7 +171,7 @@ parent_fail(struct dial *d, enum fail_kind kind)
 static void
 parent_tls(struct dial *d, struct bufferevent *bev)
 {
-	SSL_CTX *ctx = worker_tls_ctx(d->w);
+	SSL_CTX *ctx = worker_tls_ctx(d->w, d->verify);
 	SSL *ssl = ctx == NULL
 	    ? NULL
 	    : tls_client_ssl(ctx, d->origin_host, d->origin_port, d->verify,
@@ -325,7 +325,7 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 	}
 
 	if (d->tls && d->parent_phase == PARENT_NONE) {
-		SSL_CTX *ctx = worker_tls_ctx(d->w);
+		SSL_CTX *ctx = worker_tls_ctx(d->w, d->verify);
 		SSL *ssl = ctx == NULL ? NULL
 				       : tls_client_ssl(ctx, d->host, d->port,
 					     d->verify, &d->tls_verify_err);

@@ -358,7 +358,8 @@ hedge_timer_cb(evutil_socket_t fd, short what, void *arg)
 	h->origin.verify = p->pol->verify;
 	h->origin.tls = NULL;
 	h->origin.parent = false;
-	if (h->tls && (h->origin.tls = worker_tls_ctx(p->w)) == NULL) {
+	if (h->tls &&
+	    (h->origin.tls = worker_tls_ctx(p->w, p->pol->verify)) == NULL) {
 		dial_stop(&h->dial);
 		free(h);
 		not_sent(p, "no TLS context");

@@ -189,7 +189,8 @@ poolable(const struct relay *r)
 static void
 pool_note(struct relay *r, const struct dial *d)
 {
-	struct ssl_ctx_st *ctx = d->tls ? worker_tls_ctx(r->w) : NULL;
+	struct ssl_ctx_st *ctx =
+	    d->tls ? worker_tls_ctx(r->w, d->verify) : NULL;
 
 	r->pool_key[0] = '\0';
 	if (!poolable(r) || d->parent != NULL || d->addr.family == 0 ||
@@ -426,7 +427,8 @@ static bool
 attempt_pooled(struct relay *r, const struct policy_target *t)
 {
 	const struct policy *pol = &r->route->policy;
-	struct ssl_ctx_st *ctx = t->tls ? worker_tls_ctx(r->w) : NULL;
+	struct ssl_ctx_st *ctx =
+	    t->tls ? worker_tls_ctx(r->w, pol->verify) : NULL;
 	struct rawpool_taken taken;
 	struct bufferevent *bev;
 	bool fresh = r->force_fresh;

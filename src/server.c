@@ -82,57 +82,60 @@ worker_config(struct worker *w)
 }
 
 /*
- * The upstream TLS client context: one for the process, made for a
- * configuration generation.  Loading its trust (the system's store:
- * ~140 certificates) takes ~60 ms; a worker that made its own at its
+ * The upstream TLS client contexts: one for the process that verifies
+ * against [tls] trust, and one for verify = no, each made for a
+ * configuration generation.  Loading the trust (the system's store: ~140
+ * certificates) takes ~60 ms and 4 MiB; a worker that made its own at its
  * first TLS request, and again after each reload, kept all its clients
- * waiting that long.  The main thread makes it before it installs a
- * configuration that reaches origins over TLS (config any_tls); with
- * any other, the first worker to need one does (a request for an
- * https:// URL).  Workers hold references: an SSL_CTX may be shared by
- * threads once made (OpenSSL locks what SSL_new and handshakes change
- * in it; its sessions are tls.c's store, one for the process anyway).
- * A worker still on an older generation gets the newest context: it is
- * about to move to that generation.  A trust that cannot be loaded is
- * logged once a generation; its requests fail (NULL).
+ * waiting that long.  The main thread makes the verifying one before it
+ * installs a configuration that verifies origins over TLS (config
+ * tls_verifies); else the first worker to need one does (a request for
+ * an https:// URL), as it does the other (it loads nothing).  Workers
+ * hold references: an SSL_CTX may be shared by threads once made
+ * (OpenSSL locks what SSL_new and handshakes change in it; the sessions
+ * are tls.c's store, one for the process anyway).  A worker still on an
+ * older generation gets the newest context: it is about to move to that
+ * generation.  A trust that cannot be loaded is logged once a
+ * generation; its requests fail (NULL).
  */
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ssl_ctx_st *g_tls_ctx;
-static unsigned g_tls_gen; /* g_tls_ctx's generation (0: none yet) */
+static struct ssl_ctx_st *g_tls_ctx[2]; /* [verify] */
+static unsigned g_tls_gen[2]; /* each one's generation (0: none yet) */
 
 static struct ssl_ctx_st *
-tls_ctx_for(unsigned gen, const struct config *c)
+tls_ctx_for(unsigned gen, const struct config *c, bool verify)
 {
 	struct ssl_ctx_st *ctx, *old = NULL;
 	char *cause = NULL;
 
 	pthread_mutex_lock(&tls_lock);
-	if (gen > g_tls_gen) {
-		old = g_tls_ctx;
-		g_tls_ctx = tls_client_ctx_new(c->tls.trust, &cause);
-		g_tls_gen = gen;
-		if (g_tls_ctx == NULL) {
+	if (gen > g_tls_gen[verify]) {
+		old = g_tls_ctx[verify];
+		g_tls_ctx[verify] =
+		    tls_client_ctx_new(c->tls.trust, verify, &cause);
+		g_tls_gen[verify] = gen;
+		if (g_tls_ctx[verify] == NULL) {
 			log_warnx("upstream TLS unavailable: %s", cause);
 			free(cause);
 		}
 	}
-	ctx = tls_ctx_ref(g_tls_ctx);
+	ctx = tls_ctx_ref(g_tls_ctx[verify]);
 	pthread_mutex_unlock(&tls_lock);
 	tls_ctx_free(old);
 	return ctx;
 }
 
 struct ssl_ctx_st *
-worker_tls_ctx(struct worker *w)
+worker_tls_ctx(struct worker *w, bool verify)
 {
 	struct config *c = worker_config(w);
 
-	if (w->tls_gen == w->cfg_gen)
-		return w->tls_ctx;
-	tls_ctx_free(w->tls_ctx);
-	w->tls_ctx = tls_ctx_for(w->cfg_gen, c);
-	w->tls_gen = w->cfg_gen;
-	return w->tls_ctx;
+	if (w->tls_gen[verify] == w->cfg_gen)
+		return w->tls_ctx[verify];
+	tls_ctx_free(w->tls_ctx[verify]);
+	w->tls_ctx[verify] = tls_ctx_for(w->cfg_gen, c, verify);
+	w->tls_gen[verify] = w->cfg_gen;
+	return w->tls_ctx[verify];
 }
 
 double
@@ -635,7 +638,8 @@ worker_teardown(struct worker *w)
 	if (w->base != NULL)
 		event_base_free(w->base);
 	config_unref(w->cfg);
-	tls_ctx_free(w->tls_ctx);
+	tls_ctx_free(w->tls_ctx[0]);
+	tls_ctx_free(w->tls_ctx[1]);
 	sbuf_free(&w->line);
 	for (size_t i = 0; i < w->nbound; i++)
 		free(w->bound_text[i]);
@@ -742,8 +746,8 @@ reload(const char *path, const struct config_options *opts)
 	fd_limit(c, g_nworkers);
 	attach_metrics(c);
 	metrics_reload(1);
-	if (c->any_tls) /* (before the workers can ask: tls_ctx_for) */
-		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen) + 1, c));
+	if (c->tls_verifies) /* (before the workers can ask: tls_ctx_for) */
+		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen) + 1, c, true));
 	pthread_mutex_lock(&cfg_lock);
 	old = g_cfg;
 	g_cfg = c;
@@ -853,8 +857,8 @@ server_run(struct config *c, const char *path,
 	}
 	g_zpipes = fd_limit(c, nworkers);
 	attach_metrics(c);
-	if (c->any_tls)
-		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen), c));
+	if (c->tls_verifies)
+		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen), c, true));
 	g_cfg = config_ref(c);
 	workers = xcalloc(nworkers, sizeof *workers);
 	g_workers = workers;
@@ -917,9 +921,11 @@ server_run(struct config *c, const char *path,
 		worker_teardown(&workers[i]);
 	sbuf_scratch_free(); /* (what the teardowns ended, in this thread) */
 	free(workers);
-	tls_ctx_free(g_tls_ctx);
-	g_tls_ctx = NULL;
-	g_tls_gen = 0;
+	for (int v = 0; v < 2; v++) {
+		tls_ctx_free(g_tls_ctx[v]);
+		g_tls_ctx[v] = NULL;
+		g_tls_gen[v] = 0;
+	}
 	tls_sessions_free();
 	config_unref(g_cfg);
 	g_cfg = NULL;

@@ -18,9 +18,11 @@ struct ssl_st;
 
 /*
  * A client context for upstream TLS: TLS 1.2+, peer verification against
- * trust ("system" or a PEM file).  NULL with *cause on error.
+ * trust ("system" or a PEM file); with verify false, none (trust is not
+ * loaded: its connections are verify = no's).  NULL with *cause on error.
  */
-struct ssl_ctx_st *tls_client_ctx_new(const char *trust, char **cause);
+struct ssl_ctx_st *tls_client_ctx_new(
+    const char *trust, bool verify, char **cause);
 /* Another reference to ctx (NULL: NULL); tls_ctx_free drops one. */
 struct ssl_ctx_st *tls_ctx_ref(struct ssl_ctx_st *);
 void tls_ctx_free(struct ssl_ctx_st *);

@@ -60,8 +60,9 @@ struct worker {
 	    const char *host, int ipv6, unsigned port);
 	struct config *cfg; /* this worker's reference to the snapshot */
 	unsigned cfg_gen;
-	struct ssl_ctx_st *tls_ctx; /* upstream TLS, for cfg's [tls] trust */
-	unsigned tls_gen;
+	/* upstream TLS: [1] verifies against cfg's [tls] trust, [0] not */
+	struct ssl_ctx_st *tls_ctx[2];
+	unsigned tls_gen[2];
 	struct event *wake; /* the main thread writes wake_fd */
 	int wake_fd; /* an eventfd */
 	struct event *drain_timer;
@@ -92,7 +93,7 @@ rp_tv(uint64_t ms)
 /* The worker's current config snapshot (picks up a reload). */
 struct config *worker_config(struct worker *);
 /* The upstream TLS context for the current config (NULL: unusable). */
-struct ssl_ctx_st *worker_tls_ctx(struct worker *);
+struct ssl_ctx_st *worker_tls_ctx(struct worker *, bool verify);
 /* A uniform random number in [0, 1). */
 double worker_random(struct worker *);
 /* Called by proxy.c when a request ends, so a stopping worker can exit. */

@@ -557,7 +557,8 @@ def test_unloadable_trust_logged_once_at_start(certs, servers, proxy,
     main thread, before the daemon listens, when a route reaches origins
     over TLS: a trust that cannot be loaded is logged then, once, not at
     each request (a worker made its own at each TLS request while it had
-    none, and again at its first after a reload).  Its requests fail."""
+    none, and again at its first after a reload).  Its requests fail;
+    verify = no's do not need it."""
     origin = tls_origin(servers, certs.good)
     origin.script("/x", [{"status": 200, "body": BODY}])
     authority = f"localhost:{origin.port}"
@@ -574,6 +575,15 @@ def test_unloadable_trust_logged_once_at_start(certs, servers, proxy,
         assert "tls_protocol_error" in (r.header("Proxy-Status") or ""), why
     assert origin.count() == 0 and origin.handshakes == 0, origin.describe()
     assert px.stderr().count(warned) == 1, px.stderr_tail()
+
+    # verify = no loads no trust: the same file is no matter there
+    px2 = proxy(section("tls", trust=str(trust))
+                + section(f"route {authority}", tls=True, verify=False))
+    for i in range(2):
+        r = request(px2.addr, "GET", f"http://{authority}/x")
+        why = describe(origin, px2, r) + "\n" + origin.describe()
+        assert r.status == 200 and r.body == BODY, why
+    assert "upstream TLS unavailable" not in px2.stderr(), px2.stderr_tail()
 
 
 @pytest.fixture

@@ -1699,24 +1699,29 @@ START_TEST(test_lane_needs_evhttp)
 END_TEST
 
 /*
- * any_tls: a route or a gateway reaches origins over TLS, so the server
- * loads the trust store before it serves (or reloads), not a worker at
- * its first TLS request.
+ * tls_verifies: a route or a gateway reaches origins over TLS and verifies
+ * them, so the server loads [tls] trust before it serves (or reloads),
+ * not a worker at its first TLS request; verify = no loads no trust.
  */
-START_TEST(test_any_tls)
+START_TEST(test_tls_verifies)
 {
 	static const struct {
 		const char *text;
-		bool tls;
+		bool verifies;
 	} cases[] = {
 	    {"", false},
 	    {"[default]\ntls = yes\n", true},
-	    {"[route a.example]\ntls = yes\nverify = no\n", true},
+	    {"[route a.example]\ntls = yes\n", true},
+	    {"[route a.example]\ntls = yes\nverify = no\n", false},
+	    {"[default]\nverify = no\n[route a.example]\ntls = yes\n", false},
 	    {"[route a.example]\ntls = no\n", false},
 	    {"[route a.example]\nfallbacks = http://b.example\n", false},
 	    {"[route a.example]\nfallbacks = http://b.example, "
 	     "https://c.example\n",
 		true},
+	    {"[route a.example]\nfallbacks = https://c.example\n"
+	     "verify = no\n",
+		false},
 	    {"[gateway 127.0.0.1:1]\norigin = http://a.example\n", false},
 	    {"[gateway 127.0.0.1:1]\norigin = https://a.example\n", true},
 	    {"[default]\nparent = http://127.0.0.1:1\n", false},
@@ -1724,7 +1729,8 @@ START_TEST(test_any_tls)
 
 	for (size_t i = 0; i < RP_NELEM(cases); i++) {
 		struct config *c = load_ok(cases[i].text);
-		ck_assert_msg(c->any_tls == cases[i].tls, "case %zu", i);
+		ck_assert_msg(
+		    c->tls_verifies == cases[i].verifies, "case %zu", i);
 		config_unref(c);
 	}
 }
@@ -1765,7 +1771,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults_policy);
 	tcase_add_test(tc, test_key_table);
 	tcase_add_test(tc, test_lane_needs_evhttp);
-	tcase_add_test(tc, test_any_tls);
+	tcase_add_test(tc, test_tls_verifies);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("values");
