@@ -4,7 +4,10 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "eagerwrite.h"
 
@@ -21,6 +24,37 @@ eagerwrite_now(struct bufferevent *bev)
 	(void)evbuffer_write(out, fd);
 	evbuffer_freeze(out, 1);
 	return evbuffer_get_length(out) == 0;
+}
+
+bool
+eagerwrite_tls_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	ev_ssize_t max = bufferevent_get_max_single_write(bev);
+
+	if (ssl == NULL || !SSL_is_init_finished(ssl) ||
+	    SSL_want(ssl) == SSL_WRITING || max <= 0)
+		return false;
+	/* (a bufferevent_openssl's output is not frozen: a socket one's is) */
+	while (evbuffer_get_length(out) > 0) {
+		struct evbuffer_iovec v;
+		int n;
+
+		/* (the first chain, as do_write's evbuffer_peek sees it) */
+		if (evbuffer_peek(out, max, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		ERR_clear_error();
+		n = SSL_write(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0)
+			break; /* (left for libevent: it sees the same) */
+		evbuffer_drain(out, (size_t)n);
+	}
+	if (evbuffer_get_length(out) > 0)
+		return false;
+	/* (the write event queueing added, off again in the same turn) */
+	bufferevent_disable(bev, EV_WRITE);
+	return true;
 }
 
 static void

@@ -9,7 +9,7 @@
  * buffer itself and, when it is empty, runs the bufferevent's write
  * callback as the bufferevent would.  Whatever the socket does not take
  * stays queued for the bufferevent's own write event.  Plain sockets only:
- * not for bufferevent_openssl.
+ * not for bufferevent_openssl (for it, eagerwrite_tls_now).
  */
 #ifndef RP_EAGERWRITE_H
 #define RP_EAGERWRITE_H
@@ -48,5 +48,21 @@ void eagerwrite_release(struct eagerwrite *);
  * as the raw lane its request: no attach, no event, no write callback.
  */
 bool eagerwrite_now(struct bufferevent *bev);
+/*
+ * The same for a socket bufferevent_openssl (libevent 2.1 writes its
+ * output only from the write event it adds when bytes are queued: an
+ * epoll_ctl for EPOLLOUT, a turn of the loop, an epoll_ctl to take it
+ * off, each TLS request).  Its output must have been empty before the
+ * caller queued what it now writes (so no earlier SSL_write waits to be
+ * repeated), the handshake done, and no read waiting to write.  Writes as
+ * libevent's do_write would, one SSL_write a chain, each at most
+ * bufferevent_get_max_single_write() bytes: a write that must be repeated
+ * (the socket full) is repeated by libevent with the same bytes and
+ * length, as OpenSSL requires.  True when all of it went: then bev's
+ * write event is off (EV_WRITE disabled).  False: nothing was written,
+ * or part, or the connection failed; what is left (or the error) is
+ * libevent's, with EV_WRITE enabled by the caller.
+ */
+bool eagerwrite_tls_now(struct bufferevent *bev);
 
 #endif

@@ -303,7 +303,7 @@ relayup_connected_cb(struct dial *d, struct bufferevent *bev)
 	 * other, as it comes: eagerwrite from before the head is queued.
 	 */
 	uout = bufferevent_get_output(bev);
-	direct = !d->tls && r->body.done && evbuffer_get_length(uout) == 0;
+	direct = r->body.done && evbuffer_get_length(uout) == 0;
 	if (!d->tls && !direct)
 		eagerwrite_attach(&r->uew, bev);
 	if (!r->reused)
@@ -366,7 +366,7 @@ relayup_connected_cb(struct dial *d, struct bufferevent *bev)
 	 * callgrind); else (the socket full, an error) the write event
 	 * sends the rest, or meets the error, as for any request.
 	 */
-	if (direct && eagerwrite_now(bev))
+	if (direct && (d->tls ? eagerwrite_tls_now(bev) : eagerwrite_now(bev)))
 		bevset_events(bev, EV_READ, true);
 	else
 		bufferevent_enable(bev, EV_READ | EV_WRITE);

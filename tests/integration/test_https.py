@@ -673,6 +673,46 @@ def worker_io(pid):
     return out
 
 
+def test_tls_held_body_past_a_full_socket(certs, servers, ops_proxy):
+    """A request read whole goes to a TLS origin at once (SSL_write, not
+    libevent's write event a turn later); what the socket does not take
+    -- the origin reads the body only after a pause, and 12 MiB is more
+    than the loopback buffers hold -- libevent finishes with the same
+    bytes, as OpenSSL requires of a repeated write.  The body arrives
+    whole and exact, and the next requests on the pooled connection get
+    their own answers."""
+    origin = tls_origin(servers, certs.good)
+    origin.body_pause = 0.5
+    authority = f"localhost:{origin.port}"
+    body = os.urandom(12 * MiB)
+    origin.script("/up", [{"status": 200, "body": b"stored\n"}])
+    for i in range(3):
+        origin.script(f"/g{i}", [{"status": 200, "body": f"g{i}\n".encode()}])
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section(f"route {authority}", tls=True), "workers = 1")
+    with RawConn(px.addr, timeout=20) as c:
+        c.send_request("GET", f"http://{authority}/g0", close=False)
+        r = c.read_response("GET")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 200 and r.body == b"g0\n", why
+        c.send_request("PUT", f"http://{authority}/up", body=body,
+                       close=False)
+        r = c.read_response("PUT")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 200 and r.body == b"stored\n", why
+        h = origin.hits("/up")
+        assert len(h) == 1 and h[0].body_len == len(body), why
+        assert h[0].body_sha256 == hashlib.sha256(body).hexdigest(), why
+        for i in (1, 2):
+            c.send_request("GET", f"http://{authority}/g{i}", close=False)
+            r = c.read_response("GET")
+            why = describe(origin, px, r) + "\n" + origin.describe()
+            assert r.status == 200 and r.body == f"g{i}\n".encode(), why
+    # one upstream connection carried them all (pooled, never broken)
+    assert origin.handshakes_ok == 1 and origin.tls_errors == [], \
+        origin.describe()
+
+
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 def test_tls_sessions_shared_by_workers(certs, servers, ops_proxy, version):
     """With 2 workers, a session one worker got is resumed by the other:

@@ -214,6 +214,9 @@ class Upstream:
         self._hits = []
         self.dropped = []          # requests dropped by a drop_next step
         self.connections = 0       # connections accepted
+        # seconds to wait after a request's head before reading its body
+        # (the sender's socket fills meanwhile)
+        self.body_pause = 0.0
         self.idle_close = None     # s: close a kept connection idle this long
         self.idle_closed = 0       # connections closed so
         self._conns = {}
@@ -464,6 +467,8 @@ class Upstream:
         body = bytearray()
         length = 0
         keep = True
+        if self.body_pause > 0 and (hget("content-length") or "0") != "0":
+            time.sleep(self.body_pause)
 
         def take(data):
             nonlocal length, keep
