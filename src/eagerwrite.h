@@ -55,10 +55,10 @@ bool eagerwrite_now(struct bufferevent *bev);
  * off, each TLS request).  Its output must have been empty before the
  * caller queued what it now writes (so no earlier SSL_write waits to be
  * repeated), the handshake done, and no read waiting to write.  Writes as
- * libevent's do_write would, one SSL_write a chain, each at most
- * bufferevent_get_max_single_write() bytes: a write that must be repeated
- * (the socket full) is repeated by libevent with the same bytes and
- * length, as OpenSSL requires.  True when all of it went: then bev's
+ * libevent's do_write would, one SSL_write a chain (the first of the
+ * output, whole, as its evbuffer_peek gives it): a write that must be
+ * repeated (the socket full) is repeated by libevent with the same bytes
+ * and length, as OpenSSL requires.  True when all of it went: then bev's
  * write event is off (EV_WRITE disabled).  False: nothing was written,
  * or part, or the connection failed; what is left (or the error) is
  * libevent's, with EV_WRITE enabled by the caller.
