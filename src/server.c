@@ -96,7 +96,9 @@ worker_config(struct worker *w)
  * are tls.c's store, one for the process anyway).  A worker still on an
  * older generation gets the newest context: it is about to move to that
  * generation.  A trust that cannot be loaded is logged once a
- * generation; its requests fail (NULL).
+ * generation; its requests fail (NULL).  A context is made outside the
+ * lock (two threads may both make one at a worker's first use: the
+ * first kept, the other freed).
  */
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ssl_ctx_st *g_tls_ctx[2]; /* [verify] */
@@ -105,23 +107,32 @@ static unsigned g_tls_gen[2]; /* each one's generation (0: none yet) */
 static struct ssl_ctx_st *
 tls_ctx_for(unsigned gen, const struct config *c, bool verify)
 {
-	struct ssl_ctx_st *ctx, *old = NULL;
+	struct ssl_ctx_st *ctx, *made, *old = NULL;
 	char *cause = NULL;
 
 	pthread_mutex_lock(&tls_lock);
+	if (gen <= g_tls_gen[verify]) {
+		ctx = tls_ctx_ref(g_tls_ctx[verify]);
+		pthread_mutex_unlock(&tls_lock);
+		return ctx;
+	}
+	pthread_mutex_unlock(&tls_lock);
+	/* (made unlocked: no worker waits on the lock while a store loads) */
+	made = tls_client_ctx_new(c->tls.trust, verify, &cause);
+	pthread_mutex_lock(&tls_lock);
 	if (gen > g_tls_gen[verify]) {
 		old = g_tls_ctx[verify];
-		g_tls_ctx[verify] =
-		    tls_client_ctx_new(c->tls.trust, verify, &cause);
+		g_tls_ctx[verify] = made;
 		g_tls_gen[verify] = gen;
-		if (g_tls_ctx[verify] == NULL) {
+		if (made == NULL)
 			log_warnx("upstream TLS unavailable: %s", cause);
-			free(cause);
-		}
+		made = NULL;
 	}
 	ctx = tls_ctx_ref(g_tls_ctx[verify]);
 	pthread_mutex_unlock(&tls_lock);
+	tls_ctx_free(made); /* (another thread's came first) */
 	tls_ctx_free(old);
+	free(cause);
 	return ctx;
 }
 
