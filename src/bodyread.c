@@ -37,17 +37,61 @@ finish(struct bodyread *br, short what)
 	bufferevent_trigger_event(bev, BEV_EVENT_READING | what, 0);
 }
 
+/*
+ * Read up to want bytes of fd into bev's input: > 0 how many, 0 the end,
+ * -1 errno (EAGAIN: none there).
+ */
+static ssize_t
+fill(struct bufferevent *bev, evutil_socket_t fd, size_t want)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec vec[2];
+	struct iovec iov[2];
+	ssize_t n, got;
+	int nv, err;
+
+	/* (the bufferevent keeps the end of its input frozen between reads) */
+	evbuffer_unfreeze(in, 0);
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		if (iov[i].iov_len > want)
+			iov[i].iov_len = want;
+		want -= iov[i].iov_len;
+	}
+	got = n = readv(fd, iov, nv);
+	if (n <= 0) {
+		err = errno;
+		evbuffer_commit_space(in, vec, 0);
+		evbuffer_freeze(in, 0);
+		errno = err;
+		return n;
+	}
+	for (int i = 0; i < nv; i++) {
+		size_t k =
+		    (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+		vec[i].iov_len = k;
+		n -= (ssize_t)k;
+	}
+	/* (this runs the input buffer's callbacks: the scanners) */
+	evbuffer_commit_space(in, vec, nv);
+	evbuffer_freeze(in, 0);
+	return got;
+}
+
 static void
 read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bodyread *br = arg;
 	struct bufferevent *bev = br->bev;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec vec[2];
-	struct iovec iov[2];
 	size_t want = BODYREAD_MAX;
 	ssize_t n;
-	int nv;
 
 	if (what & EV_TIMEOUT) {
 		finish(br, BEV_EVENT_TIMEOUT);
@@ -62,46 +106,32 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 		if (left < want)
 			want = (size_t)left;
 	}
-	/* (the bufferevent keeps the end of its input frozen between reads) */
-	evbuffer_unfreeze(in, 0);
-	nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
-	if (nv <= 0) {
-		evbuffer_freeze(in, 0);
-		finish(br, BEV_EVENT_ERROR);
-		return;
-	}
-	for (int i = 0; i < nv; i++) {
-		iov[i].iov_base = vec[i].iov_base;
-		iov[i].iov_len = vec[i].iov_len;
-		if (iov[i].iov_len > want)
-			iov[i].iov_len = want;
-		want -= iov[i].iov_len;
-	}
-	n = readv(fd, iov, nv);
+	n = fill(bev, fd, want);
 	if (n <= 0) {
-		int err = errno;
-		evbuffer_commit_space(in, vec, 0);
-		evbuffer_freeze(in, 0);
 		if (n < 0 &&
-		    (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
-		errno = err;
 		finish(br, n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
 		return;
 	}
-	for (int i = 0; i < nv; i++) {
-		size_t k =
-		    (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
-		vec[i].iov_len = k;
-		n -= (ssize_t)k;
-	}
-	/* (this runs the input buffer's callbacks: the scanners) */
-	evbuffer_commit_space(in, vec, nv);
-	evbuffer_freeze(in, 0);
 	if (br->left != NULL && br->on && br->left(br->arg) == 0)
 		bodyread_stop(br); /* all of it: the next bytes are not ours */
 	/* the owner reads what came; it may stop us or free bev in there */
 	bufferevent_trigger(bev, EV_READ, 0);
+}
+
+ssize_t
+bodyread_now(struct bufferevent *bev, size_t want)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (want > BODYREAD_MAX)
+		want = BODYREAD_MAX;
+	return fill(bev, fd, want);
 }
 
 void

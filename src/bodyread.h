@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <sys/types.h>
 
 struct bufferevent;
 
@@ -49,6 +50,13 @@ void bodyread_start(struct bodyread *, struct bufferevent *bev,
  * reading waits as ever.
  */
 void bodyread_kick(struct bodyread *);
+/*
+ * Read up to want bytes (at most BODYREAD_MAX) into bev's input now, once,
+ * without an event and without running its read callback (a caller that
+ * goes on with what came itself): > 0 how many, 0 the end of the stream,
+ * -1 errno (EAGAIN: nothing there yet).  Whether bodyread is on or not.
+ */
+ssize_t bodyread_now(struct bufferevent *bev, size_t want);
 /* Stop reading (the bufferevent's own reading stays off). */
 void bodyread_stop(struct bodyread *);
 /* Stop and resume reading for a while (backpressure). */
