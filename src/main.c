@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "evmem.h"
 #include "explain.h"
 #include "http.h"
 #include "server.h"
@@ -135,14 +136,12 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 	mallopt(M_MXFAST, 0);
 	/*
-	 * libevent's callocs (fifteen for every new connection: the
-	 * bufferevent, its buffers, evhttp's connection and request) go
-	 * through malloc and memset: glibc 2.36's calloc never takes from the
-	 * thread's cache (tcache), malloc does, and calloc was a tenth of a
-	 * `Connection: close` request's instructions (callgrind).  Before
+	 * libevent's allocations go through evmem: its callocs through
+	 * malloc, and what it takes and gives back for every connection and
+	 * request kept in the thread for the next (src/evmem.h).  Before
 	 * anything of libevent's is made.
 	 */
-	event_set_mem_functions(malloc, realloc, free);
+	evmem_install();
 
 	while (
 	    (ch = getopt_long(argc, argv, "c:l:tvVh", longopts, NULL)) != -1) {

@@ -27,6 +27,7 @@
 
 #include "avoid.h"
 #include "dnscache.h"
+#include "evmem.h"
 #include "front.h"
 #include "gateway.h"
 #include "intercept.h"
@@ -308,6 +309,7 @@ worker_main(void *arg)
 	event_base_dispatch(w->base);
 	util_clock_per_turn(false);
 	sbuf_scratch_free(); /* (this thread's: relay*.c's heads) */
+	evmem_thread_free(); /* (libevent's blocks it kept) */
 	return NULL;
 }
 
@@ -946,5 +948,6 @@ server_run(struct config *c, const char *path,
 	metrics_free();
 	log_close();
 	libevent_global_shutdown();
+	evmem_thread_free(); /* (last: libevent's frees come here) */
 	return rc;
 }
