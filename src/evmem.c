@@ -152,7 +152,7 @@ evmem_cached(size_t *bytes)
 }
 
 /*
- * Under AddressSanitizer or valgrind every block goes back to the
+ * Under AddressSanitizer or valgrind's memcheck every block goes back to the
  * allocator they watch: a block kept here would hide a use after free.
  */
 static bool
@@ -167,7 +167,7 @@ checked(void)
 	return true;
 #endif
 #endif
-	return pre != NULL && strstr(pre, "vgpreload") != NULL;
+	return pre != NULL && strstr(pre, "vgpreload_memcheck") != NULL;
 }
 
 void

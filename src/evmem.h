@@ -16,7 +16,8 @@
  * to 256 KiB (by power-of-two class), up to EVMEM_BYTES in all, and hands
  * them out again last in, first out.  Its calloc is malloc and memset
  * (glibc 2.36's calloc never takes from tcache).  Under AddressSanitizer
- * and valgrind nothing is kept (it would hide a use after free from them).
+ * and valgrind's memcheck nothing is kept (it would hide a use after free
+ * from them).
  */
 #ifndef RP_EVMEM_H
 #define RP_EVMEM_H

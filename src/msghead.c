@@ -223,12 +223,24 @@ int
 msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
     const char **cause)
 {
+	return msghead_parse_in(h, buf, len, response, NULL, 0, cause);
+}
+
+int
+msghead_parse_in(struct msghead *h, const char *buf, size_t len, bool response,
+    char *store, size_t store_len, const char **cause)
+{
 	char *p, *end, *eol;
 	size_t cap = MSGHEAD_FIELDS;
 
 	/* (fbuf is written as it fills: most of the struct, left alone) */
 	memset(h, 0, offsetof(struct msghead, fbuf));
-	h->mem = xmalloc(len + 1);
+	if (store != NULL && len < store_len)
+		h->mem = store;
+	else {
+		h->mem = xmalloc(len + 1);
+		h->mem_owned = true;
+	}
 	memcpy(h->mem, buf, len);
 	h->mem[len] = '\0';
 	h->f = h->fbuf;
@@ -280,7 +292,8 @@ msghead_parse(struct msghead *h, const char *buf, size_t len, bool response,
 void
 msghead_free(struct msghead *h)
 {
-	free(h->mem);
+	if (h->mem_owned)
+		free(h->mem);
 	if (h->f != h->fbuf)
 		free(h->f);
 	if (h->conn_owned)

@@ -26,6 +26,7 @@ struct msghead_field {
 
 struct msghead {
 	char *mem; /* a copy of the head, cut up in place */
+	bool mem_owned; /* malloc'd (else the caller's store) */
 	/* a request */
 	char *method;
 	char *target;
@@ -58,6 +59,13 @@ struct msghead {
  */
 int msghead_parse(struct msghead *, const char *buf, size_t len, bool response,
     const char **cause);
+/*
+ * The same, the copy made in store (store_len bytes, the caller's, to
+ * outlive the head) when it fits, else malloc'd: a relay's heads, two a
+ * request, most of them a few hundred bytes.
+ */
+int msghead_parse_in(struct msghead *, const char *buf, size_t len,
+    bool response, char *store, size_t store_len, const char **cause);
 void msghead_free(struct msghead *);
 /* The value of the first field called name (case-insensitive), or NULL. */
 const char *msghead_get(const struct msghead *, const char *name);

@@ -35,6 +35,8 @@ struct route;
 struct worker;
 
 #define RELAY_HWM (256 * 1024) /* stop reading a side above this */
+#define RELAY_REQ_STORE 512 /* a request head kept without malloc */
+#define RELAY_RESP_STORE 1024 /* a response head */
 #define RELAY_LWM (64 * 1024) /* resume below this */
 
 enum relay_state {
@@ -119,6 +121,13 @@ struct relay {
 	struct event free_ev; /* frees it once the callbacks under way unwind */
 	void (*done)(void *, enum relay_end);
 	void *ctx;
+	/*
+	 * Where req and resp keep their copies of the heads, when they fit
+	 * (msghead_parse_in): no malloc and free for each.  Last: not zeroed
+	 * when a spare relay is taken again (relay_alloc).
+	 */
+	char req_store[RELAY_REQ_STORE];
+	char resp_store[RELAY_RESP_STORE];
 };
 
 /*

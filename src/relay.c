@@ -120,7 +120,8 @@ relay_alloc(struct worker *w)
 	/* (all but the dial: dial_init, always next, zeroes what it needs) */
 	memset(r, 0, offsetof(struct relay, dial));
 	memset((char *)&r->dial + sizeof r->dial, 0,
-	    sizeof *r - offsetof(struct relay, dial) - sizeof r->dial);
+	    offsetof(struct relay, req_store) - offsetof(struct relay, dial) -
+		sizeof r->dial);
 	return r;
 }
 
@@ -574,8 +575,8 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	 * setting them again re-added both events, for every request)
 	 */
 	/* (msghead copies what it parses: no copy of our own first) */
-	rc = msghead_parse(
-	    &r->req, (const char *)evbuffer_pullup(head, n), n, false, &cause);
+	rc = msghead_parse_in(&r->req, (const char *)evbuffer_pullup(head, n),
+	    n, false, r->req_store, sizeof r->req_store, &cause);
 	evbuffer_drain(head, n);
 	if (rc != 0) {
 		char body[160];

@@ -462,8 +462,8 @@ response_head(struct relay *r, size_t n)
 
 	/* (msghead copies what it parses: no copy of our own first) */
 	msghead_free(&r->resp);
-	rc = msghead_parse(
-	    &r->resp, (const char *)evbuffer_pullup(in, n), n, true, &cause);
+	rc = msghead_parse_in(&r->resp, (const char *)evbuffer_pullup(in, n), n,
+	    true, r->resp_store, sizeof r->resp_store, &cause);
 	evbuffer_drain(in, n);
 	if (rc != 0) {
 		o.fail = FK_HTTP_PROTOCOL_ERROR;

@@ -178,6 +178,36 @@ write_and_rescan(
 	sbuf_free(&out);
 }
 
+/*
+ * The same head read into a caller's store (msghead_parse_in: a relay's
+ * heads) reads the same, whether it fits the store or not.
+ */
+static void
+same_in_store(const struct msghead *h, int mode, const uint8_t *p, size_t len,
+    uint8_t flags)
+{
+	char store[256];
+	struct msghead in;
+	const char *cause;
+
+	if (msghead_parse_in(&in, (const char *)p, len, mode != M_REQ, store,
+		flags & 1 ? sizeof store : 16, &cause) != 0)
+		fail("a head read into a store is refused");
+	if (in.mem_owned != !(len < (flags & 1 ? sizeof store : 16)) ||
+	    (!in.mem_owned && in.mem != store))
+		fail("a head that fits its store is not in it, or one is");
+	if (in.n != h->n || in.status != h->status || in.minor != h->minor ||
+	    (mode == M_REQ &&
+		(strcmp(in.method, h->method) != 0 ||
+		    strcmp(in.target, h->target) != 0)))
+		fail("a head read into a store reads otherwise");
+	for (size_t i = 0; i < in.n; i++)
+		if (strcmp(in.f[i].name, h->f[i].name) != 0 ||
+		    strcmp(in.f[i].value, h->f[i].value) != 0)
+			fail("a field read into a store reads otherwise");
+	msghead_free(&in);
+}
+
 /* A head reqscan accepted: msghead must read it, and read it the same. */
 static void
 check_head(const struct reqscan *s, int mode, const uint8_t *p, size_t len,
@@ -217,6 +247,7 @@ check_head(const struct reqscan *s, int mode, const uint8_t *p, size_t len,
 	if (!s->conn_upgrade && msghead_conn_has(&h, "upgrade") &&
 	    mode == M_REQ && !long_connection_line(p, len))
 		fail("reqscan and msghead disagree on Connection: upgrade");
+	same_in_store(&h, mode, p, len, flags);
 	write_and_rescan(&h, s, mode, flags);
 	msghead_free(&h);
 }

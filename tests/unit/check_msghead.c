@@ -575,6 +575,51 @@ START_TEST(test_canned)
 }
 END_TEST
 
+/*
+ * msghead_parse_in: the copy in the caller's store when it fits (not
+ * freed by msghead_free: a store on the stack here, which free() would
+ * not survive), else malloc'd; either way read the same.
+ */
+START_TEST(test_parse_in_store)
+{
+	const char *in = "GET /x HTTP/1.1\r\nHost: a.example\r\n"
+			 "Connection: close\r\n\r\n";
+	char store[128], small[16];
+	struct msghead h;
+	const char *cause = NULL;
+
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(msghead_parse_in(&h, in, strlen(in), false,
+				     store, sizeof store, &cause),
+		    0);
+		ck_assert_ptr_eq(h.mem, store);
+		ck_assert(!h.mem_owned);
+		ck_assert_str_eq(h.target, "/x");
+		ck_assert_str_eq(msghead_get(&h, "Host"), "a.example");
+		ck_assert(h.conn_close);
+		msghead_free(&h);
+	}
+	ck_assert_int_eq(msghead_parse_in(&h, in, strlen(in), false, small,
+			     sizeof small, &cause),
+	    0);
+	ck_assert_ptr_ne(h.mem, small);
+	ck_assert(h.mem_owned);
+	ck_assert_str_eq(msghead_get(&h, "Host"), "a.example");
+	msghead_free(&h);
+	/* exactly its length does not fit: the copy ends with a NUL */
+	ck_assert_int_eq(msghead_parse_in(&h, in, strlen(in), false, store,
+			     strlen(in), &cause),
+	    0);
+	ck_assert(h.mem_owned);
+	msghead_free(&h);
+	ck_assert_int_eq(msghead_parse_in(&h, in, strlen(in), false, store,
+			     strlen(in) + 1, &cause),
+	    0);
+	ck_assert(!h.mem_owned);
+	msghead_free(&h);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -590,6 +635,7 @@ main(void)
 	tcase_add_test(tc, test_write_keeps_by_name);
 	tcase_add_test(tc, test_write_combinations);
 	tcase_add_test(tc, test_canned);
+	tcase_add_test(tc, test_parse_in_store);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
