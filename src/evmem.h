@@ -27,7 +27,7 @@
 #define EVMEM_SMALL 1032 /* the largest small block (glibc's tcache's) */
 #define EVMEM_MIN (2 * 1024) /* large blocks: 2 KiB to 256 KiB */
 #define EVMEM_MAX (256 * 1024)
-#define EVMEM_PER_SMALL 64
+#define EVMEM_PER_SMALL 256
 #define EVMEM_PER_LARGE 4
 /* The most one thread keeps. */
 #define EVMEM_BYTES (768 * 1024)

@@ -122,12 +122,14 @@ struct relay {
 	void (*done)(void *, enum relay_end);
 	void *ctx;
 	/*
-	 * Where req and resp keep their copies of the heads, when they fit
-	 * (msghead_parse_in): no malloc and free for each.  Last: not zeroed
-	 * when a spare relay is taken again (relay_alloc).
+	 * Where req and resp keep their copies of the heads, and target its
+	 * text, when they fit (msghead_parse_in): no malloc and free for
+	 * each.  Last: not zeroed when a spare relay is taken again
+	 * (relay_alloc).
 	 */
 	char req_store[RELAY_REQ_STORE];
 	char resp_store[RELAY_RESP_STORE];
+	char target_store[128]; /* target, when it fits */
 };
 
 /*

@@ -159,7 +159,8 @@ relay_free(struct relay *r)
 	msghead_free(&r->req);
 	msghead_free(&r->resp);
 	resume_clear(&r->resume);
-	free(r->target);
+	if (r->target != r->target_store)
+		free(r->target);
 	free(r->uri);
 	free(r->xff);
 	free(r->fwd);
@@ -645,7 +646,9 @@ relay_start(struct worker *w, struct evhttp_connection *cevcon,
 	}
 	/* (by hand: xasprintf's format was a visible part of a request) */
 	plen = r->url.path_add_slash ? 1 : 0;
-	r->target = xmalloc(plen + r->url.path_len + 1);
+	r->target = plen + r->url.path_len < sizeof r->target_store
+	    ? r->target_store
+	    : xmalloc(plen + r->url.path_len + 1);
 	memcpy(r->target, "/", plen);
 	memcpy(r->target + plen, r->url.path, r->url.path_len);
 	r->target[plen + r->url.path_len] = '\0';
