@@ -41,6 +41,7 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
+#include "tlsctx.h"
 #include "idlelearn.h"
 #include "rawpool.h"
 #include "relay.h"
@@ -83,60 +84,9 @@ worker_config(struct worker *w)
 }
 
 /*
- * The upstream TLS client contexts: one for the process that verifies
- * against [tls] trust, and one for verify = no, each made for a
- * configuration generation.  Loading the trust (the system's store: ~140
- * certificates) takes ~60 ms and 4 MiB; a worker that made its own at its
- * first TLS request, and again after each reload, kept all its clients
- * waiting that long.  The main thread makes the verifying one before it
- * installs a configuration that verifies origins over TLS (config
- * tls_verifies); else the first worker to need one does (a request for
- * an https:// URL), as it does the other (it loads nothing).  Workers
- * hold references: an SSL_CTX may be shared by threads once made
- * (OpenSSL locks what SSL_new and handshakes change in it; the sessions
- * are tls.c's store, one for the process anyway).  A worker still on an
- * older generation gets the newest context: it is about to move to that
- * generation.  A trust that cannot be loaded is logged once a
- * generation; its requests fail (NULL).  A context is made outside the
- * lock (two threads may both make one at a worker's first use: the
- * first kept, the other freed).
+ * This worker's reference to the process's upstream TLS context for its
+ * configuration's generation (tlsctx.h), taken once a generation.
  */
-static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ssl_ctx_st *g_tls_ctx[2]; /* [verify] */
-static unsigned g_tls_gen[2]; /* each one's generation (0: none yet) */
-
-static struct ssl_ctx_st *
-tls_ctx_for(unsigned gen, const struct config *c, bool verify)
-{
-	struct ssl_ctx_st *ctx, *made, *old = NULL;
-	char *cause = NULL;
-
-	pthread_mutex_lock(&tls_lock);
-	if (gen <= g_tls_gen[verify]) {
-		ctx = tls_ctx_ref(g_tls_ctx[verify]);
-		pthread_mutex_unlock(&tls_lock);
-		return ctx;
-	}
-	pthread_mutex_unlock(&tls_lock);
-	/* (made unlocked: no worker waits on the lock while a store loads) */
-	made = tls_client_ctx_new(c->tls.trust, verify, &cause);
-	pthread_mutex_lock(&tls_lock);
-	if (gen > g_tls_gen[verify]) {
-		old = g_tls_ctx[verify];
-		g_tls_ctx[verify] = made;
-		g_tls_gen[verify] = gen;
-		if (made == NULL)
-			log_warnx("upstream TLS unavailable: %s", cause);
-		made = NULL;
-	}
-	ctx = tls_ctx_ref(g_tls_ctx[verify]);
-	pthread_mutex_unlock(&tls_lock);
-	tls_ctx_free(made); /* (another thread's came first) */
-	tls_ctx_free(old);
-	free(cause);
-	return ctx;
-}
-
 struct ssl_ctx_st *
 worker_tls_ctx(struct worker *w, bool verify)
 {
@@ -145,7 +95,7 @@ worker_tls_ctx(struct worker *w, bool verify)
 	if (w->tls_gen[verify] == w->cfg_gen)
 		return w->tls_ctx[verify];
 	tls_ctx_free(w->tls_ctx[verify]);
-	w->tls_ctx[verify] = tls_ctx_for(w->cfg_gen, c, verify);
+	w->tls_ctx[verify] = tlsctx_get(w->cfg_gen, c, verify);
 	w->tls_gen[verify] = w->cfg_gen;
 	return w->tls_ctx[verify];
 }
@@ -759,8 +709,8 @@ reload(const char *path, const struct config_options *opts)
 	fd_limit(c, g_nworkers);
 	attach_metrics(c);
 	metrics_reload(1);
-	if (c->tls_verifies) /* (before the workers can ask: tls_ctx_for) */
-		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen) + 1, c, true));
+	if (c->tls_verifies) /* (before the workers can ask for it) */
+		tlsctx_prepare(atomic_load(&g_gen) + 1, c);
 	pthread_mutex_lock(&cfg_lock);
 	old = g_cfg;
 	g_cfg = c;
@@ -871,7 +821,7 @@ server_run(struct config *c, const char *path,
 	g_zpipes = fd_limit(c, nworkers);
 	attach_metrics(c);
 	if (c->tls_verifies)
-		tls_ctx_free(tls_ctx_for(atomic_load(&g_gen), c, true));
+		tlsctx_prepare(atomic_load(&g_gen), c);
 	g_cfg = config_ref(c);
 	workers = xcalloc(nworkers, sizeof *workers);
 	g_workers = workers;
@@ -934,11 +884,7 @@ server_run(struct config *c, const char *path,
 		worker_teardown(&workers[i]);
 	sbuf_scratch_free(); /* (what the teardowns ended, in this thread) */
 	free(workers);
-	for (int v = 0; v < 2; v++) {
-		tls_ctx_free(g_tls_ctx[v]);
-		g_tls_ctx[v] = NULL;
-		g_tls_gen[v] = 0;
-	}
+	tlsctx_free_all();
 	tls_sessions_free();
 	config_unref(g_cfg);
 	g_cfg = NULL;
