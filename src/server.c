@@ -707,15 +707,21 @@ reload(const char *path, const struct config_options *opts)
 		log_warnx("%s", c->warnings[i]);
 	/* (the pipe budget stays: workers and max_connections do too) */
 	fd_limit(c, g_nworkers);
-	attach_metrics(c);
-	metrics_reload(1);
-	if (c->tls_verifies) /* (before the workers can ask for it) */
+	/* (its trust loaded before it is live: no worker waits for it) */
+	if (c->tls_verifies)
 		tlsctx_prepare(atomic_load(&g_gen) + 1, c);
+	attach_metrics(c);
 	pthread_mutex_lock(&cfg_lock);
 	old = g_cfg;
 	g_cfg = c;
 	atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
 	pthread_mutex_unlock(&cfg_lock);
+	/*
+	 * Counted once live: a request sent after the count is seen (as
+	 * the tests do) meets the new configuration, never the old one
+	 * while the trust above loads.
+	 */
+	metrics_reload(1);
 	config_unref(old);
 	for (unsigned i = 0; i < g_nworkers; i++)
 		wake_worker(&g_workers[i]);

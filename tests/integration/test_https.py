@@ -852,6 +852,56 @@ def test_tls_sessions_across_reload(certs, servers, ops_proxy, tmp_path):
             srv.describe()
 
 
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_BUNDLE),
+                    reason="no system CA bundle to make a slow trust of")
+def test_reload_counted_once_its_trust_is_live(certs, servers, ops_proxy,
+                                               tmp_path):
+    """A reload is counted (retryproxy_config_reloads_total) only once the
+    new configuration is live, its [tls] trust loaded: a request sent
+    right after the count meets the new trust.  The trust here is the
+    system bundle and a test CA (some 60 ms to load), so a count made
+    before the load (as it was) let the next request through under the
+    old trust, resuming its session."""
+    origin = tls_origin(servers, certs.good)
+    authority = f"localhost:{origin.port}"
+    bundle = open(SYSTEM_BUNDLE).read()
+    trust = tmp_path / "trust.pem"
+    trust.write_text(bundle + open(certs.ca).read())
+    px = ops_proxy(section("tls", trust=str(trust))
+                   + section(f"route {authority}", tls=True))
+    orig = px.config_path.read_text()
+    for i in range(2):
+        origin.script(f"/a{i}", [{"status": 200, "body": b"a",
+                                  "close_after": True}])
+        r = request(px.addr, "GET", f"http://{authority}/a{i}")
+        assert r.status == 200, describe(origin, px, r)
+    assert origin.resumed >= 1, origin.describe()
+    for n in (1, 2, 3):
+        # the same bundle without the origin's CA: the next request fails
+        trust.write_text(bundle + open(certs.bad[0]).read())
+        px.rewrite_config(orig + f"# reload {n}\n")
+        px.signal(signal.SIGHUP)
+        assert px.wait_reloads(2 * n - 1) == (2 * n - 1, 0), \
+            px.stderr_tail()
+        origin.script(f"/b{n}", [{"status": 200, "body": b"b"}])
+        r = request(px.addr, "GET", f"http://{authority}/b{n}")
+        why = describe(origin, px, r) + "\n" + origin.describe()
+        assert r.status == 502 and "tls_certificate_error" in \
+            (r.header("Proxy-Status") or ""), why
+        # and back: served again, right after the count
+        trust.write_text(bundle + open(certs.ca).read())
+        px.rewrite_config(orig + f"# reload {n} back\n")
+        px.signal(signal.SIGHUP)
+        assert px.wait_reloads(2 * n) == (2 * n, 0), px.stderr_tail()
+        origin.script(f"/c{n}", [{"status": 200, "body": b"c",
+                                  "close_after": True}])
+        r = request(px.addr, "GET", f"http://{authority}/c{n}")
+        assert r.status == 200, describe(origin, px, r)
+
+
 # ---- 6. certificates that do not verify ---------------------------------------
 def test_untrusted_certificate_final_502_then_verify_no(certs, servers, proxy):
     origin = tls_origin(servers, certs.bad, name="self-signed")
