@@ -44,6 +44,7 @@ START_TEST(test_small_reused_by_size)
 	evmem_free(a);
 	c = take(200);
 	ck_assert_ptr_ne(c, a);
+	evmem_free(c);
 	c = take(100);
 	ck_assert_ptr_ne(c, a);
 	evmem_free(c);
