@@ -482,10 +482,14 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 		 * a request; the changelist folds those into one epoll_ctl
 		 * per fd and loop turn.  Only this worker's thread touches
 		 * its base (the main thread writes wake_fd): no base lock.
+		 * Timers on CLOCK_MONOTONIC, not libevent's default coarse
+		 * clock (a tick, 1-4 ms, behind): a retry waiting out a
+		 * Retry-After of 1 s went 6 ms early under load.
 		 */
 		struct event_config *ec = event_config_new();
 		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
 		w->base = event_base_new_with_config(ec);
 		event_config_free(ec);
 	}
