@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "accesslog.h"
 #include "config.h"
@@ -307,6 +309,28 @@ denied(const struct dial *d, const struct sockaddr *sa)
 	    cidr_set_contains(&d->cfg->proxy.deny, sa);
 }
 
+/*
+ * TCP_NODELAY on a connection the raw lane dials, as evhttp's lane has on
+ * its own (upstream_set_nodelay) and the listener gives accepted sockets:
+ * what we write is a whole message or a piece of a body, written when it
+ * is here, never a byte at a time.  Without it Nagle's algorithm holds a
+ * write shorter than a segment while an earlier one is unacknowledged,
+ * and an origin that acknowledges late (delayed ACK, up to 40 ms on Linux)
+ * stalls the request: a streamed 64 KiB upload, its head and first bytes
+ * written before the rest had come, took 41-43 ms an exchange instead of
+ * under 1 ms (bench post64k with max_request_body = 16K), and a held body
+ * whose last segment was short waited for the first one's ACK.  A failure
+ * changes nothing but speed: not reported.
+ */
+static void
+nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static void
 connect_to(struct dial *d, struct sockaddr_storage *ss)
 {
@@ -347,8 +371,11 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		return;
 	}
 	bufferevent_setcb(d->bev, NULL, NULL, event_cb, d);
-	if (bufferevent_socket_connect(d->bev, sa, (int)len) != 0)
+	if (bufferevent_socket_connect(d->bev, sa, (int)len) != 0) {
 		fail_soon(d, FK_CONNECTION_REFUSED);
+		return;
+	}
+	nodelay(bufferevent_getfd(d->bev));
 }
 
 static bool address_ejected(struct dial *, const struct avoid_addr *);
