@@ -328,7 +328,8 @@ nodelay(evutil_socket_t fd)
 	int one = 1;
 
 	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static void
