@@ -14,8 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "accesslog.h"
 #include "config.h"
@@ -24,6 +22,7 @@
 #include "hold.h"
 #include "log.h"
 #include "metrics.h"
+#include "nodelay.h"
 #include "origins.h"
 #include "parent.h"
 #include "tls.h"
@@ -309,29 +308,6 @@ denied(const struct dial *d, const struct sockaddr *sa)
 	    cidr_set_contains(&d->cfg->proxy.deny, sa);
 }
 
-/*
- * TCP_NODELAY on a connection the raw lane dials, as evhttp's lane has on
- * its own (upstream_set_nodelay) and the listener gives accepted sockets:
- * what we write is a whole message or a piece of a body, written when it
- * is here, never a byte at a time.  Without it Nagle's algorithm holds a
- * write shorter than a segment while an earlier one is unacknowledged,
- * and an origin that acknowledges late (delayed ACK, up to 40 ms on Linux)
- * stalls the request: a streamed 64 KiB upload, its head and first bytes
- * written before the rest had come, took 41-43 ms an exchange instead of
- * under 1 ms (bench post64k with max_request_body = 16K), and a held body
- * whose last segment was short waited for the first one's ACK.  A failure
- * changes nothing but speed: not reported.
- */
-static void
-nodelay(evutil_socket_t fd)
-{
-	int one = 1;
-
-	if (fd >= 0)
-		(void)setsockopt(
-		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 static void
 connect_to(struct dial *d, struct sockaddr_storage *ss)
 {
@@ -376,7 +352,11 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 		fail_soon(d, FK_CONNECTION_REFUSED);
 		return;
 	}
-	nodelay(bufferevent_getfd(d->bev));
+	/*
+	 * (as evhttp's lane has: a streamed upload's second piece waited
+	 * 40 ms for the origin's delayed ACK of the first without it)
+	 */
+	(void)nodelay_set(bufferevent_getfd(d->bev));
 }
 
 static bool address_ejected(struct dial *, const struct avoid_addr *);

@@ -18,7 +18,6 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include "http.h"
 #include "log.h"
 #include "client.h"
+#include "nodelay.h"
 #include "relay.h"
 #include "replaymem.h"
 #include "reqscan.h"
@@ -1058,19 +1058,16 @@ front_thread_init(struct worker *w)
 void
 front_watch_listener(struct worker *w, struct evconnlistener *l)
 {
-	int one = 1;
-
 	if (l == NULL)
 		return;
 	evconnlistener_set_error_cb(l, accept_error_cb);
 	/*
-	 * Replies go out whole: never wait for an ACK (Nagle).  Set on the
-	 * listener, it is each accepted socket's from its accept (Linux
+	 * Replies go out whole: never wait for an ACK (nodelay.h).  Set on
+	 * the listener, it is each accepted socket's from its accept (Linux
 	 * copies it; check_nodelay holds the kernel to it): one setsockopt
 	 * less for every connection.  (A Unix socket has none: refused.)
 	 */
-	(void)setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY,
-	    &one, sizeof one);
+	(void)nodelay_set(evconnlistener_get_fd(l));
 }
 
 /* (worker->set_closecb: client_set_closecb comes here) */

@@ -12,7 +12,6 @@
 #include <event2/util.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -23,6 +22,7 @@
 #include "bodyread.h"
 #include "idlelearn.h"
 #include "log.h"
+#include "nodelay.h"
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
@@ -489,11 +489,8 @@ upstream_pool_created(const struct upstream_pool *pool)
 void
 upstream_set_nodelay(struct upstream_conn *uc)
 {
-	int one = 1;
-
 	if (uc->nodelay)
 		return;
 	uc->nodelay = true;
-	setsockopt(bufferevent_getfd(conn_bev(uc)), IPPROTO_TCP, TCP_NODELAY,
-	    &one, sizeof one);
+	(void)nodelay_set(bufferevent_getfd(conn_bev(uc)));
 }
