@@ -31,6 +31,7 @@
 #include "front.h"
 #include "gateway.h"
 #include "intercept.h"
+#include "listeners.h"
 #include "admin.h"
 #include "auth.h"
 #include "dial.h"
@@ -56,9 +57,6 @@
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct worker *g_workers;
 static unsigned g_nworkers;
-static int g_activated; /* sockets passed by systemd */
-/* their addresses, read at start (the fds are closed once dup'd) */
-static struct listen_addr *g_activated_addrs;
 static struct config *g_cfg;
 static _Atomic unsigned g_gen = 1;
 static _Atomic int g_stopping;
@@ -137,7 +135,6 @@ drain_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void worker_apply_limits(struct worker *, const struct config *);
-static int worker_bind(struct worker *, const struct config *);
 
 static void
 heartbeat_cb(evutil_socket_t fd, short what, void *arg)
@@ -226,15 +223,11 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 		/* a reload: take the new snapshot's limits and listeners */
 		struct config *c = worker_config(w);
 		worker_apply_limits(w, c);
-		worker_bind(w, c);
+		listeners_bind(w, c);
 		return;
 	}
 	w->stopping = true;
-	for (size_t i = 0; i < w->nbound; i++) {
-		evhttp_del_accept_socket(w->http, w->bound[i]);
-		free(w->bound_text[i]);
-	}
-	w->nbound = 0;
+	listeners_unbind(w);
 	w->stop_deadline_ms =
 	    util_now_ms() + worker_config(w)->proxy.shutdown_timeout_ms;
 	if (w->active == 0 && !front_output_pending(w)) {
@@ -306,26 +299,6 @@ pin_workers(struct worker *workers, unsigned started, char *text, size_t len)
 	}
 }
 
-/* Fail early, with a clear message, when an address cannot be bound. */
-static int
-probe_bind(const struct listen_addr *la)
-{
-	int fd = socket(la->ss.ss_family, SOCK_STREAM, 0), one = 1, rc;
-
-	if (fd == -1)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	rc = bind(fd, (const struct sockaddr *)&la->ss, la->sslen);
-	if (rc != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 /* The evhttp limits that come from [proxy] (at start and on reload). */
 static void
 worker_apply_limits(struct worker *w, const struct config *c)
@@ -338,136 +311,6 @@ worker_apply_limits(struct worker *w, const struct config *c)
 	evhttp_set_max_body_size(
 	    w->http, (ev_ssize_t)c->proxy.max_request_body);
 	evhttp_set_timeout_tv(w->http, &tv);
-}
-
-/* Did systemd pass a socket bound to exactly la? */
-static bool
-activated_has(const struct listen_addr *la)
-{
-	for (int i = 0; i < g_activated; i++) {
-		const struct listen_addr *got = &g_activated_addrs[i];
-		if (got->sslen == la->sslen &&
-		    memcmp(&got->ss, &la->ss, la->sslen) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The addresses this process binds itself for c: [proxy] listen (unless
- * systemd passed the sockets: its ListenStream= replaces listen) and
- * every gateway's that systemd did not pass.  *n gets how many.
- */
-static const struct listen_addr **
-wanted_addrs(const struct config *c, size_t *n)
-{
-	const struct listen_addr **v =
-	    xcalloc(c->proxy.nlisten + c->ngateways + 1, sizeof *v);
-
-	*n = 0;
-	for (size_t i = 0; g_activated == 0 && i < c->proxy.nlisten; i++)
-		v[(*n)++] = &c->proxy.listen[i];
-	for (size_t i = 0; i < c->ngateways; i++)
-		if (g_activated == 0 || !activated_has(&c->gateways[i].addr))
-			v[(*n)++] = &c->gateways[i].addr;
-	return v;
-}
-
-/*
- * Listen on exactly the addresses of c (and on the sockets systemd
- * passed): bind the new ones, drop the ones no longer listed.  Which
- * listener a connection came in on -- the proxy's or a gateway's -- is
- * told later by its local address (gateway_find), so systemd's sockets
- * serve gateways too.
- */
-static int
-worker_bind(struct worker *w, const struct config *c)
-{
-	size_t i, j, n = 0, nwant;
-	const struct listen_addr **want;
-
-	if (g_activated > 0 && w->nbound == 0) {
-		w->bound = xcalloc((size_t)g_activated, sizeof *w->bound);
-		w->bound_text =
-		    xcalloc((size_t)g_activated, sizeof *w->bound_text);
-		for (int fd = 3; fd < 3 + g_activated; fd++) {
-			int d;
-			/*
-			 * systemd passes blocking sockets: a blocking accept
-			 * would stall the loop (the flag is shared by dups)
-			 */
-			evutil_make_socket_nonblocking(fd);
-			d = dup(fd);
-			struct evhttp_bound_socket *b = d < 0
-			    ? NULL
-			    : evhttp_accept_socket_with_handle(w->http, d);
-			if (b == NULL) {
-				log_warn(
-				    "cannot accept on inherited socket %d", fd);
-				return -1;
-			}
-			front_watch_listener(
-			    w, evhttp_bound_socket_get_listener(b));
-			w->bound_text[w->nbound] = xasprintf("fd %d", fd);
-			w->bound[w->nbound++] = b;
-		}
-	}
-	want = wanted_addrs(c, &nwant);
-	/* drop what the config no longer lists (systemd's stay) */
-	for (i = 0; i < w->nbound; i++) {
-		for (j = 0; j < nwant; j++)
-			if (strcmp(w->bound_text[i], want[j]->text) == 0)
-				break;
-		if (j == nwant && strncmp(w->bound_text[i], "fd ", 3) != 0) {
-			evhttp_del_accept_socket(w->http, w->bound[i]);
-			free(w->bound_text[i]);
-		} else {
-			w->bound[n] = w->bound[i];
-			w->bound_text[n++] = w->bound_text[i];
-		}
-	}
-	w->nbound = n;
-	w->bound = xrealloc(w->bound, (n + nwant) * sizeof *w->bound);
-	w->bound_text =
-	    xrealloc(w->bound_text, (n + nwant) * sizeof *w->bound_text);
-	/* bind what is new */
-	for (j = 0; j < nwant; j++) {
-		const struct listen_addr *la = want[j];
-		struct evconnlistener *l;
-		for (i = 0; i < n; i++)
-			if (strcmp(w->bound_text[i], la->text) == 0)
-				break;
-		if (i < n)
-			continue;
-		l = evconnlistener_new_bind(w->base, NULL, NULL,
-		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
-			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-		    1024, (const struct sockaddr *)&la->ss, (int)la->sslen);
-		if (l == NULL) {
-			log_warn("cannot listen on %s", la->text);
-			free(want);
-			return -1;
-		}
-		w->bound_text[w->nbound] = xstrdup(la->text);
-		front_watch_listener(w, l);
-		w->bound[w->nbound++] = evhttp_bind_listener(w->http, l);
-	}
-	free(want);
-	return 0;
-}
-
-/* Is la one of c's addresses (listen or a gateway's)? */
-static bool
-config_binds(const struct config *c, const struct listen_addr *la)
-{
-	size_t n;
-	const struct listen_addr **v = wanted_addrs(c, &n);
-	bool had = false;
-
-	for (size_t i = 0; i < n; i++)
-		had |= strcmp(v[i]->text, la->text) == 0;
-	free(v);
-	return had;
 }
 
 static int
@@ -563,7 +406,7 @@ worker_setup(struct worker *w, const struct config *c, unsigned nworkers)
 	w->rng = seed | 1;
 	w->cfg = config_ref(g_cfg);
 	w->cfg_gen = atomic_load(&g_gen);
-	return worker_bind(w, c);
+	return listeners_bind(w, c);
 }
 
 static void
@@ -608,10 +451,7 @@ worker_teardown(struct worker *w)
 	tls_ctx_free(w->tls_ctx[0]);
 	tls_ctx_free(w->tls_ctx[1]);
 	sbuf_free(&w->line);
-	for (size_t i = 0; i < w->nbound; i++)
-		free(w->bound_text[i]);
-	free(w->bound_text);
-	free(w->bound);
+	listeners_worker_free(w);
 }
 
 /* Point every route of a new snapshot at its (lasting) counters. */
@@ -673,8 +513,6 @@ reload(const char *path, const struct config_options *opts)
 	struct config_errors errs = {0};
 	struct config *c, *old;
 	char *cause = NULL;
-	const struct listen_addr **want;
-	size_t nwant;
 
 	c = config_load(path, opts, &errs);
 	if (c == NULL) {
@@ -693,20 +531,11 @@ reload(const char *path, const struct config_options *opts)
 		metrics_reload(0);
 		return;
 	}
-	want = wanted_addrs(c, &nwant);
-	for (size_t i = 0; i < nwant; i++) {
-		const struct listen_addr *la = want[i];
-		if (!config_binds(g_cfg, la) && probe_bind(la) != 0) {
-			log_warn("reload: cannot listen on %s: keeping the "
-				 "running configuration",
-			    la->text);
-			free(want);
-			config_unref(c);
-			metrics_reload(0);
-			return;
-		}
+	if (listeners_probe(c, g_cfg) != 0) {
+		config_unref(c);
+		metrics_reload(0);
+		return;
 	}
-	free(want);
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
 	/* (the pipe budget stays: workers and max_connections do too) */
@@ -793,28 +622,8 @@ server_run(struct config *c, const char *path,
 	}
 	for (size_t i = 0; i < c->nwarnings; i++)
 		log_warnx("%s", c->warnings[i]);
-	g_activated = sdnotify_listen_fds();
-	g_activated_addrs = xcalloc((size_t)(g_activated > 0 ? g_activated : 1),
-	    sizeof *g_activated_addrs);
-	for (int i = 0; i < g_activated; i++) {
-		struct listen_addr *la = &g_activated_addrs[i];
-		socklen_t len = sizeof la->ss;
-		if (getsockname(3 + i, (struct sockaddr *)&la->ss, &len) == 0)
-			la->sslen = len;
-	}
-	{
-		size_t n;
-		const struct listen_addr **v = wanted_addrs(c, &n);
-		for (size_t i = 0; i < n; i++)
-			if (probe_bind(v[i]) != 0) {
-				log_warn("cannot listen on %s", v[i]->text);
-				free(v);
-				free(g_activated_addrs);
-				g_activated_addrs = NULL;
-				return 1;
-			}
-		free(v);
-	}
+	if (listeners_start(c) != 0)
+		return 1;
 	evthread_use_pthreads();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -856,8 +665,7 @@ server_run(struct config *c, const char *path,
 		}
 		started++;
 	}
-	for (int fd = 3; fd < 3 + g_activated; fd++)
-		close(fd); /* every worker holds its own dup */
+	listeners_close_activated(); /* every worker holds its own dup */
 	if (rc == 0 && c->proxy.cpu_affinity == CPU_AFFINITY_AUTO)
 		pin_workers(workers, started, pinned, sizeof pinned);
 	if (rc == 0) {
@@ -866,10 +674,11 @@ server_run(struct config *c, const char *path,
 		if (pinned[0] != '\0')
 			snprintf(on, sizeof on, ", on CPU%s %s",
 			    strchr(pinned, ',') ? "s" : "", pinned);
-		if (g_activated > 0)
+		if (listeners_activated() > 0)
 			log_info("listening on %d socket%s from systemd (%u "
 				 "worker%s%s)",
-			    g_activated, g_activated == 1 ? "" : "s", nworkers,
+			    listeners_activated(),
+			    listeners_activated() == 1 ? "" : "s", nworkers,
 			    nworkers == 1 ? "" : "s", on);
 		else
 			log_info("listening on %s%s (%u worker%s%s)",
@@ -899,8 +708,7 @@ server_run(struct config *c, const char *path,
 	config_unref(g_cfg);
 	g_cfg = NULL;
 	g_workers = NULL;
-	free(g_activated_addrs);
-	g_activated_addrs = NULL;
+	listeners_free();
 	metrics_free();
 	log_close();
 	libevent_global_shutdown();

@@ -1,5 +1,6 @@
 /*
- * server: the running daemon -- workers, listeners, signals, reload.
+ * server: the running daemon -- workers, signals, reload (their
+ * listening sockets: listeners.h).
  */
 #ifndef RP_SERVER_H
 #define RP_SERVER_H
