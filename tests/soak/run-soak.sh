@@ -9,16 +9,19 @@
 # truncated where predicted; --set resume=no: every one truncated), and
 # four routes with hedge_after whose origin stalls, answers late or resets
 # late (each request's copies simulated: hedges sent, won, lost, failed,
-# taken over).  Short form for CI: 2,000 requests at concurrency 20 (well
-# under a minute).  SOAK_FULL=1: 20,000 requests at concurrency 50.  Extra
+# taken over), and about 15% of the requests to the same origin served
+# over TLS (routes with tls = yes; the soak makes its CA and certificate
+# with the openssl command line, which it needs).  Short form for CI:
+# 2,000 requests at concurrency 20 (well under a minute).  SOAK_FULL=1:
+# 20,000 requests at concurrency 50.  Extra
 # arguments go to soak.py (e.g. --seed S --ids ID to replay a request;
 # --set warm_reuse=no to compare: no idle-close race then; --route-set
 # H:hold=off or E:hedge_after=off to see the hold or hedge checks fail).
 #
 # The daemon is $RETRYPROXY (automake sets it), else ./retryproxy at the
 # top of the tree ($top_srcdir).  Exit status: 0 pass, 1 a violation,
-# 77 skipped (no daemon binary; 99 instead with RETRYPROXY_REQUIRE=1),
-# 99 no python3.
+# 2 the soak could not start (e.g. no openssl command line), 77 skipped
+# (no daemon binary; 99 instead with RETRYPROXY_REQUIRE=1), 99 no python3.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

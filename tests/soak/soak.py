@@ -228,6 +228,24 @@ before they were added.
 --route-set E:hedge_after=off or E2:hedge_max=1 must make these checks
 fail.
 
+The TLS origin (retryproxy.ini(5) `tls`, [tls] `trust`; _route_tls).  A
+stream of its own ("tls") sends TLS_SHARE (18%) of the requests on the
+origin's port (plain, M, S), on the refused ports in front of it (A, B, C)
+and on W, and TLS_CUT_SHARE (50%) of the cut downloads among them, to
+their twins in front of the origin served over TLS (about 15% of all
+requests): the same origin process and scripts on two ports of their own
+that speak TLS only (T, for the origin's port, M under /m/ and S under
+/s/; TW for W), with a certificate for 127.0.0.1 and localhost signed by
+a CA the soak makes with the openssl command line in its work directory
+at the start, the daemon's [tls] trust.  Their routes (T, TM, TS, TW, TA,
+TB, TC for --route-set) have tls = yes and the keys of their plain twins;
+TA's and TB's fallbacks are https URLs.  The clients still ask the proxy
+for http://127.0.0.1:PORT/...: the daemon originates the TLS, on both
+lanes.  Only the port changes: the script and the prediction are the
+plan's as before, every fault included (a fin and an idle close arrive as
+close_notify, then the FIN).  H, F and the hedge routes stay plain (ports
+of their own for a hold, and for hedges' fallbacks and timings).
+
 The origin (an asyncio server in a child process) answers by the attempt
 number the proxy puts in X-Retry-Attempt (attempt_header), not by its own
 hit count, because a reused upstream connection that breaks before any
@@ -283,6 +301,9 @@ Checks, per request (predict() is the policy):
     that timed out, its per_try_timeout after its request (-0.5 .. +1
     unit); a late copy predicted to answer, answered;
   - every hit carried the byte-identical body (sha256) and the method;
+  - every attempt reached the port its route sends it to (a TLS plan's:
+    the TLS origin's, T or TW, so it came over TLS: those ports speak
+    nothing else; the hedge routes' as policy_target gives it, see above);
   - a request that may not be re-sent (a POST or extension method without
     Idempotency-Key off route S, a streamed upload) reached the origin at
     most once (duplicates = 0), on a reused connection only when the access
@@ -317,13 +338,18 @@ access log's resumes, {outcome="truncated"} the responses that ended
 short at the client (only the scripted cuts do);
 retryproxy_hedges_total{outcome="won|lost|failed|took_over"} equal the
 sums the simulation predicts, not_sent within its range, and won + lost
-+ failed + took_over the access log's hedges added up.  The summary counts
++ failed + took_over the access log's hedges added up; some request went
+to the TLS origin (but with --ids), the TLS origin saw an attempt when some
+was predicted to reach it, and retryproxy_upstream_tls_handshakes_total
+counted a handshake when it did.  The summary counts
 the requests that may not be re-sent, their warm rides (and on W), the
 races, the idle closes and what the pool gave (the warm_reuse metric), and
 the 429s, holds, waits and held answers, the cut downloads (resumable,
 weak, where and how they broke, second breaks, continuations, resumes,
 truncations, predicted and seen), the hedged requests (by route, hedges
-sent, their outcomes, closes and timeouts checked) and, to paste into a
+sent, their outcomes, closes and timeouts checked), the requests on the
+TLS origin (by route, lane, faults, cut downloads; its hits, on reused
+connections; the handshakes, new and resumed) and, to paste into a
 note, "truncated resumable downloads: T of R" (resume = yes: only those
 whose break or failed continuation came on the last attempt; --set
 resume=no: all of them).  Exit status 0 when all hold, 1 otherwise.
@@ -340,8 +366,10 @@ import multiprocessing
 import random
 import re
 import shlex
+import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -445,7 +473,7 @@ def step_label(s):
 class Plan:
     __slots__ = ("rid", "method", "has_key", "body_len", "close", "path",
                  "route", "steps", "faulty", "raw_kind", "framing", "client",
-                 "upgrade", "chunk_ext", "req_trailers")
+                 "upgrade", "chunk_ext", "req_trailers", "tls")
 
     def describe(self):
         extra = []
@@ -460,6 +488,8 @@ class Plan:
             extra.append("Upgrade")
         if self.client != "1.1":
             extra.append({"1.0": "HTTP/1.0", "halfclose": "half-close"}[self.client])
+        if self.tls:
+            extra.append("TLS origin")
         return (f"id={self.rid} {self.method}{'+Idempotency-Key' if self.has_key else ''}"
                 f" body={self.body_len}B route={self.route} "
                 + (f"({', '.join(extra)}) " if extra else "")
@@ -575,6 +605,7 @@ def make_plan(seed, rid):
     if rid % HOLD_EVERY in HOLD_PROBE:
         _hold_probe(seed, p, HOLD_PROBE[rid % HOLD_EVERY])
     _cut(seed, p)
+    _route_tls(seed, p)
     return p
 
 
@@ -982,6 +1013,59 @@ def simulate_hedge(plan, attempts=3):
             return pr
 
 
+# TLS (retryproxy.ini(5) `tls`, [tls] `trust`): a stream of its own ("tls")
+# sends TLS_SHARE of the requests on the origin's port (the plain origin, M,
+# S), on the refused ports in front of it (A, B, C) and on W to their twins
+# in front of the TLS origin: the same origin process, the same scripts, on
+# ports of their own served over TLS only, with a certificate for 127.0.0.1
+# and localhost signed by a CA that make_certs() makes with the openssl
+# command line at the start (the daemon's [tls] trust).  Their routes say
+# tls = yes: T, and TM, TS under the path prefixes /m/ and /s/ with the
+# keys of M and S; TW, W's twin (a port of its own again: no rst or fin
+# there to teach the daemon idle closes); TA and TB, refused ports whose
+# fallbacks are https URLs (TB: a closed port first, then the TLS origin);
+# TC, a refused port with tls = yes and nothing behind it.  The clients
+# still speak plain HTTP to the proxy (http://127.0.0.1:PORT/...): the
+# daemon originates the TLS.  Only the port changes, so the script, and
+# with it the prediction, is the one the plan had before: every fault works
+# the same over TLS (a reset is a reset; a fin, and an idle close, come as
+# close_notify before the FIN, which the proxy must take as the same end of
+# stream; a cut body with fin delivers every byte before the close, one with
+# rst at most what was written, as a reset discards what the kernel held),
+# and both lanes carry them.  About 15% of all requests (TLS_SHARE of the
+# ~85% on those routes), and TLS_CUT_SHARE of the cut downloads there: a
+# body broken part way is where TLS differs most below HTTP (a reset that
+# cuts a record short, a close_notify in the middle of a body), and at
+# TLS_SHARE a run had as few as none of them.  H, F and the hedge routes
+# stay plain: each is the origin on a port of its own for what the daemon
+# keeps per host:port (a hold; the hedge routes' fallback chains, and the
+# timings simulate_hedge() foresees), so TLS twins would be another set of
+# ports and of the checks that name them; the TLS connection under them is
+# the one the routes above exercise, on both lanes.
+TLS_SHARE = 0.18
+TLS_CUT_SHARE = 0.5
+TLS_ROUTES = ("origin", "M", "S", "A", "B", "C", "W")
+# the port (in Soak.ports) where a route's requests reach the origin, plain
+# and over TLS (the hedge routes: hedge_port_key)
+PLAIN_PORT = {"A": "origin", "B": "origin", "C": "origin", "M": "origin", "S": "origin"}
+TLS_PORT = {"W": "TW"}
+
+
+def tls_port_key(route):
+    """The name in Soak.ports of the TLS twin of `route` (TLS_ROUTES), where
+    its clients send it; also the twin's name for --route-set (T: the plain
+    origin's)."""
+    return "T" if route == "origin" else "T" + route
+
+
+def _route_tls(seed, p):
+    p.tls = False
+    if p.route not in TLS_ROUTES:
+        return
+    share = TLS_CUT_SHARE if any(s.kind in CUT_KINDS for s in p.steps) else TLS_SHARE
+    p.tls = random.Random(f"{seed}/tls/{p.rid}").random() < share
+
+
 # ---------------------------------------------------------------------------
 # The raw lane (retryproxy(8) "The raw lane"): what libevent's evhttp cannot
 # carry: another method token, a chunked body, a body over max_request_body
@@ -1385,9 +1469,11 @@ DISCARDED_ATTEMPT = re.compile(rb"\r\nx-retry-attempt:[ \t]*(\d+)\r\n", re.I)
 
 class Origin:
     def __init__(self, seed, socks, stall_s, idle_close=(0.0, 0.0), late_s=0.3,
-                 quiet_ports=()):
+                 quiet_ports=(), tls=None):
         self.seed = seed
         self.socks = socks
+        # (cert, key, ports): the ports served over TLS only, with that pair
+        self.tls = tls
         self.stall_s = stall_s
         self.late_s = late_s  # a late step's head comes this long after its request
         self.quiet_ports = frozenset(quiet_ports)  # (no idle close there)
@@ -1663,8 +1749,7 @@ class Origin:
             await writer.drain()
             return True
         # all of it handed to the kernel, then the break
-        writer.transport.set_write_buffer_limits(0)
-        await writer.drain()
+        await self.flushed(writer)
         h = list(self.hits[idx])
         h[HIT_FIELDS.index("cut_end")] = start + limit
         h[HIT_FIELDS.index("cut_whole")] = start + whole
@@ -1676,6 +1761,26 @@ class Origin:
         else:
             writer.close()
         return False
+
+    @staticmethod
+    async def flushed(writer):
+        """Until all that was written is in the kernel's hands."""
+        if writer.get_extra_info("ssl_object") is None:
+            writer.transport.set_write_buffer_limits(0)
+            await writer.drain()
+            return
+        # Over TLS a high-water mark of 0 would pause the writer for good
+        # (asyncio's TLS transport pauses at a size >= the mark, 0 included,
+        # and looks again only at the next write): wait for its buffer, then
+        # for its socket transport's (a private name, but the only view of
+        # it), to be empty, as the plain transport's drain does
+        await writer.drain()
+        sock_tr = getattr(getattr(writer.transport, "_ssl_protocol", None), "_transport", None)
+        while writer.transport.get_write_buffer_size() or (
+                sock_tr is not None and sock_tr.get_write_buffer_size()):
+            if writer.transport.is_closing():
+                return
+            await asyncio.sleep(0.001)
 
     async def respond(self, writer, rid, attempt, status, step, body, port, idx):
         """Write the response of a step: its 1xx heads (in the write of the
@@ -1728,9 +1833,24 @@ class Origin:
             writer.write(first + body)
         await writer.drain()
 
+    def tls_context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.tls[0], self.tls[1])
+        return ctx
+
     async def main(self, conn):
-        servers = [await asyncio.start_server(self.serve, sock=sock, backlog=1024,
-                                              limit=256 * KiB) for sock in self.socks]
+        ctx = self.tls_context() if self.tls else None
+        servers = []
+        for sock in self.socks:
+            kw = {}
+            if ctx is not None and sock.getsockname()[1] in self.tls[2]:
+                # A fin (and an idle close) sends close_notify and waits for
+                # the proxy's close_notify or FIN before the FIN: bounded,
+                # so that a proxy that never answers cannot keep the
+                # descriptor for asyncio's default 30 s
+                kw = dict(ssl=ctx, ssl_shutdown_timeout=10)
+            servers.append(await asyncio.start_server(self.serve, sock=sock, backlog=1024,
+                                                      limit=256 * KiB, **kw))
         loop = asyncio.get_running_loop()
         lag = LagMonitor()
         lag_task = asyncio.create_task(lag.run())
@@ -1747,9 +1867,9 @@ class Origin:
                    (lag.max, lag.events, lag.gc_max, lag.small), self.holds))
 
 
-def origin_process(seed, socks, stall_s, idle_close, late_s, quiet_ports, conn):
+def origin_process(seed, socks, stall_s, idle_close, late_s, quiet_ports, tls, conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(Origin(seed, socks, stall_s, idle_close, late_s, quiet_ports).main(conn))
+    asyncio.run(Origin(seed, socks, stall_s, idle_close, late_s, quiet_ports, tls).main(conn))
 
 
 # ---------------------------------------------------------------------------
@@ -1872,7 +1992,7 @@ def route_keys(args):
     return keys
 
 
-def daemon_config(args, work, origin_port, closed, hold_ports, hedge_ports):
+def daemon_config(args, work, origin_port, closed, hold_ports, hedge_ports, tls_ports, trust):
     policy = {"attempts": "3", "start_timeout": "10ms",
               "per_try_timeout": f"{args.per_try_timeout_ms}ms",
               "connect_timeout": f"{args.per_try_timeout_ms}ms",
@@ -1911,6 +2031,31 @@ def daemon_config(args, work, origin_port, closed, hold_ports, hedge_ports):
 [route 127.0.0.1:{hedge_ports['ER']}]
 {keys('ER', **hedge_keys(fallbacks=f"http://127.0.0.1:{closed['X']}, "
                                    f"http://127.0.0.1:{hedge_ports['E']}"))}"""
+        tls_m = "" if ALL_RAW else f"""[route 127.0.0.1:{tls_ports['T']}/m/]
+{keys('TM', tls="yes", retry_if_body=MARK)}
+"""
+        tls_routes = f"""; routes T, TM, TS: the origin again, on a port of its own that speaks
+; TLS only (the twins of the origin's port, M and S); TA, TB, TC: refused
+; ports in front of it, as A, B, C are
+[route 127.0.0.1:{tls_ports['T']}]
+{keys('T', tls="yes")}
+{tls_m}[route 127.0.0.1:{tls_ports['T']}/s/]
+{keys('TS', tls="yes", methods="*")}
+; TW: W's twin, a TLS port of its own
+[route 127.0.0.1:{tls_ports['TW']}]
+{keys('TW', tls="yes")}
+[route 127.0.0.1:{tls_ports['TA']}]
+{keys('TA', tls="yes", fallbacks=f"https://127.0.0.1:{tls_ports['T']}",
+      retry_budget_min="1000000")}
+[route 127.0.0.1:{tls_ports['TB']}]
+{keys('TB', tls="yes", fallbacks=f"https://127.0.0.1:{closed['X']}, "
+                                 f"https://127.0.0.1:{tls_ports['T']}",
+      retry_budget_min="1000000")}
+; (C is on the default route, whose budget its few requests share; alone,
+; every one of them retrying twice, TC's would bind)
+[route 127.0.0.1:{tls_ports['TC']}]
+{keys('TC', tls="yes", retry_budget_min="1000000")}
+"""
         return (f"""[proxy]
 listen = 127.0.0.1:{port}
 workers = {args.workers}
@@ -1925,6 +2070,10 @@ max_request_body = {MAX_REQUEST_BODY // KiB}K
 ; (few: a descriptor limit of 1,024 then leaves pipes, and the raw lane
 ; splices long bodies of known length as installed daemons do)
 max_connections = 256
+
+[tls]
+; the soak's own CA (make_certs), which signed the TLS origin's certificate
+trust = {trust}
 
 [default]
 {default}
@@ -1947,7 +2096,7 @@ max_connections = 256
 ; 429 at once (Retry-After: the seconds left); 429 is not retried
 [route 127.0.0.1:{hold_ports['F']}]
 {keys('F', hold="fail")}
-{hedge_routes}""")
+{tls_routes}{hedge_routes}""")
     return config
 
 
@@ -2071,7 +2220,7 @@ class Soak:
         self.on_warm = None
 
     def url(self, plan):
-        port = self.ports[plan.route]
+        port = self.ports[tls_port_key(plan.route) if plan.tls else plan.route]
         return f"http://127.0.0.1:{port}{plan.path}"
 
     def request_bytes(self, plan, body):
@@ -2337,6 +2486,14 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
         if raw and plan.route == "M":
             c["raw M"] += 1
         c["client " + plan.client] += 1
+        if plan.tls:
+            c["tls"] += 1
+            c["tls route " + plan.route] += 1
+            c["tls raw"] += raw
+            c["tls faulty"] += plan.faulty
+            c["tls cut"] += bool(pr.cut)
+            c["tls not resendable"] += not resendable(plan)
+            c["tls predicted hits"] += len(pr.origin_attempts)
         if streamed(plan):
             c["streamed bytes"] += plan.body_len
         # a retryable outcome the policy does not retry: the request may not
@@ -2655,7 +2812,22 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                     last_n = h.range
         # -- the origin's view
         c["origin hits"] += len(hs)
+        # the port each attempt reached: a TLS plan's the TLS origin's (its
+        # hits there came over TLS: that port speaks nothing else), the
+        # others' their route's plain one (the hedge routes: check_hedge)
+        want_port = None
+        if pr.hedge is None and ports:
+            want_port = ports.get(TLS_PORT.get(plan.route, "T") if plan.tls else
+                                  PLAIN_PORT.get(plan.route, plan.route))
         for h in hs:
+            if plan.tls:
+                c["tls hits"] += 1
+                c["tls reused hits"] += h.seq > 1
+            if want_port is not None and h.port != want_port:
+                c["wrong port"] += 1
+                bad(rid, f"attempt {h.attempt} reached the origin on port {h.port}, want "
+                         f"{want_port} (" + ("the TLS origin" if plan.tls else
+                                             f"route {plan.route}") + ")")
             if h.method != plan.method:
                 bad(rid, f"origin saw method {h.method}")
             if h.leak:
@@ -2902,10 +3074,10 @@ def parse_args(argv):
                          "(e.g. --set methods=* must give duplicates), or to compare "
                          "(--set warm_reuse=no: no idle-close race may remain)")
     ap.add_argument("--route-set", action="append", default=[], metavar="ROUTE:KEY=VALUE",
-                    help="add or override a key of route A, B, M, S, H, F, E, E2, EF or "
-                         "ER, to see the checks fail (e.g. --route-set H:hold=off: requests "
-                         "reach the origin while it is held; --route-set E:hedge_after=off: "
-                         "no hedges)")
+                    help="add or override a key of route A, B, M, S, H, F, E, E2, EF, "
+                         "ER or of the TLS origin's T, TM, TS, TW, TA, TB, TC, to see the "
+                         "checks fail (e.g. --route-set H:hold=off: requests reach the "
+                         "origin while it is held; --route-set E:hedge_after=off: no hedges)")
     ap.add_argument("--hold-tolerance-ms", type=float, default=HOLD_TOLERANCE * 1000,
                     help="how long after the origin wrote a 429 with Retry-After a hit "
                          "may still be one the proxy sent before it read that 429 (plus "
@@ -2937,6 +3109,35 @@ def parse_args(argv):
     return a
 
 
+def make_certs(work):
+    """The TLS origin's certificates, made with the openssl command line in
+    the work directory: a CA (the daemon's [tls] trust) and a certificate
+    for 127.0.0.1 and localhost signed by it (EC P-256: cheap handshakes
+    for the origin's one Python process).  Returns (ca, cert, key)."""
+    def openssl(*a):
+        p = subprocess.run(["openssl", *a], cwd=work, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(a)}: "
+                               f"{p.stderr.decode(errors='replace').strip()}")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "tls-ca.key", "-out", "tls-ca.pem",
+            "-days", "2", "-sha256", "-subj", "/CN=retryproxy soak CA",
+            "-addext", "basicConstraints = critical, CA:TRUE",
+            "-addext", "keyUsage = critical, keyCertSign, cRLSign")
+    (work / "tls-origin.ext").write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+    openssl("req", "-new", *ec, "-keyout", "tls-origin.key", "-out", "tls-origin.csr",
+            "-subj", "/CN=retryproxy soak origin")
+    openssl("x509", "-req", "-in", "tls-origin.csr", "-CA", "tls-ca.pem",
+            "-CAkey", "tls-ca.key", "-set_serial", "1", "-days", "2", "-sha256",
+            "-extfile", "tls-origin.ext", "-out", "tls-origin.pem")
+    return work / "tls-ca.pem", work / "tls-origin.pem", work / "tls-origin.key"
+
+
 def fmt_mib(n):
     return "-" if n is None else f"{n / MiB:.1f} MiB"
 
@@ -2952,29 +3153,41 @@ def main(argv=None):
     ids = ([int(x) for x in args.ids.split(",")] if args.ids
            else list(range(1, args.requests + 1)))
     plans = {rid: make_plan(args.seed, rid) for rid in ids}
+    if shutil.which("openssl") is None:
+        print("soak: the openssl command line tool is not installed (it makes the TLS "
+              "origin's certificates)", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="retryproxy-soak-"))
+    try:
+        trust, cert, key = make_certs(work)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"soak: the TLS origin's certificates: {e}", file=sys.stderr)
+        return 2
 
     # closed ports: bound, never listening (refused, and nobody can take them)
-    closed_socks = {k: unused_port_socket() for k in ("A", "B", "X", "C")}
+    closed_socks = {k: unused_port_socket() for k in ("A", "B", "X", "C", "TA", "TB", "TC")}
     closed = {k: s.getsockname()[1] for k, s in closed_socks.items()}
-    # the origin: its port, and W, H, F and the hedge routes, the same origin
-    # on ports of their own
+    # the origin: its port, and W, H, F, T and TW (over TLS) and the hedge
+    # routes, the same origin on ports of their own
     osocks = []
-    for _ in range(4 + len(HEDGE_ROUTES)):
+    for _ in range(6 + len(HEDGE_ROUTES)):
         osock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         osock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         osock.bind(("127.0.0.1", 0))
         osock.listen(1024)
         osocks.append(osock)
-    origin_port, w_port, h_port, f_port, *e_ports = (s.getsockname()[1] for s in osocks)
+    origin_port, w_port, h_port, f_port, t_port, tw_port, *e_ports = \
+        (s.getsockname()[1] for s in osocks)
     hold_ports = {"H": h_port, "F": f_port}
     hedge_ports = dict(zip(HEDGE_ROUTES, e_ports))
+    tls_ports = {"T": t_port, "TW": tw_port, "TA": closed["TA"], "TB": closed["TB"],
+                 "TC": closed["TC"]}
     ctx = multiprocessing.get_context("fork")
     parent_conn, child_conn = ctx.Pipe()
     oproc = ctx.Process(target=origin_process,
                         args=(args.seed, osocks, args.stall_s, (args.idle_frac, args.idle_max),
                               H_LATE * hedge_ms(args) / 1000, tuple(hedge_ports.values()),
-                              child_conn), daemon=True)
+                              (str(cert), str(key), (t_port, tw_port)), child_conn), daemon=True)
     oproc.start()
     for osock in osocks:
         osock.close()
@@ -2984,7 +3197,7 @@ def main(argv=None):
 
     wrapper = shlex.split(args.wrapper)
     d = Daemon(binary, wrapper, work, daemon_config(args, work, origin_port, closed,
-                                                    hold_ports, hedge_ports))
+                                                    hold_ports, hedge_ports, tls_ports, trust))
     violations = []
     t_start = time.monotonic()
     rss = {"warm": None, "end": None, "hwm": None}
@@ -2998,7 +3211,7 @@ def main(argv=None):
         return 2
     ports = {"origin": origin_port, "A": closed["A"], "B": closed["B"], "C": closed["C"],
              "M": origin_port, "S": origin_port, "W": w_port, "H": h_port, "F": f_port,
-             "X": closed["X"], **hedge_ports}
+             "X": closed["X"], **hedge_ports, **tls_ports, "TM": t_port, "TS": t_port}
     soak = Soak(args, ports, d.port)
 
     def on_warm():
@@ -3157,6 +3370,23 @@ def main(argv=None):
             violations.append(f"the access log counts {c['log hedges']} hedges sent, but "
                               f"retryproxy_hedges_total's won, lost, failed and took_over add "
                               f"up to {ends}")
+    # TLS: the path must have run (a run of its own ids may have no TLS
+    # request: --ids replays one); what reached the TLS origin came over TLS,
+    # so the daemon must have counted handshakes
+    tls_m = {}
+    for line in metrics.splitlines():
+        if line.startswith("retryproxy_upstream_tls_handshakes_total{"):
+            session = line.split("session=\"", 1)[1].split("\"", 1)[0]
+            tls_m[session] = int(float(line.rsplit(" ", 1)[1]))
+    if not args.ids and not c["tls"]:
+        violations.append("no request went to the TLS origin (TLS_SHARE, _route_tls)")
+    if c["tls"] and not c["tls hits"] and c["tls predicted hits"]:
+        violations.append(f"{c['tls']} requests went to the TLS origin, and it saw none of "
+                          f"the {c['tls predicted hits']} attempts predicted to reach it")
+    if alive and c["tls hits"] and not sum(tls_m.values()):
+        violations.append(f"the TLS origin saw {c['tls hits']} attempts, but "
+                          f"retryproxy_upstream_tls_handshakes_total counts no handshake: "
+                          f"{tls_m or 'absent'}")
     if budget_hits:
         violations.append(f"the retry budget suppressed {budget_hits:.0f} retries "
                           f"(the predictions assume it never binds): {supp}")
@@ -3290,6 +3520,15 @@ def main(argv=None):
                f"{c['hedge excused lag ms']} ms{ids_note('hedge excused')})"
              + (", so the metric was checked against the access log only"
                 if c["hedge excused"] else "")),
+            ("TLS origin (tls = yes; [tls] trust: the soak's CA)",
+             f"{c['tls']} requests ({100 * c['tls'] / max(n, 1):.1f}%: "
+             + ", ".join(f"{r} {c['tls route ' + r]}" for r in TLS_ROUTES)
+             + f"), {c['tls raw']} on the raw lane, {c['tls faulty']} with a fault "
+               f"({c['tls cut']} cut downloads), {c['tls not resendable']} not re-sendable; "
+               f"origin hits over TLS {c['tls hits']} (predicted at least "
+               f"{c['tls predicted hits']}; {c['tls reused hits']} on a reused connection); "
+               f"handshakes new {tls_m.get('new')}, resumed {tls_m.get('resumed')} (metric); "
+               f"attempts on the wrong port (any route) {c['wrong port']}"),
             ("truncated resumable downloads",
              f"{c['truncated resumable']} of {c['cut resumable']} "
              f"({100 * c['truncated resumable'] / max(c['cut resumable'], 1):.0f}%; "
@@ -3321,7 +3560,7 @@ def main(argv=None):
             f"{100 * c['faulty requests'] / max(n, 1):.1f}% with faults: lost {c['lost']}, "
             f"duplicates {c['duplicates']}, wrong status {c['wrong status']}, "
             f"warm rides {c['warm rides']}, idle-close races {c['idle races']}, "
-            f"raw lane {c['raw lane']}, "
+            f"raw lane {c['raw lane']}, TLS {c['tls']}, "
             f"holds {holds_m}, held waited {c['held waited']} answered {c['held answered']}, "
             f"hits during a hold {c['hold violations']}, "
             f"{c['wrong bodies']} wrong bodies, {c['mixups']} mix-ups, "
