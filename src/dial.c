@@ -184,8 +184,8 @@ parent_tls(struct dial *d, struct bufferevent *bev)
 		return;
 	}
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-	f = bufferevent_openssl_filter_new(d->w->base, bev, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	f = bufferevent_openssl_filter_new(
+	    d->w->base, bev, ssl, BUFFEREVENT_SSL_CONNECTING, TLS_BEV_OPTIONS);
 	if (f == NULL) {
 		SSL_free(ssl);
 		parent_fail(d, FK_TLS_PROTOCOL_ERROR);
@@ -334,8 +334,8 @@ connect_to(struct dial *d, struct sockaddr_storage *ss)
 			fail_soon(d, FK_TLS_PROTOCOL_ERROR);
 			return;
 		}
-		d->bev = bufferevent_openssl_socket_new(base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		d->bev = bufferevent_openssl_socket_new(
+		    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, TLS_BEV_OPTIONS);
 		if (d->bev != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(d->bev, 1);
 	} else

@@ -17,6 +17,22 @@ struct ssl_ctx_st;
 struct ssl_st;
 
 /*
+ * The options of every client TLS bufferevent (both lanes, and through a
+ * parent's tunnel): BEV_OPT_DEFER_CALLBACKS, because libevent 2.1.12's
+ * OpenSSL bufferevent runs the event callback of an end or error met in
+ * a read (do_read: conn_closed) before it commits what the same read got
+ * just before it (evbuffer_commit_space comes after the loop), and runs
+ * the read callback for it only after that: the owner saw the end, or the
+ * reset, without the last bytes before it, and was gone by the time they
+ * came.  Deferred, the callbacks run later in the loop, the read one
+ * first.  The soak caught it: a 206 whose head and first 81 bytes came
+ * with the origin's reset was lost, and the next attempt asked again for
+ * the same range (one resume counted instead of two; the client's bytes
+ * stayed exact).  evhttp's lane had the option from the start.
+ */
+#define TLS_BEV_OPTIONS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+
+/*
  * A client context for upstream TLS: TLS 1.2+, peer verification against
  * trust ("system" or a PEM file); with verify false, none (trust is not
  * loaded: its connections are verify = no's).  NULL with *cause on error.

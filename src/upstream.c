@@ -313,8 +313,7 @@ upstream_connect(struct upstream_pool *pool, const struct upstream_origin *o,
 		struct bufferevent *bev = ssl == NULL
 		    ? NULL
 		    : bufferevent_openssl_socket_new(pool->base, -1, ssl,
-			  BUFFEREVENT_SSL_CONNECTING,
-			  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+			  BUFFEREVENT_SSL_CONNECTING, TLS_BEV_OPTIONS);
 		if (bev == NULL) {
 			if (ssl != NULL)
 				SSL_free(ssl);

@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -1654,3 +1655,65 @@ def test_raw_lane_tls_bodies_go_at_once(certs, servers, ops_proxy):
             assert len(h) == 1 and h[0].body_sha256 == hashlib.sha256(body).hexdigest(), why
     ms = sorted(round(x * 1000, 1) for x in took)
     assert sum(x > 0.030 for x in took) <= 1, f"ms a PUT: {ms}\n{why}"
+
+
+@pytest.mark.parametrize("framing,end", [("close", "fin"), ("length", "fin"), ("length", "rst")])
+def test_tls_last_record_with_the_close(certs, servers, ops_proxy, framing, end):
+    """An origin's last TLS record and its close come in the same read.
+    libevent 2.1.12's OpenSSL bufferevent ran the end's callback before it
+    committed what that read had got (tls.h, TLS_BEV_OPTIONS): the raw
+    lane saw the connection end with the head incomplete and answered 502
+    -- every time, here, where the head came in two records (its first
+    part filling most of a buffer chain) and the second with the body and
+    the close.  Each answer must be the origin's, whole and exact, from
+    one attempt; the next request on the client connection gets its own."""
+    ctx = server_ctx(certs.good)
+    body = b"b" * 300
+    state = {"i": 0}
+
+    def handler(conn, srv):
+        i = state["i"]
+        s = ctx.wrap_socket(conn, server_side=True)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = s.recv(4096)
+            if not d:
+                return
+            got += d
+        srv.notes.setdefault("hits", []).append(got)
+        length = f"Content-Length: {len(body)}\r\n" if framing == "length" else ""
+        s.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n" + length.encode()
+                  + b"X-Pad: " + b"a" * (5000 + 97 * i))
+        time.sleep(0.05)  # the proxy reads the head's first part alone
+        s.sendall(b"\r\n\r\n" + body)
+        if end == "rst":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        else:
+            conn.shutdown(socket.SHUT_WR)
+            time.sleep(0.1)
+        s.close()
+
+    srv = servers(TcpServer(handler, name="tls-closer")).start()
+    after = tls_origin(servers, certs.good)
+    authority = f"localhost:{srv.port}"
+    px = ops_proxy(section("tls", trust=certs.ca)
+                   + section(f"route {authority}", tls=True)
+                   + section(f"route localhost:{after.port}", tls=True), "workers = 1")
+    for i in range(8):
+        state["i"] = i
+        after.script(f"/a{i}", [{"status": 200, "body": f"after {i}\n".encode()}])
+        with RawConn(px.addr, timeout=10) as c:
+            c.send_request("GET", f"http://{authority}/x{i}", close=False)
+            r = c.read_response("GET")
+            why = describe(after, px, r) + f"\nrequest {i}, origin hits {len(srv.notes['hits'])}"
+            assert r.status == 200 and r.complete and r.body == body, why
+            if framing == "length":
+                c.send_request("GET", f"http://localhost:{after.port}/a{i}", close=False)
+                r2 = c.read_response("GET")
+        if framing == "close":
+            # (a body ended by the close ends the client's connection too)
+            r2 = request(px.addr, "GET", f"http://localhost:{after.port}/a{i}")
+        assert r2.status == 200 and r2.body == f"after {i}\n".encode(), \
+            describe(after, px, r2)
+        assert len(srv.notes["hits"]) == i + 1, why
