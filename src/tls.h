@@ -25,10 +25,12 @@ struct ssl_st;
  * the read callback for it only after that: the owner saw the end, or the
  * reset, without the last bytes before it, and was gone by the time they
  * came.  Deferred, the callbacks run later in the loop, the read one
- * first.  The soak caught it: a 206 whose head and first 81 bytes came
- * with the origin's reset was lost, and the next attempt asked again for
- * the same range (one resume counted instead of two; the client's bytes
- * stayed exact).  evhttp's lane had the option from the start.
+ * first.  Without it an origin's last record that came in the same read
+ * as its close (FIN or reset) was lost to the raw lane: a response whose
+ * head came in two records, the second with the close, got a 502 after
+ * three attempts, every time (test_https.py,
+ * test_tls_last_record_with_the_close).  evhttp's lane had the option
+ * from the start.
  */
 #define TLS_BEV_OPTIONS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
