@@ -254,6 +254,18 @@ class TcpServer:
             t.join(3)
 
 
+def recv_head(conn):
+    """Bytes up to a request head's end (and any after it in the last
+    read); None when the connection ends first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = conn.recv(4096)
+        if not b:
+            return None
+        head += b
+    return head
+
+
 def recv_until_eof(conn, srv=None, key=None):
     data = bytearray()
     while True:
@@ -1586,12 +1598,8 @@ def test_tunnel_sigterm_runs_to_shutdown_timeout(servers, proxy):
 
 def switch_and_close_handler(conn, srv):
     """Read a request head, answer 101 with a few bytes, FIN at once."""
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = conn.recv(4096)
-        if not b:
-            return
-        head += b
+    if recv_head(conn) is None:
+        return
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\n"
                  b"Connection: Upgrade\r\n\r\nlast words")
     conn.shutdown(socket.SHUT_WR)
@@ -1674,12 +1682,9 @@ def test_tls_last_record_with_the_close(certs, servers, ops_proxy, framing, end)
     def handler(conn, srv):
         i = state["i"]
         s = ctx.wrap_socket(conn, server_side=True)
-        got = b""
-        while b"\r\n\r\n" not in got:
-            d = s.recv(4096)
-            if not d:
-                return
-            got += d
+        got = recv_head(s)
+        if got is None:
+            return
         srv.notes.setdefault("hits", []).append(got)
         length = f"Content-Length: {len(body)}\r\n" if framing == "length" else ""
         s.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n" + length.encode()
