@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "metrics.h"
 #include "zbody.h"
@@ -51,29 +52,60 @@ end(struct zbody *zb, enum zbody_end how)
 	zb->end_cb(zb->arg, how);
 }
 
+/* from's SO_RCVLOWAT, where it differs (a failure costs only wakeups). */
 static void
-pump(struct zbody *zb)
+set_lowat(struct zbody *zb, int v)
+{
+	if (v != zb->lowat &&
+	    setsockopt(zb->from, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+		zb->lowat = v;
+}
+
+/*
+ * Wait to read (the direction holds nothing: what is left is to come):
+ * marked, for ZBODY_LOWAT of it or ZBODY_LOWAT_MS; else for any byte, or
+ * the body's timeout.
+ */
+static void
+wait_read(struct zbody *zb, bool marked)
+{
+	static const struct timeval mtv = {0, ZBODY_LOWAT_MS * 1000};
+	uint64_t left = zb->dir.limit - zb->dir.in;
+	const struct timeval *tv = NULL;
+
+	set_lowat(zb,
+	    !marked || left <= 1     ? 1
+		: left < ZBODY_LOWAT ? (int)left
+				     : ZBODY_LOWAT);
+	if (zb->lowat > 1)
+		tv = &mtv;
+	else if (zb->from_tv.tv_sec || zb->from_tv.tv_usec)
+		tv = &zb->from_tv;
+	event_del(&zb->wr);
+	event_add(&zb->rd, tv);
+}
+
+/* Move what can be moved, then wait as zsplice_pump says. */
+static void
+pump(struct zbody *zb, bool marked)
 {
 	int r = zsplice_pump(&zb->dir, zb->from, zb->to);
 
 	switch (r) {
 	case ZS_READ:
-		event_del(&zb->wr);
-		event_add(&zb->rd,
-		    zb->from_tv.tv_sec || zb->from_tv.tv_usec ? &zb->from_tv
-							      : NULL);
-		return;
+		wait_read(zb, marked);
+		break;
 	case ZS_WRITE:
 		event_del(&zb->rd);
 		event_add(&zb->wr,
 		    zb->to_tv.tv_sec || zb->to_tv.tv_usec ? &zb->to_tv : NULL);
-		return;
+		break;
 	case ZS_DONE:
 		end(zb, zb->dir.in == zb->dir.limit ? ZBODY_DONE : ZBODY_SHORT);
-		return;
+		break;
 	default:
 		end(zb, zb->dir.to_failed ? ZBODY_TO_ERROR : ZBODY_FROM_ERROR);
-		return;
+		break;
 	}
 }
 
@@ -83,10 +115,13 @@ ready_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct zbody *zb = arg;
 
-	if (what & EV_TIMEOUT)
-		end(zb, fd == zb->from ? ZBODY_FROM_TIMEOUT : ZBODY_TO_TIMEOUT);
+	if (!(what & EV_TIMEOUT))
+		pump(zb, true);
+	else if (fd == zb->from && zb->lowat > 1)
+		/* a marked wait's time: what came goes, then any byte is awaited */
+		pump(zb, false);
 	else
-		pump(zb);
+		end(zb, fd == zb->from ? ZBODY_FROM_TIMEOUT : ZBODY_TO_TIMEOUT);
 }
 
 void
@@ -117,6 +152,9 @@ zbody_stop(struct zbody *zb)
 		return 0;
 	zb->on = false;
 	count(zb);
+	/* (from goes on: the next response on a kept connection, or request) */
+	if (zb->lowat > 1)
+		set_lowat(zb, 1);
 	event_del(&zb->rd);
 	event_del(&zb->wr);
 	zsplice_dir_free(&zb->dir);

@@ -33,6 +33,18 @@ struct event_base;
 
 /* A body shorter than this (still to come) is not worth the events. */
 #define ZBODY_WORTH (64 * 1024)
+/*
+ * While it waits to read, `from` is readable only once this much of the
+ * body (or all that is left of it, or its end) is there -- SO_RCVLOWAT,
+ * put back to 1 when zbody stops -- or ZBODY_LOWAT_MS have passed: then
+ * zbody moves what came, and waits for any byte (the mark at 1) with the
+ * body's own timeout.  So bytes are never held back longer than that,
+ * and a timeout still means that nothing came.  Why: woken for every
+ * segment that came, the daemon spliced what was there and slept again
+ * (bench get1m: 11.8 splices, 3.2 epoll_waits, 2 context switches a MiB).
+ */
+#define ZBODY_LOWAT (512 * 1024)
+#define ZBODY_LOWAT_MS 10
 
 enum zbody_end {
 	ZBODY_DONE, /* all of it written */
@@ -50,6 +62,7 @@ struct zbody {
 	bool on; /* started, not stopped */
 	struct timeval from_tv, to_tv;
 	uint64_t counted; /* of dir.spliced: told to the metrics */
+	int lowat; /* from's SO_RCVLOWAT as set (0, 1: the default) */
 	void (*end_cb)(void *, enum zbody_end);
 	void *arg;
 };

@@ -123,6 +123,45 @@ def test_a_spliced_body_that_breaks_is_resumed(upstream, ops_proxy, how):
     next_is_own(upstream, px)
 
 
+@pytest.mark.parametrize("lane", ["raw", "evhttp"])
+def test_a_slow_spliced_body_goes_on_as_it_comes(upstream, ops_proxy, lane):
+    # While a spliced body is awaited the origin's socket is readable only
+    # once 512 KiB of it are there (SO_RCVLOWAT: fewer wakeups for fast
+    # origins) -- or 10 ms have passed: a slow origin's bytes must reach
+    # the client as they come, not in bursts of the mark, and a wait with
+    # bytes coming is no timeout.  The origin sends 1.5 MiB at 1 MiB/s:
+    # with the mark alone the client got nothing for ~0.5 s at a time
+    # (and body_timeout = 1s would cut it); here no gap is over 0.3 s.
+    px = ops_proxy(section("default", body_timeout="1s"),
+                   ONE_WORKER + f"\nlane = {lane}")
+    size = 3 * MiB // 2
+    upstream.script("/slow", [f"slowbody:{size}:{MiB}"])
+    before = spliced(px)
+    with RawConn(px.addr, timeout=20) as c:
+        c.send_request("GET", upstream.url + "/slow", close=False)
+        r = c.read_head()
+        got, last, gaps = bytearray(), time.monotonic(), []
+        for piece in c.body_iter(r, chunk=65536):
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+            got += piece
+        why = describe(upstream, px, r) + f"\non {lane}"
+        assert r.status == 200 and r.complete and len(got) == size, why
+        assert hashlib.sha256(got).hexdigest() == pattern_sha256(size), why
+        assert max(gaps) < 0.3, f"longest gap {max(gaps):.3f} s of {len(gaps)}\n{why}"
+        # the same connections go on
+        upstream.script("/after-slow", ["200"])
+        c.send_request("GET", upstream.url + "/after-slow", close=False)
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"status=200 hit=1\n", \
+            describe(upstream, px, r2)
+    if lane == "raw":
+        assert spliced(px) - before >= size - 64 * 1024, why
+    assert len({h.conn_id for h in upstream.hits()}) == 1, why
+    next_is_own(upstream, px)
+
+
 def test_a_spliced_body_that_cannot_resume_is_cut(upstream, ops_proxy):
     # no validator: the rest may not be asked for; the client sees a cut
     px = ops_proxy(section("default", attempts=3), ONE_WORKER)
