@@ -505,6 +505,13 @@ def _step(rng, kind):
     if kind == "slow":
         # 16..48 KiB at 64..128 KiB/s: 0.15..0.75 s, longer than per_try_timeout
         # would allow for headers, but it is body time, so it must finish.
+        # A quarter 80..240 KiB at 160..320 KiB/s: a body the raw lane
+        # splices, whose waits for the origin are marked (SO_RCVLOWAT 512
+        # KiB or 10 ms, src/zbody.h): eight pieces far below the mark,
+        # 30-190 ms apart, must each go on, and none is a timeout.
+        if rng.random() < 0.25:
+            return Step("slow", rng.randrange(80 * KiB, 240 * KiB),
+                        rng.randrange(160 * KiB, 320 * KiB))
         return Step("slow", rng.randrange(16 * KiB, 48 * KiB), rng.randrange(64 * KiB, 128 * KiB))
     if kind == "503":
         # mostly small (drained, connection kept), sometimes above 64 KiB
@@ -2492,6 +2499,8 @@ def check(args, ids, plans, results, shas, hits, log_entries, lags, idle_closes=
                 c["big"] += 1
                 c["big bytes"] += fs.n
                 c["big mark"] += fs.mark
+        if fs.kind == "slow" and fs.n > 64 * KiB and pr.status == 200:
+            c["slow long"] += 1
         if plan.faulty:
             c["faulty requests"] += 1
         raw = raw_lane(plan)
@@ -3458,6 +3467,7 @@ def main(argv=None):
              f"{c['route M']} requests, {c['match retries']} body-match retries, "
              f"{c['big']} big bodies delivered ({c['big bytes'] / MiB:.0f} MiB, "
              f"{c['big mark']} holding the mark past 64 KiB)"),
+            ("slow bodies over 64 KiB delivered", f"{c['slow long']}"),
             ("raw lane",
              f"{c['raw lane']} requests: extension methods {c['raw ext']} ({c['raw ext body']} "
              f"with a body, {c['raw ext S']} on the methods=* route, plus {c['raw S other']} "
