@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "epollskip.h"
+#include "timerfdskip.h"
 
 /*
  * One entry per fd below EPOLLSKIP_FDS (the daemon raises its descriptor
@@ -105,6 +106,7 @@ int
 close(int fd)
 {
 	forget(fd, CLOSED);
+	timerfdskip_closed(fd);
 	return (int)syscall(SYS_close, fd);
 }
 

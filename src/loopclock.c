@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "timerfdskip.h"
 #include "util.h"
 
 int
@@ -31,5 +32,7 @@ epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 #endif
 
 	util_clock_turn();
+	if (n > 0)
+		timerfdskip_seen(events, n); /* (did libevent's timer fire?) */
 	return n;
 }
