@@ -7,6 +7,7 @@
  * What the timer will do is read back from the kernel (timerfd_gettime).
  */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -142,8 +143,14 @@ START_TEST(test_another_timerfd_and_other_flags_go_to_the_kernel)
 	is.it_value.tv_nsec = now.tv_nsec;
 	ck_assert_int_eq(timerfd_settime(b, TFD_TIMER_ABSTIME, &is, NULL), 0);
 	ck_assert_int_gt(left_ms(b), 4000);
-	/* an error is the kernel's */
+	/* an error is the kernel's, an invalid later time's too */
 	ck_assert_int_eq(arm_ms(-1, 100), -1);
+	ck_assert_int_eq(arm_ms(b, 300), 0);
+	is.it_value.tv_sec = 5;
+	is.it_value.tv_nsec = 1000000000L;
+	errno = 0;
+	ck_assert_int_eq(timerfd_settime(b, 0, &is, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	close(a);
 	close(b);
 }
